@@ -1,0 +1,23 @@
+// Package outbox carries messages from the database to the broker. Every
+// message b2bpay sends is first written as a row in the transaction that
+// decided it; the Relay reads pending rows, publishes them with publisher
+// confirms and the mandatory flag, and marks them sent. A crash anywhere
+// leaves the row pending, so the message is published again (at least
+// once, with a stable message id receivers use to drop copies).
+package outbox
+
+// Message is one outgoing message, independent of the broker library.
+type Message struct {
+	// ID is the row id, set when the message is read back from the outbox.
+	ID int64
+	// MessageID is the AMQP message-id property: stable for the fact the
+	// message reports, so a copy can be recognised.
+	MessageID   string
+	Exchange    string
+	RoutingKey  string
+	ContentType string
+	Headers     map[string]string
+	Body        []byte
+	// Attempts counts earlier failed publishes of this row.
+	Attempts int
+}

@@ -1,0 +1,56 @@
+package payment
+
+import "time"
+
+// EventSchema names the version of the status event contract.
+const EventSchema = "b2bpay.status-event.v1"
+
+// EventKind says what an event reports.
+type EventKind string
+
+// The kinds of status event.
+const (
+	// EventAccepted answers a request that became a payment.
+	EventAccepted EventKind = "accepted"
+	// EventRefused answers a request that was refused, with the reason.
+	EventRefused EventKind = "refused"
+	// EventStateChanged reports a later change of a payment's state.
+	EventStateChanged EventKind = "state_changed"
+)
+
+// Event is a status event sent to the upstream system that owns a request.
+// Its ID is stable: the same answer sent twice carries the same ID, so
+// receivers can drop the copy.
+type Event struct {
+	Schema     string    `json:"schema"`
+	ID         string    `json:"event_id"`
+	Kind       EventKind `json:"kind"`
+	UpstreamID string    `json:"upstream_id"`
+	RequestID  string    `json:"request_id,omitempty"`
+	MessageID  string    `json:"message_id,omitempty"`
+	PaymentID  string    `json:"payment_id,omitempty"`
+	OrderRef   string    `json:"order_ref,omitempty"`
+	State      State     `json:"state,omitempty"`
+	Code       Code      `json:"code,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	At         time.Time `json:"at"`
+}
+
+// AcceptedEvent is the answer to a request that became payment p.
+func AcceptedEvent(p *Payment, at time.Time) Event {
+	return Event{
+		Schema: EventSchema, ID: p.UpstreamID + "/" + p.RequestID + "/answer",
+		Kind: EventAccepted, UpstreamID: p.UpstreamID, RequestID: p.RequestID,
+		PaymentID: p.ID, OrderRef: p.OrderRef, State: p.State, At: at.UTC(),
+	}
+}
+
+// RefusedEvent is the answer to a refused request. id must be stable for
+// the refusal it reports.
+func RefusedEvent(id, upstreamID string, r Request, messageID string, err error, at time.Time) Event {
+	return Event{
+		Schema: EventSchema, ID: id, Kind: EventRefused, UpstreamID: upstreamID,
+		RequestID: r.RequestID, OrderRef: r.OrderRef, MessageID: messageID,
+		Code: ErrorCode(err), Reason: err.Error(), At: at.UTC(),
+	}
+}

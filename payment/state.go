@@ -1,0 +1,138 @@
+package payment
+
+import "slices"
+
+// State is where a payment stands in its life.
+type State string
+
+// The states of a payment.
+const (
+	StateNone                  State = ""
+	StateReceived              State = "received"
+	StateAwaitingConfirmation  State = "awaiting_confirmation"
+	StateAwaitingReview        State = "awaiting_review"
+	StateAwaitingAuthorization State = "awaiting_authorization"
+	StateAuthorized            State = "authorized"
+	StateExported              State = "exported"
+	StateSettled               State = "settled"
+	StateRejected              State = "rejected"
+	StateCancelled             State = "cancelled"
+	StateExpired               State = "expired"
+	StateReturned              State = "returned"
+)
+
+// States lists every state a stored payment can be in, in life order.
+var States = []State{
+	StateReceived, StateAwaitingConfirmation, StateAwaitingReview,
+	StateAwaitingAuthorization, StateAuthorized, StateExported, StateSettled,
+	StateRejected, StateCancelled, StateExpired, StateReturned,
+}
+
+// Action is what moves a payment from one state to another.
+type Action string
+
+// The actions of the state machine.
+const (
+	ActionReceive             Action = "receive"
+	ActionRequestConfirmation Action = "request_confirmation"
+	ActionConfirm             Action = "confirm"
+	ActionApprove             Action = "approve"
+	ActionAuthorizePartial    Action = "authorize_partial"
+	ActionAuthorize           Action = "authorize"
+	ActionReject              Action = "reject"
+	ActionCancel              Action = "cancel"
+	ActionExpire              Action = "expire"
+	ActionExport              Action = "export"
+	ActionSettle              Action = "settle"
+	ActionReturn              Action = "return"
+)
+
+// Actions lists every action.
+var Actions = []Action{
+	ActionReceive, ActionRequestConfirmation, ActionConfirm, ActionApprove,
+	ActionAuthorizePartial, ActionAuthorize, ActionReject, ActionCancel,
+	ActionExpire, ActionExport, ActionSettle, ActionReturn,
+}
+
+type move struct {
+	from   State
+	action Action
+}
+
+// transitions is the whole state machine: (from, action) → to. A move that
+// is not a key here is refused.
+var transitions = map[move]State{
+	{StateNone, ActionReceive}: StateReceived,
+
+	{StateReceived, ActionRequestConfirmation}: StateAwaitingConfirmation,
+
+	{StateAwaitingConfirmation, ActionConfirm}: StateAwaitingReview,
+	{StateAwaitingConfirmation, ActionReject}:  StateRejected,
+	{StateAwaitingConfirmation, ActionCancel}:  StateCancelled,
+	{StateAwaitingConfirmation, ActionExpire}:  StateExpired,
+
+	{StateAwaitingReview, ActionApprove}: StateAwaitingAuthorization,
+	{StateAwaitingReview, ActionReject}:  StateRejected,
+	{StateAwaitingReview, ActionCancel}:  StateCancelled,
+	{StateAwaitingReview, ActionExpire}:  StateExpired,
+
+	{StateAwaitingAuthorization, ActionAuthorizePartial}: StateAwaitingAuthorization,
+	{StateAwaitingAuthorization, ActionAuthorize}:        StateAuthorized,
+	{StateAwaitingAuthorization, ActionReject}:           StateRejected,
+	{StateAwaitingAuthorization, ActionCancel}:           StateCancelled,
+	{StateAwaitingAuthorization, ActionExpire}:           StateExpired,
+
+	{StateAuthorized, ActionExport}: StateExported,
+
+	{StateExported, ActionSettle}: StateSettled,
+	{StateExported, ActionReturn}: StateReturned,
+}
+
+// Next returns the state that action leads to from state from, or an error
+// with CodeInvalidTransition when the machine has no such move.
+func Next(from State, action Action) (State, error) {
+	to, ok := transitions[move{from, action}]
+	if !ok {
+		name := string(from)
+		if from == StateNone {
+			name = "(new)"
+		}
+		return "", Errorf(CodeInvalidTransition, "cannot %s a payment that is %s", action, name)
+	}
+	return to, nil
+}
+
+// Terminal reports whether no action leads out of s.
+func (s State) Terminal() bool {
+	for m := range transitions {
+		if m.from == s {
+			return false
+		}
+	}
+	return s != StateNone
+}
+
+// Valid reports whether s is one of States.
+func (s State) Valid() bool { return slices.Contains(States, s) }
+
+// HoldsOrder reports whether a payment in state s keeps its order reference:
+// one order, one online payment. Only a payment that ended without moving
+// money (rejected, cancelled, expired, returned) frees the order for a new
+// request.
+func (s State) HoldsOrder() bool {
+	switch s {
+	case StateRejected, StateCancelled, StateExpired, StateReturned:
+		return false
+	}
+	return true
+}
+
+// Frozen reports whether the payment can no longer be cancelled or edited:
+// from authorization on it belongs to interbank processing.
+func (s State) Frozen() bool {
+	switch s {
+	case StateAuthorized, StateExported, StateSettled, StateReturned:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,118 @@
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/b2bpay/b2bpay/outbox"
+)
+
+// OutboxChannel is the LISTEN/NOTIFY channel that announces new outbox rows.
+const OutboxChannel = "b2bpay_outbox"
+
+func outboxInsertTx(ctx context.Context, tx pgx.Tx, m outbox.Message, now time.Time) error {
+	headers, err := json.Marshal(m.Headers)
+	if err != nil {
+		return err
+	}
+	if m.Headers == nil {
+		headers = []byte("{}")
+	}
+	ct := m.ContentType
+	if ct == "" {
+		ct = "application/json"
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO outbox (message_id, exchange, routing_key, content_type, headers, body, created_at, available_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, m.MessageID, m.Exchange, m.RoutingKey, ct, headers, m.Body, now)
+	if err != nil {
+		return fmt.Errorf("write outbox message %s: %w", m.MessageID, err)
+	}
+	return nil
+}
+
+// OutboxLease is how long a claimed message is left to its relay before
+// another relay may publish it again.
+const OutboxLease = 30 * time.Second
+
+// OutboxClaim takes up to limit messages due for publishing, oldest first,
+// and leases them for OutboxLease: it pushes their available_at forward and
+// commits, so no transaction is open while they are published. A relay that
+// dies before OutboxMark leaves them to be claimed again when the lease ends.
+func (s *Store) OutboxClaim(ctx context.Context, limit int) ([]outbox.Message, error) {
+	var msgs []outbox.Message
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		now := s.cfg.Now().UTC()
+		rows, err := tx.Query(ctx, `UPDATE outbox SET available_at = $3
+			WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND available_at <= $2
+				ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+			RETURNING id, message_id, exchange, routing_key, content_type, headers, body, attempts`,
+			limit, now, now.Add(OutboxLease))
+		if err != nil {
+			return err
+		}
+		msgs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (outbox.Message, error) {
+			var m outbox.Message
+			var headers []byte
+			err := row.Scan(&m.ID, &m.MessageID, &m.Exchange, &m.RoutingKey, &m.ContentType, &headers, &m.Body, &m.Attempts)
+			if err == nil && len(headers) > 0 {
+				err = json.Unmarshal(headers, &m.Headers)
+			}
+			return m, err
+		})
+		return err
+	})
+	slices.SortFunc(msgs, func(a, b outbox.Message) int { return cmp.Compare(a.ID, b.ID) })
+	return msgs, err
+}
+
+// OutboxMark records the outcome of publishing claimed messages: errs[i]
+// nil marks msgs[i] sent; an error leaves it pending, retried after a
+// backoff, with the error kept for operators.
+func (s *Store) OutboxMark(ctx context.Context, msgs []outbox.Message, errs []error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		now := s.cfg.Now().UTC()
+		var okIDs []int64
+		for i, m := range msgs {
+			if errs[i] == nil {
+				okIDs = append(okIDs, m.ID)
+				continue
+			}
+			if _, err := tx.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $3
+				WHERE id = $1 AND sent_at IS NULL`, m.ID, errs[i].Error(), now.Add(backoff(m.Attempts))); err != nil {
+				return err
+			}
+		}
+		if len(okIDs) > 0 {
+			if _, err := tx.Exec(ctx, `UPDATE outbox SET sent_at = $2, attempts = attempts + 1
+				WHERE id = ANY($1) AND sent_at IS NULL`, okIDs, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// OutboxStats reports the number of pending messages and the age of the
+// oldest, for alerts.
+func (s *Store) OutboxStats(ctx context.Context) (pending int, oldest time.Duration, stuck int, err error) {
+	var oldestAt *time.Time
+	err = s.pool.QueryRow(ctx, `SELECT count(*), min(created_at), count(*) FILTER (WHERE attempts > 0)
+		FROM outbox WHERE sent_at IS NULL`).Scan(&pending, &oldestAt, &stuck)
+	if err == nil && oldestAt != nil {
+		oldest = s.cfg.Now().Sub(*oldestAt)
+	}
+	return pending, oldest, stuck, err
+}
+
+// backoff is the wait before a failed publish is tried again: 1 s doubling
+// to at most 1 minute.
+func backoff(attempts int) time.Duration {
+	d := time.Second << min(attempts, 6)
+	return min(d, time.Minute)
+}

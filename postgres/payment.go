@@ -1,0 +1,103 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/b2bpay/b2bpay/payment"
+)
+
+const paymentColumns = `id, upstream_id, request_id, order_ref, customer_id, applicant_id, bank_id,
+	debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
+	remittance, execution_date, state, version, created_at, updated_at`
+
+func scanPayment(row pgx.Row) (*payment.Payment, error) {
+	var p payment.Payment
+	var state string
+	err := row.Scan(&p.ID, &p.UpstreamID, &p.RequestID, &p.OrderRef, &p.CustomerID, &p.ApplicantID, &p.BankID,
+		&p.DebtorAccount, &p.Creditor.Name, &p.Creditor.Account, &p.Creditor.BankID, &p.AmountMinor, &p.Currency,
+		&p.Remittance, &p.ExecutionDate, &state, &p.Version, &p.CreatedAt, &p.UpdatedAt)
+	if err != nil {
+		return nil, err
+	}
+	p.State = payment.State(state)
+	return &p, nil
+}
+
+func paymentInsertTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
+	_, err := tx.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		p.ID, p.UpstreamID, p.RequestID, p.OrderRef, p.CustomerID, p.ApplicantID, p.BankID,
+		p.DebtorAccount, p.Creditor.Name, p.Creditor.Account, p.Creditor.BankID, p.AmountMinor, p.Currency,
+		p.Remittance, p.ExecutionDate, string(p.State), p.Version, p.CreatedAt, p.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("insert payment %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+func timelineInsertTx(ctx context.Context, tx pgx.Tx, entries []payment.Entry) error {
+	for _, e := range entries {
+		var from any
+		if e.From != payment.StateNone {
+			from = string(e.From)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO payment_timeline (payment_id, seq, at, actor_kind, actor_id, action, from_state, to_state, code, note)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			e.PaymentID, e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, string(e.Action), from, string(e.To), string(e.Code), e.Note)
+		if err != nil {
+			return fmt.Errorf("append timeline of %s: %w", e.PaymentID, err)
+		}
+	}
+	return nil
+}
+
+// PaymentGetByID returns a payment.
+func (s *Store) PaymentGetByID(ctx context.Context, id string) (*payment.Payment, error) {
+	p, err := scanPayment(s.pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, id))
+	return p, notFound(err, "payment "+id)
+}
+
+// PaymentGetByRequest returns the payment an upstream request became.
+func (s *Store) PaymentGetByRequest(ctx context.Context, upstreamID, requestID string) (*payment.Payment, error) {
+	p, err := scanPayment(s.pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE upstream_id = $1 AND request_id = $2`, upstreamID, requestID))
+	return p, notFound(err, "payment for request "+requestID)
+}
+
+// PaymentTimeline returns a payment's timeline in order.
+func (s *Store) PaymentTimeline(ctx context.Context, id string) ([]payment.Entry, error) {
+	rows, err := s.pool.Query(ctx, `SELECT payment_id, seq, at, actor_kind, actor_id, action, coalesce(from_state, ''), to_state, code, note
+		FROM payment_timeline WHERE payment_id = $1 ORDER BY seq`, id)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (payment.Entry, error) {
+		var e payment.Entry
+		var kind, action, from, to, code string
+		err := row.Scan(&e.PaymentID, &e.Seq, &e.At, &kind, &e.Actor.ID, &action, &from, &to, &code, &e.Note)
+		e.Actor.Kind, e.Action, e.From, e.To, e.Code = payment.ActorKind(kind), payment.Action(action), payment.State(from), payment.State(to), payment.Code(code)
+		return e, err
+	})
+}
+
+// PaymentCountByState counts payments in each state.
+func (s *Store) PaymentCountByState(ctx context.Context) (map[payment.State]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT state, count(*) FROM payments GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[payment.State]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[payment.State(st)] = n
+	}
+	return out, rows.Err()
+}

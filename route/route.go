@@ -1,0 +1,162 @@
+// Package route names where each b2bpay message goes and what its envelope
+// carries: the exchanges, queues and bindings (the topology), the routing
+// keys and headers of the request contract, and the messages b2bpay builds
+// from status events and refused requests.
+package route
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/b2bpay/b2bpay/outbox"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/rabbitmq"
+)
+
+// Exchanges, queues and routing keys of the intake.
+const (
+	// RequestsExchange takes payment requests from upstream systems.
+	RequestsExchange = "b2bpay.requests"
+	// RequestKey is the routing key of a version 1 payment request.
+	RequestKey = "payment.request.v1"
+	// IntakeQueue is the quorum queue the intake consumer reads.
+	IntakeQueue = "b2bpay.intake"
+	// EventsExchange carries status events to upstream systems, routed by
+	// EventKey.
+	EventsExchange = "b2bpay.events"
+	// DeadLetterExchange takes refused and poison messages.
+	DeadLetterExchange = "b2bpay.dlx"
+	// IntakeDeadKey routes intake's dead letters.
+	IntakeDeadKey = "intake"
+	// IntakeDeadQueue holds intake's dead letters for operators.
+	IntakeDeadQueue = "b2bpay.intake.dead"
+	// IntakeDeliveryLimit is how often a message is redelivered before the
+	// broker dead-letters it (a handler that keeps failing).
+	IntakeDeliveryLimit = 20
+)
+
+// Headers of the request contract and of dead letters.
+const (
+	// HeaderUpstream names the upstream of an HMAC-signed request.
+	HeaderUpstream = "x-b2bpay-upstream"
+	// HeaderSignature is hex(HMAC-SHA256(upstream key, body)).
+	HeaderSignature = "x-b2bpay-signature"
+	// HeaderReasonCode is the machine-readable reason of a dead letter.
+	HeaderReasonCode = "x-b2bpay-reason-code"
+	// HeaderReason is the human-readable reason of a dead letter.
+	HeaderReason = "x-b2bpay-reason"
+	// HeaderOriginalMessageID is the message id of the dead-lettered message.
+	HeaderOriginalMessageID = "x-b2bpay-original-message-id"
+	// HeaderOriginalUserID is the validated user id of its publisher.
+	HeaderOriginalUserID = "x-b2bpay-original-user-id"
+)
+
+// Topology is the broker topology b2bpay needs for intake.
+func Topology() rabbitmq.Topology {
+	return rabbitmq.Topology{
+		Exchanges: []rabbitmq.Exchange{
+			{Name: RequestsExchange, Kind: "direct"},
+			{Name: EventsExchange, Kind: "topic"},
+			{Name: DeadLetterExchange, Kind: "direct"},
+		},
+		Queues: []rabbitmq.Queue{
+			rabbitmq.QuorumQueue(IntakeQueue, IntakeDeliveryLimit, DeadLetterExchange, IntakeDeadKey),
+			deadQueue(IntakeDeadQueue),
+		},
+		Bindings: []rabbitmq.Binding{
+			{Queue: IntakeQueue, Exchange: RequestsExchange, Key: RequestKey},
+			{Queue: IntakeDeadQueue, Exchange: DeadLetterExchange, Key: IntakeDeadKey},
+		},
+	}
+}
+
+// deadQueue is a quorum queue that keeps dead letters until an operator
+// takes them; it has no dead-letter exchange of its own.
+func deadQueue(name string) rabbitmq.Queue {
+	return rabbitmq.Queue{Name: name, Args: map[string]any{"x-queue-type": "quorum"}}
+}
+
+// StatusQueue is the queue that holds an upstream's status events.
+func StatusQueue(upstreamID string) string { return "b2bpay.status." + upstreamID }
+
+// EventKey is the routing key of an event for an upstream:
+// payment.<upstream>.<kind>.
+func EventKey(upstreamID string, kind payment.EventKind) string {
+	return "payment." + upstreamID + "." + string(kind)
+}
+
+// UpstreamTopology declares an upstream's status queue, bound to every
+// event for that upstream. b2bpay publishes events with the mandatory
+// flag, so an upstream without this queue leaves its events pending in the
+// outbox (and raises an alert) rather than losing them.
+func UpstreamTopology(upstreamID string) rabbitmq.Topology {
+	q := StatusQueue(upstreamID)
+	return rabbitmq.Topology{
+		Exchanges: []rabbitmq.Exchange{{Name: EventsExchange, Kind: "topic"}},
+		Queues:    []rabbitmq.Queue{{Name: q, Args: map[string]any{"x-queue-type": "quorum"}}},
+		Bindings:  []rabbitmq.Binding{{Queue: q, Exchange: EventsExchange, Key: "payment." + upstreamID + ".#"}},
+	}
+}
+
+// EventMessage is the outbox message that carries a status event.
+func EventMessage(ev payment.Event) (outbox.Message, error) {
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return outbox.Message{}, fmt.Errorf("encode event %s: %w", ev.ID, err)
+	}
+	return outbox.Message{
+		MessageID:   ev.ID,
+		Exchange:    EventsExchange,
+		RoutingKey:  EventKey(ev.UpstreamID, ev.Kind),
+		ContentType: "application/json",
+		Headers:     map[string]string{"x-b2bpay-correlation-id": correlation(ev)},
+		Body:        body,
+	}, nil
+}
+
+// correlation is what the answer is correlated by: the request id, or the
+// incoming message id when the request could not be read.
+func correlation(ev payment.Event) string {
+	if ev.RequestID != "" {
+		return ev.RequestID
+	}
+	return ev.MessageID
+}
+
+// Original describes a consumed message for its dead-letter copy.
+type Original struct {
+	Key       string // identifies it across redeliveries
+	MessageID string
+	UserID    string
+	Headers   map[string]string
+	Body      []byte
+}
+
+// DeadLetter is the copy of a refused or poison message sent to the intake
+// dead-letter queue, the reason in its headers.
+func DeadLetter(o Original, code payment.Code, reason string) outbox.Message {
+	h := make(map[string]string, len(o.Headers)+4)
+	for k, v := range o.Headers {
+		h[k] = v
+	}
+	h[HeaderReasonCode] = string(code)
+	h[HeaderReason] = clip(reason, 512)
+	h[HeaderOriginalMessageID] = o.MessageID
+	h[HeaderOriginalUserID] = o.UserID
+	return outbox.Message{
+		MessageID:   "dead/" + o.Key,
+		Exchange:    DeadLetterExchange,
+		RoutingKey:  IntakeDeadKey,
+		ContentType: "application/octet-stream",
+		Headers:     h,
+		Body:        o.Body,
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
