@@ -97,6 +97,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (uint, error) {
 	if err != nil {
 		return 0, fmt.Errorf("postgres: migration driver: %w", err)
 	}
+	// The driver holds a connection taken from pool; close it, or the pool's
+	// Close blocks forever waiting for that connection to come back.
+	defer func() { _ = driver.Close() }()
 	m, err := migrate.NewWithInstance("iofs", src, "pgx5", driver)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: migrator: %w", err)

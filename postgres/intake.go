@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -139,6 +140,7 @@ func (s *Store) refuseMessagesTx(ctx context.Context, tx pgx.Tx, sub Submission,
 }
 
 func (s *Store) ledgerTx(ctx context.Context, tx pgx.Tx, sub Submission, outcome string, code payment.Code, paymentID *string, ev payment.Event, now time.Time) error {
+	ev.Reason = pgText(ev.Reason)
 	answer, err := json.Marshal(ev)
 	if err != nil {
 		return err
@@ -188,7 +190,7 @@ func rejectOnceTx(ctx context.Context, tx pgx.Tx, key, upstreamID string, code p
 		up = upstreamID
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO intake_rejects (message_key, upstream_id, code, reason, received_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_key) DO NOTHING`, key, up, string(code), reason, now)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_key) DO NOTHING`, key, up, string(code), pgText(reason), now)
 	if err != nil {
 		return false, fmt.Errorf("record rejected message: %w", err)
 	}
@@ -258,4 +260,9 @@ func toRoles(ss []string) []payment.Role {
 		out[i] = payment.Role(s)
 	}
 	return out
+}
+
+// pgText makes s storable as PostgreSQL text: valid UTF-8, no NUL.
+func pgText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }

@@ -138,12 +138,12 @@ type Original struct {
 func DeadLetter(o Original, code payment.Code, reason string) outbox.Message {
 	h := make(map[string]string, len(o.Headers)+4)
 	for k, v := range o.Headers {
-		h[k] = v
+		h[Text(k)] = Text(v)
 	}
 	h[HeaderReasonCode] = string(code)
-	h[HeaderReason] = clip(reason, 512)
-	h[HeaderOriginalMessageID] = o.MessageID
-	h[HeaderOriginalUserID] = o.UserID
+	h[HeaderReason] = Text(clip(reason, 512))
+	h[HeaderOriginalMessageID] = Text(o.MessageID)
+	h[HeaderOriginalUserID] = Text(o.UserID)
 	return outbox.Message{
 		MessageID:   "dead/" + o.Key,
 		Exchange:    DeadLetterExchange,
@@ -159,4 +159,9 @@ func clip(s string, n int) string {
 		return s
 	}
 	return strings.ToValidUTF8(s[:n], "")
+}
+
+// Text makes s safe to store and carry as text: valid UTF-8, no NUL.
+func Text(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }

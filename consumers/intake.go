@@ -1,0 +1,140 @@
+package consumers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/b2bpay/b2bpay/intake"
+	"github.com/b2bpay/b2bpay/outbox"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/route"
+)
+
+// Intake handles payment requests from the intake queue: it authenticates
+// the upstream, decodes the request and hands it to the store, which
+// records it (or its refusal) exactly once with its answer in the outbox.
+// Every message ends in the store: accepted, refused, or rejected with its
+// dead-letter copy; only an infrastructure failure is retried.
+type Intake struct {
+	store intake.Store
+	auth  *intake.Authenticator
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// NewIntake builds the intake handler.
+func NewIntake(store intake.Store, auth *intake.Authenticator, log *slog.Logger) *Intake {
+	return &Intake{store: store, auth: auth, log: log, now: time.Now}
+}
+
+// Handle is the Handler for one intake delivery.
+func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
+	orig := original(d)
+	if len(d.Body) > payment.MaxRequestBytes {
+		return h.reject(ctx, orig, "", payment.Errorf(payment.CodeTooLarge, "body is %d bytes, the limit is %d", len(d.Body), payment.MaxRequestBytes))
+	}
+	up, err := h.auth.Authenticate(ctx, intake.Claim{
+		UserID:    d.UserId,
+		Upstream:  headerString(d.Headers, route.HeaderUpstream),
+		Signature: headerString(d.Headers, route.HeaderSignature),
+	}, d.Body)
+	if err != nil {
+		if payment.IsRefusal(err) {
+			h.log.WarnContext(ctx, "unauthenticated message", "message_id", d.MessageId, "code", payment.ErrorCode(err), "error", err)
+			return h.reject(ctx, orig, "", err)
+		}
+		return err
+	}
+	req, err := payment.Decode(d.Body)
+	if err != nil {
+		return h.reject(ctx, orig, up.ID, err)
+	}
+	out, err := h.store.IntakeSubmit(ctx, intake.Submission{
+		Upstream:   up,
+		Request:    req,
+		BodySHA256: sha256.Sum256(d.Body),
+		MessageID:  d.MessageId,
+		DeadLetter: func(code payment.Code, reason string) outbox.Message {
+			return route.DeadLetter(orig, code, reason)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("submit request %s of %s: %w", req.RequestID, up.ID, err)
+	}
+	h.log.InfoContext(ctx, "request answered", "upstream_id", up.ID, "request_id", req.RequestID,
+		"message_id", d.MessageId, "kind", out.Answer.Kind, "code", out.Answer.Code,
+		"payment_id", out.Answer.PaymentID, "duplicate", out.Duplicate, "conflict", out.Conflict)
+	return nil
+}
+
+// reject records a message that never became a request, with its
+// dead-letter copy and, when the sender is known, a refusal answer.
+func (h *Intake) reject(ctx context.Context, orig route.Original, upstreamID string, refusal error) error {
+	code := payment.ErrorCode(refusal)
+	r := intake.Rejection{
+		Key: orig.Key, UpstreamID: upstreamID, Code: code, Reason: refusal.Error(),
+		DeadLetter: route.DeadLetter(orig, code, refusal.Error()),
+	}
+	if upstreamID != "" {
+		ev := payment.RefusedEvent(upstreamID+"/message/"+orig.Key, upstreamID, payment.Request{}, orig.MessageID, refusal, h.now())
+		r.Answer = &ev
+	}
+	first, err := h.store.IntakeReject(ctx, r)
+	if err != nil {
+		return fmt.Errorf("record rejected message: %w", err)
+	}
+	h.log.InfoContext(ctx, "message rejected", "message_id", orig.MessageID, "upstream_id", upstreamID,
+		"code", code, "first", first)
+	return nil
+}
+
+// original describes a delivery for its dead-letter copy. Its key is a
+// digest of the message id, the publishing user and the body: the same for
+// every redelivery of one message, different for different messages that
+// reuse an id.
+func original(d amqp.Delivery) route.Original {
+	h := sha256.New()
+	h.Write([]byte(d.MessageId))
+	h.Write([]byte{0})
+	h.Write([]byte(d.UserId))
+	h.Write([]byte{0})
+	h.Write(d.Body)
+	return route.Original{
+		Key:       hex.EncodeToString(h.Sum(nil)),
+		MessageID: d.MessageId,
+		UserID:    d.UserId,
+		Headers:   stringHeaders(d.Headers),
+		Body:      d.Body,
+	}
+}
+
+// stringHeaders keeps the string-valued headers of a delivery, for the
+// dead-letter copy.
+func stringHeaders(t amqp.Table) map[string]string {
+	out := make(map[string]string, len(t))
+	for k, v := range t {
+		switch s := v.(type) {
+		case string:
+			out[k] = s
+		case []byte:
+			out[k] = string(s)
+		}
+	}
+	return out
+}
+
+func headerString(t amqp.Table, key string) string {
+	switch v := t[key].(type) {
+	case string:
+		return v
+	case []byte:
+		return string(v)
+	}
+	return ""
+}

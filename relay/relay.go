@@ -1,0 +1,145 @@
+// Package relay publishes the outbox: it claims pending rows, publishes
+// them with publisher confirms and the mandatory flag, and marks them sent
+// only after the broker confirmed and routed them. An unroutable message
+// stays pending and raises an alert; a crash between the confirm and the
+// mark publishes the message again with the same message id.
+package relay
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/b2bpay/b2bpay/outbox"
+	"github.com/b2bpay/b2bpay/rabbitmq"
+)
+
+// Store is the outbox as the relay needs it.
+type Store interface {
+	OutboxClaim(ctx context.Context, limit int) ([]outbox.Message, error)
+	OutboxMark(ctx context.Context, msgs []outbox.Message, errs []error) error
+}
+
+// Publisher publishes messages with confirms; one error per message.
+type Publisher interface {
+	PublishMany(ctx context.Context, ms []rabbitmq.Message) []error
+}
+
+// Config configures a Relay.
+type Config struct {
+	// Batch is the most messages claimed and published at once.
+	Batch int
+	// Poll is the longest wait between two looks at the outbox when no
+	// notification arrives.
+	Poll   time.Duration
+	Logger *slog.Logger
+}
+
+// Relay moves messages from the outbox to the broker.
+type Relay struct {
+	store Store
+	pub   Publisher
+	cfg   Config
+}
+
+// New builds a Relay.
+func New(store Store, pub Publisher, cfg Config) *Relay {
+	if cfg.Batch <= 0 {
+		cfg.Batch = 200
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 500 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Relay{store: store, pub: pub, cfg: cfg}
+}
+
+// RunOnce claims one batch, publishes it and records the outcome. It
+// returns how many were sent and how many failed.
+func (r *Relay) RunOnce(ctx context.Context) (sent, failed int, err error) {
+	msgs, err := r.store.OutboxClaim(ctx, r.cfg.Batch)
+	if err != nil || len(msgs) == 0 {
+		return 0, 0, err
+	}
+	pubs := make([]rabbitmq.Message, len(msgs))
+	for i, m := range msgs {
+		pubs[i] = toAMQP(m)
+	}
+	errs := r.pub.PublishMany(ctx, pubs)
+	for i, e := range errs {
+		if e == nil {
+			sent++
+			continue
+		}
+		failed++
+		attrs := []any{"message_id", msgs[i].MessageID, "exchange", msgs[i].Exchange, "routing_key", msgs[i].RoutingKey,
+			"attempts", msgs[i].Attempts + 1, "error", e}
+		if errors.Is(e, rabbitmq.ErrReturned) {
+			r.cfg.Logger.ErrorContext(ctx, "outbox message is unroutable; it stays pending", append(attrs, "alert", "unroutable")...)
+		} else {
+			r.cfg.Logger.WarnContext(ctx, "outbox publish failed; will retry", attrs...)
+		}
+	}
+	// Record the outcome even if ctx ended meanwhile: the broker has the
+	// confirmed messages, and marking them spares a second copy.
+	markCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.store.OutboxMark(markCtx, msgs, errs); err != nil {
+		return 0, 0, err
+	}
+	return sent, failed, nil
+}
+
+// Start runs the relay until ctx is done. wake, when not nil, signals new
+// outbox rows (PostgreSQL NOTIFY); without a signal the outbox is looked at
+// every Poll.
+func (r *Relay) Start(ctx context.Context, wake <-chan struct{}) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		sent, failed, err := r.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.cfg.Logger.WarnContext(ctx, "outbox relay run failed", "error", err)
+		}
+		if err == nil && failed == 0 && sent == r.cfg.Batch {
+			continue // more are waiting
+		}
+		timer.Reset(r.cfg.Poll)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// toAMQP turns an outbox row into a persistent AMQP message.
+func toAMQP(m outbox.Message) rabbitmq.Message {
+	var headers amqp.Table
+	if len(m.Headers) > 0 {
+		headers = make(amqp.Table, len(m.Headers))
+		for k, v := range m.Headers {
+			headers[k] = v
+		}
+	}
+	corr := m.Headers["x-b2bpay-correlation-id"]
+	return rabbitmq.Message{
+		Exchange: m.Exchange,
+		Key:      m.RoutingKey,
+		Publishing: amqp.Publishing{
+			MessageId:     m.MessageID,
+			CorrelationId: corr,
+			ContentType:   m.ContentType,
+			DeliveryMode:  amqp.Persistent,
+			Headers:       headers,
+			Body:          m.Body,
+			Timestamp:     time.Now().UTC(),
+		},
+	}
+}
