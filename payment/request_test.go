@@ -193,7 +193,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"FieldNameCase", replace(`"amount":`, `"Amount":`), payment.CodeMalformed, ""},
 		{"SchemaVersionNameCase", replace(`"schema_version":`, `"SCHEMA_VERSION":`), payment.CodeUnknownVersion, ""},
 		{"SchemaVersionTwiceByCase", replace(`"schema_version": 1,`, `"schema_version": 1, "Schema_Version": 2,`), payment.CodeMalformed, ""},
-		{"SchemaVersionKelvin", replace(`"schema_version": 1,`, `"schema_version": 1, "\u017fchema_version": 1,`), payment.CodeMalformed, ""},
+		{"SchemaVersionLongS", replace(`"schema_version": 1,`, `"schema_version": 1, "\u017fchema_version": 1,`), payment.CodeMalformed, ""},
 		{"CreditorFieldNameCase", replace(`"account": "3100`, `"ACCOUNT": "3100`), payment.CodeMalformed, ""},
 		{"CaseVariantOverridesAmount", replace(`"currency": "CNY",`, `"currency": "CNY", "AMOUNT": "9999999.00",`), payment.CodeMalformed, ""},
 		{"AmountNumber", replace(`"amount": "1286400.50"`, `"amount": 1286400.50`), payment.CodeMalformed, ""},
