@@ -1,0 +1,129 @@
+// Command b2bpay carries business-to-business payments from the systems
+// that request them, through a three-person approval, into interbank files.
+// Run `b2bpay --help` for the subcommands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/route"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := root().Run(ctx, os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "b2bpay:", err)
+		os.Exit(1)
+	}
+}
+
+func root() *cli.Command {
+	return &cli.Command{
+		Name:  "b2bpay",
+		Usage: "B2B payments: intake from upstream systems, three-person approval, interbank files",
+		Flags: globalFlags,
+		Commands: []*cli.Command{
+			migrateCommand(), serveCommand(), topologyCommand(), keygenCommand(),
+			customerCommand(), bankCommand(), accountCommand(), userCommand(), upstreamCommand(),
+			submitCommand(), statusCommand(), demoCommand(),
+		},
+	}
+}
+
+// withDB runs fn with the database side of the app open.
+func withDB(ctx context.Context, cmd *cli.Command, fn func(*app) error) error {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return err
+	}
+	a, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return fn(a)
+}
+
+func migrateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "migrate",
+		Usage: "apply the database migrations embedded in this binary",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return withDB(ctx, cmd, func(a *app) error {
+				v, err := postgres.Migrate(ctx, a.pool)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("database at migration %d\n", v)
+				return nil
+			})
+		},
+	}
+}
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "run the intake consumer and the outbox relay until SIGTERM",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "prefetch", Value: 50, Sources: cli.EnvVars("B2BPAY_PREFETCH"), Usage: "unacked deliveries per consumer"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Sources: cli.EnvVars("B2BPAY_CONCURRENCY"), Usage: "parallel intake handlers"},
+			&cli.DurationFlag{Name: "drain-timeout", Value: 15 * time.Second, Usage: "how long in-flight messages may finish at shutdown"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return withDB(ctx, cmd, func(a *app) error {
+				sealer, err := a.cfg.sealer()
+				if err != nil {
+					return err
+				}
+				if err := a.openBroker(ctx, "b2bpay-serve", 30*time.Second); err != nil {
+					return err
+				}
+				return a.serve(ctx, serveOptions{
+					Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")),
+					Drain: cmd.Duration("drain-timeout"), Sealer: sealer,
+				})
+			})
+		},
+	}
+}
+
+func topologyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "topology",
+		Usage: "declare b2bpay's exchanges and queues, or print them as a RabbitMQ definitions file",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "definitions", Usage: "print the definitions JSON instead of declaring"},
+			&cli.StringFlag{Name: "vhost", Value: "/", Usage: "vhost named in the definitions"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Bool("definitions") {
+				b, err := route.Topology().Definitions(cmd.String("vhost"))
+				if err != nil {
+					return err
+				}
+				_, err = os.Stdout.Write(append(b, '\n'))
+				return err
+			}
+			return withDB(ctx, cmd, func(a *app) error {
+				if err := a.openBroker(ctx, "b2bpay-topology", 10*time.Second); err != nil {
+					return err
+				}
+				if err := a.declare(ctx); err != nil {
+					return err
+				}
+				fmt.Println("topology declared")
+				return nil
+			})
+		},
+	}
+}
