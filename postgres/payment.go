@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/b2bpay/b2bpay/payment"
@@ -56,6 +57,10 @@ func timelineInsertTx(ctx context.Context, tx pgx.Tx, entries []payment.Entry) e
 
 // PaymentGetByID returns a payment.
 func (s *Store) PaymentGetByID(ctx context.Context, id string) (*payment.Payment, error) {
+	if uuid.Validate(id) != nil {
+		// Not a payment id at all: no such payment, rather than a SQL error.
+		return nil, fmt.Errorf("payment %s: %w", id, payment.ErrNotFound)
+	}
 	p, err := scanPayment(s.pool.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1`, id))
 	return p, notFound(err, "payment "+id)
 }
