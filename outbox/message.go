@@ -18,6 +18,7 @@ type Message struct {
 	ContentType string
 	Headers     map[string]string
 	Body        []byte
-	// Attempts counts earlier failed publishes of this row.
+	// Attempts counts earlier publishes of this row (failed ones, as a
+	// row that was published is not read back).
 	Attempts int
 }

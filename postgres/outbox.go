@@ -75,6 +75,9 @@ func (s *Store) OutboxClaim(ctx context.Context, limit int) ([]outbox.Message, e
 // nil marks msgs[i] sent; an error leaves it pending, retried after a
 // backoff, with the error kept for operators.
 func (s *Store) OutboxMark(ctx context.Context, msgs []outbox.Message, errs []error) error {
+	if len(errs) != len(msgs) {
+		return fmt.Errorf("postgres: outbox mark: %d results for %d messages", len(errs), len(msgs))
+	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		now := s.cfg.Now().UTC()
 		var okIDs []int64

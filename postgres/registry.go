@@ -141,3 +141,12 @@ func roleStrings(rs []payment.Role) []string {
 	}
 	return out
 }
+
+// UpstreamIDs lists every registered upstream's id.
+func (s *Store) UpstreamIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM upstreams ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

@@ -1,0 +1,32 @@
+# b2bpay: `make demo` runs the main job end to end on sample data,
+# `make test` runs the whole default test run. Both check (and start) the
+# local PostgreSQL and RabbitMQ first.
+
+GO        ?= go
+BIN       := bin/b2bpay
+STATICCHECK_VERSION := v0.8.2
+TEST_FLAGS ?= -count=1 -timeout 15m
+
+.PHONY: all build demo test lint services faults bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/b2bpay
+
+services:
+	@bash scripts/services.sh
+
+demo: services build
+	./$(BIN) demo
+
+test: services
+	$(GO) test $(TEST_FLAGS) ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+clean:
+	rm -rf bin
