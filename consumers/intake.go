@@ -36,20 +36,21 @@ func NewIntake(store intake.Store, auth *intake.Authenticator, log *slog.Logger)
 // Handle is the Handler for one intake delivery.
 func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
 	orig := original(d)
-	if len(d.Body) > payment.MaxRequestBytes {
-		return h.reject(ctx, orig, "", payment.Errorf(payment.CodeTooLarge, "body is %d bytes, the limit is %d", len(d.Body), payment.MaxRequestBytes))
-	}
-	up, err := h.auth.Authenticate(ctx, intake.Claim{
+	up, authErr := h.auth.Authenticate(ctx, intake.Claim{
 		UserID:    d.UserId,
 		Upstream:  headerString(d.Headers, route.HeaderUpstream),
 		Signature: headerString(d.Headers, route.HeaderSignature),
 	}, d.Body)
-	if err != nil {
-		if payment.IsRefusal(err) {
-			h.log.WarnContext(ctx, "unauthenticated message", "message_id", d.MessageId, "code", payment.ErrorCode(err), "error", err)
-			return h.reject(ctx, orig, "", err)
-		}
-		return err
+	if authErr != nil && !payment.IsRefusal(authErr) {
+		return authErr // the registry could not be read: retry
+	}
+	if len(d.Body) > payment.MaxRequestBytes {
+		// Too large, whoever sent it; answer the sender if it is known.
+		return h.reject(ctx, orig, up.ID, payment.Errorf(payment.CodeTooLarge, "body is %d bytes, the limit is %d", len(d.Body), payment.MaxRequestBytes))
+	}
+	if authErr != nil {
+		h.log.WarnContext(ctx, "unauthenticated message", "message_id", d.MessageId, "code", payment.ErrorCode(authErr), "error", authErr)
+		return h.reject(ctx, orig, "", authErr)
 	}
 	req, err := payment.Decode(d.Body)
 	if err != nil {
