@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -186,7 +187,16 @@ func upstreamCommand() *cli.Command {
 					if key != nil {
 						fmt.Printf("HMAC key (shown once; give it to the upstream, it signs %s): %x\n", route.HeaderSignature, key)
 					}
-					fmt.Printf("status events go to queue %s (declared by `b2bpay topology` and `b2bpay serve`)\n", route.StatusQueue(u.ID))
+					// Declare the status queue now, so the upstream's answers are
+					// routable before any serve restarts.
+					if err := a.openBroker(ctx, "b2bpay-admin", 10*time.Second); err != nil {
+						fmt.Printf("warning: %v; run `b2bpay topology` before this upstream submits\n", err)
+						return nil
+					}
+					if err := route.UpstreamTopology(u.ID).Declare(ctx, a.conn); err != nil {
+						return fmt.Errorf("declare status queue of %s: %w", u.ID, err)
+					}
+					fmt.Printf("status events go to queue %s\n", route.StatusQueue(u.ID))
 					return nil
 				})
 			},
