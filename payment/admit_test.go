@@ -182,7 +182,10 @@ func TestAdmitBuildsThePayment(t *testing.T) {
 		CreatedAt:     admitNow,
 		UpdatedAt:     admitNow,
 		Version:       2,
+		HeadHash:      entries[1].Hash,
 	}, p)
+	n, why := payment.VerifyChain(entries, p.HeadHash)
+	require.Zero(t, n, why)
 	require.Equal(t, time.UTC, p.CreatedAt.Location())
 	require.Equal(t, time.UTC, p.UpdatedAt.Location())
 

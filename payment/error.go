@@ -35,6 +35,28 @@ const (
 	CodeNotFound             Code = "not_found"
 	CodeConflict             Code = "conflict"
 	CodeInvalidInput         Code = "invalid_input"
+
+	// Approval refusals.
+	CodeAlreadyDecided     Code = "already_decided"
+	CodeUserInactive       Code = "user_inactive"
+	CodeWrongCustomer      Code = "wrong_customer"
+	CodeWrongRole          Code = "wrong_role"
+	CodeNotApplicant       Code = "not_the_applicant"
+	CodeSeparationOfDuties Code = "separation_of_duties"
+	CodeOverLimit          Code = "over_limit"
+	CodeContentChanged     Code = "content_changed"
+	CodeFrozen             Code = "frozen"
+	CodeReasonRequired     Code = "reason_required"
+
+	// Authentication and OTP refusals.
+	CodeTokenInvalid   Code = "token_invalid"
+	CodeLoginFailed    Code = "login_failed"
+	CodeLoginThrottled Code = "login_throttled"
+	CodeOTPRequired    Code = "otp_required"
+	CodeOTPNotEnrolled Code = "otp_not_enrolled"
+	CodeOTPInvalid     Code = "otp_invalid"
+	CodeOTPReplayed    Code = "otp_replayed"
+	CodeOTPLocked      Code = "otp_locked"
 )
 
 // Error is a domain error: a code for machines, a message for people, and

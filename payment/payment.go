@@ -1,7 +1,10 @@
 package payment
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -47,6 +50,12 @@ type Payment struct {
 	UpdatedAt     time.Time
 	// Version counts state changes; stores use it to guard updates.
 	Version int
+	// RequiredAuthorizers is how many distinct authorizers the payment
+	// needs, fixed at intake from the customer's approval tiers.
+	RequiredAuthorizers int
+	// HeadHash is the hash of the last timeline entry: the head of the
+	// payment's tamper-evident chain.
+	HeadHash []byte
 }
 
 // Entry is one line of a payment's timeline: who did what, when, and from
@@ -61,6 +70,47 @@ type Entry struct {
 	To        State
 	Code      Code
 	Note      string
+	// PrevHash is the previous entry's Hash (empty for the first entry);
+	// Hash covers PrevHash and every field above, so changing, removing
+	// or reordering an entry breaks the chain.
+	PrevHash []byte
+	Hash     []byte
+}
+
+// ComputeHash returns the hash of e chained to e.PrevHash.
+func (e Entry) ComputeHash() []byte {
+	h := sha256.New()
+	h.Write(e.PrevHash)
+	for _, f := range []string{
+		"b2bpay.timeline.v1", e.PaymentID, strconv.Itoa(e.Seq), e.At.UTC().Format(time.RFC3339Nano),
+		string(e.Actor.Kind), e.Actor.ID, string(e.Action), string(e.From), string(e.To), string(e.Code), e.Note,
+	} {
+		h.Write([]byte{0})
+		h.Write([]byte(f))
+	}
+	return h.Sum(nil)
+}
+
+// VerifyChain checks a payment's timeline, in order, against its head
+// hash. It returns the sequence number of the first entry that does not
+// match (0 when the chain is intact) and why.
+func VerifyChain(entries []Entry, head []byte) (int, string) {
+	var prev []byte
+	for i, e := range entries {
+		switch {
+		case e.Seq != i+1:
+			return i + 1, fmt.Sprintf("entry %d is missing (found %d in its place)", i+1, e.Seq)
+		case !bytes.Equal(e.PrevHash, prev):
+			return e.Seq, "its link to the previous entry is broken"
+		case !bytes.Equal(e.Hash, e.ComputeHash()):
+			return e.Seq, "its content does not match its hash"
+		}
+		prev = e.Hash
+	}
+	if !bytes.Equal(prev, head) {
+		return len(entries) + 1, "the chain does not end at the payment's head hash (an entry was removed or added)"
+	}
+	return 0, ""
 }
 
 // Apply moves p by action, if the state machine allows it, and returns the
@@ -70,11 +120,14 @@ func (p *Payment) Apply(action Action, actor Actor, at time.Time, note string) (
 	if err != nil {
 		return Entry{}, fmt.Errorf("payment %s: %w", p.ID, err)
 	}
+	// Microseconds: what PostgreSQL keeps, so the hash survives storage.
+	at = at.UTC().Truncate(time.Microsecond)
 	e := Entry{
-		PaymentID: p.ID, Seq: p.Version + 1, At: at.UTC(), Actor: actor,
-		Action: action, From: p.State, To: to, Note: note,
+		PaymentID: p.ID, Seq: p.Version + 1, At: at, Actor: actor,
+		Action: action, From: p.State, To: to, Note: note, PrevHash: p.HeadHash,
 	}
-	p.State, p.UpdatedAt, p.Version = to, at.UTC(), p.Version+1
+	e.Hash = e.ComputeHash()
+	p.State, p.UpdatedAt, p.Version, p.HeadHash = to, at, p.Version+1, e.Hash
 	return e, nil
 }
 
@@ -88,6 +141,8 @@ type IntakeFacts struct {
 	Applicant *User
 	// OrderHeld is true when another payment holds the same order reference.
 	OrderHeld bool
+	// Tiers is the customer's approval policy.
+	Tiers []Tier
 }
 
 // Admit applies the seed's intake rules to a decoded request from an
@@ -103,8 +158,15 @@ func Admit(id string, up Upstream, r Request, f IntakeFacts, now time.Time, loc 
 		CustomerID: r.CustomerID, ApplicantID: r.Applicant, BankID: r.BankID,
 		DebtorAccount: r.DebtorAccount, Creditor: r.Creditor,
 		AmountMinor: r.AmountMinor, Currency: r.Currency, Remittance: r.Remittance,
-		ExecutionDate: r.Execution, CreatedAt: now.UTC(),
+		ExecutionDate: r.Execution, CreatedAt: now.UTC().Truncate(time.Microsecond),
 	}
+	var tiers []Tier
+	for _, t := range f.Tiers {
+		if t.Currency == r.Currency {
+			tiers = append(tiers, t)
+		}
+	}
+	p.RequiredAuthorizers = RequiredAuthorizers(r.AmountMinor, tiers)
 	by := Actor{Kind: ActorUpstream, ID: up.ID}
 	received, err := p.Apply(ActionReceive, by, now, "request "+r.RequestID)
 	if err != nil {

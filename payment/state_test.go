@@ -190,11 +190,14 @@ func TestApply(t *testing.T) {
 		require.Equal(t, time.UTC, p.UpdatedAt.Location())
 		require.Equal(t, created, p.CreatedAt)
 
-		require.Equal(t, payment.Entry{
+		want := payment.Entry{
 			PaymentID: "pay-1", Seq: 4, At: at.UTC(), Actor: reviewer,
 			Action: payment.ActionApprove, From: payment.StateAwaitingReview,
 			To: payment.StateAwaitingAuthorization, Note: "checked against invoice",
-		}, e)
+		}
+		want.Hash = want.ComputeHash()
+		require.Equal(t, want, e)
+		require.Equal(t, e.Hash, p.HeadHash, "the entry is the head of the chain")
 
 		// The next move continues the sequence.
 		authorizer := payment.Actor{Kind: payment.ActorUser, ID: "wang.fang"}
@@ -206,6 +209,7 @@ func TestApply(t *testing.T) {
 		require.Equal(t, authorizer, e2.Actor)
 		require.Equal(t, payment.StateAuthorized, p.State)
 		require.Equal(t, 5, p.Version)
+		require.Equal(t, e.Hash, e2.PrevHash, "entries are chained")
 	})
 
 	t.Run("Refusal", func(t *testing.T) {

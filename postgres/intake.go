@@ -233,6 +233,17 @@ func intakeFactsTx(ctx context.Context, tx pgx.Tx, r payment.Request, upstreamID
 	if err := found(err, func() { u.Roles = toRoles(roles); f.Applicant = &u }); err != nil {
 		return f, fmt.Errorf("read applicant: %w", err)
 	}
+	rows, err := tx.Query(ctx, `SELECT currency, above_minor, authorizers FROM approval_tiers WHERE customer_id = $1`, r.CustomerID)
+	if err != nil {
+		return f, fmt.Errorf("read approval tiers: %w", err)
+	}
+	f.Tiers, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (payment.Tier, error) {
+		var t payment.Tier
+		return t, row.Scan(&t.Currency, &t.AboveMinor, &t.Authorizers)
+	})
+	if err != nil {
+		return f, fmt.Errorf("read approval tiers: %w", err)
+	}
 	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments WHERE upstream_id = $1 AND order_ref = $2
 			AND state NOT IN ('rejected', 'cancelled', 'expired', 'returned'))`, upstreamID, r.OrderRef).Scan(&f.OrderHeld)
 	if err != nil {

@@ -12,14 +12,14 @@ import (
 
 const paymentColumns = `id, upstream_id, request_id, order_ref, customer_id, applicant_id, bank_id,
 	debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
-	remittance, execution_date, state, version, created_at, updated_at`
+	remittance, execution_date, state, version, created_at, updated_at, required_authorizers, head_hash`
 
 func scanPayment(row pgx.Row) (*payment.Payment, error) {
 	var p payment.Payment
 	var state string
 	err := row.Scan(&p.ID, &p.UpstreamID, &p.RequestID, &p.OrderRef, &p.CustomerID, &p.ApplicantID, &p.BankID,
 		&p.DebtorAccount, &p.Creditor.Name, &p.Creditor.Account, &p.Creditor.BankID, &p.AmountMinor, &p.Currency,
-		&p.Remittance, &p.ExecutionDate, &state, &p.Version, &p.CreatedAt, &p.UpdatedAt)
+		&p.Remittance, &p.ExecutionDate, &state, &p.Version, &p.CreatedAt, &p.UpdatedAt, &p.RequiredAuthorizers, &p.HeadHash)
 	if err != nil {
 		return nil, err
 	}
@@ -29,10 +29,10 @@ func scanPayment(row pgx.Row) (*payment.Payment, error) {
 
 func paymentInsertTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
 	_, err := tx.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
 		p.ID, p.UpstreamID, p.RequestID, p.OrderRef, p.CustomerID, p.ApplicantID, p.BankID,
 		p.DebtorAccount, p.Creditor.Name, p.Creditor.Account, p.Creditor.BankID, p.AmountMinor, p.Currency,
-		p.Remittance, p.ExecutionDate, string(p.State), p.Version, p.CreatedAt, p.UpdatedAt)
+		p.Remittance, p.ExecutionDate, string(p.State), p.Version, p.CreatedAt, p.UpdatedAt, max(p.RequiredAuthorizers, 1), p.HeadHash)
 	if err != nil {
 		return fmt.Errorf("insert payment %s: %w", p.ID, err)
 	}
@@ -45,9 +45,9 @@ func timelineInsertTx(ctx context.Context, tx pgx.Tx, entries []payment.Entry) e
 		if e.From != payment.StateNone {
 			from = string(e.From)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO payment_timeline (payment_id, seq, at, actor_kind, actor_id, action, from_state, to_state, code, note)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-			e.PaymentID, e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, string(e.Action), from, string(e.To), string(e.Code), e.Note)
+		_, err := tx.Exec(ctx, `INSERT INTO payment_timeline (payment_id, seq, at, actor_kind, actor_id, action, from_state, to_state, code, note, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+			e.PaymentID, e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, string(e.Action), from, string(e.To), string(e.Code), e.Note, e.PrevHash, e.Hash)
 		if err != nil {
 			return fmt.Errorf("append timeline of %s: %w", e.PaymentID, err)
 		}
@@ -74,7 +74,7 @@ func (s *Store) PaymentGetByRequest(ctx context.Context, upstreamID, requestID s
 
 // PaymentTimeline returns a payment's timeline in order.
 func (s *Store) PaymentTimeline(ctx context.Context, id string) ([]payment.Entry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT payment_id, seq, at, actor_kind, actor_id, action, coalesce(from_state, ''), to_state, code, note
+	rows, err := s.pool.Query(ctx, `SELECT payment_id, seq, at, actor_kind, actor_id, action, coalesce(from_state, ''), to_state, code, note, prev_hash, hash
 		FROM payment_timeline WHERE payment_id = $1 ORDER BY seq`, id)
 	if err != nil {
 		return nil, err
@@ -82,7 +82,7 @@ func (s *Store) PaymentTimeline(ctx context.Context, id string) ([]payment.Entry
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (payment.Entry, error) {
 		var e payment.Entry
 		var kind, action, from, to, code string
-		err := row.Scan(&e.PaymentID, &e.Seq, &e.At, &kind, &e.Actor.ID, &action, &from, &to, &code, &e.Note)
+		err := row.Scan(&e.PaymentID, &e.Seq, &e.At, &kind, &e.Actor.ID, &action, &from, &to, &code, &e.Note, &e.PrevHash, &e.Hash)
 		e.Actor.Kind, e.Action, e.From, e.To, e.Code = payment.ActorKind(kind), payment.Action(action), payment.State(from), payment.State(to), payment.Code(code)
 		return e, err
 	})
