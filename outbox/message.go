@@ -18,6 +18,11 @@ type Message struct {
 	ContentType string
 	Headers     map[string]string
 	Body        []byte
+	// DiscardUnroutable marks a message whose recipient may have gone (a
+	// reply to a private queue): if the broker returns it as unroutable it
+	// is dropped instead of kept pending. The fact it reports is in the
+	// database either way.
+	DiscardUnroutable bool
 	// Attempts counts earlier publishes of this row (failed ones, as a
 	// row that was published is not read back).
 	Attempts int

@@ -1,6 +1,9 @@
 package payment
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // EventSchema names the version of the status event contract.
 const EventSchema = "b2bpay.status-event.v1"
@@ -31,6 +34,8 @@ type Event struct {
 	PaymentID  string    `json:"payment_id,omitempty"`
 	OrderRef   string    `json:"order_ref,omitempty"`
 	State      State     `json:"state,omitempty"`
+	Action     Action    `json:"action,omitempty"`
+	Actor      *Actor    `json:"actor,omitempty"`
 	Code       Code      `json:"code,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
 	At         time.Time `json:"at"`
@@ -52,5 +57,18 @@ func RefusedEvent(id, upstreamID string, r Request, messageID string, err error,
 		Schema: EventSchema, ID: id, Kind: EventRefused, UpstreamID: upstreamID,
 		RequestID: r.RequestID, OrderRef: r.OrderRef, MessageID: messageID,
 		Code: ErrorCode(err), Reason: err.Error(), At: at.UTC(),
+	}
+}
+
+// StateChangedEvent reports the change of state e recorded on p: who did
+// what, when, and the state it left p in. Its ID names the timeline entry,
+// so a copy is recognisable.
+func StateChangedEvent(p *Payment, e Entry) Event {
+	actor := e.Actor
+	return Event{
+		Schema: EventSchema, ID: p.UpstreamID + "/" + p.RequestID + "/" + strconv.Itoa(e.Seq),
+		Kind: EventStateChanged, UpstreamID: p.UpstreamID, RequestID: p.RequestID,
+		PaymentID: p.ID, OrderRef: p.OrderRef, State: e.To, Action: e.Action, Actor: &actor,
+		Code: e.Code, Reason: e.Note, At: e.At,
 	}
 }

@@ -28,8 +28,8 @@ func outboxInsertTx(ctx context.Context, tx pgx.Tx, m outbox.Message, now time.T
 	if ct == "" {
 		ct = "application/json"
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO outbox (message_id, exchange, routing_key, content_type, headers, body, created_at, available_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, m.MessageID, m.Exchange, m.RoutingKey, ct, headers, m.Body, now)
+	_, err = tx.Exec(ctx, `INSERT INTO outbox (message_id, exchange, routing_key, content_type, headers, body, created_at, available_at, discard_unroutable)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`, m.MessageID, m.Exchange, m.RoutingKey, ct, headers, m.Body, now, m.DiscardUnroutable)
 	if err != nil {
 		return fmt.Errorf("write outbox message %s: %w", m.MessageID, err)
 	}
@@ -51,7 +51,7 @@ func (s *Store) OutboxClaim(ctx context.Context, limit int) ([]outbox.Message, e
 		rows, err := tx.Query(ctx, `UPDATE outbox SET available_at = $3
 			WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND available_at <= $2
 				ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-			RETURNING id, message_id, exchange, routing_key, content_type, headers, body, attempts`,
+			RETURNING id, message_id, exchange, routing_key, content_type, headers, body, attempts, discard_unroutable`,
 			limit, now, now.Add(OutboxLease))
 		if err != nil {
 			return err
@@ -59,7 +59,7 @@ func (s *Store) OutboxClaim(ctx context.Context, limit int) ([]outbox.Message, e
 		msgs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (outbox.Message, error) {
 			var m outbox.Message
 			var headers []byte
-			err := row.Scan(&m.ID, &m.MessageID, &m.Exchange, &m.RoutingKey, &m.ContentType, &headers, &m.Body, &m.Attempts)
+			err := row.Scan(&m.ID, &m.MessageID, &m.Exchange, &m.RoutingKey, &m.ContentType, &headers, &m.Body, &m.Attempts, &m.DiscardUnroutable)
 			if err == nil && len(headers) > 0 {
 				err = json.Unmarshal(headers, &m.Headers)
 			}

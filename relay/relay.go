@@ -72,7 +72,12 @@ func (r *Relay) RunOnce(ctx context.Context) (sent, failed int, err error) {
 	}
 	errs := r.pub.PublishMany(ctx, pubs)
 	for i, e := range errs {
-		if e == nil {
+		if errors.Is(e, rabbitmq.ErrReturned) && msgs[i].DiscardUnroutable {
+			// A reply whose recipient has gone: the database keeps the fact.
+			r.cfg.Logger.InfoContext(ctx, "outbox reply dropped: its recipient has gone", "message_id", msgs[i].MessageID, "routing_key", msgs[i].RoutingKey)
+			errs[i] = nil
+		}
+		if errs[i] == nil {
 			sent++
 			continue
 		}

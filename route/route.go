@@ -116,12 +116,14 @@ func EventMessage(ev payment.Event) (outbox.Message, error) {
 }
 
 // correlation is what the answer is correlated by: the request id, or the
-// incoming message id when the request could not be read.
+// incoming message id when the request could not be read. That id is
+// whatever the publisher set, so it is made text the outbox (jsonb refuses
+// NUL) and AMQP can carry.
 func correlation(ev payment.Event) string {
 	if ev.RequestID != "" {
-		return ev.RequestID
+		return Text(ev.RequestID)
 	}
-	return ev.MessageID
+	return Text(ev.MessageID)
 }
 
 // Original describes a consumed message for its dead-letter copy.
@@ -136,18 +138,23 @@ type Original struct {
 // DeadLetter is the copy of a refused or poison message sent to the intake
 // dead-letter queue, the reason in its headers.
 func DeadLetter(o Original, code payment.Code, reason string) outbox.Message {
+	return DeadLetterTo(IntakeDeadKey, o, code, reason)
+}
+
+// DeadLetterTo is DeadLetter for the dead-letter queue bound with key.
+func DeadLetterTo(key string, o Original, code payment.Code, reason string) outbox.Message {
 	h := make(map[string]string, len(o.Headers)+4)
 	for k, v := range o.Headers {
 		h[Text(k)] = Text(v)
 	}
 	h[HeaderReasonCode] = string(code)
-	h[HeaderReason] = Text(clip(reason, 512))
+	h[HeaderReason] = clip(Text(reason), 512) // clean first: U+FFFD is longer than the byte it replaces
 	h[HeaderOriginalMessageID] = Text(o.MessageID)
 	h[HeaderOriginalUserID] = Text(o.UserID)
 	return outbox.Message{
 		MessageID:   "dead/" + o.Key,
 		Exchange:    DeadLetterExchange,
-		RoutingKey:  IntakeDeadKey,
+		RoutingKey:  key,
 		ContentType: "application/octet-stream",
 		Headers:     h,
 		Body:        o.Body,

@@ -1,0 +1,69 @@
+// Package approval is the application side of the three-person approval:
+// the decision a member of staff sends, the result they get back, and the
+// contract between the decision worker and the store that applies
+// decisions. It knows nothing of AMQP or SQL.
+package approval
+
+import (
+	"context"
+	"time"
+
+	"github.com/b2bpay/b2bpay/payment"
+)
+
+// Cancel is the verdict with which an applicant withdraws a payment.
+const Cancel payment.Verdict = "cancel"
+
+// Request is one decision, its actor already authenticated from the
+// session token (never from the message body).
+type Request struct {
+	DecisionID string
+	PaymentID  string
+	Stage      payment.Stage
+	Verdict    payment.Verdict
+	Reason     string
+	OTP        string
+	Digest     string
+	// UserID and SessionID come from the verified token.
+	UserID    string
+	SessionID string
+	// ReplyTo is the decider's private queue for the result, if any.
+	ReplyTo string
+}
+
+// Outcomes of a decision.
+const (
+	Applied = "applied"
+	Refused = "refused"
+)
+
+// Result answers a decision. A decision redelivered or sent again with the
+// same id gets the same result.
+type Result struct {
+	Schema     string        `json:"schema"`
+	DecisionID string        `json:"decision_id"`
+	PaymentID  string        `json:"payment_id,omitempty"`
+	Outcome    string        `json:"outcome"`
+	Code       payment.Code  `json:"code,omitempty"`
+	Reason     string        `json:"reason,omitempty"`
+	State      payment.State `json:"state,omitempty"`
+	At         time.Time     `json:"at"`
+}
+
+// ResultSchema names the result contract.
+const ResultSchema = "b2bpay.decision-result.v1"
+
+// Refusal builds the result of a refused decision.
+func Refusal(r Request, err error, at time.Time) Result {
+	return Result{Schema: ResultSchema, DecisionID: r.DecisionID, PaymentID: r.PaymentID, Outcome: Refused,
+		Code: payment.ErrorCode(err), Reason: err.Error(), At: at.UTC()}
+}
+
+// Store applies decisions, each in one transaction with its OTP check,
+// timeline entry, result, status event and next task.
+type Store interface {
+	DecisionApply(ctx context.Context, r Request) (Result, error)
+	// DecisionRefuse records a decision refused before it reached a
+	// payment (bad token, malformed), once per decision id.
+	DecisionRefuse(ctx context.Context, r Request, refusal error) (Result, error)
+}

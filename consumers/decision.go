@@ -1,0 +1,115 @@
+package consumers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/intake"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/route"
+)
+
+// MaxDecisionBytes is the largest decision message accepted.
+const MaxDecisionBytes = 16 << 10
+
+// TokenVerifier turns a session token into the signed-in person: the
+// signature, expiry and revocation are checked. A bad token is an *Error
+// with CodeTokenInvalid.
+type TokenVerifier interface {
+	Verify(ctx context.Context, token string) (userID, sessionID string, err error)
+}
+
+// Decisions handles staff decisions from the decisions queue. The actor is
+// taken from the verified session token, never from the message body.
+type Decisions struct {
+	store   approval.Store
+	rejects intake.Store
+	tokens  TokenVerifier
+	log     *slog.Logger
+}
+
+// NewDecisions builds the decision handler; rejects records messages that
+// cannot be read at all (dead-lettered once, with their reason).
+func NewDecisions(store approval.Store, rejects intake.Store, tokens TokenVerifier, log *slog.Logger) *Decisions {
+	return &Decisions{store: store, rejects: rejects, tokens: tokens, log: log}
+}
+
+// Handle is the Handler for one decision delivery.
+func (h *Decisions) Handle(ctx context.Context, d amqp.Delivery) error {
+	dec, err := decodeDecision(d.Body)
+	if err != nil {
+		return h.poison(ctx, d, err)
+	}
+	req := approval.Request{
+		DecisionID: dec.DecisionID, PaymentID: dec.PaymentID, Stage: dec.Stage, Verdict: dec.Verdict,
+		Reason: dec.Reason, OTP: dec.OTP, Digest: dec.Digest, ReplyTo: d.ReplyTo,
+	}
+	var res approval.Result
+	userID, sessionID, err := h.tokens.Verify(ctx, dec.Token)
+	switch {
+	case err != nil && !payment.IsRefusal(err):
+		return err // the session store could not be read: retry
+	case err != nil:
+		res, err = h.store.DecisionRefuse(ctx, req, err)
+	default:
+		req.UserID, req.SessionID = userID, sessionID
+		res, err = h.store.DecisionApply(ctx, req)
+	}
+	if err != nil {
+		return fmt.Errorf("decision %s: %w", dec.DecisionID, err)
+	}
+	h.log.InfoContext(ctx, "decision answered", "decision_id", res.DecisionID, "payment_id", res.PaymentID,
+		"user_id", req.UserID, "stage", req.Stage, "verdict", req.Verdict, "outcome", res.Outcome, "code", res.Code, "state", res.State)
+	return nil
+}
+
+// decodeDecision reads a decision strictly: size, JSON, schema, fields.
+func decodeDecision(body []byte) (route.Decision, error) {
+	var dec route.Decision
+	if len(body) > MaxDecisionBytes {
+		return dec, payment.Errorf(payment.CodeTooLarge, "decision is %d bytes, the limit is %d", len(body), MaxDecisionBytes)
+	}
+	jd := json.NewDecoder(bytes.NewReader(body))
+	jd.DisallowUnknownFields()
+	if err := jd.Decode(&dec); err != nil {
+		return dec, payment.Errorf(payment.CodeMalformed, "decision is not valid JSON of %s: %v", route.DecisionSchema, err)
+	}
+	if _, err := jd.Token(); !errors.Is(err, io.EOF) {
+		return dec, payment.Errorf(payment.CodeMalformed, "decision has data after the JSON object")
+	}
+	switch {
+	case dec.Schema != route.DecisionSchema:
+		return dec, payment.Errorf(payment.CodeUnknownVersion, "schema %q is not %s", dec.Schema, route.DecisionSchema)
+	case payment.ValidID("decision_id", dec.DecisionID) != nil:
+		return dec, payment.ValidID("decision_id", dec.DecisionID)
+	case dec.Verdict == approval.Cancel:
+	case !dec.Stage.Valid():
+		return dec, payment.FieldErrorf(payment.CodeInvalidField, "stage", "%q is not confirmation, review or authorization", dec.Stage)
+	case dec.Verdict != payment.VerdictApprove && dec.Verdict != payment.VerdictReject:
+		return dec, payment.FieldErrorf(payment.CodeInvalidField, "verdict", "%q is not approve, reject or cancel", dec.Verdict)
+	}
+	return dec, nil
+}
+
+// poison dead-letters a decision that cannot be read, once.
+func (h *Decisions) poison(ctx context.Context, d amqp.Delivery, refusal error) error {
+	orig := original(d)
+	code := payment.ErrorCode(refusal)
+	first, err := h.rejects.IntakeReject(ctx, intake.Rejection{
+		Key: "decision/" + orig.Key, Code: code, Reason: refusal.Error(),
+		DeadLetter: route.DeadLetterTo(route.DecisionsDeadKey, orig, code, refusal.Error()),
+	})
+	if err != nil {
+		return fmt.Errorf("record rejected decision: %w", err)
+	}
+	h.log.WarnContext(ctx, "decision message rejected", "message_id", d.MessageId, "code", code, "first", first)
+	return nil
+}
