@@ -106,3 +106,12 @@ func (s *Store) PaymentCountByState(ctx context.Context) (map[payment.State]int,
 	}
 	return out, rows.Err()
 }
+
+// PaymentIDs lists every payment's id, oldest first.
+func (s *Store) PaymentIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id::text FROM payments ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

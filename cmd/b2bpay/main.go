@@ -35,6 +35,7 @@ func root() *cli.Command {
 			migrateCommand(), serveCommand(), topologyCommand(), keygenCommand(),
 			customerCommand(), bankCommand(), accountCommand(), userCommand(), upstreamCommand(),
 			submitCommand(), statusCommand(), demoCommand(),
+			loginCommand(), logoutCommand(), staffCommand(), decideCommand(), confirmCommand(), cancelCommand(), verifyCommand(),
 		},
 	}
 }

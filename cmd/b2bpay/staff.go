@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/urfave/cli/v3"
+
+	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/rabbitmq"
+	"github.com/b2bpay/b2bpay/route"
+)
+
+// staffFlags are shared by the staff client's commands.
+var staffFlags = []cli.Flag{
+	&cli.StringFlag{Name: "api-url", Value: "http://127.0.0.1:8480", Sources: cli.EnvVars("B2BPAY_API_URL"), Usage: "b2bpay HTTP API"},
+	&cli.StringFlag{Name: "session-file", Sources: cli.EnvVars("B2BPAY_SESSION_FILE"), Usage: "where the signed-in session is kept (default ~/.b2bpay/session.json)"},
+}
+
+// session is what `b2bpay login` keeps: the signed token and, read from
+// it for routing only (b2bpay verifies the token itself), user and customer.
+type session struct {
+	Token      string    `json:"token"`
+	UserID     string    `json:"user_id"`
+	CustomerID string    `json:"customer_id"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+func sessionPath(cmd *cli.Command) (string, error) {
+	if p := cmd.String("session-file"); p != "" {
+		return p, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".b2bpay", "session.json"), nil
+}
+
+func loadSession(cmd *cli.Command) (session, error) {
+	path, err := sessionPath(cmd)
+	if err != nil {
+		return session{}, err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return session{}, errors.New("not signed in: run `b2bpay login --user ID` first")
+	}
+	if err != nil {
+		return session{}, err
+	}
+	var s session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return session{}, fmt.Errorf("session file %s: %w", path, err)
+	}
+	if time.Now().After(s.ExpiresAt) {
+		return session{}, errors.New("the session has expired: run `b2bpay login` again")
+	}
+	return s, nil
+}
+
+func loginCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "login",
+		Usage: "sign in (password) and keep the session token for the staff commands",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "user", Required: true},
+			&cli.StringFlag{Name: "password-file", Usage: "read the password from this file (default: the first line of stdin)"},
+		}, staffFlags...),
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			pw, err := readSecret(cmd.String("password-file"), "password: ")
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Token     string    `json:"token"`
+				ExpiresAt time.Time `json:"expires_at"`
+			}
+			if err := apiCall(ctx, cmd, http.MethodPost, "/v1/sessions", "", map[string]string{"user": cmd.String("user"), "password": pw}, &out); err != nil {
+				return err
+			}
+			claims := jwt.MapClaims{}
+			if _, _, err := jwt.NewParser().ParseUnverified(out.Token, claims); err != nil {
+				return fmt.Errorf("the API returned an unreadable token: %w", err)
+			}
+			s := session{Token: out.Token, UserID: fmt.Sprint(claims["sub"]), CustomerID: fmt.Sprint(claims["cid"]), ExpiresAt: out.ExpiresAt}
+			path, err := sessionPath(cmd)
+			if err != nil {
+				return err
+			}
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return err
+			}
+			b, _ := json.Marshal(s)
+			if err := os.WriteFile(path, b, 0o600); err != nil {
+				return err
+			}
+			fmt.Printf("signed in as %s of %s until %s\n", s.UserID, s.CustomerID, s.ExpiresAt.Format(time.RFC3339))
+			return nil
+		},
+	}
+}
+
+func logoutCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "logout",
+		Usage: "revoke the session token and forget it",
+		Flags: staffFlags,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			s, err := loadSession(cmd)
+			if err != nil {
+				return err
+			}
+			if err := apiCall(ctx, cmd, http.MethodDelete, "/v1/sessions/current", s.Token, nil, nil); err != nil {
+				return err
+			}
+			path, _ := sessionPath(cmd)
+			_ = os.Remove(path)
+			fmt.Println("signed out")
+			return nil
+		},
+	}
+}
+
+// readSecret reads a password or code from a file, or one line of stdin.
+func readSecret(file, prompt string) (string, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		return strings.TrimRight(string(b), "\r\n"), err
+	}
+	fmt.Fprint(os.Stderr, prompt)
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// apiCall calls the b2bpay HTTP API and decodes its JSON answer into out.
+func apiCall(ctx context.Context, cmd *cli.Command, method, path, token string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(cmd.String("api-url"), "/")+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("b2bpay API: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
+			return fmt.Errorf("%s: %s", e.Error.Code, e.Error.Message)
+		}
+		return fmt.Errorf("b2bpay API: %s", resp.Status)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, out)
+}
+
+// showTask prints what the person is asked to decide, with its digest.
+func showTask(t route.Task) {
+	fmt.Printf("\n%s of payment %s (customer %s, applicant %s)\n", t.Stage, t.PaymentID, t.CustomerID, t.Applicant)
+	fmt.Printf("  order       %s\n  amount      %s %s\n  debtor      %s at %s\n  creditor    %s, %s at %s\n  execution   %s\n",
+		t.OrderRef, t.Amount, t.Currency, t.Debtor, t.BankID, t.Creditor.Name, t.Creditor.Account, t.Creditor.BankID, t.Execution)
+	if t.Remittance != "" {
+		fmt.Printf("  remittance  %s\n", t.Remittance)
+	}
+	if t.Authorizations != "" {
+		fmt.Printf("  authorization %s\n", t.Authorizations)
+	}
+	fmt.Printf("  digest      %s\n", t.Digest)
+}
+
+// checkTaskDigest recomputes the digest from the content shown, so a
+// person never approves content other than what they saw.
+func checkTaskDigest(t route.Task) error {
+	amount, err := payment.ParseAmount(t.Amount, t.Currency)
+	if err != nil {
+		return err
+	}
+	exec, err := time.Parse(payment.DateLayout, t.Execution)
+	if err != nil {
+		return err
+	}
+	p := payment.Payment{ID: t.PaymentID, OrderRef: t.OrderRef, AmountMinor: amount, Currency: t.Currency, BankID: t.BankID,
+		DebtorAccount: t.Debtor, Creditor: t.Creditor, ExecutionDate: exec, Remittance: t.Remittance}
+	if p.Digest() != t.Digest {
+		return fmt.Errorf("the task's digest does not match its content: refusing to show it for approval")
+	}
+	return nil
+}
+
+// sendDecision publishes a decision with a private reply queue and waits
+// for its result.
+func sendDecision(ctx context.Context, conn *rabbitmq.Conn, d route.Decision, wait time.Duration) (approval.Result, error) {
+	ch, err := conn.Channel(ctx)
+	if err != nil {
+		return approval.Result{}, err
+	}
+	defer ch.Close()
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	if err != nil {
+		return approval.Result{}, err
+	}
+	results, err := ch.Consume(q.Name, "", true, true, false, false, nil)
+	if err != nil {
+		return approval.Result{}, err
+	}
+	body, _ := json.Marshal(d)
+	pub := rabbitmq.NewPublisher(conn, nil)
+	defer pub.Close()
+	err = pub.Publish(ctx, rabbitmq.Message{Exchange: route.DecisionsExchange, Key: route.DecisionKey, Publishing: amqp.Publishing{
+		MessageId: d.DecisionID, CorrelationId: d.DecisionID, ReplyTo: q.Name, ContentType: "application/json",
+		DeliveryMode: amqp.Persistent, Timestamp: time.Now().UTC(), Body: body,
+	}})
+	if err != nil {
+		return approval.Result{}, fmt.Errorf("send decision: %w", err)
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		select {
+		case m, ok := <-results:
+			if !ok {
+				return approval.Result{}, errors.New("the reply queue closed before the result arrived")
+			}
+			var r approval.Result
+			if json.Unmarshal(m.Body, &r) == nil && r.DecisionID == d.DecisionID {
+				return r, nil
+			}
+		case <-timer.C:
+			return approval.Result{}, fmt.Errorf("no result for decision %s within %s (it may still be applied: check `b2bpay status`)", d.DecisionID, wait)
+		case <-ctx.Done():
+			return approval.Result{}, ctx.Err()
+		}
+	}
+}
+
+func newDecisionID() string { return "d-" + uuid.NewString() }
