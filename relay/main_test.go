@@ -1,0 +1,244 @@
+package relay_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/rabbitmq"
+	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
+	"github.com/b2bpay/b2bpay/relay"
+	"github.com/b2bpay/b2bpay/route"
+)
+
+// The relay claims every due row of the outbox, so the tests of this
+// package share one database and one vhost but run one at a time, each
+// leaving the outbox empty.
+var (
+	testPool *pgxpool.Pool
+	testAMQP string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dbURL, drop, err := pgtest.NewDatabase(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relay tests need a database:", err)
+		return 1
+	}
+	defer drop()
+	testPool, err = postgres.Open(ctx, dbURL, 8)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	amqpURL, deleteVhost, err := rabbitmqtest.NewVhost()
+	if err != nil {
+		testPool.Close()
+		fmt.Fprintln(os.Stderr, "relay tests need a broker and rabbitmqctl:", err)
+		return 1
+	}
+	testAMQP = amqpURL
+	code := m.Run()
+	deleteVhost()
+	testPool.Close()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			return 1
+		}
+	}
+	return code
+}
+
+// logBuffer collects JSON log records; it is safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// records returns the records logged at level or above.
+func (b *logBuffer) records(t *testing.T, level slog.Level) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for line := range bytes.Lines(b.buf.Bytes()) {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal(line, &rec), "log line %s", line)
+		var l slog.Level
+		require.NoError(t, l.UnmarshalText([]byte(rec["level"].(string))))
+		if l >= level {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// bundle is what a test works with: a store, a publisher, a relay logging
+// to a buffer, and an exchange ex that routes key "dead" to queue q.
+type bundle struct {
+	store    *postgres.Store
+	conn     *rabbitmq.Conn
+	pub      *rabbitmq.Publisher
+	logs     *logBuffer
+	upstream string
+	ex, q    string
+	events   string // a queue bound to every event for upstream
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	ctx := t.Context()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store, err := postgres.New(testPool, postgres.Config{EventMessage: route.EventMessage, Logger: quiet})
+	require.NoError(t, err)
+	var pending int
+	require.NoError(t, testPool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&pending))
+	require.Zero(t, pending, "the outbox starts empty")
+	t.Cleanup(func() {
+		_, err := testPool.Exec(context.Background(), `DELETE FROM outbox`)
+		require.NoError(t, err)
+	})
+
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := rabbitmq.Dial(dctx, rabbitmq.Config{URL: testAMQP, Name: "b2bpay-relay-test " + t.Name(),
+		OpTimeout: 5 * time.Second, Logger: quiet})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, conn.Close()) })
+	pub := rabbitmq.NewPublisher(conn, quiet)
+	t.Cleanup(func() { require.NoError(t, pub.Close()) })
+
+	b := &bundle{
+		store: store, conn: conn, pub: pub, logs: &logBuffer{},
+		upstream: "erp-" + randomHex(4),
+		ex:       rabbitmqtest.QueueName(t, "ex"),
+		q:        rabbitmqtest.QueueName(t, "q"),
+	}
+	topo := route.UpstreamTopology(b.upstream)
+	b.events = topo.Queues[0].Name
+	topo.Exchanges = append(topo.Exchanges, rabbitmq.Exchange{Name: b.ex, Kind: "direct"})
+	topo.Queues = append(topo.Queues, rabbitmq.Queue{Name: b.q, Args: amqp.Table{"x-queue-type": "quorum"}})
+	topo.Bindings = append(topo.Bindings, rabbitmq.Binding{Queue: b.q, Exchange: b.ex, Key: "dead"})
+	require.NoError(t, topo.Declare(ctx, conn))
+	t.Cleanup(func() {
+		ch, err := conn.Channel(context.Background())
+		if err != nil {
+			return
+		}
+		defer ch.Close()
+		for _, q := range []string{b.events, b.q} {
+			_, _ = ch.QueueDelete(q, false, false, false)
+		}
+	})
+	return b
+}
+
+// relay builds a relay over the bundle's store and publisher.
+func (b *bundle) relay(batch int, poll time.Duration) *relay.Relay {
+	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return relay.New(b.store, b.pub, relay.Config{Batch: batch, Poll: poll, Logger: log})
+}
+
+// reject records a rejected message of the bundle's upstream, writing its
+// dead-letter copy (to exchange with key "dead") and, with answer, a
+// refusal event to the outbox. It returns the rejection.
+func (b *bundle) reject(t *testing.T, exchange string, answer bool) postgres.Rejection {
+	t.Helper()
+	key := randomHex(16)
+	refusal := payment.Errorf(payment.CodeMalformed, "body is not a JSON object")
+	r := postgres.Rejection{
+		Key: key, UpstreamID: b.upstream, Code: payment.CodeMalformed, Reason: refusal.Error(),
+		DeadLetter: route.DeadLetter(route.Original{
+			Key: key, MessageID: "msg-" + key, UserID: b.upstream + "-user",
+			Headers: map[string]string{route.HeaderUpstream: b.upstream}, Body: []byte("{not json " + key),
+		}, payment.CodeMalformed, refusal.Error()),
+	}
+	r.DeadLetter.Exchange, r.DeadLetter.RoutingKey = exchange, "dead"
+	if answer {
+		ev := payment.RefusedEvent(b.upstream+"/message/"+key, b.upstream, payment.Request{}, "msg-"+key, refusal, time.Now())
+		r.Answer = &ev
+	}
+	first, err := b.store.IntakeReject(t.Context(), r)
+	require.NoError(t, err)
+	require.True(t, first)
+	return r
+}
+
+// get takes the next message from queue, waiting up to 5 s for it.
+func (b *bundle) get(t *testing.T, queue string) amqp.Delivery {
+	t.Helper()
+	ch, err := b.conn.Channel(t.Context())
+	require.NoError(t, err)
+	defer ch.Close()
+	var d amqp.Delivery
+	require.Eventually(t, func() bool {
+		var ok bool
+		d, ok, err = ch.Get(queue, true)
+		require.NoError(t, err)
+		return ok
+	}, 5*time.Second, 10*time.Millisecond, "no message on %s", queue)
+	return d
+}
+
+// depth returns the number of ready messages in queue.
+func (b *bundle) depth(t *testing.T, queue string) int {
+	t.Helper()
+	ch, err := b.conn.Channel(t.Context())
+	require.NoError(t, err)
+	defer ch.Close()
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	require.NoError(t, err)
+	return q.Messages
+}
+
+// row is an outbox row as the tests inspect it.
+type row struct {
+	SentAt      *time.Time
+	AvailableAt time.Time
+	Attempts    int
+	LastError   string
+}
+
+func outboxRow(t *testing.T, messageID string) row {
+	t.Helper()
+	var r row
+	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT sent_at, available_at, attempts, last_error
+		FROM outbox WHERE message_id = $1`, messageID).Scan(&r.SentAt, &r.AvailableAt, &r.Attempts, &r.LastError))
+	return r
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
