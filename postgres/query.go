@@ -1,0 +1,164 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/b2bpay/b2bpay/payment"
+)
+
+// Page sizes of PaymentList.
+const (
+	// DefaultPageSize is the page size when PaymentFilter.Limit is zero.
+	DefaultPageSize = 50
+	// MaxPageSize is the largest PaymentFilter.Limit accepted.
+	MaxPageSize = 500
+)
+
+// PaymentFilter selects payments for PaymentList. Every field set narrows
+// the selection; zero values leave it open.
+type PaymentFilter struct {
+	// CustomerID keeps the payments of one customer. The API always sets it
+	// for users, who see their own customer's payments only; "" means any
+	// customer, for operators.
+	CustomerID string
+	// UpstreamID and OrderRef keep the payments of one upstream and of one
+	// order reference.
+	UpstreamID, OrderRef string
+	// States keeps payments in any of these states.
+	States []payment.State
+	// CreatedFrom (inclusive) and CreatedTo (exclusive) bound the creation
+	// time; a zero time leaves that end open.
+	CreatedFrom, CreatedTo time.Time
+	// Limit is the page size: DefaultPageSize when zero, at most MaxPageSize.
+	Limit int
+	// After is the keyset cursor: the id of the last payment of the
+	// previous page. Ids are UUIDv7, so id order is creation order.
+	After string
+}
+
+// check refuses a filter that no query could honour, with an error that
+// says which field is wrong.
+func (f PaymentFilter) check() error {
+	switch {
+	case f.Limit < 0 || f.Limit > MaxPageSize:
+		return payment.FieldErrorf(payment.CodeInvalidInput, "limit", "%d is not between 1 and %d", f.Limit, MaxPageSize)
+	case f.After != "" && uuid.Validate(f.After) != nil:
+		return payment.FieldErrorf(payment.CodeInvalidInput, "after", "%q is not a payment id", clipInput(f.After, 64))
+	case !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo):
+		return payment.FieldErrorf(payment.CodeInvalidInput, "created_to", "%s is not after created_from %s",
+			f.CreatedTo.Format(time.RFC3339), f.CreatedFrom.Format(time.RFC3339))
+	}
+	for _, st := range f.States {
+		if !st.Valid() {
+			return payment.FieldErrorf(payment.CodeInvalidInput, "state", "%q is not a payment state", clipInput(string(st), 64))
+		}
+	}
+	return nil
+}
+
+// where builds the filter's WHERE clause and its arguments.
+func (f PaymentFilter) where() (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, strings.ReplaceAll(cond, "$?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.CustomerID != "" {
+		add("customer_id = $?", f.CustomerID)
+	}
+	if f.UpstreamID != "" {
+		add("upstream_id = $?", f.UpstreamID)
+	}
+	if f.OrderRef != "" {
+		add("order_ref = $?", f.OrderRef)
+	}
+	if len(f.States) > 0 {
+		states := make([]string, len(f.States))
+		for i, st := range f.States {
+			states[i] = string(st)
+		}
+		add("state = ANY($?)", states)
+	}
+	if !f.CreatedFrom.IsZero() {
+		add("created_at >= $?", f.CreatedFrom.UTC())
+	}
+	if !f.CreatedTo.IsZero() {
+		add("created_at < $?", f.CreatedTo.UTC())
+	}
+	if f.After != "" {
+		add("id > $?", f.After)
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// PaymentList returns one page of the payments that f selects, in id order
+// (creation order). The next page starts after the last id returned; a page
+// shorter than the limit is the last one.
+func (s *Store) PaymentList(ctx context.Context, f PaymentFilter) ([]*payment.Payment, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultPageSize
+	}
+	where, args := f.where()
+	args = append(args, limit)
+	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments`+where+
+		` ORDER BY id LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	out, err := collectPayments(rows)
+	if err != nil {
+		return nil, fmt.Errorf("list payments: %w", err)
+	}
+	return out, nil
+}
+
+// PaymentGetByOrder returns every payment of an upstream's order, newest
+// first: at most one holds the order, the others ended without moving money
+// (rejected, cancelled, expired, returned). An order without payments gives
+// an empty slice, not an error.
+func (s *Store) PaymentGetByOrder(ctx context.Context, upstreamID, orderRef string) ([]*payment.Payment, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
+		WHERE upstream_id = $1 AND order_ref = $2 ORDER BY created_at DESC, id DESC`, upstreamID, orderRef)
+	if err != nil {
+		return nil, fmt.Errorf("payments of order %s/%s: %w", upstreamID, orderRef, err)
+	}
+	out, err := collectPayments(rows)
+	if err != nil {
+		return nil, fmt.Errorf("payments of order %s/%s: %w", upstreamID, orderRef, err)
+	}
+	return out, nil
+}
+
+// collectPayments scans every row into a payment and closes rows.
+func collectPayments(rows pgx.Rows) ([]*payment.Payment, error) {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*payment.Payment, error) {
+		return scanPayment(row)
+	})
+	if out == nil && err == nil {
+		out = []*payment.Payment{}
+	}
+	return out, err
+}
+
+// clipInput shortens s for error messages, so hostile input never floods them.
+func clipInput(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
