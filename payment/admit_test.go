@@ -182,7 +182,9 @@ func TestAdmitBuildsThePayment(t *testing.T) {
 		CreatedAt:     admitNow,
 		UpdatedAt:     admitNow,
 		Version:       2,
-		HeadHash:      entries[1].Hash,
+		// No tiers: one authorizer.
+		RequiredAuthorizers: 1,
+		HeadHash:            entries[1].Hash,
 	}, p)
 	n, why := payment.VerifyChain(entries, p.HeadHash)
 	require.Zero(t, n, why)

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/schema"
@@ -32,7 +33,16 @@ type Config struct {
 	Location *time.Location
 	// EventMessage turns a status event into the message that carries it.
 	EventMessage func(payment.Event) (outbox.Message, error)
-	Logger       *slog.Logger
+	// TaskMessage, when set, turns a payment waiting for a stage into the
+	// task message staff take (authorizationsDone counts those applied).
+	TaskMessage func(p *payment.Payment, s payment.Stage, authorizationsDone int) (outbox.Message, error)
+	// ResultMessage, when set, turns a decision's result into the message
+	// for the decider's reply queue (ok false: nowhere to send it).
+	ResultMessage func(r approval.Result, replyTo string) (m outbox.Message, ok bool, err error)
+	// OTPOpener opens users' sealed OTP seeds; OTPPolicy sets the checks.
+	OTPOpener OTPOpener
+	OTPPolicy OTPPolicy
+	Logger    *slog.Logger
 }
 
 // Store is the PostgreSQL implementation of b2bpay's storage.

@@ -94,6 +94,9 @@ func (s *Store) intakeSubmitTx(ctx context.Context, tx pgx.Tx, sub Submission) (
 	if err := s.eventTx(ctx, tx, ev, now); err != nil {
 		return Outcome{}, err
 	}
+	if err := s.taskTx(ctx, tx, p); err != nil {
+		return Outcome{}, err
+	}
 	return Outcome{Answer: ev, Payment: p}, nil
 }
 

@@ -1,0 +1,315 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/payment"
+)
+
+var _ approval.Store = (*Store)(nil)
+
+// DecisionApply applies one person's decision in one transaction: the
+// payment is locked, every check of the seed runs (payment.Decide), then
+// the OTP where the stage needs one; the new state, the timeline entry,
+// the decision row, the result, the status event and the next task are
+// written together. A refused decision changes no payment: it is recorded
+// with its reason, audited, and answered. A decision id seen before gets
+// its first result again.
+func (s *Store) DecisionApply(ctx context.Context, r approval.Request) (approval.Result, error) {
+	var res approval.Result
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		res, err = s.decisionApplyTx(ctx, tx, r)
+		return err
+	})
+	return res, err
+}
+
+func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Request) (approval.Result, error) {
+	now := s.cfg.Now().UTC()
+	if prev, ok, err := decisionGetTx(ctx, tx, r.DecisionID); err != nil || ok {
+		if ok {
+			return prev, s.resultTx(ctx, tx, prev, r.ReplyTo)
+		}
+		return approval.Result{}, err
+	}
+	refuse := func(refusal error) (approval.Result, error) {
+		return s.refuseDecisionTx(ctx, tx, r, refusal, nil)
+	}
+	p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1 FOR UPDATE`, r.PaymentID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return refuse(payment.Errorf(payment.CodeNotFound, "payment %s does not exist", r.PaymentID))
+	}
+	if err != nil {
+		return approval.Result{}, fmt.Errorf("lock payment %s: %w", r.PaymentID, err)
+	}
+	actor, err := userTx(ctx, tx, r.UserID)
+	if errors.Is(err, payment.ErrNotFound) {
+		return refuse(payment.Errorf(payment.CodeTokenInvalid, "user %s no longer exists", r.UserID))
+	}
+	if err != nil {
+		return approval.Result{}, err
+	}
+	before := *p
+	var entry payment.Entry
+	if r.Verdict == approval.Cancel {
+		entry, err = p.Cancel(payment.Actor{Kind: payment.ActorUser, ID: actor.ID}, r.Reason, now)
+	} else {
+		var facts payment.ApprovalFacts
+		if facts, err = approvalFactsTx(ctx, tx, p, actor.ID); err != nil {
+			return approval.Result{}, err
+		}
+		entry, err = p.Decide(payment.DecisionInput{Stage: r.Stage, Verdict: r.Verdict, Actor: actor, Reason: r.Reason, Digest: r.Digest}, facts, now)
+	}
+	if err != nil {
+		if !payment.IsRefusal(err) {
+			return approval.Result{}, err
+		}
+		return refuse(err)
+	}
+	var step *int64
+	if payment.NeedsOTP(r.Stage, r.Verdict) {
+		if r.OTP == "" {
+			return refuse(payment.Errorf(payment.CodeOTPRequired, "%s needs a one-time password", r.Stage))
+		}
+		st, err := s.OTPCheckTx(ctx, tx, actor.ID, r.OTP, s.cfg.OTPOpener, s.cfg.OTPPolicy, string(r.Stage), p.ID)
+		if err != nil {
+			if !payment.IsRefusal(err) {
+				return approval.Result{}, err
+			}
+			return refuse(err)
+		}
+		step = &st
+	}
+	if err := paymentUpdateTx(ctx, tx, &before, p); err != nil {
+		return approval.Result{}, err
+	}
+	if err := timelineInsertTx(ctx, tx, []payment.Entry{entry}); err != nil {
+		return approval.Result{}, err
+	}
+	res := approval.Result{Schema: approval.ResultSchema, DecisionID: r.DecisionID, PaymentID: p.ID,
+		Outcome: approval.Applied, State: p.State, At: now}
+	if err := decisionInsertTx(ctx, tx, r, res, step, now); err != nil {
+		return approval.Result{}, err
+	}
+	if err := s.auditTx(ctx, tx, AuditEntry{UserID: actor.ID, Actor: "user:" + actor.ID, Event: "decision_applied",
+		PaymentID: p.ID, Detail: fmt.Sprintf("%s %s: %s -> %s", r.Stage, r.Verdict, entry.From, entry.To)}); err != nil {
+		return approval.Result{}, err
+	}
+	if err := s.afterChangeTx(ctx, tx, p, entry); err != nil {
+		return approval.Result{}, err
+	}
+	return res, s.resultTx(ctx, tx, res, r.ReplyTo)
+}
+
+// DecisionRefuse records a decision refused before it could reach a
+// payment, such as one with an invalid token, and answers it.
+func (s *Store) DecisionRefuse(ctx context.Context, r approval.Request, refusal error) (approval.Result, error) {
+	var res approval.Result
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		prev, ok, err := decisionGetTx(ctx, tx, r.DecisionID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			res = prev
+			return s.resultTx(ctx, tx, prev, r.ReplyTo)
+		}
+		res, err = s.refuseDecisionTx(ctx, tx, r, refusal, nil)
+		return err
+	})
+	return res, err
+}
+
+// refuseDecisionTx records a refused decision, audits it and answers it.
+func (s *Store) refuseDecisionTx(ctx context.Context, tx pgx.Tx, r approval.Request, refusal error, step *int64) (approval.Result, error) {
+	now := s.cfg.Now().UTC()
+	res := approval.Refusal(r, refusal, now)
+	res.Reason = pgText(res.Reason)
+	if err := decisionInsertTx(ctx, tx, r, res, step, now); err != nil {
+		return approval.Result{}, err
+	}
+	if err := s.auditTx(ctx, tx, AuditEntry{UserID: r.UserID, Actor: actorOf(r.UserID), Event: "decision_refused",
+		PaymentID: validUUIDOrEmpty(r.PaymentID), Detail: fmt.Sprintf("%s %s refused: %s", r.Stage, r.Verdict, res.Reason)}); err != nil {
+		return approval.Result{}, err
+	}
+	return res, s.resultTx(ctx, tx, res, r.ReplyTo)
+}
+
+// afterChangeTx sends what follows a change of state: the status event to
+// the upstream and, when the payment now waits for a stage, its task.
+func (s *Store) afterChangeTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, e payment.Entry) error {
+	if err := s.eventTx(ctx, tx, payment.StateChangedEvent(p, e), e.At); err != nil {
+		return err
+	}
+	return s.taskTx(ctx, tx, p)
+}
+
+// taskTx writes the task for the stage p now waits for, if any.
+func (s *Store) taskTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
+	stage, ok := payment.StageOf(p.State)
+	if !ok || s.cfg.TaskMessage == nil {
+		return nil
+	}
+	done := 0
+	if stage == payment.StageAuthorization {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM decisions WHERE payment_id = $1 AND stage = 'authorization' AND outcome = 'applied'`,
+			p.ID).Scan(&done); err != nil {
+			return err
+		}
+	}
+	m, err := s.cfg.TaskMessage(p, stage, done)
+	if err != nil {
+		return fmt.Errorf("encode task of %s: %w", p.ID, err)
+	}
+	return outboxInsertTx(ctx, tx, m, s.cfg.Now().UTC())
+}
+
+// resultTx writes the result to the decider's reply queue, if it has one.
+func (s *Store) resultTx(ctx context.Context, tx pgx.Tx, res approval.Result, replyTo string) error {
+	if s.cfg.ResultMessage == nil {
+		return nil
+	}
+	m, ok, err := s.cfg.ResultMessage(res, replyTo)
+	if err != nil || !ok {
+		return err
+	}
+	return outboxInsertTx(ctx, tx, m, s.cfg.Now().UTC())
+}
+
+// paymentUpdateTx writes p's new state, guarded by the state and version
+// it was read with: zero rows means somebody else changed it first.
+func paymentUpdateTx(ctx context.Context, tx pgx.Tx, before, p *payment.Payment) error {
+	tag, err := tx.Exec(ctx, `UPDATE payments SET state = $3, version = $4, updated_at = $5, head_hash = $6
+		WHERE id = $1 AND version = $2 AND state = $7`,
+		p.ID, before.Version, string(p.State), p.Version, p.UpdatedAt, p.HeadHash, string(before.State))
+	if err != nil {
+		return fmt.Errorf("update payment %s: %w", p.ID, err)
+	}
+	if tag.RowsAffected() != 1 {
+		return fmt.Errorf("update payment %s: %w", p.ID, payment.Errorf(payment.CodeConflict, "payment %s changed meanwhile", p.ID))
+	}
+	return nil
+}
+
+func decisionGetTx(ctx context.Context, tx pgx.Tx, id string) (approval.Result, bool, error) {
+	var raw []byte
+	err := tx.QueryRow(ctx, `SELECT result FROM decisions WHERE id = $1`, id).Scan(&raw)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return approval.Result{}, false, nil
+	}
+	if err != nil {
+		return approval.Result{}, false, fmt.Errorf("read decision %s: %w", id, err)
+	}
+	var res approval.Result
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return approval.Result{}, false, fmt.Errorf("decode decision %s: %w", id, err)
+	}
+	return res, true, nil
+}
+
+func decisionInsertTx(ctx context.Context, tx pgx.Tx, r approval.Request, res approval.Result, step *int64, now time.Time) error {
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	var pay, actor, session any
+	if res.Outcome == approval.Applied || validUUIDOrEmpty(r.PaymentID) != "" && paymentExistsTx(ctx, tx, r.PaymentID) {
+		pay = r.PaymentID
+	}
+	if r.UserID != "" && userExistsTx(ctx, tx, r.UserID) {
+		actor = r.UserID
+	}
+	if validUUIDOrEmpty(r.SessionID) != "" {
+		session = r.SessionID
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO decisions (id, payment_id, stage, verdict, actor_id, session_id, outcome, code, reason, digest, otp_step, result, decided_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		r.DecisionID, pay, pgText(string(r.Stage)), pgText(string(r.Verdict)), actor, session, res.Outcome,
+		string(res.Code), res.Reason, pgText(r.Digest), step, raw, now)
+	if err != nil {
+		return fmt.Errorf("record decision %s: %w", r.DecisionID, err)
+	}
+	return nil
+}
+
+// approvalFactsTx reads who already acted on p, how many authorizations it
+// has, and the actor's limit in p's currency.
+func approvalFactsTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, actorID string) (payment.ApprovalFacts, error) {
+	f := payment.ApprovalFacts{RequiredAuthorizers: p.RequiredAuthorizers}
+	rows, err := tx.Query(ctx, `SELECT actor_id, stage FROM decisions WHERE payment_id = $1 AND outcome = 'applied'`, p.ID)
+	if err != nil {
+		return f, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var who, stage string
+		if err := rows.Scan(&who, &stage); err != nil {
+			return f, err
+		}
+		f.Acted = append(f.Acted, who)
+		if stage == string(payment.StageAuthorization) {
+			f.Authorizations++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return f, err
+	}
+	var limit int64
+	err = tx.QueryRow(ctx, `SELECT max_minor FROM user_limits WHERE user_id = $1 AND currency = $2`, actorID, p.Currency).Scan(&limit)
+	switch {
+	case err == nil:
+		f.Limit = &limit
+	case !errors.Is(err, pgx.ErrNoRows):
+		return f, err
+	}
+	return f, nil
+}
+
+// userTx reads a user, locking the row against concurrent changes.
+func userTx(ctx context.Context, tx pgx.Tx, id string) (payment.User, error) {
+	var u payment.User
+	var roles []string
+	err := tx.QueryRow(ctx, `SELECT id, customer_id, name, roles, active FROM users WHERE id = $1 FOR SHARE`, id).
+		Scan(&u.ID, &u.CustomerID, &u.Name, &roles, &u.Active)
+	if err != nil {
+		return u, notFound(err, "user "+id)
+	}
+	u.Roles = toRoles(roles)
+	return u, nil
+}
+
+func paymentExistsTx(ctx context.Context, tx pgx.Tx, id string) bool {
+	var ok bool
+	_ = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments WHERE id = $1)`, id).Scan(&ok)
+	return ok
+}
+
+func userExistsTx(ctx context.Context, tx pgx.Tx, id string) bool {
+	var ok bool
+	_ = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, id).Scan(&ok)
+	return ok
+}
+
+func actorOf(userID string) string {
+	if userID == "" {
+		return "unknown"
+	}
+	return "user:" + userID
+}
+
+// validUUIDOrEmpty returns id if it is a UUID, else "".
+func validUUIDOrEmpty(id string) string {
+	if uuid.Validate(id) != nil {
+		return ""
+	}
+	return id
+}
