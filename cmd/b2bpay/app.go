@@ -5,42 +5,55 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/go-co-op/gocron/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/b2bpay/b2bpay/consumers"
+	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/intake"
+	"github.com/b2bpay/b2bpay/jobs"
+	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/relay"
 	"github.com/b2bpay/b2bpay/route"
-	"github.com/b2bpay/b2bpay/secret"
 )
 
 // app is b2bpay wired together: the database, the store, the broker
-// connection. Subcommands and end-to-end tests build it the same way.
+// connection and, when the master key is known, the security it derives.
+// Subcommands and end-to-end tests build it the same way.
 type app struct {
 	cfg   config
 	log   *slog.Logger
 	pool  *pgxpool.Pool
 	store *postgres.Store
 	conn  *rabbitmq.Conn
+	sec   *security
 }
 
-// openDB opens the database side only.
-func openDB(ctx context.Context, cfg config) (*app, error) {
+// openDB opens the database side. sec may be nil for commands that handle
+// no secrets.
+func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 0)
 	if err != nil {
 		return nil, err
 	}
-	store, err := postgres.New(pool, postgres.Config{Location: cfg.Location, EventMessage: route.EventMessage, Logger: cfg.Logger})
+	sc := postgres.Config{Location: cfg.Location, Logger: cfg.Logger, EventMessage: route.EventMessage,
+		TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage}
+	if sec != nil {
+		sc.OTPOpener = sec.otpOpener
+	}
+	store, err := postgres.New(pool, sc)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, log: cfg.Logger, pool: pool, store: store}, nil
+	return &app{cfg: cfg, log: cfg.Logger, pool: pool, store: store, sec: sec}, nil
 }
 
 // openBroker connects to RabbitMQ, waiting at most timeout for it.
@@ -55,17 +68,29 @@ func (a *app) openBroker(ctx context.Context, name string, timeout time.Duration
 	return nil
 }
 
-// declare declares the intake topology and every upstream's status queue.
+// declare declares the intake and approval topology, every upstream's
+// status queue and every customer's task queues.
 func (a *app) declare(ctx context.Context) error {
-	if err := route.Topology().Declare(ctx, a.conn); err != nil {
-		return err
+	for _, t := range []rabbitmq.Topology{route.Topology(), route.ApprovalTopology()} {
+		if err := t.Declare(ctx, a.conn); err != nil {
+			return err
+		}
 	}
-	ids, err := a.store.UpstreamIDs(ctx)
+	ups, err := a.store.UpstreamIDs(ctx)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
+	for _, id := range ups {
 		if err := route.UpstreamTopology(id).Declare(ctx, a.conn); err != nil {
+			return err
+		}
+	}
+	customers, err := a.store.CustomerIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range customers {
+		if err := route.CustomerTopology(id).Declare(ctx, a.conn); err != nil {
 			return err
 		}
 	}
@@ -85,54 +110,151 @@ type serveOptions struct {
 	Prefetch    int
 	Concurrency int
 	Drain       time.Duration
-	Sealer      *secret.Sealer
+	// HTTPAddr is where the status API listens; "" runs none.
+	HTTPAddr string
+	// ExpiryEvery is how often the expiry job runs; 0 runs none.
+	ExpiryEvery time.Duration
+	TTLs        map[payment.State]time.Duration
+	// ready, when set, receives the API's address once everything runs.
+	ready chan<- string
 }
 
-// serve runs the intake consumer and the outbox relay until ctx is done,
-// then shuts down in order: stop taking messages and let in-flight ones
-// finish, then stop the relay (which publishes what was committed).
+// serve runs the intake and decision consumers, the outbox relay, the
+// status API and the expiry job until ctx is done, then shuts down in
+// order: stop taking messages and requests, let in-flight ones finish,
+// stop the scheduler, publish what was committed, stop the relay.
 func (a *app) serve(ctx context.Context, opt serveOptions) error {
+	if a.sec == nil {
+		return errNoKey
+	}
 	if err := a.declare(ctx); err != nil {
 		return fmt.Errorf("declare topology: %w", err)
 	}
-	auth := intake.NewAuthenticator(a.store, opt.Sealer)
-	handler := consumers.Chain(consumers.NewIntake(a.store, auth, a.log).Handle,
-		consumers.Log(a.log, route.IntakeQueue),
-		consumers.Retry(consumers.RetryConfig{}, a.log),
-		consumers.Recover(a.log),
-	)
+	sess := sessions{sec: a.sec, store: a.store}
+	intakeHandler := consumers.Chain(consumers.NewIntake(a.store, intake.NewAuthenticator(a.store, a.sec.sealer), a.log).Handle,
+		consumers.Log(a.log, route.IntakeQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log))
+	decisionHandler := consumers.Chain(consumers.NewDecisions(a.store, a.store, tokenVerifier{sess}, a.log).Handle,
+		consumers.Log(a.log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log))
 	pub := rabbitmq.NewPublisher(a.conn, a.log)
 	defer pub.Close()
 	rl := relay.New(a.store, pub, relay.Config{Logger: a.log})
 
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
-	var wg sync.WaitGroup
+	var background sync.WaitGroup
 	wake := make(chan struct{}, 1)
-	wg.Add(2)
-	go func() { defer wg.Done(); a.store.Listen(relayCtx, postgres.OutboxChannel, wake) }()
-	go func() { defer wg.Done(); _ = rl.Start(relayCtx, wake) }()
+	background.Add(2)
+	go func() { defer background.Done(); a.store.Listen(relayCtx, postgres.OutboxChannel, wake) }()
+	go func() { defer background.Done(); _ = rl.Start(relayCtx, wake) }()
 
-	a.log.Info("b2bpay serving", "queue", route.IntakeQueue, "prefetch", opt.Prefetch, "concurrency", opt.Concurrency)
-	err := rabbitmq.Consume(ctx, a.conn, rabbitmq.ConsumeConfig{
-		Queue: route.IntakeQueue, Tag: "b2bpay-intake", Prefetch: opt.Prefetch,
-		Concurrency: opt.Concurrency, DrainTimeout: opt.Drain,
-	}, consumers.Batch(handler))
+	sched, err := a.schedule(opt)
+	if err != nil {
+		return err
+	}
+	srv, addr, err := a.listen(opt.HTTPAddr, sess)
+	if err != nil {
+		_ = sched.Shutdown()
+		return err
+	}
+
+	var workers sync.WaitGroup
+	errs := make(chan error, 2)
+	for _, c := range []struct {
+		queue string
+		h     consumers.Handler
+	}{{route.IntakeQueue, intakeHandler}, {route.DecisionsQueue, decisionHandler}} {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			errs <- rabbitmq.Consume(ctx, a.conn, rabbitmq.ConsumeConfig{
+				Queue: c.queue, Tag: "b2bpay-" + c.queue, Prefetch: opt.Prefetch,
+				Concurrency: opt.Concurrency, DrainTimeout: opt.Drain,
+			}, consumers.Batch(c.h))
+		}()
+	}
+	a.log.Info("b2bpay serving", "queues", []string{route.IntakeQueue, route.DecisionsQueue}, "http_addr", addr,
+		"prefetch", opt.Prefetch, "concurrency", opt.Concurrency)
+	if opt.ready != nil {
+		opt.ready <- addr
+	}
+
+	<-ctx.Done()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opt.Drain+5*time.Second)
+	defer cancel()
+	if srv != nil {
+		_ = srv.Shutdown(shutdownCtx)
+	}
+	workers.Wait()
+	close(errs)
+	_ = sched.ShutdownWithContext(shutdownCtx)
 	// Consumption has stopped and in-flight handlers have committed; give
-	// the relay a moment to publish their answers, then stop it.
-	flush, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	// the relay a moment to publish their messages, then stop it.
+	flush, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	for flush.Err() == nil {
 		sent, _, rerr := rl.RunOnce(flush)
 		if rerr != nil || sent == 0 {
 			break
 		}
 	}
-	cancel()
+	cancelFlush()
 	stopRelay()
-	wg.Wait()
+	background.Wait()
 	a.log.Info("b2bpay stopped")
-	if errors.Is(err, rabbitmq.ErrClosed) {
-		return nil
+	var result []error
+	for err := range errs {
+		if err != nil && !errors.Is(err, rabbitmq.ErrClosed) {
+			result = append(result, err)
+		}
 	}
-	return err
+	return errors.Join(result...)
+}
+
+// schedule starts the scheduled jobs. Each job runs alone (a slow run is
+// never overlapped by the next) and is safe to run on several b2bpay
+// processes at once: the store claims work with SKIP LOCKED.
+func (a *app) schedule(opt serveOptions) (gocron.Scheduler, error) {
+	sched, err := gocron.NewScheduler(gocron.WithLocation(a.cfg.Location))
+	if err != nil {
+		return nil, err
+	}
+	if opt.ExpiryEvery > 0 {
+		ttls := opt.TTLs
+		if ttls == nil {
+			ttls = jobs.DefaultTTLs
+		}
+		job := &jobs.Expiry{Store: a.store, TTLs: ttls, Log: a.log}
+		_, err := sched.NewJob(gocron.DurationJob(opt.ExpiryEvery), gocron.NewTask(func(ctx context.Context) {
+			if _, err := job.RunOnce(ctx); err != nil {
+				a.log.ErrorContext(ctx, "expiry job failed", "error", err)
+			}
+		}), gocron.WithName("expiry"), gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			gocron.WithStartAt(gocron.WithStartImmediately()))
+		if err != nil {
+			return nil, err
+		}
+	}
+	sched.Start()
+	return sched, nil
+}
+
+// listen starts the HTTP API on addr ("" for none) and returns the bound
+// address.
+func (a *app) listen(addr string, sess sessions) (*http.Server, string, error) {
+	if addr == "" {
+		return nil, "", nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("HTTP API: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           httpapi.New(a.store, sess, httpapi.Config{Location: a.cfg.Location, Logger: a.log}),
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("HTTP API stopped", "error", err)
+		}
+	}()
+	return srv, ln.Addr().String(), nil
 }

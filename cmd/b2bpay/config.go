@@ -70,21 +70,27 @@ func loadConfig(cmd *cli.Command) (config, error) {
 // errNoKey is returned when a command that handles secrets has no key.
 var errNoKey = errors.New("no master key: set B2BPAY_MASTER_KEY (32 bytes, base64 or hex; `b2bpay keygen` makes one) or B2BPAY_MASTER_KEY_FILE")
 
-// sealer builds the secret sealer from B2BPAY_MASTER_KEY or the key file.
+// masterKey reads the master key from the key file or B2BPAY_MASTER_KEY.
 // Without a key it fails: no key, no start.
-func (c config) sealer() (*secret.Sealer, error) {
-	var key []byte
-	var err error
+func (c config) masterKey() ([]byte, error) {
 	switch {
 	case c.keyFile != "":
-		key, err = secret.LoadKeyFile(c.keyFile)
+		return secret.LoadKeyFile(c.keyFile)
 	case strings.TrimSpace(os.Getenv("B2BPAY_MASTER_KEY")) != "":
-		key, err = secret.ParseKey(os.Getenv("B2BPAY_MASTER_KEY"))
-	default:
-		return nil, errNoKey
+		return secret.ParseKey(os.Getenv("B2BPAY_MASTER_KEY"))
 	}
+	return nil, errNoKey
+}
+
+// sealer builds the secret sealer from the master key.
+func (c config) sealer() (*secret.Sealer, error) {
+	key, err := c.masterKey()
 	if err != nil {
 		return nil, err
 	}
+	return sealerFor(key)
+}
+
+func sealerFor(key []byte) (*secret.Sealer, error) {
 	return secret.NewSealer(1, map[byte][]byte{1: key})
 }

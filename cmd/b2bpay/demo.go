@@ -85,17 +85,18 @@ type demoPlan struct {
 
 func runDemo(ctx context.Context, cfg config, count int) error {
 	start := time.Now()
-	a, err := openDB(ctx, cfg)
+	// The demo seals and signs with a key of its own, made for this run only.
+	sec, err := newSecurity(secret.NewKey(), 15*time.Minute, nil)
+	if err != nil {
+		return err
+	}
+	sealer := sec.sealer
+	a, err := openDB(ctx, cfg, sec)
 	if err != nil {
 		return err
 	}
 	defer a.close()
 	if _, err := postgres.Migrate(ctx, a.pool); err != nil {
-		return err
-	}
-	// The demo seals with a key of its own, made for this run only.
-	sealer, err := secret.NewSealer(1, map[byte][]byte{1: secret.NewKey()})
-	if err != nil {
 		return err
 	}
 	mallKey, err := seedDemo(ctx, a, sealer)
@@ -115,8 +116,9 @@ func runDemo(ctx context.Context, cfg config, count int) error {
 
 	serveCtx, stopServe := context.WithCancel(ctx)
 	served := make(chan error, 1)
+	apiReady := make(chan string, 1)
 	go func() {
-		served <- a.serve(serveCtx, serveOptions{Prefetch: 100, Concurrency: 4, Drain: 5 * time.Second, Sealer: sealer})
+		served <- a.serve(serveCtx, serveOptions{Prefetch: 100, Concurrency: 4, Drain: 5 * time.Second, HTTPAddr: "127.0.0.1:0", ready: apiReady})
 	}()
 	defer func() { stopServe(); <-served }()
 

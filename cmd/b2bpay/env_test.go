@@ -29,8 +29,12 @@ type env struct {
 	sealer  *secret.Sealer
 	mallKey []byte
 	stop    context.CancelFunc
-	dead    []amqp.Delivery
-	done    chan error
+	apiAddr string
+	// expiryEvery and ttls, when set before start, run the expiry job.
+	expiryEvery time.Duration
+	ttls        map[payment.State]time.Duration
+	dead        []amqp.Delivery
+	done        chan error
 }
 
 const (
@@ -59,11 +63,12 @@ func newEnv(t *testing.T) *env {
 	}
 	cfg := config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: loc,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
-	a, err := openDB(ctx, cfg)
+	sec, err := newSecurity(secret.NewKey(), 15*time.Minute, nil)
+	require.NoError(t, err)
+	sealer := sec.sealer
+	a, err := openDB(ctx, cfg, sec)
 	require.NoError(t, err)
 	t.Cleanup(a.close)
-	sealer, err := secret.NewSealer(1, map[byte][]byte{1: secret.NewKey()})
-	require.NoError(t, err)
 	e := &env{t: t, cfg: cfg, app: a, sealer: sealer, mallKey: secret.NewKey()}
 	e.seed(ctx)
 	require.NoError(t, a.openBroker(ctx, "b2bpay-test", 30*time.Second))
@@ -96,9 +101,18 @@ func (e *env) start() {
 	require.NoError(e.t, e.app.declare(context.Background()))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop, e.done = cancel, make(chan error, 1)
+	ready := make(chan string, 1)
 	go func() {
-		e.done <- e.app.serve(ctx, serveOptions{Prefetch: 50, Concurrency: 4, Drain: 10 * time.Second, Sealer: e.sealer})
+		e.done <- e.app.serve(ctx, serveOptions{Prefetch: 50, Concurrency: 4, Drain: 10 * time.Second,
+			HTTPAddr: "127.0.0.1:0", ExpiryEvery: e.expiryEvery, TTLs: e.ttls, ready: ready})
 	}()
+	select {
+	case e.apiAddr = <-ready:
+	case err := <-e.done:
+		e.t.Fatalf("serve stopped at start: %v", err)
+	case <-time.After(30 * time.Second):
+		e.t.Fatal("serve did not start within 30 s")
+	}
 }
 
 // halt stops serve and waits for its orderly shutdown.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/b2bpay/b2bpay/jobs"
+	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/route"
 )
@@ -46,7 +48,7 @@ func withDB(ctx context.Context, cmd *cli.Command, fn func(*app) error) error {
 	if err != nil {
 		return err
 	}
-	a, err := openDB(ctx, cfg)
+	a, err := openDB(ctx, cfg, nil)
 	if err != nil {
 		return err
 	}
@@ -74,25 +76,47 @@ func migrateCommand() *cli.Command {
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "run the intake consumer and the outbox relay until SIGTERM",
+		Usage: "run the intake and decision workers, the outbox relay, the status API and the expiry job until SIGTERM",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "prefetch", Value: 50, Sources: cli.EnvVars("B2BPAY_PREFETCH"), Usage: "unacked deliveries per consumer"},
-			&cli.IntFlag{Name: "concurrency", Value: 4, Sources: cli.EnvVars("B2BPAY_CONCURRENCY"), Usage: "parallel intake handlers"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Sources: cli.EnvVars("B2BPAY_CONCURRENCY"), Usage: "parallel handlers per queue"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 15 * time.Second, Usage: "how long in-flight messages may finish at shutdown"},
+			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:8480", Sources: cli.EnvVars("B2BPAY_HTTP_ADDR"), Usage: "status API address (empty: none)"},
+			&cli.DurationFlag{Name: "token-ttl", Value: 15 * time.Minute, Sources: cli.EnvVars("B2BPAY_TOKEN_TTL"), Usage: "lifetime of session tokens"},
+			&cli.DurationFlag{Name: "expiry-every", Value: time.Minute, Usage: "how often waiting payments are checked for expiry"},
+			&cli.DurationFlag{Name: "ttl-confirmation", Value: jobs.DefaultTTLs[payment.StateAwaitingConfirmation], Usage: "longest wait for the applicant's confirmation"},
+			&cli.DurationFlag{Name: "ttl-review", Value: jobs.DefaultTTLs[payment.StateAwaitingReview], Usage: "longest wait for review"},
+			&cli.DurationFlag{Name: "ttl-authorization", Value: jobs.DefaultTTLs[payment.StateAwaitingAuthorization], Usage: "longest wait for authorization"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			return withDB(ctx, cmd, func(a *app) error {
-				sealer, err := a.cfg.sealer()
-				if err != nil {
-					return err
-				}
-				if err := a.openBroker(ctx, "b2bpay-serve", 30*time.Second); err != nil {
-					return err
-				}
-				return a.serve(ctx, serveOptions{
-					Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")),
-					Drain: cmd.Duration("drain-timeout"), Sealer: sealer,
-				})
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			master, err := cfg.masterKey()
+			if err != nil {
+				return err
+			}
+			sec, err := newSecurity(master, cmd.Duration("token-ttl"), nil)
+			if err != nil {
+				return err
+			}
+			a, err := openDB(ctx, cfg, sec)
+			if err != nil {
+				return err
+			}
+			defer a.close()
+			if err := a.openBroker(ctx, "b2bpay-serve", 30*time.Second); err != nil {
+				return err
+			}
+			return a.serve(ctx, serveOptions{
+				Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")),
+				Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), ExpiryEvery: cmd.Duration("expiry-every"),
+				TTLs: map[payment.State]time.Duration{
+					payment.StateAwaitingConfirmation:  cmd.Duration("ttl-confirmation"),
+					payment.StateAwaitingReview:        cmd.Duration("ttl-review"),
+					payment.StateAwaitingAuthorization: cmd.Duration("ttl-authorization"),
+				},
 			})
 		},
 	}

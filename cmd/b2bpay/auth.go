@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/b2bpay/b2bpay/auth"
+	"github.com/b2bpay/b2bpay/httpapi"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/secret"
+)
+
+// security is what b2bpay derives from its master key: the sealer for
+// secrets at rest and the signer of session tokens.
+type security struct {
+	sealer   *secret.Sealer
+	signer   *auth.Signer
+	throttle auth.Throttle
+}
+
+func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*security, error) {
+	sealer, err := sealerFor(master)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := auth.NewSigner(auth.DeriveKey(master, "session-token"), tokenTTL, now)
+	if err != nil {
+		return nil, err
+	}
+	return &security{sealer: sealer, signer: signer, throttle: auth.DefaultThrottle}, nil
+}
+
+// otpOpener opens a user's sealed OTP seed, bound to that user.
+func (s *security) otpOpener(sealed []byte, userID string) ([]byte, error) {
+	return s.sealer.Open(sealed, postgres.OTPSeedAD(userID))
+}
+
+// sessions signs people in and checks their tokens against the store, for
+// the HTTP API and the decision worker alike.
+type sessions struct {
+	sec   *security
+	store *postgres.Store
+}
+
+var _ httpapi.Auth = sessions{}
+
+// Login checks the password (throttled), opens a session and signs its token.
+func (s sessions) Login(ctx context.Context, userID, password string) (string, time.Time, error) {
+	u, err := s.store.Login(ctx, userID, password, auth.CheckPassword, s.sec.throttle)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	token, claims, err := s.sec.signer.Issue(u.ID, u.CustomerID)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if err := s.store.SessionCreate(ctx, claims); err != nil {
+		return "", time.Time{}, err
+	}
+	return token, claims.ExpiresAt, nil
+}
+
+// Verify checks a token's signature and expiry, then that its session is
+// neither revoked nor expired and its user still active.
+func (s sessions) Verify(ctx context.Context, token string) (httpapi.Principal, error) {
+	c, err := s.sec.signer.Verify(token)
+	if err != nil {
+		return httpapi.Principal{}, err
+	}
+	userID, err := s.store.SessionCheck(ctx, c.SessionID)
+	if err != nil {
+		return httpapi.Principal{}, err
+	}
+	if userID != c.UserID {
+		return httpapi.Principal{}, payment.Errorf(payment.CodeTokenInvalid, "the token does not match its session")
+	}
+	return httpapi.Principal{UserID: c.UserID, CustomerID: c.CustomerID, SessionID: c.SessionID}, nil
+}
+
+// Logout revokes the session.
+func (s sessions) Logout(ctx context.Context, p httpapi.Principal) error {
+	return s.store.SessionRevoke(ctx, p.SessionID, "user:"+p.UserID)
+}
+
+// tokenVerifier adapts sessions to the decision worker.
+type tokenVerifier struct{ sessions }
+
+// Verify returns the signed-in user and session of a token.
+func (t tokenVerifier) Verify(ctx context.Context, token string) (string, string, error) {
+	p, err := t.sessions.Verify(ctx, token)
+	return p.UserID, p.SessionID, err
+}
