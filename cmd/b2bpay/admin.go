@@ -29,8 +29,8 @@ func keygenCommand() *cli.Command {
 func customerCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "customer",
-		Usage: "register customers and set their online-payment eligibility",
-		Commands: []*cli.Command{{
+		Usage: "register customers, set their online-payment eligibility and approval tiers",
+		Commands: []*cli.Command{tierCommand(), {
 			Name:  "add",
 			Usage: "register a customer",
 			Flags: []cli.Flag{
@@ -45,7 +45,13 @@ func customerCommand() *cli.Command {
 						return err
 					}
 					fmt.Printf("customer %s registered (online payment: %v)\n", c.ID, c.OnlinePayment)
-					return nil
+					// Declare the customer's task queues now, so tasks are
+					// routable before any serve restarts.
+					if err := a.openBroker(ctx, "b2bpay-admin", 10*time.Second); err != nil {
+						fmt.Printf("warning: %v; run `b2bpay topology` before its payments arrive\n", err)
+						return nil
+					}
+					return route.CustomerTopology(c.ID).Declare(ctx, a.conn)
 				})
 			},
 		}, {
@@ -122,7 +128,7 @@ func userCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "user",
 		Usage: "register people of a customer with their roles",
-		Commands: []*cli.Command{{
+		Commands: append([]*cli.Command{{
 			Name:  "add",
 			Usage: "register a user",
 			Flags: []cli.Flag{
@@ -144,7 +150,7 @@ func userCommand() *cli.Command {
 					return nil
 				})
 			},
-		}},
+		}}, userAdminCommands()...),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
+	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
 )
 
@@ -34,6 +35,7 @@ type env struct {
 	expiryEvery time.Duration
 	ttls        map[payment.State]time.Duration
 	dead        []amqp.Delivery
+	tasks       []route.Task
 	done        chan error
 }
 

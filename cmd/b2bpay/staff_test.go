@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/auth"
+	"github.com/b2bpay/b2bpay/otp"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/route"
+)
+
+func TestMain(m *testing.M) {
+	// Cheap password hashes: the tests sign in often; production keeps the
+	// defaults.
+	auth.Params = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	os.Exit(m.Run())
+}
+
+// person is a member of staff signed in through the HTTP API, with their
+// OTP seed so the test can make codes as their authenticator app would.
+type person struct {
+	id, customer string
+	token        string
+	seed         []byte
+	mu           sync.Mutex
+	lastStep     int64
+}
+
+const testPassword = "correct horse battery staple"
+
+// person registers a user with a password and OTP and signs them in.
+func (e *env) person(t *testing.T, id, customer string, roles ...payment.Role) *person {
+	t.Helper()
+	ctx := context.Background()
+	s := e.app.store
+	require.NoError(t, s.UserCreate(ctx, payment.User{ID: id, CustomerID: customer, Name: id, Roles: roles, Active: true}))
+	hash, err := auth.HashPassword(testPassword)
+	require.NoError(t, err)
+	require.NoError(t, s.UserSetPassword(ctx, id, hash, "test"))
+	seed, _, err := otp.Generate("b2bpay", id)
+	require.NoError(t, err)
+	require.NoError(t, s.UserEnrollOTP(ctx, id, e.sealer.Seal(seed, postgres.OTPSeedAD(id)), int(e.sealer.Version()), "test"))
+	p := &person{id: id, customer: customer, seed: seed}
+	p.token = e.login(t, id, testPassword)
+	return p
+}
+
+// login signs in through the HTTP API and returns the token.
+func (e *env) login(t *testing.T, id, password string) string {
+	t.Helper()
+	var out struct {
+		Token string `json:"token"`
+	}
+	status := e.api(t, http.MethodPost, "/v1/sessions", "", map[string]string{"user": id, "password": password}, &out)
+	require.Equal(t, http.StatusCreated, status)
+	require.NotEmpty(t, out.Token)
+	return out.Token
+}
+
+// api calls the HTTP API and returns the status code.
+func (e *env) api(t *testing.T, method, path, token string, in, out any) int {
+	t.Helper()
+	var body bytes.Buffer
+	if in != nil {
+		require.NoError(t, json.NewEncoder(&body).Encode(in))
+	}
+	req, err := http.NewRequest(method, "http://"+e.apiAddr+path, &body)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	if out != nil && resp.StatusCode < 300 {
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(out))
+	}
+	return resp.StatusCode
+}
+
+// code returns a fresh OTP code, as the person's authenticator would show
+// it: each call uses a later time step than the last (within the ±1 step
+// window), waiting for the clock when the window is used up.
+func (p *person) code(t *testing.T) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		now, err := otp.Step(time.Now(), otp.Options{})
+		require.NoError(t, err)
+		next := max(now-1, p.lastStep+1)
+		if next <= now+1 {
+			p.lastStep = next
+			c, err := otp.CodeAt(p.seed, next, otp.Options{})
+			require.NoError(t, err)
+			return c
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// lastCode is the code the person used last: a replay.
+func (p *person) lastCode(t *testing.T) string {
+	c, err := otp.CodeAt(p.seed, p.lastStep, otp.Options{})
+	require.NoError(t, err)
+	return c
+}
+
+// decide sends a decision through the decisions queue, as the staff
+// client does, and waits for its result.
+func (e *env) decide(t *testing.T, token, paymentID string, stage payment.Stage, verdict payment.Verdict, code, digest, reason string) approval.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := sendDecision(ctx, e.app.conn, route.Decision{Schema: route.DecisionSchema, DecisionID: newDecisionID(), Token: token,
+		PaymentID: paymentID, Stage: stage, Verdict: verdict, OTP: code, Digest: digest, Reason: reason}, 30*time.Second)
+	require.NoError(t, err)
+	return res
+}
+
+// submit publishes a request as erp and waits for the payment.
+func (e *env) submit(t *testing.T, r payment.Request) *payment.Payment {
+	t.Helper()
+	ctx := context.Background()
+	e.publishAs(t, r)
+	var p *payment.Payment
+	require.Eventually(t, func() bool {
+		var err error
+		p, err = e.app.store.PaymentGetByRequest(ctx, "erp", r.RequestID)
+		return err == nil
+	}, 20*time.Second, 20*time.Millisecond)
+	return p
+}
+
+func (e *env) publishAs(t *testing.T, r payment.Request) {
+	t.Helper()
+	e.publish(amqp.Publishing{MessageId: r.RequestID, UserId: "guest", Body: body(t, r)})
+}
+
+func (e *env) payment(t *testing.T, id string) *payment.Payment {
+	t.Helper()
+	p, err := e.app.store.PaymentGetByID(context.Background(), id)
+	require.NoError(t, err)
+	return p
+}
+
+// task finds the task of a stage for a payment in its customer's queue.
+// Tasks for other payments are kept for later calls.
+func (e *env) task(t *testing.T, customer string, stage payment.Stage, paymentID string) route.Task {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for i, task := range e.tasks {
+			if task.PaymentID == paymentID && task.Stage == stage {
+				e.tasks = append(e.tasks[:i], e.tasks[i+1:]...)
+				return task
+			}
+		}
+		for _, d := range e.getAll(route.TaskQueue(customer, stage), 1000, 50*time.Millisecond) {
+			var task route.Task
+			require.NoError(t, json.Unmarshal(d.Body, &task))
+			e.tasks = append(e.tasks, task)
+		}
+	}
+	t.Fatalf("no %s task for %s", stage, paymentID)
+	return route.Task{}
+}
+
+func otpAD(id string) []byte { return postgres.OTPSeedAD(id) }
