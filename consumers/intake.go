@@ -60,7 +60,9 @@ func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
 		Upstream:   up,
 		Request:    req,
 		BodySHA256: sha256.Sum256(d.Body),
-		MessageID:  d.MessageId,
+		// The publisher's message id goes into the answer, which the
+		// ledger stores as jsonb: make it text that jsonb takes (no NUL).
+		MessageID: route.Text(d.MessageId),
 		DeadLetter: func(code payment.Code, reason string) outbox.Message {
 			return route.DeadLetter(orig, code, reason)
 		},

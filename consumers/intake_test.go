@@ -1,11 +1,16 @@
 package consumers
 
 import (
+	"crypto/rand"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/b2bpay/b2bpay/intake"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -109,4 +114,51 @@ func TestHeaderString(t *testing.T) {
 	require.Empty(t, headerString(h, "n"))
 	require.Empty(t, headerString(h, "missing"))
 	require.Empty(t, headerString(nil, "s"))
+}
+
+// TestIntakeUncleanMessageID: a message id is whatever the publisher set.
+// One with a NUL and invalid UTF-8 must still end in the store (the answer
+// and the ledger are jsonb, which refuses NUL), or the message would be
+// retried until the broker dead-letters it, holding a worker all along.
+func TestIntakeUncleanMessageID(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	store, err := postgres.New(testPool, postgres.Config{EventMessage: route.EventMessage, Logger: discard()})
+	require.NoError(t, err)
+	sfx := rand.Text()[:12]
+	up := payment.Upstream{ID: "erp-" + sfx, Name: "ERP", AMQPUser: "erp-user-" + sfx, Active: true}
+	require.NoError(t, store.UpstreamCreate(ctx, up, nil, 0))
+	h := NewIntake(store, intake.NewAuthenticator(store, nil), discard())
+
+	// Valid by the contract, refused by the store: the customer does not exist.
+	request := []byte(`{"schema_version":1,"request_id":"req-` + sfx + `","order_ref":"PO-1","customer_id":"cust-1",
+		"applicant":"appl-1","bank_id":"102100099996","debtor_account":"6222000011112222",
+		"creditor":{"name":"上海华东机电设备有限公司","account":"31001520313050012345","bank_id":"105290036005"},
+		"amount":"100.00","currency":"CNY","execution_date":"2099-01-05"}`)
+	_, err = payment.Decode(request)
+	require.NoError(t, err, "the request is valid")
+	reqID := "req-" + sfx
+
+	// Refused by the store: the answer, with the message id, is in the ledger.
+	d := amqp.Delivery{MessageId: "m\x00sg\xff-1", UserId: up.AMQPUser, Body: request}
+	require.NoError(t, h.Handle(ctx, d))
+	require.NoError(t, h.Handle(ctx, d), "a redelivery is answered again")
+	var code, answerMsgID string
+	require.NoError(t, testPool.QueryRow(ctx, `SELECT code, answer->>'message_id' FROM intake_requests
+		WHERE upstream_id = $1 AND request_id = $2`, up.ID, reqID).Scan(&code, &answerMsgID))
+	require.Equal(t, string(payment.CodeUnknownCustomer), code)
+	require.Equal(t, "msg\uFFFD-1", answerMsgID)
+
+	// Rejected before it became a request: the answer is correlated by the
+	// message id.
+	d = amqp.Delivery{MessageId: "m\x00sg\xff-2", UserId: up.AMQPUser, Body: []byte("{not json")}
+	require.NoError(t, h.Handle(ctx, d))
+	require.NoError(t, h.Handle(ctx, d))
+	rows, err := testPool.Query(ctx, `SELECT headers->>'x-b2bpay-correlation-id' FROM outbox
+		WHERE exchange = $1 AND routing_key = $2 AND headers->>'x-b2bpay-correlation-id' <> $3 ORDER BY id`,
+		route.EventsExchange, route.EventKey(up.ID, payment.EventRefused), reqID)
+	require.NoError(t, err)
+	corr, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"msg\uFFFD-2"}, corr, "answered once")
 }
