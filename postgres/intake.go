@@ -143,7 +143,7 @@ func (s *Store) refuseMessagesTx(ctx context.Context, tx pgx.Tx, sub Submission,
 }
 
 func (s *Store) ledgerTx(ctx context.Context, tx pgx.Tx, sub Submission, outcome string, code payment.Code, paymentID *string, ev payment.Event, now time.Time) error {
-	ev.Reason = pgText(ev.Reason)
+	ev.Reason, ev.MessageID = pgText(ev.Reason), pgText(ev.MessageID)
 	answer, err := json.Marshal(ev)
 	if err != nil {
 		return err

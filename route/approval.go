@@ -160,3 +160,23 @@ func ResultMessage(r approval.Result, replyTo string) (outbox.Message, bool, err
 		DiscardUnroutable: true,
 	}, true, nil
 }
+
+// Static is every part of the topology that does not depend on the
+// registry: intake and approval. Upstreams' status queues and customers'
+// task queues are added per registration (UpstreamTopology,
+// CustomerTopology).
+func Static() rabbitmq.Topology {
+	var out rabbitmq.Topology
+	seen := map[string]bool{}
+	for _, t := range []rabbitmq.Topology{Topology(), ApprovalTopology()} {
+		for _, x := range t.Exchanges {
+			if !seen["x:"+x.Name] {
+				seen["x:"+x.Name] = true
+				out.Exchanges = append(out.Exchanges, x)
+			}
+		}
+		out.Queues = append(out.Queues, t.Queues...)
+		out.Bindings = append(out.Bindings, t.Bindings...)
+	}
+	return out
+}

@@ -124,12 +124,12 @@ func TestDeployedDefinitions(t *testing.T) {
 		t.Skip("deploy/rabbitmq-definitions.json does not exist yet")
 	}
 	require.NoError(t, err)
-	want, err := route.Topology().Definitions("/")
+	want, err := route.Static().Definitions("/")
 	require.NoError(t, err)
 	// `b2bpay topology --definitions` ends the document with a blank line:
 	// only the document itself is compared.
 	require.Equal(t, strings.TrimRight(string(want), "\n"), strings.TrimRight(string(deployed), "\n"),
-		"deploy/rabbitmq-definitions.json differs from route.Topology(); regenerate it with `b2bpay topology --definitions`")
+		"deploy/rabbitmq-definitions.json differs from route.Static(); regenerate it with `b2bpay topology --definitions`")
 }
 
 func TestEventMessage(t *testing.T) {

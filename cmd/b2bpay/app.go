@@ -71,10 +71,8 @@ func (a *app) openBroker(ctx context.Context, name string, timeout time.Duration
 // declare declares the intake and approval topology, every upstream's
 // status queue and every customer's task queues.
 func (a *app) declare(ctx context.Context) error {
-	for _, t := range []rabbitmq.Topology{route.Topology(), route.ApprovalTopology()} {
-		if err := t.Declare(ctx, a.conn); err != nil {
-			return err
-		}
+	if err := route.Static().Declare(ctx, a.conn); err != nil {
+		return err
 	}
 	ups, err := a.store.UpstreamIDs(ctx)
 	if err != nil {

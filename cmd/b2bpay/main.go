@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -132,11 +133,14 @@ func topologyCommand() *cli.Command {
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Bool("definitions") {
-				b, err := route.Topology().Definitions(cmd.String("vhost"))
+				b, err := route.Static().Definitions(cmd.String("vhost"))
 				if err != nil {
 					return err
 				}
-				_, err = os.Stdout.Write(append(b, '\n'))
+				if !bytes.HasSuffix(b, []byte("\n")) {
+					b = append(b, '\n')
+				}
+				_, err = os.Stdout.Write(b)
 				return err
 			}
 			return withDB(ctx, cmd, func(a *app) error {
