@@ -127,14 +127,11 @@ func (p *Payment) Decide(in DecisionInput, f ApprovalFacts, now time.Time) (Entr
 			note = "authorization " + strconv.Itoa(f.Authorizations+1) + " of " + strconv.Itoa(max(f.RequiredAuthorizers, 1))
 		}
 	}
-	e, err := p.Apply(action, Actor{Kind: ActorUser, ID: in.Actor.ID}, now, note)
-	if err != nil {
-		return Entry{}, err
-	}
+	var code Code
 	if in.Verdict == VerdictReject {
-		e.Code = CodeRejectedBy(in.Stage)
+		code = CodeRejectedBy(in.Stage)
 	}
-	return e, nil
+	return p.apply(action, Actor{Kind: ActorUser, ID: in.Actor.ID}, now, note, code)
 }
 
 // CodeRejectedBy is the code a rejection at a stage leaves in the timeline.

@@ -116,6 +116,11 @@ func VerifyChain(entries []Entry, head []byte) (int, string) {
 // Apply moves p by action, if the state machine allows it, and returns the
 // timeline entry that records the move.
 func (p *Payment) Apply(action Action, actor Actor, at time.Time, note string) (Entry, error) {
+	return p.apply(action, actor, at, note, "")
+}
+
+// apply is Apply with the code the entry records (a rejection's stage).
+func (p *Payment) apply(action Action, actor Actor, at time.Time, note string, code Code) (Entry, error) {
 	to, err := Next(p.State, action)
 	if err != nil {
 		return Entry{}, fmt.Errorf("payment %s: %w", p.ID, err)
@@ -124,7 +129,7 @@ func (p *Payment) Apply(action Action, actor Actor, at time.Time, note string) (
 	at = at.UTC().Truncate(time.Microsecond)
 	e := Entry{
 		PaymentID: p.ID, Seq: p.Version + 1, At: at, Actor: actor,
-		Action: action, From: p.State, To: to, Note: note, PrevHash: p.HeadHash,
+		Action: action, From: p.State, To: to, Code: code, Note: note, PrevHash: p.HeadHash,
 	}
 	e.Hash = e.ComputeHash()
 	p.State, p.UpdatedAt, p.Version, p.HeadHash = to, at, p.Version+1, e.Hash

@@ -107,9 +107,8 @@ func (e *env) enroll(t *testing.T, id string) *person {
 	hash, err := auth.HashPassword(testPassword)
 	require.NoError(t, err)
 	require.NoError(t, e.app.store.UserSetPassword(ctx, id, hash, "test"))
-	p := &person{id: id}
-	p.seed = secret.NewKey()[:20]
-	require.NoError(t, e.app.store.UserEnrollOTP(ctx, id, e.sealer.Seal(p.seed, otpAD(id)), int(e.sealer.Version()), "test"))
+	p := &person{id: id, auth: &authenticator{seed: secret.NewKey()[:20]}}
+	require.NoError(t, e.app.store.UserEnrollOTP(ctx, id, e.sealer.Seal(p.auth.seed, otpAD(id)), int(e.sealer.Version()), "test"))
 	p.token = e.login(t, id, testPassword)
 	return p
 }

@@ -161,7 +161,7 @@ func decideByID(ctx context.Context, cmd *cli.Command, stage payment.Stage, verd
 		} `json:"payment"`
 	}
 	id := cmd.Args().First()
-	if err := apiCall(ctx, cmd, http.MethodGet, "/v1/payments/"+id, s.Token, nil, &got); err != nil {
+	if err := apiCall(ctx, cmd.String("api-url"), http.MethodGet, "/v1/payments/"+id, s.Token, nil, &got); err != nil {
 		return err
 	}
 	conn, err := rabbitmq.Dial(ctx, rabbitmq.Config{URL: cfg.AMQPURL, Name: "b2bpay-staff-" + s.UserID, Logger: cfg.Logger})

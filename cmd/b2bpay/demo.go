@@ -103,6 +103,10 @@ func runDemo(ctx context.Context, cfg config, count int) error {
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
+	staff, err := seedStaff(ctx, a)
+	if err != nil {
+		return fmt.Errorf("seed staff: %w", err)
+	}
 	fmt.Printf("seeded the registry in %s\n", strings.TrimPrefix(redactDB(cfg.DatabaseURL), "postgres://"))
 	if err := a.openBroker(ctx, "b2bpay-demo", 30*time.Second); err != nil {
 		return err
@@ -153,12 +157,25 @@ func runDemo(ctx context.Context, cfg config, count int) error {
 	if err != nil {
 		return err
 	}
+	if err := demoSummary(ctx, a, plans, got, time.Since(start)); err != nil {
+		return err
+	}
+	var accepted []string
+	for _, ev := range got {
+		if ev.Kind == payment.EventAccepted {
+			accepted = append(accepted, ev.PaymentID)
+		}
+	}
+	if err := approvalWalk(ctx, a, "http://"+<-apiReady, staff, accepted); err != nil {
+		return err
+	}
 	stopServe()
 	if err := <-served; err != nil {
 		return err
 	}
 	served <- nil
-	return demoSummary(ctx, a, plans, got, time.Since(start))
+	fmt.Println("demo OK")
+	return nil
 }
 
 func amqpUser(raw string) string {
@@ -261,7 +278,7 @@ func demoPlans(n int, erp, mall *producers.Client, today time.Time) []demoPlan {
 			SchemaVersion: 1, RequestID: fmt.Sprintf("req-%s-%04d", run, i), OrderRef: fmt.Sprintf("SO-%s-%04d", run, i),
 			CustomerID: "CUST-SH-001", Applicant: "alice", BankID: "104100000004", DebtorAccount: "6217000010001234567",
 			Creditor: payment.Creditor{Name: "深圳南方电子材料有限公司", Account: "755912345610801", BankID: "308584000013"},
-			Amount:   fmt.Sprintf("%d.%02d", 1000+i*37, i%100), Currency: "CNY", Remittance: fmt.Sprintf("发票 INV-%04d", i), ExecutionDate: date,
+			Amount:   demoAmount(i), Currency: "CNY", Remittance: fmt.Sprintf("发票 INV-%04d", i), ExecutionDate: date,
 		}
 	}
 	enc := func(r payment.Request) []byte { b, _ := json.Marshal(r); return b }
@@ -396,7 +413,7 @@ func demoSummary(ctx context.Context, a *app, plans []demoPlan, got []payment.Ev
 	if !ok || stored != len(accepted) {
 		return errors.New("demo: the answers or the stored payments do not match what was published")
 	}
-	fmt.Println("demo OK: every request answered once as expected, one payment per accepted request")
+	fmt.Println("intake OK: every request answered once as expected, one payment per accepted request")
 	fmt.Println("try: b2bpay --database-url '" + a.cfg.DatabaseURL + "' status erp-demo/" + firstAcceptedRequest(got))
 	return nil
 }
@@ -408,4 +425,13 @@ func firstAcceptedRequest(got []payment.Event) string {
 		}
 	}
 	return "REQUEST_ID"
+}
+
+// demoAmount is the amount of the demo's i-th request: the first one is
+// above the two-authorizer tier.
+func demoAmount(i int) string {
+	if i == 0 {
+		return "1286400.50"
+	}
+	return fmt.Sprintf("%d.%02d", 1000+i*37, i%100)
 }

@@ -90,7 +90,7 @@ func loginCommand() *cli.Command {
 				Token     string    `json:"token"`
 				ExpiresAt time.Time `json:"expires_at"`
 			}
-			if err := apiCall(ctx, cmd, http.MethodPost, "/v1/sessions", "", map[string]string{"user": cmd.String("user"), "password": pw}, &out); err != nil {
+			if err := apiCall(ctx, cmd.String("api-url"), http.MethodPost, "/v1/sessions", "", map[string]string{"user": cmd.String("user"), "password": pw}, &out); err != nil {
 				return err
 			}
 			claims := jwt.MapClaims{}
@@ -125,7 +125,7 @@ func logoutCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := apiCall(ctx, cmd, http.MethodDelete, "/v1/sessions/current", s.Token, nil, nil); err != nil {
+			if err := apiCall(ctx, cmd.String("api-url"), http.MethodDelete, "/v1/sessions/current", s.Token, nil, nil); err != nil {
 				return err
 			}
 			path, _ := sessionPath(cmd)
@@ -151,7 +151,7 @@ func readSecret(file, prompt string) (string, error) {
 }
 
 // apiCall calls the b2bpay HTTP API and decodes its JSON answer into out.
-func apiCall(ctx context.Context, cmd *cli.Command, method, path, token string, in, out any) error {
+func apiCall(ctx context.Context, base, method, path, token string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -160,7 +160,7 @@ func apiCall(ctx context.Context, cmd *cli.Command, method, path, token string, 
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(cmd.String("api-url"), "/")+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, body)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,9 +32,7 @@ func TestMain(m *testing.M) {
 type person struct {
 	id, customer string
 	token        string
-	seed         []byte
-	mu           sync.Mutex
-	lastStep     int64
+	auth         *authenticator
 }
 
 const testPassword = "correct horse battery staple"
@@ -52,7 +49,7 @@ func (e *env) person(t *testing.T, id, customer string, roles ...payment.Role) *
 	seed, _, err := otp.Generate("b2bpay", id)
 	require.NoError(t, err)
 	require.NoError(t, s.UserEnrollOTP(ctx, id, e.sealer.Seal(seed, postgres.OTPSeedAD(id)), int(e.sealer.Version()), "test"))
-	p := &person{id: id, customer: customer, seed: seed}
+	p := &person{id: id, customer: customer, auth: &authenticator{seed: seed}}
 	p.token = e.login(t, id, testPassword)
 	return p
 }
@@ -91,29 +88,16 @@ func (e *env) api(t *testing.T, method, path, token string, in, out any) int {
 	return resp.StatusCode
 }
 
-// code returns a fresh OTP code, as the person's authenticator would show
-// it: each call uses a later time step than the last (within the ±1 step
-// window), waiting for the clock when the window is used up.
+// code returns a fresh OTP code, as the person's authenticator shows it.
 func (p *person) code(t *testing.T) string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for {
-		now, err := otp.Step(time.Now(), otp.Options{})
-		require.NoError(t, err)
-		next := max(now-1, p.lastStep+1)
-		if next <= now+1 {
-			p.lastStep = next
-			c, err := otp.CodeAt(p.seed, next, otp.Options{})
-			require.NoError(t, err)
-			return c
-		}
-		time.Sleep(time.Second)
-	}
+	c, err := p.auth.next()
+	require.NoError(t, err)
+	return c
 }
 
 // lastCode is the code the person used last: a replay.
 func (p *person) lastCode(t *testing.T) string {
-	c, err := otp.CodeAt(p.seed, p.lastStep, otp.Options{})
+	c, err := p.auth.last()
 	require.NoError(t, err)
 	return c
 }
