@@ -52,6 +52,9 @@ func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
 		h.log.WarnContext(ctx, "unauthenticated message", "message_id", d.MessageId, "code", payment.ErrorCode(authErr), "error", authErr)
 		return h.reject(ctx, orig, "", authErr)
 	}
+	if d.RoutingKey == route.CancelKey {
+		return h.cancel(ctx, orig, up, d)
+	}
 	req, err := payment.Decode(d.Body)
 	if err != nil {
 		return h.reject(ctx, orig, up.ID, err)
@@ -73,6 +76,20 @@ func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
 	h.log.InfoContext(ctx, "request answered", "upstream_id", up.ID, "request_id", req.RequestID,
 		"message_id", d.MessageId, "kind", out.Answer.Kind, "code", out.Answer.Code,
 		"payment_id", out.Answer.PaymentID, "duplicate", out.Duplicate, "conflict", out.Conflict)
+	return nil
+}
+
+// cancel handles an upstream's cancel request.
+func (h *Intake) cancel(ctx context.Context, orig route.Original, up payment.Upstream, d amqp.Delivery) error {
+	c, err := payment.DecodeCancel(d.Body)
+	if err != nil {
+		return h.reject(ctx, orig, up.ID, err)
+	}
+	ev, err := h.store.IntakeCancel(ctx, up, c, route.Text(d.MessageId))
+	if err != nil {
+		return fmt.Errorf("cancel request %s of %s: %w", c.RequestID, up.ID, err)
+	}
+	h.log.InfoContext(ctx, "cancel answered", "upstream_id", up.ID, "request_id", c.RequestID, "kind", ev.Kind, "code", ev.Code, "state", ev.State)
 	return nil
 }
 

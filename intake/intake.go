@@ -58,4 +58,7 @@ type Store interface {
 	// IntakeReject records a rejected message once and writes its
 	// dead-letter copy to the outbox; first is false for a redelivery.
 	IntakeReject(ctx context.Context, r Rejection) (first bool, err error)
+	// IntakeCancel cancels the payment an upstream's request became and
+	// answers (the state change, or the refusal with its reason).
+	IntakeCancel(ctx context.Context, up payment.Upstream, c payment.CancelRequest, messageID string) (payment.Event, error)
 }

@@ -78,3 +78,23 @@ func (s *Store) PaymentCancelByUpstream(ctx context.Context, upstreamID, request
 	})
 	return out, err
 }
+
+// IntakeCancel cancels, for an upstream, the payment its request became,
+// and answers: the state change on success (its state_changed event), or
+// a refusal with its reason (frozen after authorization, unknown request).
+func (s *Store) IntakeCancel(ctx context.Context, up payment.Upstream, c payment.CancelRequest, messageID string) (payment.Event, error) {
+	p, err := s.PaymentCancelByUpstream(ctx, up.ID, c.RequestID, c.Reason)
+	if err == nil {
+		return payment.Event{Kind: payment.EventStateChanged, UpstreamID: up.ID, RequestID: c.RequestID, PaymentID: p.ID, State: p.State}, nil
+	}
+	if !payment.IsRefusal(err) {
+		return payment.Event{}, err
+	}
+	id := up.ID + "/" + c.RequestID + "/cancel"
+	if messageID != "" {
+		id += "/" + messageID
+	}
+	ev := payment.RefusedEvent(id, up.ID, payment.Request{RequestID: c.RequestID}, messageID, err, s.cfg.Now())
+	ev.Reason = pgText(ev.Reason)
+	return ev, s.inTx(ctx, func(tx pgx.Tx) error { return s.eventTx(ctx, tx, ev, s.cfg.Now().UTC()) })
+}

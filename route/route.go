@@ -20,6 +20,8 @@ const (
 	RequestsExchange = "b2bpay.requests"
 	// RequestKey is the routing key of a version 1 payment request.
 	RequestKey = "payment.request.v1"
+	// CancelKey is the routing key of a version 1 cancel request.
+	CancelKey = "payment.cancel.v1"
 	// IntakeQueue is the quorum queue the intake consumer reads.
 	IntakeQueue = "b2bpay.intake"
 	// EventsExchange carries status events to upstream systems, routed by
@@ -66,6 +68,7 @@ func Topology() rabbitmq.Topology {
 		},
 		Bindings: []rabbitmq.Binding{
 			{Queue: IntakeQueue, Exchange: RequestsExchange, Key: RequestKey},
+			{Queue: IntakeQueue, Exchange: RequestsExchange, Key: CancelKey},
 			{Queue: IntakeDeadQueue, Exchange: DeadLetterExchange, Key: IntakeDeadKey},
 		},
 	}

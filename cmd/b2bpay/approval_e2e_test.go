@@ -335,3 +335,36 @@ func TestCancelAndExpiry(t *testing.T) {
 	require.Equal(t, payment.ActionExpire, tl[len(tl)-1].Action)
 	require.Equal(t, "expiry", tl[len(tl)-1].Actor.ID)
 }
+
+// TestUpstreamCancel: the upstream cancels with a message of its own until
+// the payment is authorized; after that it is told the payment is frozen.
+func TestUpstreamCancel(t *testing.T) {
+	e := newEnv(t)
+	ann := e.enroll(t, "ann")
+	rita := e.person(t, "rita", "C1", payment.RoleReviewer)
+	alex := e.person(t, "alex", "C1", payment.RoleAuthorizer)
+	cancel := func(requestID string) {
+		e.publishKey(t, "payment.cancel.v1", "cancel-"+requestID, []byte(`{"schema_version":1,"request_id":"`+requestID+`","reason":"order withdrawn"}`))
+	}
+
+	p := e.submit(t, request("ucancel-1"))
+	cancel("ucancel-1")
+	require.Eventually(t, func() bool { return e.payment(t, p.ID).State == payment.StateCancelled }, 20*time.Second, 20*time.Millisecond)
+
+	q := e.submit(t, request("ucancel-2"))
+	require.Equal(t, approval.Applied, e.decide(t, ann.token, q.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), q.Digest(), "").Outcome)
+	require.Equal(t, approval.Applied, e.decide(t, rita.token, q.ID, payment.StageReview, payment.VerdictApprove, "", q.Digest(), "").Outcome)
+	require.Equal(t, approval.Applied, e.decide(t, alex.token, q.ID, payment.StageAuthorization, payment.VerdictApprove, alex.code(t), q.Digest(), "").Outcome)
+	cancel("ucancel-2")
+	var refusal payment.Event
+	require.Eventually(t, func() bool {
+		for _, ev := range events(t, e.getAll("b2bpay.status.erp", 100, 50*time.Millisecond)) {
+			if ev.RequestID == "ucancel-2" && ev.Kind == payment.EventRefused {
+				refusal = ev
+			}
+		}
+		return refusal.Kind != ""
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, payment.CodeFrozen, refusal.Code, refusal.Reason)
+	require.Equal(t, payment.StateAuthorized, e.payment(t, q.ID).State)
+}

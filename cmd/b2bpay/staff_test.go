@@ -163,3 +163,16 @@ func (e *env) task(t *testing.T, customer string, stage payment.Stage, paymentID
 }
 
 func otpAD(id string) []byte { return postgres.OTPSeedAD(id) }
+
+// publishKey publishes a body as erp with a routing key of its own.
+func (e *env) publishKey(t *testing.T, key, id string, b []byte) {
+	t.Helper()
+	ch := e.channel()
+	require.NoError(t, ch.Confirm(false))
+	dc, err := ch.PublishWithDeferredConfirm("b2bpay.requests", key, true, false,
+		amqp.Publishing{MessageId: id, UserId: "guest", DeliveryMode: amqp.Persistent, Body: b})
+	require.NoError(t, err)
+	ok, err := dc.WaitContext(context.Background())
+	require.NoError(t, err)
+	require.True(t, ok)
+}
