@@ -60,6 +60,7 @@ func TestTopology(t *testing.T) {
 
 	require.ElementsMatch(t, []rabbitmq.Binding{
 		{Queue: "b2bpay.intake", Exchange: "b2bpay.requests", Key: "payment.request.v1"},
+		{Queue: "b2bpay.intake", Exchange: "b2bpay.requests", Key: "payment.cancel.v1"},
 		{Queue: "b2bpay.intake.dead", Exchange: "b2bpay.dlx", Key: "intake"},
 	}, topo.Bindings)
 }
@@ -98,7 +99,7 @@ func TestDefinitions(t *testing.T) {
 	require.NoError(t, json.Unmarshal(doc, &defs))
 	require.Len(t, defs.Exchanges, 3)
 	require.Len(t, defs.Queues, 2)
-	require.Len(t, defs.Bindings, 2)
+	require.Len(t, defs.Bindings, 3)
 	for _, q := range defs.Queues {
 		require.Equal(t, "/", q.Vhost)
 		require.True(t, q.Durable)
