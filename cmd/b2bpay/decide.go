@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -79,9 +80,11 @@ func cancelCommand() *cli.Command {
 	}
 }
 
-// staffNext takes one task, shows it, asks for the verdict and sends it.
-// The task is acknowledged once the decision is applied or moot, and
-// handed back to the queue otherwise, for someone else.
+// staffNext takes the next task that still needs a decision, shows it,
+// asks for the verdict and sends it. Tasks that no longer need anyone (the
+// payment moved on, was cancelled or expired) are acknowledged and
+// skipped. The task is acknowledged once the decision is applied or moot,
+// and handed back to the queue otherwise, for someone else.
 func staffNext(ctx context.Context, cmd *cli.Command) error {
 	stage := payment.Stage(cmd.String("stage"))
 	if !stage.Valid() {
@@ -105,35 +108,53 @@ func staffNext(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer ch.Close()
-	d, ok, err := ch.Get(route.TaskQueue(s.CustomerID, stage), false)
-	if err != nil {
-		return fmt.Errorf("take a task: %w", err)
+	for skipped := 0; ; skipped++ {
+		d, ok, err := ch.Get(route.TaskQueue(s.CustomerID, stage), false)
+		if err != nil {
+			return fmt.Errorf("take a task: %w", err)
+		}
+		if !ok {
+			fmt.Printf("no %s task is waiting for %s (%d done ones skipped)\n", stage, s.CustomerID, skipped)
+			return nil
+		}
+		var t route.Task
+		if err := json.Unmarshal(d.Body, &t); err != nil || t.Schema != route.TaskSchema {
+			_ = d.Ack(false)
+			fmt.Fprintf(os.Stderr, "dropped an unreadable task %s\n", d.MessageId)
+			continue
+		}
+		if err := checkTaskDigest(t); err != nil {
+			_ = d.Nack(false, true)
+			return err
+		}
+		var now struct {
+			Payment struct {
+				State  payment.State `json:"state"`
+				Digest string        `json:"digest"`
+			} `json:"payment"`
+		}
+		err = apiCall(ctx, cmd.String("api-url"), http.MethodGet, "/v1/payments/"+t.PaymentID, s.Token, nil, &now)
+		if err != nil && !strings.HasPrefix(err.Error(), string(payment.CodeNotFound)) {
+			_ = d.Nack(false, true)
+			return err
+		}
+		if err != nil || now.Payment.State != stage.State() || now.Payment.Digest != t.Digest {
+			_ = d.Ack(false) // moot: nobody needs to decide this any more
+			continue
+		}
+		showTask(t)
+		res, err := decideAndSend(ctx, cmd, conn, s, t.PaymentID, stage, "", t.Digest)
+		if err != nil {
+			_ = d.Nack(false, true)
+			return err
+		}
+		if res.Outcome == approval.Applied || moot(res.Code) {
+			_ = d.Ack(false)
+		} else {
+			_ = d.Nack(false, true)
+		}
+		return printResult(res)
 	}
-	if !ok {
-		fmt.Printf("no %s task is waiting for %s\n", stage, s.CustomerID)
-		return nil
-	}
-	var t route.Task
-	if err := json.Unmarshal(d.Body, &t); err != nil || t.Schema != route.TaskSchema {
-		_ = d.Ack(false)
-		return fmt.Errorf("dropped an unreadable task %s", d.MessageId)
-	}
-	if err := checkTaskDigest(t); err != nil {
-		_ = d.Nack(false, true)
-		return err
-	}
-	showTask(t)
-	res, err := decideAndSend(ctx, cmd, conn, s, t.PaymentID, stage, "", t.Digest)
-	if err != nil {
-		_ = d.Nack(false, true)
-		return err
-	}
-	if res.Outcome == approval.Applied || moot(res.Code) {
-		_ = d.Ack(false)
-	} else {
-		_ = d.Nack(false, true)
-	}
-	return printResult(res)
 }
 
 // moot reports whether a refusal means the task no longer needs anyone.

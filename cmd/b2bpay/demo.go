@@ -174,6 +174,9 @@ func runDemo(ctx context.Context, cfg config, count int) error {
 		return err
 	}
 	served <- nil
+	if err := purgeDemoQueues(ctx, a); err != nil {
+		return err
+	}
 	fmt.Println("demo OK")
 	return nil
 }
@@ -252,15 +255,24 @@ func seedDemo(ctx context.Context, a *app, sealer *secret.Sealer) ([]byte, error
 	return key, err
 }
 
-// purgeDemoQueues empties the intake, dead-letter and status queues, so
-// that messages from an earlier, interrupted demo do not mix in.
+// purgeDemoQueues empties the demo's queues (intake, decisions, dead
+// letters, status, tasks), so that messages from an earlier demo do not
+// mix in; the demo calls it at the start and at the end, leaving nothing
+// behind for another b2bpay on the same vhost.
 func purgeDemoQueues(ctx context.Context, a *app) error {
 	ch, err := a.conn.Channel(ctx)
 	if err != nil {
 		return err
 	}
 	defer ch.Close()
-	for _, q := range []string{route.IntakeQueue, route.IntakeDeadQueue, route.StatusQueue("erp-demo"), route.StatusQueue("mall-demo")} {
+	queues := []string{route.IntakeQueue, route.IntakeDeadQueue, route.DecisionsQueue, route.DecisionsDeadQueue,
+		route.StatusQueue("erp-demo"), route.StatusQueue("mall-demo")}
+	for _, c := range []string{"CUST-SH-001", "CUST-BJ-002"} {
+		for _, s := range payment.Stages {
+			queues = append(queues, route.TaskQueue(c, s))
+		}
+	}
+	for _, q := range queues {
 		if _, err := ch.QueuePurge(q, false); err != nil {
 			return fmt.Errorf("purge %s: %w", q, err)
 		}
