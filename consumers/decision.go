@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -90,6 +91,10 @@ func decodeDecision(body []byte) (route.Decision, error) {
 		return dec, payment.Errorf(payment.CodeUnknownVersion, "schema %q is not %s", dec.Schema, route.DecisionSchema)
 	case payment.ValidID("decision_id", dec.DecisionID) != nil:
 		return dec, payment.ValidID("decision_id", dec.DecisionID)
+	case strings.ContainsRune(dec.Token+dec.PaymentID+string(dec.Stage)+string(dec.Verdict)+dec.Reason+dec.OTP+dec.Digest, 0):
+		// PostgreSQL text and jsonb cannot hold NUL: the store would fail
+		// on every delivery until the broker dead-lettered the message.
+		return dec, payment.Errorf(payment.CodeMalformed, "decision has a NUL character in a field")
 	case dec.Verdict == approval.Cancel:
 	case !dec.Stage.Valid():
 		return dec, payment.FieldErrorf(payment.CodeInvalidField, "stage", "%q is not confirmation, review or authorization", dec.Stage)

@@ -44,6 +44,11 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 	refuse := func(refusal error) (approval.Result, error) {
 		return s.refuseDecisionTx(ctx, tx, r, refusal, nil)
 	}
+	if validUUIDOrEmpty(r.PaymentID) == "" {
+		// Not a payment id at all: refused, rather than a SQL error retried
+		// until the broker dead-letters the message.
+		return refuse(payment.Errorf(payment.CodeNotFound, "payment %s does not exist", r.PaymentID))
+	}
 	p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1 FOR UPDATE`, r.PaymentID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return refuse(payment.Errorf(payment.CodeNotFound, "payment %s does not exist", r.PaymentID))
