@@ -119,6 +119,12 @@ func (p *Payment) Apply(action Action, actor Actor, at time.Time, note string) (
 	return p.apply(action, actor, at, note, "")
 }
 
+// ApplyCoded is Apply for a move that carries a code in its entry (the
+// reason code of a returned payment, the stage of a rejection).
+func (p *Payment) ApplyCoded(action Action, actor Actor, at time.Time, note string, code Code) (Entry, error) {
+	return p.apply(action, actor, at, note, code)
+}
+
 // apply is Apply with the code the entry records (a rejection's stage).
 func (p *Payment) apply(action Action, actor Actor, at time.Time, note string, code Code) (Entry, error) {
 	to, err := Next(p.State, action)

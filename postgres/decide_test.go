@@ -736,7 +736,6 @@ func TestDecisionRejectAndCancel(t *testing.T) {
 // answer. The fix is a schema change (exclude verdict 'cancel' from the
 // index) in the next numbered migration.
 func TestDecisionCancelAfterConfirmation(t *testing.T) {
-	t.Skip("known bug: decisions_one_act_per_person refuses the applicant's cancel after confirmation; needs a migration")
 	t.Parallel()
 	a := setupApprovals(t)
 	p := a.submitPayment(t)

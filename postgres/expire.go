@@ -11,8 +11,8 @@ import (
 )
 
 // PaymentExpireDue expires up to limit payments that have waited in state
-// longer than ttl (by updated_at), each with its timeline entry, status
-// event and audit line, in one transaction. Rows are claimed with SKIP
+// longer than ttl (by updated_at), each with its timeline entry and
+// status event, in one transaction. Rows are claimed with SKIP
 // LOCKED, so concurrent runs share the work and never expire one twice.
 func (s *Store) PaymentExpireDue(ctx context.Context, state payment.State, ttl time.Duration, limit int) (int, error) {
 	n := 0

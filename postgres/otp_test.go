@@ -265,7 +265,7 @@ func TestOTPSeedBoundToUser(t *testing.T) {
 	require.Equal(t, []string{"otp_enrolled", "otp_secret_unopenable"}, b.auditEvents(t, mallory.ID))
 
 	// A tampered ciphertext does not open either.
-	_, err = b.pool.Exec(t.Context(), `UPDATE users SET otp_sealed = overlay(otp_sealed placing '\xff'::bytea from 20 for 1) WHERE id = $1`, alice.ID)
+	_, err = b.pool.Exec(t.Context(), `UPDATE users SET otp_sealed = set_byte(otp_sealed, 20, get_byte(otp_sealed, 20) # 1) WHERE id = $1`, alice.ID)
 	require.NoError(t, err)
 	_, err = k.check(t, b, alice.ID, c)
 	require.Equal(t, payment.CodeOTPInvalid, payment.ErrorCode(err))

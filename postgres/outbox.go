@@ -119,3 +119,28 @@ func backoff(attempts int) time.Duration {
 	d := time.Second << min(attempts, 6)
 	return min(d, time.Minute)
 }
+
+// outboxCopyTx writes many outbox messages with COPY.
+func outboxCopyTx(ctx context.Context, tx pgx.Tx, msgs []outbox.Message, now time.Time) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"outbox"},
+		[]string{"message_id", "exchange", "routing_key", "content_type", "headers", "body", "created_at", "available_at", "discard_unroutable"},
+		pgx.CopyFromSlice(len(msgs), func(i int) ([]any, error) {
+			m := msgs[i]
+			headers := []byte("{}")
+			if m.Headers != nil {
+				var err error
+				if headers, err = json.Marshal(m.Headers); err != nil {
+					return nil, err
+				}
+			}
+			ct := m.ContentType
+			if ct == "" {
+				ct = "application/json"
+			}
+			return []any{m.MessageID, m.Exchange, m.RoutingKey, ct, string(headers), m.Body, now, now, m.DiscardUnroutable}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("write outbox messages: %w", err)
+	}
+	return nil
+}

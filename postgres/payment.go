@@ -14,18 +14,7 @@ const paymentColumns = `id, upstream_id, request_id, order_ref, customer_id, app
 	debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
 	remittance, execution_date, state, version, created_at, updated_at, required_authorizers, head_hash`
 
-func scanPayment(row pgx.Row) (*payment.Payment, error) {
-	var p payment.Payment
-	var state string
-	err := row.Scan(&p.ID, &p.UpstreamID, &p.RequestID, &p.OrderRef, &p.CustomerID, &p.ApplicantID, &p.BankID,
-		&p.DebtorAccount, &p.Creditor.Name, &p.Creditor.Account, &p.Creditor.BankID, &p.AmountMinor, &p.Currency,
-		&p.Remittance, &p.ExecutionDate, &state, &p.Version, &p.CreatedAt, &p.UpdatedAt, &p.RequiredAuthorizers, &p.HeadHash)
-	if err != nil {
-		return nil, err
-	}
-	p.State = payment.State(state)
-	return &p, nil
-}
+func scanPayment(row pgx.Row) (*payment.Payment, error) { return scanPaymentExtra(row) }
 
 func paymentInsertTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
 	_, err := tx.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
@@ -114,4 +103,23 @@ func (s *Store) PaymentIDs(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// timelineCopyTx appends many timeline entries with COPY.
+func timelineCopyTx(ctx context.Context, tx pgx.Tx, entries []payment.Entry) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"payment_timeline"},
+		[]string{"payment_id", "seq", "at", "actor_kind", "actor_id", "action", "from_state", "to_state", "code", "note", "prev_hash", "hash"},
+		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
+			e := entries[i]
+			var from any
+			if e.From != payment.StateNone {
+				from = string(e.From)
+			}
+			return []any{e.PaymentID, e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, string(e.Action), from, string(e.To),
+				string(e.Code), e.Note, e.PrevHash, e.Hash}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("append timelines: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,362 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/b2bpay/b2bpay/outbox"
+	"github.com/b2bpay/b2bpay/payment"
+)
+
+// Batch is a set of payments exported together in one interbank file.
+type Batch struct {
+	ID              string
+	CutoffAt        time.Time
+	DebtorBankID    string
+	Currency        string
+	SettlementDate  time.Time
+	Format          string
+	FileName        string
+	Count           int
+	ControlSumMinor int64
+	// State is "claimed" (payments assigned, file not yet known to be
+	// written) or "written".
+	State     string
+	SHA256    string
+	CreatedAt time.Time
+	WrittenAt *time.Time
+}
+
+// CutoffClaim says what to claim at a cutoff.
+type CutoffClaim struct {
+	CutoffAt time.Time
+	// SettlementDate is the interbank settlement date of the files; only
+	// payments whose execution date is on or before it are claimed.
+	SettlementDate time.Time
+	// MaxPerFile bounds the payments in one batch.
+	MaxPerFile int
+	Format     string
+	// FileName names a batch's file from its id.
+	FileName func(batchID string) string
+	// Runner names the process, for the record.
+	Runner string
+	// Location formats batch ids in the customers' zone.
+	Location *time.Location
+}
+
+// claimChunk is how many payments are moved to exported per round trip.
+const claimChunk = 2000
+
+// ErrCutoffTaken is returned when another process already ran (or runs)
+// the cutoff: the unique key on the cutoff time decided.
+var ErrCutoffTaken = errors.New("postgres: cutoff already taken by another run")
+
+// CutoffClaimBatches claims, in one transaction, every authorized payment
+// that was authorized by the cutoff and may be executed by the settlement
+// date: it records the cutoff run (the unique cutoff time decides which
+// process runs it), groups the payments by debtor bank, currency and
+// settlement date into batches of at most MaxPerFile, moves each to
+// exported with a timeline entry naming its batch and file, and writes
+// their status events. It returns the new batches (none when nothing was
+// due) or ErrCutoffTaken.
+func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch, error) {
+	if c.MaxPerFile <= 0 || c.FileName == nil || c.Format == "" {
+		return nil, errors.New("postgres: cutoff claim needs MaxPerFile, FileName and Format")
+	}
+	loc := c.Location
+	if loc == nil {
+		loc = s.cfg.Location
+	}
+	var batches []Batch
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		batches = nil
+		now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+		var runID int64
+		err := tx.QueryRow(ctx, `INSERT INTO cutoff_runs (cutoff_at, started_at, runner) VALUES ($1, $2, $3)
+			ON CONFLICT (cutoff_at) DO NOTHING RETURNING id`, c.CutoffAt, now, c.Runner).Scan(&runID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrCutoffTaken
+		}
+		if err != nil {
+			return fmt.Errorf("record cutoff run: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE claim (id uuid PRIMARY KEY, bank_id text, currency text,
+			amount_minor bigint, rn bigint) ON COMMIT DROP`); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `WITH due AS (
+				SELECT id, bank_id, currency, amount_minor FROM payments
+				WHERE state = 'authorized' AND updated_at <= $1 AND execution_date <= $2
+				FOR UPDATE SKIP LOCKED)
+			INSERT INTO claim SELECT id, bank_id, currency, amount_minor,
+				row_number() OVER (PARTITION BY bank_id, currency ORDER BY id) FROM due`, c.CutoffAt, c.SettlementDate); err != nil {
+			return fmt.Errorf("claim payments: %w", err)
+		}
+		batches, err = s.createBatchesTx(ctx, tx, c, runID, now, loc)
+		if err != nil || len(batches) == 0 {
+			return err
+		}
+		moved, err := s.exportPaymentsTx(ctx, tx, c, now)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE cutoff_runs SET batches = $2, payments = $3 WHERE id = $1`, runID, len(batches), moved)
+		return err
+	})
+	return batches, err
+}
+
+// createBatchesTx makes one batch per (bank, currency, chunk of
+// MaxPerFile) of the claimed payments and assigns the payments to them.
+func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, runID int64, now time.Time, loc *time.Location) ([]Batch, error) {
+	rows, err := tx.Query(ctx, `SELECT bank_id, currency, (rn - 1) / $1 AS chunk, count(*), sum(amount_minor)
+		FROM claim GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, c.MaxPerFile)
+	if err != nil {
+		return nil, err
+	}
+	type group struct {
+		bank, currency string
+		chunk          int64
+	}
+	var groups []group
+	var batches []Batch
+	prefix := "B" + c.CutoffAt.In(loc).Format("200601021504")
+	for rows.Next() {
+		var g group
+		var b Batch
+		if err := rows.Scan(&g.bank, &g.currency, &g.chunk, &b.Count, &b.ControlSumMinor); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		b.ID = fmt.Sprintf("%s-%04d", prefix, len(batches)+1)
+		b.CutoffAt, b.DebtorBankID, b.Currency, b.SettlementDate = c.CutoffAt, g.bank, g.currency, c.SettlementDate
+		b.Format, b.FileName, b.State, b.CreatedAt = c.Format, c.FileName(b.ID), "claimed", now
+		groups, batches = append(groups, g), append(batches, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i, b := range batches {
+		if _, err := tx.Exec(ctx, `INSERT INTO batches (id, cutoff_run_id, debtor_bank_id, currency, settlement_date, format,
+			file_name, count, control_sum_minor, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'claimed', $10)`,
+			b.ID, runID, b.DebtorBankID, b.Currency, b.SettlementDate, b.Format, b.FileName, b.Count, b.ControlSumMinor, b.CreatedAt); err != nil {
+			return nil, fmt.Errorf("create batch %s: %w", b.ID, err)
+		}
+		g := groups[i]
+		if _, err := tx.Exec(ctx, `INSERT INTO batch_payments (batch_id, seq, payment_id)
+			SELECT $1, ((rn - 1) % $5) + 1, id FROM claim WHERE bank_id = $2 AND currency = $3 AND (rn - 1) / $5 = $4`,
+			b.ID, g.bank, g.currency, g.chunk, c.MaxPerFile); err != nil {
+			return nil, fmt.Errorf("assign payments to batch %s: %w", b.ID, err)
+		}
+	}
+	return batches, nil
+}
+
+// exportPaymentsTx moves the claimed payments to exported, in chunks,
+// with their timeline entries (naming batch and file) and status events.
+func (s *Store) exportPaymentsTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, now time.Time) (int, error) {
+	moved := 0
+	var after string
+	for {
+		rows, err := tx.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, bp.batch_id
+			FROM claim cl JOIN payments p ON p.id = cl.id JOIN batch_payments bp ON bp.payment_id = p.id
+			WHERE ($1 = '' OR p.id > $1::uuid) ORDER BY p.id LIMIT $2`, after, claimChunk)
+		if err != nil {
+			return moved, err
+		}
+		var ps []*payment.Payment
+		var batchOf []string
+		for rows.Next() {
+			var batchID string
+			p, err := scanPaymentExtra(rows, &batchID)
+			if err != nil {
+				rows.Close()
+				return moved, err
+			}
+			ps, batchOf = append(ps, p), append(batchOf, batchID)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return moved, err
+		}
+		if len(ps) == 0 {
+			return moved, nil
+		}
+		if err := s.applyManyTx(ctx, tx, ps, now, func(i int, p *payment.Payment) (payment.Action, payment.Actor, string, payment.Code) {
+			return payment.ActionExport, payment.Actor{Kind: payment.ActorSystem, ID: "export"},
+				"batch " + batchOf[i] + ", file " + c.FileName(batchOf[i]), ""
+		}); err != nil {
+			return moved, err
+		}
+		moved += len(ps)
+		after = ps[len(ps)-1].ID
+	}
+}
+
+// applyManyTx applies one action to many payments: the domain moves each,
+// then the payments, their timeline entries (COPY) and their status events
+// (COPY into the outbox) are written in a few statements.
+func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Payment, now time.Time,
+	move func(i int, p *payment.Payment) (payment.Action, payment.Actor, string, payment.Code)) error {
+	ids := make([]string, len(ps))
+	fromVersions := make([]int32, len(ps))
+	fromStates := make([]string, len(ps))
+	states := make([]string, len(ps))
+	heads := make([][]byte, len(ps))
+	entries := make([]payment.Entry, len(ps))
+	msgs := make([]outbox.Message, 0, len(ps))
+	for i, p := range ps {
+		ids[i], fromVersions[i], fromStates[i] = p.ID, int32(p.Version), string(p.State)
+		action, actor, note, code := move(i, p)
+		e, err := p.ApplyCoded(action, actor, now, note, code)
+		if err != nil {
+			return err
+		}
+		states[i], heads[i], entries[i] = string(p.State), p.HeadHash, e
+		m, err := s.cfg.EventMessage(payment.StateChangedEvent(p, e))
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m)
+	}
+	tag, err := tx.Exec(ctx, `UPDATE payments p SET state = u.state, version = p.version + 1, updated_at = $1, head_hash = u.head
+		FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::bytea[]) AS u(id, from_version, from_state, state, head)
+		WHERE p.id = u.id AND p.version = u.from_version AND p.state = u.from_state`,
+		now, ids, fromVersions, fromStates, states, heads)
+	if err != nil {
+		return fmt.Errorf("update payments: %w", err)
+	}
+	if int(tag.RowsAffected()) != len(ps) {
+		return payment.Errorf(payment.CodeConflict, "%d of %d payments changed meanwhile", len(ps)-int(tag.RowsAffected()), len(ps))
+	}
+	if err := timelineCopyTx(ctx, tx, entries); err != nil {
+		return err
+	}
+	return outboxCopyTx(ctx, tx, msgs, now)
+}
+
+// BatchesClaimed lists the batches whose files are not known to be
+// written: the work a crashed export left, oldest first.
+func (s *Store) BatchesClaimed(ctx context.Context) ([]Batch, error) {
+	return s.batchList(ctx, `WHERE b.state = 'claimed' ORDER BY b.created_at, b.id`)
+}
+
+// BatchList lists the most recent batches, newest first.
+func (s *Store) BatchList(ctx context.Context, limit int) ([]Batch, error) {
+	return s.batchList(ctx, `ORDER BY b.created_at DESC, b.id DESC LIMIT $1`, limit)
+}
+
+// BatchGet returns one batch.
+func (s *Store) BatchGet(ctx context.Context, id string) (Batch, error) {
+	bs, err := s.batchList(ctx, `WHERE b.id = $1`, id)
+	if err != nil {
+		return Batch{}, err
+	}
+	if len(bs) == 0 {
+		return Batch{}, fmt.Errorf("batch %s: %w", id, payment.ErrNotFound)
+	}
+	return bs[0], nil
+}
+
+func (s *Store) batchList(ctx context.Context, tail string, args ...any) ([]Batch, error) {
+	rows, err := s.pool.Query(ctx, `SELECT b.id, r.cutoff_at, b.debtor_bank_id, b.currency, b.settlement_date, b.format, b.file_name,
+		b.count, b.control_sum_minor, b.state, coalesce(b.sha256, ''), b.created_at, b.written_at
+		FROM batches b JOIN cutoff_runs r ON r.id = b.cutoff_run_id `+tail, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Batch, error) {
+		var b Batch
+		err := row.Scan(&b.ID, &b.CutoffAt, &b.DebtorBankID, &b.Currency, &b.SettlementDate, &b.Format, &b.FileName,
+			&b.Count, &b.ControlSumMinor, &b.State, &b.SHA256, &b.CreatedAt, &b.WrittenAt)
+		return b, err
+	})
+}
+
+// BatchMarkWritten records that a batch's file is complete and renamed
+// into place, with its SHA-256. Marking twice is harmless.
+func (s *Store) BatchMarkWritten(ctx context.Context, id, sha256 string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE batches SET state = 'written', sha256 = $2, written_at = $3
+		WHERE id = $1 AND state = 'claimed'`, id, sha256, s.cfg.Now().UTC())
+	return err
+}
+
+// CutoffFinish records the end of a cutoff run.
+func (s *Store) CutoffFinish(ctx context.Context, cutoffAt time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cutoff_runs SET finished_at = $2 WHERE cutoff_at = $1 AND finished_at IS NULL`,
+		cutoffAt, s.cfg.Now().UTC())
+	return err
+}
+
+// CutoffLast returns the latest cutoff that was run (zero when none).
+func (s *Store) CutoffLast(ctx context.Context) (time.Time, error) {
+	var t *time.Time
+	err := s.pool.QueryRow(ctx, `SELECT max(cutoff_at) FROM cutoff_runs`).Scan(&t)
+	if err != nil || t == nil {
+		return time.Time{}, err
+	}
+	return *t, nil
+}
+
+// BatchItem is one payment of a batch, as a file needs it.
+type BatchItem struct {
+	Seq        int
+	Payment    *payment.Payment
+	DebtorName string
+}
+
+// BatchItems streams a batch's payments in file order to fn. Rows are read
+// as they come, so memory does not grow with the batch.
+func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchItem) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, bp.seq, c.name
+		FROM batch_payments bp JOIN payments p ON p.id = bp.payment_id JOIN customers c ON c.id = p.customer_id
+		WHERE bp.batch_id = $1 ORDER BY bp.seq`, batchID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var it BatchItem
+		p, err := scanPaymentExtra(rows, &it.Seq, &it.DebtorName)
+		if err != nil {
+			return err
+		}
+		it.Payment = p
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// prefixed qualifies each column of a comma-separated list.
+func prefixed(prefix, columns string) string {
+	var out []byte
+	for _, c := range strings.Split(columns, ",") {
+		if len(out) > 0 {
+			out = append(out, ", "...)
+		}
+		out = append(out, prefix+strings.TrimSpace(c)...)
+	}
+	return string(out)
+}
+
+// scanPaymentExtra scans a payment followed by extra columns.
+func scanPaymentExtra(row pgx.Row, extra ...any) (*payment.Payment, error) {
+	var p payment.Payment
+	var state string
+	dest := []any{&p.ID, &p.UpstreamID, &p.RequestID, &p.OrderRef, &p.CustomerID, &p.ApplicantID, &p.BankID,
+		&p.DebtorAccount, &p.Creditor.Name, &p.Creditor.Account, &p.Creditor.BankID, &p.AmountMinor, &p.Currency,
+		&p.Remittance, &p.ExecutionDate, &state, &p.Version, &p.CreatedAt, &p.UpdatedAt, &p.RequiredAuthorizers, &p.HeadHash}
+	if err := row.Scan(append(dest, extra...)...); err != nil {
+		return nil, err
+	}
+	p.State = payment.State(state)
+	return &p, nil
+}

@@ -1,0 +1,135 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/b2bpay/b2bpay/payment"
+)
+
+// ReportEntry is one line of an interbank status report, already read.
+type ReportEntry struct {
+	// BatchID is the original message id: the batch the payment went in.
+	BatchID string
+	// PaymentID is the original transaction id.
+	PaymentID string
+	// Status is the ISO 20022 transaction status code.
+	Status     string
+	ReasonCode string
+	Info       string
+}
+
+// ErrReportSeen is returned for a report whose content was processed before.
+var ErrReportSeen = errors.New("postgres: status report already processed")
+
+// ReportRefusal is why a report was quarantined instead of applied.
+type ReportRefusal struct{ Reason string }
+
+// Error implements error.
+func (r *ReportRefusal) Error() string { return "status report refused: " + r.Reason }
+
+// settles and returns map transaction statuses to actions; other known
+// statuses (accepted, pending) change nothing.
+var (
+	settles = map[string]bool{"ACSC": true, "ACCC": true}
+	returns = map[string]bool{"RJCT": true}
+)
+
+// StatusReportApply applies a status report in one transaction: each entry
+// must name a payment of the batch it claims, exported (or already in the
+// state the entry reports); settled statuses settle it, rejections return
+// it with the reason code; every change gets its timeline entry and status
+// event. Any entry that does not match refuses the whole report with a
+// *ReportRefusal (nothing applied) — the caller quarantines it. A report
+// already processed gives ErrReportSeen.
+func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, messageID string, entries []ReportEntry) (int, error) {
+	applied := 0
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		applied = 0
+		var seen bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM status_reports WHERE sha256 = $1)`, sha256).Scan(&seen); err != nil {
+			return err
+		}
+		if seen {
+			return ErrReportSeen
+		}
+		now := s.cfg.Now().UTC().Truncate(time.Microsecond)
+		for i, en := range entries {
+			changed, err := s.reportEntryTx(ctx, tx, en, messageID, now)
+			if err != nil {
+				var rr *ReportRefusal
+				if errors.As(err, &rr) {
+					return &ReportRefusal{Reason: fmt.Sprintf("entry %d: %s", i+1, rr.Reason)}
+				}
+				return err
+			}
+			if changed {
+				applied++
+			}
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO status_reports (sha256, file_name, message_id, outcome, entries, received_at)
+			VALUES ($1, $2, $3, 'applied', $4, $5)`, sha256, fileName, pgText(messageID), len(entries), now)
+		return err
+	})
+	return applied, err
+}
+
+func (s *Store) reportEntryTx(ctx context.Context, tx pgx.Tx, en ReportEntry, messageID string, now time.Time) (bool, error) {
+	if uuid.Validate(en.PaymentID) != nil {
+		return false, &ReportRefusal{Reason: fmt.Sprintf("transaction id %q is not a b2bpay payment id", clipText(en.PaymentID))}
+	}
+	p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+prefixed("p.", paymentColumns)+` FROM payments p
+		JOIN batch_payments bp ON bp.payment_id = p.id WHERE p.id = $1 AND bp.batch_id = $2 FOR UPDATE OF p`, en.PaymentID, en.BatchID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, &ReportRefusal{Reason: fmt.Sprintf("payment %s is not in batch %s", en.PaymentID, clipText(en.BatchID))}
+	}
+	if err != nil {
+		return false, err
+	}
+	var action payment.Action
+	switch {
+	case settles[en.Status]:
+		action = payment.ActionSettle
+		if p.State == payment.StateSettled {
+			return false, nil // reported again: nothing to do
+		}
+	case returns[en.Status]:
+		action = payment.ActionReturn
+		if p.State == payment.StateReturned {
+			return false, nil
+		}
+	default:
+		return false, nil // accepted or pending: no change of state
+	}
+	if p.State != payment.StateExported {
+		return false, &ReportRefusal{Reason: fmt.Sprintf("payment %s is %s; a report cannot %s it", p.ID, p.State, action)}
+	}
+	note := "status report " + pgText(messageID) + ": " + en.Status
+	if en.Info != "" {
+		note += " (" + pgText(clipText(en.Info)) + ")"
+	}
+	err = s.applyManyTx(ctx, tx, []*payment.Payment{p}, now, func(int, *payment.Payment) (payment.Action, payment.Actor, string, payment.Code) {
+		return action, payment.Actor{Kind: payment.ActorSystem, ID: "clearing"}, note, payment.Code(pgText(en.ReasonCode))
+	})
+	return err == nil, err
+}
+
+// StatusReportQuarantine records a report that was refused, once.
+func (s *Store) StatusReportQuarantine(ctx context.Context, sha256, fileName, messageID, reason string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO status_reports (sha256, file_name, message_id, outcome, reason, received_at)
+		VALUES ($1, $2, $3, 'quarantined', $4, $5) ON CONFLICT (sha256) DO NOTHING`,
+		sha256, pgText(fileName), pgText(messageID), pgText(reason), s.cfg.Now().UTC())
+	return err
+}
+
+func clipText(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
