@@ -44,8 +44,8 @@ type Config struct {
 	Runner string
 	// InstructingAgent and InstructedAgent, when set, go in file headers.
 	InstructingAgent, InstructedAgent string
-	Log *slog.Logger
-	Now func() time.Time
+	Log                               *slog.Logger
+	Now                               func() time.Time
 	// Crash, when set, is called at each named point of a run; tests and
 	// the fault suite use it to stop the process there.
 	Crash func(point string)
