@@ -39,6 +39,9 @@ type Config struct {
 	// ResultMessage, when set, turns a decision's result into the message
 	// for the decider's reply queue (ok false: nowhere to send it).
 	ResultMessage func(r approval.Result, replyTo string) (m outbox.Message, ok bool, err error)
+	// NextCutoff, when set, tells which cutoff a payment authorized at a
+	// time will make; decision results report it.
+	NextCutoff func(time.Time) time.Time
 	// OTPOpener opens users' sealed OTP seeds; OTPPolicy sets the checks.
 	OTPOpener OTPOpener
 	OTPPolicy OTPPolicy
@@ -141,3 +144,6 @@ func redact(url string) string {
 	}
 	return url
 }
+
+// SetNextCutoff sets Config.NextCutoff; call it before the store is used.
+func (s *Store) SetNextCutoff(f func(time.Time) time.Time) { s.cfg.NextCutoff = f }

@@ -102,6 +102,10 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 	}
 	res := approval.Result{Schema: approval.ResultSchema, DecisionID: r.DecisionID, PaymentID: p.ID,
 		Outcome: approval.Applied, State: p.State, At: now}
+	if p.State == payment.StateAuthorized && s.cfg.NextCutoff != nil {
+		next := s.cfg.NextCutoff(now)
+		res.NextCutoff = &next
+	}
 	if err := decisionInsertTx(ctx, tx, r, res, step, now); err != nil {
 		return approval.Result{}, err
 	}

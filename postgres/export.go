@@ -125,7 +125,7 @@ func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, r
 	}
 	var groups []group
 	var batches []Batch
-	prefix := "B" + c.CutoffAt.In(loc).Format("200601021504")
+	prefix := "B" + c.CutoffAt.In(loc).Format("20060102150405")
 	for rows.Next() {
 		var g group
 		var b Batch

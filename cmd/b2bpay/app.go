@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/b2bpay/b2bpay/consumers"
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/jobs"
@@ -113,6 +114,14 @@ type serveOptions struct {
 	// ExpiryEvery is how often the expiry job runs; 0 runs none.
 	ExpiryEvery time.Duration
 	TTLs        map[payment.State]time.Duration
+	// Export and Reports, when set, run the cutoffs and read status
+	// reports; CutoffTick is how often due cutoffs are looked for.
+	Export     *export.Exporter
+	Reports    *export.Reports
+	CutoffTick time.Duration
+	// Elector, when set, lets one b2bpay process among several run the
+	// scheduled jobs.
+	Elector gocron.Elector
 	// ready, when set, receives the API's address once everything runs.
 	ready chan<- string
 }
@@ -211,9 +220,37 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 // never overlapped by the next) and is safe to run on several b2bpay
 // processes at once: the store claims work with SKIP LOCKED.
 func (a *app) schedule(opt serveOptions) (gocron.Scheduler, error) {
-	sched, err := gocron.NewScheduler(gocron.WithLocation(a.cfg.Location))
+	opts := []gocron.SchedulerOption{gocron.WithLocation(a.cfg.Location)}
+	if opt.Elector != nil {
+		opts = append(opts, gocron.WithDistributedElector(opt.Elector))
+	}
+	sched, err := gocron.NewScheduler(opts...)
 	if err != nil {
 		return nil, err
+	}
+	every := func(name string, d time.Duration, run func(context.Context) error) error {
+		_, err := sched.NewJob(gocron.DurationJob(d), gocron.NewTask(func(ctx context.Context) {
+			if err := run(ctx); err != nil {
+				a.log.ErrorContext(ctx, name+" job failed", "error", err)
+			}
+		}), gocron.WithName(name), gocron.WithSingletonMode(gocron.LimitModeReschedule),
+			gocron.WithStartAt(gocron.WithStartImmediately()))
+		return err
+	}
+	if opt.Export != nil {
+		tick := opt.CutoffTick
+		if tick <= 0 {
+			tick = 15 * time.Second
+		}
+		cutoffs := &jobs.Cutoffs{Export: opt.Export, Log: a.log}
+		if err := every("cutoffs", tick, func(ctx context.Context) error { _, err := cutoffs.RunOnce(ctx); return err }); err != nil {
+			return nil, err
+		}
+	}
+	if opt.Reports != nil {
+		if err := every("status-reports", 30*time.Second, func(ctx context.Context) error { _, err := opt.Reports.RunOnce(ctx); return err }); err != nil {
+			return nil, err
+		}
 	}
 	if opt.ExpiryEvery > 0 {
 		ttls := opt.TTLs
@@ -221,13 +258,7 @@ func (a *app) schedule(opt serveOptions) (gocron.Scheduler, error) {
 			ttls = jobs.DefaultTTLs
 		}
 		job := &jobs.Expiry{Store: a.store, TTLs: ttls, Log: a.log}
-		_, err := sched.NewJob(gocron.DurationJob(opt.ExpiryEvery), gocron.NewTask(func(ctx context.Context) {
-			if _, err := job.RunOnce(ctx); err != nil {
-				a.log.ErrorContext(ctx, "expiry job failed", "error", err)
-			}
-		}), gocron.WithName("expiry"), gocron.WithSingletonMode(gocron.LimitModeReschedule),
-			gocron.WithStartAt(gocron.WithStartImmediately()))
-		if err != nil {
+		if err := every("expiry", opt.ExpiryEvery, func(ctx context.Context) error { _, err := job.RunOnce(ctx); return err }); err != nil {
 			return nil, err
 		}
 	}

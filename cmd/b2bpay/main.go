@@ -39,9 +39,13 @@ func root() *cli.Command {
 			customerCommand(), bankCommand(), accountCommand(), userCommand(), upstreamCommand(),
 			submitCommand(), statusCommand(), demoCommand(),
 			loginCommand(), logoutCommand(), staffCommand(), decideCommand(), confirmCommand(), cancelCommand(), verifyCommand(),
+			cutoffCommand(), batchCommand(), reportsCommand(),
 		},
 	}
 }
+
+// electorKey is the PostgreSQL advisory lock key of the scheduler's leader.
+const electorKey int64 = 0x6232627061790001
 
 // withDB runs fn with the database side of the app open.
 func withDB(ctx context.Context, cmd *cli.Command, fn func(*app) error) error {
@@ -77,8 +81,8 @@ func migrateCommand() *cli.Command {
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "run the intake and decision workers, the outbox relay, the status API and the expiry job until SIGTERM",
-		Flags: []cli.Flag{
+		Usage: "run the intake and decision workers, the outbox relay, the status API, the cutoffs, status reports and expiry until SIGTERM",
+		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "prefetch", Value: 50, Sources: cli.EnvVars("B2BPAY_PREFETCH"), Usage: "unacked deliveries per consumer"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Sources: cli.EnvVars("B2BPAY_CONCURRENCY"), Usage: "parallel handlers per queue"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 15 * time.Second, Usage: "how long in-flight messages may finish at shutdown"},
@@ -88,7 +92,8 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "ttl-confirmation", Value: jobs.DefaultTTLs[payment.StateAwaitingConfirmation], Usage: "longest wait for the applicant's confirmation"},
 			&cli.DurationFlag{Name: "ttl-review", Value: jobs.DefaultTTLs[payment.StateAwaitingReview], Usage: "longest wait for review"},
 			&cli.DurationFlag{Name: "ttl-authorization", Value: jobs.DefaultTTLs[payment.StateAwaitingAuthorization], Usage: "longest wait for authorization"},
-		},
+			&cli.DurationFlag{Name: "cutoff-tick", Value: 15 * time.Second, Usage: "how often due cutoffs are looked for"},
+		}, exportFlags...),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			cfg, err := loadConfig(cmd)
 			if err != nil {
@@ -110,7 +115,19 @@ func serveCommand() *cli.Command {
 			if err := a.openBroker(ctx, "b2bpay-serve", 30*time.Second); err != nil {
 				return err
 			}
+			ec, err := loadExportConfig(cmd, cfg.Location)
+			if err != nil {
+				return err
+			}
+			x, reports, err := a.exporter(ec)
+			if err != nil {
+				return err
+			}
+			a.store.SetNextCutoff(ec.schedule.Next)
+			elector := postgres.NewElector(cfg.DatabaseURL, electorKey, cfg.Logger)
+			defer elector.Close()
 			return a.serve(ctx, serveOptions{
+				Export: x, Reports: reports, CutoffTick: cmd.Duration("cutoff-tick"), Elector: elector,
 				Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")),
 				Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), ExpiryEvery: cmd.Duration("expiry-every"),
 				TTLs: map[payment.State]time.Duration{
