@@ -31,6 +31,7 @@ func demoCommand() *cli.Command {
 			&cli.IntFlag{Name: "count", Value: 300, Usage: "how many requests to publish"},
 			&cli.StringFlag{Name: "demo-database", Value: "b2bpay_demo", Usage: "database (re)created for the demo on the server of --database-url"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute},
+			&cli.StringFlag{Name: "dir", Value: "var/demo", Usage: "where the demo's interbank files and status reports go"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			cfg, err := loadConfig(cmd)
@@ -42,7 +43,7 @@ func demoCommand() *cli.Command {
 			}
 			ctx, cancel := context.WithTimeout(ctx, cmd.Duration("timeout"))
 			defer cancel()
-			return runDemo(ctx, cfg, int(cmd.Int("count")))
+			return runDemo(ctx, cfg, int(cmd.Int("count")), cmd.String("dir"))
 		},
 	}
 }
@@ -83,7 +84,7 @@ type demoPlan struct {
 	label  string
 }
 
-func runDemo(ctx context.Context, cfg config, count int) error {
+func runDemo(ctx context.Context, cfg config, count int, dir string) error {
 	start := time.Now()
 	// The demo seals and signs with a key of its own, made for this run only.
 	sec, err := newSecurity(secret.NewKey(), 15*time.Minute, nil)
@@ -167,6 +168,12 @@ func runDemo(ctx context.Context, cfg config, count int) error {
 		}
 	}
 	if err := approvalWalk(ctx, a, "http://"+<-apiReady, staff, accepted); err != nil {
+		return err
+	}
+	if err := exportWalk(ctx, a, dir); err != nil {
+		return err
+	}
+	if err := verifyAll(ctx, a); err != nil {
 		return err
 	}
 	stopServe()

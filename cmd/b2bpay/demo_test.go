@@ -25,5 +25,5 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(dropDB)
 	cfg := config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}
-	require.NoError(t, runDemo(ctx, cfg, 60))
+	require.NoError(t, runDemo(ctx, cfg, 60, t.TempDir()))
 }
