@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/b2bpay/b2bpay/consumers"
 	"github.com/b2bpay/b2bpay/export"
@@ -138,13 +139,15 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 		return fmt.Errorf("declare topology: %w", err)
 	}
 	sess := sessions{sec: a.sec, store: a.store}
-	intakeHandler := consumers.Chain(consumers.NewIntake(a.store, intake.NewAuthenticator(a.store, a.sec.sealer), a.log).Handle,
+	m := newMetrics(a.store)
+	counted := countedIntake{Store: a.store, m: m}
+	intakeHandler := consumers.Chain(consumers.NewIntake(counted, intake.NewAuthenticator(a.store, a.sec.sealer), a.log).Handle,
 		consumers.Log(a.log, route.IntakeQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log))
-	decisionHandler := consumers.Chain(consumers.NewDecisions(a.store, a.store, tokenVerifier{sess}, a.log).Handle,
+	decisionHandler := consumers.Chain(consumers.NewDecisions(countedApproval{Store: a.store, m: m}, counted, tokenVerifier{sess}, a.log).Handle,
 		consumers.Log(a.log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log))
 	pub := rabbitmq.NewPublisher(a.conn, a.log)
 	defer pub.Close()
-	rl := relay.New(a.store, pub, relay.Config{Logger: a.log})
+	rl := relay.New(a.store, countedPublisher{Publisher: pub, m: m}, relay.Config{Logger: a.log})
 
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
@@ -154,11 +157,11 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 	go func() { defer background.Done(); a.store.Listen(relayCtx, postgres.OutboxChannel, wake) }()
 	go func() { defer background.Done(); _ = rl.Start(relayCtx, wake) }()
 
-	sched, err := a.schedule(opt)
+	sched, err := a.schedule(opt, m)
 	if err != nil {
 		return err
 	}
-	srv, addr, err := a.listen(opt.HTTPAddr, sess)
+	srv, addr, err := a.listen(opt.HTTPAddr, sess, m)
 	if err != nil {
 		_ = sched.Shutdown()
 		return err
@@ -219,7 +222,7 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 // schedule starts the scheduled jobs. Each job runs alone (a slow run is
 // never overlapped by the next) and is safe to run on several b2bpay
 // processes at once: the store claims work with SKIP LOCKED.
-func (a *app) schedule(opt serveOptions) (gocron.Scheduler, error) {
+func (a *app) schedule(opt serveOptions, m *metrics) (gocron.Scheduler, error) {
 	opts := []gocron.SchedulerOption{gocron.WithLocation(a.cfg.Location)}
 	if opt.Elector != nil {
 		opts = append(opts, gocron.WithDistributedElector(opt.Elector))
@@ -243,12 +246,26 @@ func (a *app) schedule(opt serveOptions) (gocron.Scheduler, error) {
 			tick = 15 * time.Second
 		}
 		cutoffs := &jobs.Cutoffs{Export: opt.Export, Log: a.log}
-		if err := every("cutoffs", tick, func(ctx context.Context) error { _, err := cutoffs.RunOnce(ctx); return err }); err != nil {
+		if err := every("cutoffs", tick, func(ctx context.Context) error {
+			results, err := cutoffs.RunOnce(ctx)
+			for _, r := range results {
+				m.cutoffs.Inc()
+				m.exported.Add(float64(r.Payments))
+				m.files.Add(float64(len(r.Batches)))
+			}
+			return err
+		}); err != nil {
 			return nil, err
 		}
 	}
 	if opt.Reports != nil {
-		if err := every("status-reports", 30*time.Second, func(ctx context.Context) error { _, err := opt.Reports.RunOnce(ctx); return err }); err != nil {
+		if err := every("status-reports", 30*time.Second, func(ctx context.Context) error {
+			sum, err := opt.Reports.RunOnce(ctx)
+			m.reports.WithLabelValues("applied").Add(float64(sum.Applied))
+			m.reports.WithLabelValues("quarantined").Add(float64(sum.Quarantined))
+			m.reports.WithLabelValues("repeated").Add(float64(sum.Repeated))
+			return err
+		}); err != nil {
 			return nil, err
 		}
 	}
@@ -268,7 +285,7 @@ func (a *app) schedule(opt serveOptions) (gocron.Scheduler, error) {
 
 // listen starts the HTTP API on addr ("" for none) and returns the bound
 // address.
-func (a *app) listen(addr string, sess sessions) (*http.Server, string, error) {
+func (a *app) listen(addr string, sess sessions, m *metrics) (*http.Server, string, error) {
 	if addr == "" {
 		return nil, "", nil
 	}
@@ -276,8 +293,11 @@ func (a *app) listen(addr string, sess sessions) (*http.Server, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("HTTP API: %w", err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", httpapi.New(a.store, sess, httpapi.Config{Location: a.cfg.Location, Logger: a.log}))
 	srv := &http.Server{
-		Handler:           httpapi.New(a.store, sess, httpapi.Config{Location: a.cfg.Location, Logger: a.log}),
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
 	}
 	go func() {

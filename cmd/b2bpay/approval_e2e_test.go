@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"testing"
@@ -93,6 +94,16 @@ func TestSeedFlow(t *testing.T) {
 	require.Contains(t, view.Timeline[4].At, "+08:00", "times are shown in the customer's zone")
 	carl := e.person(t, "carl", "C2", payment.RoleReviewer)
 	require.Equal(t, http.StatusNotFound, e.api(t, http.MethodGet, "/v1/payments/"+p.ID, carl.token, nil, nil))
+
+	// Operators see the counts at /metrics.
+	resp, err := http.Get("http://" + e.apiAddr + "/metrics")
+	require.NoError(t, err)
+	metricsText, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(metricsText), `b2bpay_intake_messages_total{code="",outcome="accepted"} 1`)
+	require.Contains(t, string(metricsText), `b2bpay_decisions_total{code="",outcome="applied",stage="authorization"} 1`)
+	require.Contains(t, string(metricsText), "b2bpay_outbox_pending")
 
 	// Once authorized the payment is frozen: the applicant cannot cancel.
 	res = e.decide(t, ann.token, p.ID, "", approval.Cancel, "", "", "changed my mind")

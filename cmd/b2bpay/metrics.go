@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/intake"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/rabbitmq"
+)
+
+// metrics are b2bpay's Prometheus metrics, served at /metrics. They are
+// counted by decorators around the stores and the publisher, so the
+// packages that do the work know nothing of Prometheus.
+type metrics struct {
+	reg       *prometheus.Registry
+	intake    *prometheus.CounterVec
+	decisions *prometheus.CounterVec
+	published *prometheus.CounterVec
+	cutoffs   prometheus.Counter
+	exported  prometheus.Counter
+	files     prometheus.Counter
+	reports   *prometheus.CounterVec
+}
+
+func newMetrics(store *postgres.Store) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		intake: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b2bpay_intake_messages_total",
+			Help: "Intake messages handled, by outcome (accepted, refused, duplicate, conflict, rejected) and code."}, []string{"outcome", "code"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b2bpay_decisions_total",
+			Help: "Decisions handled, by stage, outcome (applied, refused) and code."}, []string{"stage", "outcome", "code"}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b2bpay_outbox_publishes_total",
+			Help: "Outbox messages published, by result (confirmed, unroutable, failed)."}, []string{"result"}),
+		cutoffs:  prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_cutoff_runs_total", Help: "Cutoffs run by this process."}),
+		exported: prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_payments_exported_total", Help: "Payments claimed into interbank batches."}),
+		files:    prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_batches_claimed_total", Help: "Batches (interbank files) claimed."}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b2bpay_status_reports_total",
+			Help: "Status report files read, by outcome (applied, quarantined, repeated)."}, []string{"outcome"}),
+	}
+	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2bpay_outbox_pending",
+		Help: "Outbox messages not yet confirmed by the broker (alert when it grows or stays high)."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		n, _, _, err := store.OutboxStats(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	})
+	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.reports, pending,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// countedIntake counts what intake decides.
+type countedIntake struct {
+	intake.Store
+	m *metrics
+}
+
+func (c countedIntake) IntakeSubmit(ctx context.Context, s intake.Submission) (intake.Outcome, error) {
+	out, err := c.Store.IntakeSubmit(ctx, s)
+	if err == nil {
+		outcome := string(out.Answer.Kind)
+		switch {
+		case out.Duplicate:
+			outcome = "duplicate"
+		case out.Conflict:
+			outcome = "conflict"
+		}
+		c.m.intake.WithLabelValues(outcome, string(out.Answer.Code)).Inc()
+	}
+	return out, err
+}
+
+func (c countedIntake) IntakeReject(ctx context.Context, r intake.Rejection) (bool, error) {
+	first, err := c.Store.IntakeReject(ctx, r)
+	if err == nil && first {
+		c.m.intake.WithLabelValues("rejected", string(r.Code)).Inc()
+	}
+	return first, err
+}
+
+// countedApproval counts decisions.
+type countedApproval struct {
+	approval.Store
+	m *metrics
+}
+
+func (c countedApproval) DecisionApply(ctx context.Context, r approval.Request) (approval.Result, error) {
+	res, err := c.Store.DecisionApply(ctx, r)
+	if err == nil {
+		c.m.decisions.WithLabelValues(string(r.Stage), res.Outcome, string(res.Code)).Inc()
+	}
+	return res, err
+}
+
+func (c countedApproval) DecisionRefuse(ctx context.Context, r approval.Request, refusal error) (approval.Result, error) {
+	res, err := c.Store.DecisionRefuse(ctx, r, refusal)
+	if err == nil {
+		c.m.decisions.WithLabelValues(string(r.Stage), res.Outcome, string(payment.ErrorCode(refusal))).Inc()
+	}
+	return res, err
+}
+
+// countedPublisher counts the relay's publishes.
+type countedPublisher struct {
+	*rabbitmq.Publisher
+	m *metrics
+}
+
+func (c countedPublisher) PublishMany(ctx context.Context, ms []rabbitmq.Message) []error {
+	errs := c.Publisher.PublishMany(ctx, ms)
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			c.m.published.WithLabelValues("confirmed").Inc()
+		case errors.Is(err, rabbitmq.ErrReturned):
+			c.m.published.WithLabelValues("unroutable").Inc()
+		default:
+			c.m.published.WithLabelValues("failed").Inc()
+		}
+	}
+	return errs
+}
