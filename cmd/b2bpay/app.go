@@ -48,7 +48,7 @@ func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
 	sc := postgres.Config{Location: cfg.Location, Logger: cfg.Logger, EventMessage: route.EventMessage,
 		TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage}
 	if sec != nil {
-		sc.OTPOpener = sec.otpOpener
+		sc.OTPOpener, sc.OTPPolicy = sec.otpOpener, sec.otpPolicy
 	}
 	store, err := postgres.New(pool, sc)
 	if err != nil {

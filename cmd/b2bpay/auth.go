@@ -14,9 +14,10 @@ import (
 // security is what b2bpay derives from its master key: the sealer for
 // secrets at rest and the signer of session tokens.
 type security struct {
-	sealer   *secret.Sealer
-	signer   *auth.Signer
-	throttle auth.Throttle
+	sealer    *secret.Sealer
+	signer    *auth.Signer
+	throttle  auth.Throttle
+	otpPolicy postgres.OTPPolicy
 }
 
 func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*security, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/jobs"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
@@ -93,6 +94,8 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "ttl-review", Value: jobs.DefaultTTLs[payment.StateAwaitingReview], Usage: "longest wait for review"},
 			&cli.DurationFlag{Name: "ttl-authorization", Value: jobs.DefaultTTLs[payment.StateAwaitingAuthorization], Usage: "longest wait for authorization"},
 			&cli.DurationFlag{Name: "cutoff-tick", Value: 15 * time.Second, Usage: "how often due cutoffs are looked for"},
+			&cli.DurationFlag{Name: "otp-lock", Value: 15 * time.Minute, Sources: cli.EnvVars("B2BPAY_OTP_LOCK"), Usage: "how long a user is locked after 5 wrong OTP codes in a row"},
+			&cli.DurationFlag{Name: "login-lock", Value: 15 * time.Minute, Sources: cli.EnvVars("B2BPAY_LOGIN_LOCK"), Usage: "how long sign-in is locked after 5 wrong passwords in a row"},
 		}, exportFlags...),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			cfg, err := loadConfig(cmd)
@@ -107,6 +110,8 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			sec.throttle = auth.Throttle{MaxFailures: 5, LockFor: cmd.Duration("login-lock")}
+			sec.otpPolicy = postgres.OTPPolicy{MaxFailures: 5, LockFor: cmd.Duration("otp-lock")}
 			a, err := openDB(ctx, cfg, sec)
 			if err != nil {
 				return err
