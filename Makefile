@@ -7,7 +7,7 @@ BIN       := bin/b2bpay
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build demo test lint services faults bench clean
+.PHONY: all build demo test lint services clean
 
 all: build
 

@@ -47,7 +47,10 @@ type Result struct {
 	Code       payment.Code  `json:"code,omitempty"`
 	Reason     string        `json:"reason,omitempty"`
 	State      payment.State `json:"state,omitempty"`
-	At         time.Time     `json:"at"`
+	// NextCutoff, for a payment just authorized, is the cutoff whose file
+	// it will be in.
+	NextCutoff *time.Time `json:"next_cutoff,omitempty"`
+	At         time.Time  `json:"at"`
 }
 
 // ResultSchema names the result contract.
