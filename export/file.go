@@ -38,8 +38,9 @@ type Manifest struct {
 // writeBatch streams a batch's file into dir under a temporary name,
 // fsyncs it, renames it into place, and does the same for its manifest. It
 // returns the file's SHA-256. The content depends only on the batch, so
-// writing it again gives the same bytes.
-func (x *Exporter) writeBatch(ctx context.Context, b postgres.Batch, dir string) (string, error) {
+// writing it again gives the same bytes. When want is set, a file whose
+// SHA-256 differs is refused before it replaces anything in dir.
+func (x *Exporter) writeBatch(ctx context.Context, b postgres.Batch, dir, want string) (string, error) {
 	g := iso20022.Group{
 		MessageID: b.ID, CreatedAt: b.CreatedAt, SettlementDate: b.SettlementDate, Currency: b.Currency,
 		Count: b.Count, ControlSumMinor: b.ControlSumMinor,
@@ -47,7 +48,13 @@ func (x *Exporter) writeBatch(ctx context.Context, b postgres.Batch, dir string)
 	}
 	h := sha256.New()
 	err := atomicWrite(filepath.Join(dir, b.FileName), func(w io.Writer) error {
-		return x.streamBatch(ctx, b, g, io.MultiWriter(w, h))
+		if err := x.streamBatch(ctx, b, g, io.MultiWriter(w, h)); err != nil {
+			return err
+		}
+		if sum := hex.EncodeToString(h.Sum(nil)); want != "" && sum != want {
+			return fmt.Errorf("batch %s: the file written again has SHA-256 %s, not %s as delivered", b.ID, sum, want)
+		}
+		return nil
 	})
 	if err != nil {
 		return "", err

@@ -93,6 +93,11 @@ func (r *Reports) importFile(ctx context.Context, name string) (int, string, err
 	if err != nil {
 		return 0, "quarantined", r.quarantine(ctx, name, sha, "", "not a readable pacs.002 report: "+err.Error())
 	}
+	if len(rep.Entries) == 0 && groupFinal[rep.GroupStatus] {
+		// A status for the whole file and none per payment: b2bpay applies
+		// per-payment statuses only, so a person must decide.
+		return 0, "quarantined", r.quarantine(ctx, name, sha, rep.MessageID, groupOnlyReason(rep))
+	}
 	entries := make([]postgres.ReportEntry, len(rep.Entries))
 	for i, e := range rep.Entries {
 		entries[i] = postgres.ReportEntry{BatchID: rep.OriginalMessageID, PaymentID: e.OriginalTransactionID,
@@ -110,6 +115,27 @@ func (r *Reports) importFile(ctx context.Context, name string) (int, string, err
 	}
 	r.log().InfoContext(ctx, "status report applied", "file", name, "message_id", rep.MessageID, "entries", len(entries), "payments_changed", n)
 	return n, "applied", r.move(name, "processed")
+}
+
+// groupFinal are the group statuses that settle or reject a whole file (or
+// part of it, PART): a report with one of them and no transaction statuses
+// cannot be applied payment by payment.
+var groupFinal = map[string]bool{"ACSC": true, "ACCC": true, "RJCT": true, "PART": true}
+
+func groupOnlyReason(rep iso20022.StatusReport) string {
+	what := "settled"
+	switch rep.GroupStatus {
+	case "RJCT":
+		what = "rejected"
+	case "PART":
+		what = "partly rejected"
+	}
+	why := strings.TrimSpace(strings.Join([]string{rep.GroupReasonCode, rep.GroupReasonProprietary, rep.GroupAdditionalInfo}, " "))
+	if why != "" {
+		why = " (" + why + ")"
+	}
+	return fmt.Sprintf("the clearing house %s the whole file %s with group status %s%s and no transaction status: "+
+		"no payment was changed; an operator must decide", what, rep.OriginalMessageID, rep.GroupStatus, why)
 }
 
 // quarantine records the refusal and moves the file aside with its reason.

@@ -57,13 +57,14 @@ const claimChunk = 2000
 var ErrCutoffTaken = errors.New("postgres: cutoff already taken by another run")
 
 // CutoffClaimBatches claims, in one transaction, every authorized payment
-// that was authorized by the cutoff and may be executed by the settlement
-// date: it records the cutoff run (the unique cutoff time decides which
-// process runs it), groups the payments by debtor bank, currency and
-// settlement date into batches of at most MaxPerFile, moves each to
-// exported with a timeline entry naming its batch and file, and writes
-// their status events. It returns the new batches (none when nothing was
-// due) or ErrCutoffTaken.
+// that was authorized before the cutoff (one authorized at its very instant
+// makes the next, as calendar.Schedule.Next tells the authorizer) and may
+// be executed by the settlement date: it records the cutoff run (the
+// unique cutoff time decides which process runs it), groups the payments
+// by debtor bank, currency and settlement date into batches of at most
+// MaxPerFile, moves each to exported with a timeline entry naming its batch
+// and file, and writes their status events. It returns the new batches
+// (none when nothing was due) or ErrCutoffTaken.
 func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch, error) {
 	if c.MaxPerFile <= 0 || c.FileName == nil || c.Format == "" {
 		return nil, errors.New("postgres: cutoff claim needs MaxPerFile, FileName and Format")
@@ -91,7 +92,7 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 		}
 		if _, err := tx.Exec(ctx, `WITH due AS (
 				SELECT id, bank_id, currency, amount_minor FROM payments
-				WHERE state = 'authorized' AND updated_at <= $1 AND execution_date <= $2
+				WHERE state = 'authorized' AND updated_at < $1 AND execution_date <= $2
 				FOR UPDATE SKIP LOCKED)
 			INSERT INTO claim SELECT id, bank_id, currency, amount_minor,
 				row_number() OVER (PARTITION BY bank_id, currency ORDER BY id) FROM due`, c.CutoffAt, c.SettlementDate); err != nil {

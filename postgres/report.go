@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -46,17 +47,22 @@ var (
 // it with the reason code; every change gets its timeline entry and status
 // event. Any entry that does not match refuses the whole report with a
 // *ReportRefusal (nothing applied) — the caller quarantines it. A report
-// already processed gives ErrReportSeen.
+// already applied gives ErrReportSeen; one quarantined before is refused
+// again.
 func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, messageID string, entries []ReportEntry) (int, error) {
 	applied := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		applied = 0
-		var seen bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM status_reports WHERE sha256 = $1)`, sha256).Scan(&seen); err != nil {
-			return err
-		}
-		if seen {
+		var outcome, reason string
+		err := tx.QueryRow(ctx, `SELECT outcome, reason FROM status_reports WHERE sha256 = $1`, sha256).Scan(&outcome, &reason)
+		switch {
+		case err == nil && outcome == "quarantined":
+			// Refused before: refused again, not passed off as processed.
+			return &ReportRefusal{Reason: "quarantined before: " + reason}
+		case err == nil:
 			return ErrReportSeen
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
 		}
 		now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 		for i, en := range entries {
@@ -72,7 +78,7 @@ func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, message
 				applied++
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO status_reports (sha256, file_name, message_id, outcome, entries, received_at)
+		_, err = tx.Exec(ctx, `INSERT INTO status_reports (sha256, file_name, message_id, outcome, entries, received_at)
 			VALUES ($1, $2, $3, 'applied', $4, $5)`, sha256, fileName, pgText(messageID), len(entries), now)
 		return err
 	})
@@ -127,9 +133,14 @@ func (s *Store) StatusReportQuarantine(ctx context.Context, sha256, fileName, me
 	return err
 }
 
+// clipText keeps the first 80 bytes of s, cut on a character boundary.
 func clipText(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+	if len(s) <= 80 {
+		return s
 	}
-	return s
+	n := 80
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
