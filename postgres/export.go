@@ -150,8 +150,10 @@ func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, r
 			return nil, fmt.Errorf("create batch %s: %w", b.ID, err)
 		}
 		g := groups[i]
-		if _, err := tx.Exec(ctx, `INSERT INTO batch_payments (batch_id, seq, payment_id)
-			SELECT $1, ((rn - 1) % $5) + 1, id FROM claim WHERE bank_id = $2 AND currency = $3 AND (rn - 1) / $5 = $4`,
+		if _, err := tx.Exec(ctx, `INSERT INTO batch_payments (batch_id, seq, payment_id, debtor_name)
+			SELECT $1, ((cl.rn - 1) % $5) + 1, cl.id, c.name FROM claim cl
+			JOIN payments p ON p.id = cl.id JOIN customers c ON c.id = p.customer_id
+			WHERE cl.bank_id = $2 AND cl.currency = $3 AND (cl.rn - 1) / $5 = $4`,
 			b.ID, g.bank, g.currency, g.chunk, c.MaxPerFile); err != nil {
 			return nil, fmt.Errorf("assign payments to batch %s: %w", b.ID, err)
 		}
@@ -288,9 +290,12 @@ func (s *Store) BatchMarkWritten(ctx context.Context, id, sha256 string) error {
 	return err
 }
 
-// CutoffFinish records the end of a cutoff run.
+// CutoffFinish records the end of every cutoff run whose batches are all
+// written: the run just made, and any a crash left unfinished.
 func (s *Store) CutoffFinish(ctx context.Context, cutoffAt time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE cutoff_runs SET finished_at = $2 WHERE cutoff_at = $1 AND finished_at IS NULL`,
+	_, err := s.pool.Exec(ctx, `UPDATE cutoff_runs r SET finished_at = $2
+		WHERE r.cutoff_at <= $1 AND r.finished_at IS NULL
+		AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.cutoff_run_id = r.id AND b.state = 'claimed')`,
 		cutoffAt, s.cfg.Now().UTC())
 	return err
 }
@@ -315,8 +320,8 @@ type BatchItem struct {
 // BatchItems streams a batch's payments in file order to fn. Rows are read
 // as they come, so memory does not grow with the batch.
 func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchItem) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, bp.seq, c.name
-		FROM batch_payments bp JOIN payments p ON p.id = bp.payment_id JOIN customers c ON c.id = p.customer_id
+	rows, err := s.pool.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, bp.seq, bp.debtor_name
+		FROM batch_payments bp JOIN payments p ON p.id = bp.payment_id
 		WHERE bp.batch_id = $1 ORDER BY bp.seq`, batchID)
 	if err != nil {
 		return err

@@ -375,7 +375,12 @@ func TestBatchLifecycle(t *testing.T) {
 	stop := errors.New("stop")
 	require.ErrorIs(t, b.store.BatchItems(ctx, first[0].ID, func(postgres.BatchItem) error { return stop }), stop)
 
+	// A run is finished only once all its batches are written.
 	var finished *time.Time
+	require.NoError(t, b.store.CutoffFinish(ctx, cutoffAt10))
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT finished_at FROM cutoff_runs WHERE cutoff_at = $1`, cutoffAt10).Scan(&finished))
+	require.Nil(t, finished, "a batch of the run is still claimed")
+	require.NoError(t, b.store.BatchMarkWritten(ctx, first[0].ID, sha))
 	require.NoError(t, b.store.CutoffFinish(ctx, cutoffAt10))
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT finished_at FROM cutoff_runs WHERE cutoff_at = $1`, cutoffAt10).Scan(&finished))
 	require.NotNil(t, finished)

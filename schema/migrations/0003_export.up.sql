@@ -31,9 +31,12 @@ CREATE TABLE batches (
 CREATE INDEX batches_state ON batches (state, created_at);
 
 CREATE TABLE batch_payments (
-    batch_id   text NOT NULL REFERENCES batches (id),
-    seq        integer NOT NULL CHECK (seq > 0),
-    payment_id uuid NOT NULL UNIQUE REFERENCES payments (id),
+    batch_id    text NOT NULL REFERENCES batches (id),
+    seq         integer NOT NULL CHECK (seq > 0),
+    payment_id  uuid NOT NULL UNIQUE REFERENCES payments (id),
+    -- The debtor's name as it was at the claim: a file written again is
+    -- byte-identical even if the customer is renamed meanwhile.
+    debtor_name text NOT NULL,
     PRIMARY KEY (batch_id, seq)
 );
 
