@@ -7,7 +7,7 @@ BIN       := bin/b2bpay
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build demo test lint services clean
+.PHONY: all build demo test faults lint services clean
 
 all: build
 
@@ -22,6 +22,12 @@ demo: services build
 
 test: services
 	$(GO) test $(TEST_FLAGS) ./...
+
+# The fault suite with every scenario but the disruptive ones and bigger
+# counts (B2BPAY_FAULTS_DISRUPTIVE=1 adds a broker and a PostgreSQL
+# restart); the table is also written to var/faults-last-run.txt.
+faults: services
+	B2BPAY_FAULTS=1 B2BPAY_FAULTS_REPORT=$(CURDIR)/var/faults-last-run.txt $(GO) test -count=1 -v -timeout 30m ./faults/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }

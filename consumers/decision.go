@@ -13,6 +13,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/crash"
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/route"
@@ -63,6 +64,9 @@ func (h *Decisions) Handle(ctx context.Context, d amqp.Delivery) error {
 	default:
 		req.UserID, req.SessionID = userID, sessionID
 		res, err = h.store.DecisionApply(ctx, req)
+		if err == nil {
+			crash.Point(crash.DecisionAfterCommit) // committed, not yet acked
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("decision %s: %w", dec.DecisionID, err)

@@ -10,6 +10,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/b2bpay/b2bpay/crash"
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
@@ -59,6 +60,7 @@ func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
 	if err != nil {
 		return h.reject(ctx, orig, up.ID, err)
 	}
+	crash.Point(crash.IntakeBeforeCommit)
 	out, err := h.store.IntakeSubmit(ctx, intake.Submission{
 		Upstream:   up,
 		Request:    req,
@@ -73,6 +75,7 @@ func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
 	if err != nil {
 		return fmt.Errorf("submit request %s of %s: %w", req.RequestID, up.ID, err)
 	}
+	crash.Point(crash.IntakeAfterCommit) // committed, not yet acked
 	h.log.InfoContext(ctx, "request answered", "upstream_id", up.ID, "request_id", req.RequestID,
 		"message_id", d.MessageId, "kind", out.Answer.Kind, "code", out.Answer.Code,
 		"payment_id", out.Answer.PaymentID, "duplicate", out.Duplicate, "conflict", out.Conflict)

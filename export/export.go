@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/b2bpay/b2bpay/calendar"
+	"github.com/b2bpay/b2bpay/crash"
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/postgres"
 )
@@ -59,12 +60,7 @@ const (
 
 // CrashFromEnv stops the process (exit 3, no cleanup, as a kill would) when
 // B2BPAY_CRASH_AT names the point.
-func CrashFromEnv(point string) {
-	if os.Getenv("B2BPAY_CRASH_AT") == point {
-		fmt.Fprintf(os.Stderr, "b2bpay: crashing at %s (B2BPAY_CRASH_AT)\n", point)
-		os.Exit(3)
-	}
-}
+func CrashFromEnv(point string) { crash.Point(point) }
 
 // Exporter runs cutoffs.
 type Exporter struct {

@@ -13,6 +13,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/b2bpay/b2bpay/crash"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 )
@@ -71,6 +72,7 @@ func (r *Relay) RunOnce(ctx context.Context) (sent, failed int, err error) {
 		pubs[i] = toAMQP(m)
 	}
 	errs := r.pub.PublishMany(ctx, pubs)
+	crash.Point(crash.RelayAfterConfirm) // published, not yet marked sent
 	for i, e := range errs {
 		if errors.Is(e, rabbitmq.ErrReturned) && msgs[i].DiscardUnroutable {
 			// A reply whose recipient has gone: the database keeps the fact.

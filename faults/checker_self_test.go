@@ -1,0 +1,74 @@
+package faults
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/b2bpay/b2bpay/payment"
+)
+
+// TestCheckerCatches proves the checker can fail: after a clean run it is
+// shown a message never published (lost), a payment doubled behind the
+// back of the constraints (duplicated), a request nobody meant, a ledger
+// row rewritten and a payment moved on (unexpected), and must count each.
+func TestCheckerCatches(t *testing.T) {
+	e := newEnv(t, "checker-self-test")
+	s := e.serveReady()
+	pub := e.publisher("erp", nil)
+	p := &plan{}
+	p.publishers(pub)
+	ms := append(series("ck", 4), hostileKinds[0]("ck-poison"))
+	p.add(ms...)
+	pub.mustSend(t, ms...)
+	clean := e.settle(p, checkOptions{timeout: 30 * time.Second})
+	require.Zero(t, clean.lost(), clean.notes)
+	require.Zero(t, clean.duplicated, clean.notes)
+	require.Zero(t, clean.unexpected, clean.notes)
+	require.Equal(t, 5, clean.answersGot)
+	require.Equal(t, 1, clean.deadGot)
+
+	// Lost: meant, never published: no record, no answer.
+	p.add(valid("ck-never-sent"))
+	// Unexpected: published, never meant: a payment, a ledger row, an answer.
+	stray := valid("ck-stray")
+	pub.mustSend(t, stray)
+	waitUntil(t, 20*time.Second, "the stray answer", func() bool { return e.collect().copiesOf(stray.answerID()) == 1 })
+	// Unexpected: a request meant to be accepted now reads as refused, and
+	// its payment has no accepted ledger row.
+	ctx := context.Background()
+	_, err := e.pool.Exec(ctx, `UPDATE intake_requests SET outcome = 'refused', code = $1, payment_id = NULL
+		WHERE request_id = 'ck-00001'`, string(payment.CodeBankNotB2B))
+	require.NoError(t, err)
+	// Unexpected: a payment in a state intake never leaves it in.
+	_, err = e.pool.Exec(ctx, `UPDATE payments SET state = 'exported' WHERE request_id = 'ck-00002'`)
+	require.NoError(t, err)
+	// Duplicated: a second payment for ck-00000, once the constraints that
+	// forbid it are gone: one too many per request id and per order.
+	tx, err := e.pool.Begin(ctx)
+	require.NoError(t, err)
+	for _, sql := range []string{
+		`ALTER TABLE payments DROP CONSTRAINT payments_upstream_id_request_id_key`,
+		`DROP INDEX payments_active_order`,
+		`CREATE TEMP TABLE copy ON COMMIT DROP AS SELECT * FROM payments WHERE request_id = 'ck-00000'`,
+		`UPDATE copy SET id = gen_random_uuid()`,
+		`INSERT INTO payments SELECT * FROM copy`,
+	} {
+		_, err := tx.Exec(ctx, sql)
+		require.NoError(t, err, sql)
+	}
+	require.NoError(t, tx.Commit(ctx))
+
+	r := e.evaluate(p.msgs, e.collect(), checkOptions{states: []payment.State{payment.StateAwaitingConfirmation}})
+	for _, n := range r.notes {
+		t.Log("checker: " + n)
+	}
+	require.Equal(t, 1, r.lostRecords)
+	require.Equal(t, 1, r.lostAnswers)
+	require.Equal(t, 0, r.lostDead)
+	require.Equal(t, 2, r.duplicated)
+	require.Equal(t, 6, r.unexpected, "stray payment, ledger row and answer; ck-00001 refused and its payment; ck-00002 exported")
+	s.stop()
+}
