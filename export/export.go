@@ -125,10 +125,8 @@ func (x *Exporter) RunCutoff(ctx context.Context, cutoffAt time.Time) (Result, e
 	if err := x.WritePending(ctx); err != nil {
 		return res, err
 	}
-	if !res.Taken {
-		if err := x.store.CutoffFinish(ctx, cutoffAt); err != nil {
-			return res, err
-		}
+	if err := x.store.CutoffFinish(ctx, cutoffAt); err != nil {
+		return res, err
 	}
 	x.cfg.Log.InfoContext(ctx, "cutoff run", "cutoff_at", cutoffAt.In(x.cfg.Location).Format(time.RFC3339),
 		"batches", len(res.Batches), "payments", res.Payments, "taken_by_another_run", res.Taken)
