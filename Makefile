@@ -26,8 +26,13 @@ test: services
 # The fault suite with every scenario but the disruptive ones and bigger
 # counts (B2BPAY_FAULTS_DISRUPTIVE=1 adds a broker and a PostgreSQL
 # restart); the table is also written to var/faults-last-run.txt.
+# Then each fuzz target runs for FUZZTIME on its committed corpus.
+FUZZTIME ?= 20s
 faults: services
 	B2BPAY_FAULTS=1 B2BPAY_FAULTS_REPORT=$(CURDIR)/var/faults-last-run.txt $(GO) test -count=1 -v -timeout 30m ./faults/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./payment
+	$(GO) test -run '^$$' -fuzz '^FuzzReadStatusReport$$' -fuzztime $(FUZZTIME) ./iso20022
+	$(GO) test -run '^$$' -fuzz '^FuzzPacs008RoundTrip$$' -fuzztime $(FUZZTIME) ./iso20022
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
