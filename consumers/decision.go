@@ -3,6 +3,8 @@ package consumers
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -111,6 +113,14 @@ func decodeDecision(body []byte) (route.Decision, error) {
 // poison dead-letters a decision that cannot be read, once.
 func (h *Decisions) poison(ctx context.Context, d amqp.Delivery, refusal error) error {
 	orig := original(d)
+	// A decision carries a session token: its dead letter keeps the body's
+	// digest, never the body, so no credential is stored or passed on.
+	sum := sha256.Sum256(d.Body)
+	if orig.Headers == nil {
+		orig.Headers = map[string]string{}
+	}
+	orig.Headers["x-b2bpay-body-sha256"] = hex.EncodeToString(sum[:])
+	orig.Body = []byte{}
 	code := payment.ErrorCode(refusal)
 	first, err := h.rejects.IntakeReject(ctx, intake.Rejection{
 		Key: "decision/" + orig.Key, Code: code, Reason: refusal.Error(),
