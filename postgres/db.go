@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"path"
 	"strings"
 	"time"
 
@@ -147,3 +149,42 @@ func redact(url string) string {
 
 // SetNextCutoff sets Config.NextCutoff; call it before the store is used.
 func (s *Store) SetNextCutoff(f func(time.Time) time.Time) { s.cfg.NextCutoff = f }
+
+// LatestMigration is the version of the newest migration in this binary.
+func LatestMigration() (uint, error) {
+	ups, err := fs.Glob(schema.Migrations, "migrations/*.up.sql")
+	if err != nil {
+		return 0, err
+	}
+	var latest uint
+	for _, name := range ups {
+		var v uint
+		if _, err := fmt.Sscanf(path.Base(name), "%d_", &v); err == nil && v > latest {
+			latest = v
+		}
+	}
+	return latest, nil
+}
+
+// CheckMigrated refuses a database that is not at this binary's latest
+// migration (or is dirty), so a process never runs against a schema it
+// does not know.
+func CheckMigrated(ctx context.Context, pool *pgxpool.Pool) error {
+	want, err := LatestMigration()
+	if err != nil {
+		return err
+	}
+	var have int64
+	var dirty bool
+	err = pool.QueryRow(ctx, `SELECT version, dirty FROM schema_migrations LIMIT 1`).Scan(&have, &dirty)
+	if err != nil {
+		return fmt.Errorf("postgres: the database has no migrations (%v): run `b2bpay migrate`", err)
+	}
+	switch {
+	case dirty:
+		return fmt.Errorf("postgres: migration %d is dirty; fix it by hand before going on", have)
+	case uint(have) != want:
+		return fmt.Errorf("postgres: the database is at migration %d, this build needs %d: run `b2bpay migrate`", have, want)
+	}
+	return nil
+}

@@ -117,6 +117,9 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			defer a.close()
+			if err := postgres.CheckMigrated(ctx, a.pool); err != nil {
+				return err
+			}
 			if err := a.openBroker(ctx, "b2bpay-serve", 30*time.Second); err != nil {
 				return err
 			}
