@@ -38,7 +38,7 @@ func outboxInsertTx(ctx context.Context, tx pgx.Tx, m outbox.Message, now time.T
 
 // OutboxLease is how long a claimed message is left to its relay before
 // another relay may publish it again.
-const OutboxLease = 30 * time.Second
+const OutboxLease = 10 * time.Second
 
 // OutboxClaim takes up to limit messages due for publishing, oldest first,
 // and leases them for OutboxLease: it pushes their available_at forward and
