@@ -7,7 +7,7 @@ BIN       := bin/b2bpay
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build demo test faults lint services clean
+.PHONY: all build demo test faults bench lint services clean
 
 all: build
 
@@ -33,6 +33,13 @@ faults: services
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./payment
 	$(GO) test -run '^$$' -fuzz '^FuzzReadStatusReport$$' -fuzztime $(FUZZTIME) ./iso20022
 	$(GO) test -run '^$$' -fuzz '^FuzzPacs008RoundTrip$$' -fuzztime $(FUZZTIME) ./iso20022
+
+# The benchmark: the machine's baselines and b2bpay's stages, on a database
+# and a vhost of their own; one table, and the JSON file named last.
+# BENCH_FLAGS adds flags, e.g. --count 50000 or --export-max.
+BENCH_FLAGS ?=
+bench: services
+	$(GO) run ./cmd/b2bpay bench $(BENCH_FLAGS)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -41,6 +41,7 @@ func root() *cli.Command {
 			submitCommand(), statusCommand(), demoCommand(),
 			loginCommand(), logoutCommand(), staffCommand(), decideCommand(), confirmCommand(), cancelCommand(), verifyCommand(),
 			cutoffCommand(), batchCommand(), reportsCommand(),
+			benchCommand(),
 		},
 	}
 }

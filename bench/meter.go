@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Meter measures one stage: wall-clock time, this process's CPU time and
+// the peak Go heap, sampled every few milliseconds.
+type Meter struct {
+	start   time.Time
+	cpu     time.Duration
+	stop    chan struct{}
+	done    sync.WaitGroup
+	peak    uint64
+	samples []metrics.Sample
+}
+
+// memoryMetrics are summed into the sampled memory: heap objects (live and
+// not yet swept) and goroutine stacks.
+var memoryMetrics = []string{"/memory/classes/heap/objects:bytes", "/memory/classes/heap/stacks:bytes"}
+
+// Start collects garbage (so the stage starts from what is live) and
+// starts measuring.
+func Start() *Meter {
+	runtime.GC()
+	m := &Meter{stop: make(chan struct{}), samples: make([]metrics.Sample, len(memoryMetrics))}
+	for i, name := range memoryMetrics {
+		m.samples[i].Name = name
+	}
+	m.sample()
+	m.done.Add(1)
+	go func() {
+		defer m.done.Done()
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.stop:
+				return
+			case <-t.C:
+				m.sample()
+			}
+		}
+	}()
+	m.cpu, m.start = cpuTime(), time.Now()
+	return m
+}
+
+func (m *Meter) sample() {
+	metrics.Read(m.samples)
+	var total uint64
+	for _, s := range m.samples {
+		if s.Value.Kind() == metrics.KindUint64 {
+			total += s.Value.Uint64()
+		}
+	}
+	if total > m.peak {
+		m.peak = total
+	}
+}
+
+// Stop ends the measure of count payments and returns the result named
+// name, without latencies.
+func (m *Meter) Stop(name string, count int) Result {
+	wall, cpu := time.Since(m.start), cpuTime()-m.cpu
+	close(m.stop)
+	m.done.Wait()
+	m.sample()
+	r := Result{Name: name, Count: count, Seconds: wall.Seconds(), PeakMemory: m.peak}
+	if count > 0 {
+		r.PerSecond = float64(count) / wall.Seconds()
+		r.CPUPer1000 = cpu.Seconds() / float64(count) * 1000
+	}
+	return r
+}
+
+// cpuTime is this process's user and system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// SetLatencies sets r's p50 and p99 from ds, and what they span.
+func (r *Result) SetLatencies(of string, ds []time.Duration) {
+	r.LatencyOf = of
+	if len(ds) == 0 {
+		return
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	r.P50ms = ms(percentile(s, 0.50))
+	r.P99ms = ms(percentile(s, 0.99))
+}
+
+// percentile is the nearest-rank percentile of sorted ds.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(p*float64(len(sorted))+0.5) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return sorted[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

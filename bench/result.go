@@ -1,0 +1,72 @@
+// Package bench measures b2bpay against the machine it runs on: baselines
+// (what RabbitMQ and PostgreSQL do here with b2bpay-sized messages and
+// rows, without b2bpay) and b2bpay's own stages, reported side by side as
+// one table and as JSON.
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+)
+
+// Result is the measure of one stage (or baseline).
+type Result struct {
+	// Name names the stage: "baseline/publish", "intake", "export/10000"…
+	Name string `json:"name"`
+	// Count is how many payments (messages, rows) the stage handled.
+	Count int `json:"count"`
+	// PerSecond is payments handled per second of wall-clock time.
+	PerSecond float64 `json:"payments_per_second"`
+	// Baseline names the baseline the stage is compared with, and
+	// BaselinePerSecond is its rate; a baseline is its own.
+	Baseline          string  `json:"baseline"`
+	BaselinePerSecond float64 `json:"baseline_per_second"`
+	// Ratio is PerSecond / BaselinePerSecond.
+	Ratio float64 `json:"ratio"`
+	// P50ms and P99ms are latency percentiles in milliseconds; what the
+	// latency spans is in LatencyOf.
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+	LatencyOf string  `json:"latency_of"`
+	// CPUPer1000 is this process's CPU time (user + system) per 1,000
+	// payments, in seconds; the servers' CPU is not counted.
+	CPUPer1000 float64 `json:"cpu_seconds_per_1000"`
+	// PeakMemory is the largest Go heap (objects and stacks) seen while
+	// the stage ran, in bytes.
+	PeakMemory uint64 `json:"peak_memory_bytes"`
+	// Seconds is the stage's wall-clock time.
+	Seconds float64 `json:"seconds"`
+}
+
+// Compare sets r's baseline and ratio from b.
+func (r *Result) Compare(b Result) {
+	r.Baseline, r.BaselinePerSecond = b.Name, b.PerSecond
+	if b.PerSecond > 0 {
+		r.Ratio = r.PerSecond / b.PerSecond
+	}
+}
+
+// PrintTable writes results as one aligned table.
+func PrintTable(w io.Writer, rs []Result) error {
+	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "STAGE\tCOUNT\tPAYMENTS/S\tBASELINE/S\tRATIO\tP50 MS\tP99 MS\tCPU S/1000\tPEAK MEMORY\tLATENCY OF")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.3f\t%s\t%s\n", r.Name, r.Count, r.PerSecond,
+			r.BaselinePerSecond, r.Ratio, r.P50ms, r.P99ms, r.CPUPer1000, mib(r.PeakMemory), r.LatencyOf)
+	}
+	return tw.Flush()
+}
+
+// WriteJSON writes results to path as a JSON array, one object per stage.
+func WriteJSON(path string, rs []Result) error {
+	b, err := json.MarshalIndent(rs, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/urfave/cli/v3"
+
+	"github.com/b2bpay/b2bpay/bench"
+	"github.com/b2bpay/b2bpay/calendar"
+	"github.com/b2bpay/b2bpay/export"
+	"github.com/b2bpay/b2bpay/iso20022"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
+	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/secret"
+)
+
+// benchOptions say how much the benchmark measures and where it reports.
+type benchOptions struct {
+	// Count is the number of messages, rows and requests of the
+	// baselines and the intake stage.
+	Count int
+	// ExportSizes are the numbers of authorized payments exported, one
+	// cutoff each.
+	ExportSizes []int
+	// JSONPath is where the figures are written.
+	JSONPath string
+	// CPUProfile, when set, is where the intake stage's CPU profile goes.
+	CPUProfile string
+	Log        *slog.Logger
+}
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name: "bench",
+		Usage: "measure the machine's baselines and b2bpay's stages on a database and vhost of their own " +
+			"(B2BPAY_TEST_DATABASE_URL, B2BPAY_TEST_AMQP_URL); print a table and write JSON",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "count", Value: 20000, Usage: "messages per baseline and requests through intake"},
+			&cli.StringFlag{Name: "export-sizes", Value: "10000,100000", Usage: "payments per export cutoff, comma-separated"},
+			&cli.BoolFlag{Name: "export-max", Usage: "also export 1,000,000 payments"},
+			&cli.StringFlag{Name: "json", Value: "var/bench-last-run.json", Usage: "where the figures are written"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write the intake stage's CPU profile here"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			var sizes []int
+			for _, s := range strings.Split(cmd.String("export-sizes"), ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				n, err := strconv.Atoi(s)
+				if err != nil || n <= 0 {
+					return fmt.Errorf("--export-sizes: %q is not a positive number", s)
+				}
+				sizes = append(sizes, n)
+			}
+			if cmd.Bool("export-max") {
+				sizes = append(sizes, 1_000_000)
+			}
+			_, err := runBench(ctx, benchOptions{Count: int(cmd.Int("count")), ExportSizes: sizes,
+				JSONPath: cmd.String("json"), CPUProfile: cmd.String("cpuprofile"),
+				Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, os.Stdout)
+			return err
+		},
+	}
+}
+
+// runBench runs every measure in order, prints the table and, last, the
+// path of the JSON file.
+func runBench(ctx context.Context, opt benchOptions, w io.Writer) ([]bench.Result, error) {
+	if opt.Count <= 0 {
+		return nil, errors.New("bench: count must be positive")
+	}
+	loc, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		return nil, err
+	}
+	dbURL, dropDB, err := pgtest.NewDatabase(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer dropDB()
+	amqpURL, dropVhost, err := rabbitmqtest.NewVhost()
+	if err != nil {
+		return nil, err
+	}
+	defer dropVhost()
+	sec, err := newSecurity(secret.NewKey(), 15*time.Minute, nil)
+	if err != nil {
+		return nil, err
+	}
+	a, err := openDB(ctx, config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: loc, Logger: opt.Log}, sec)
+	if err != nil {
+		return nil, err
+	}
+	defer a.close()
+	if err := benchSeed(ctx, a, amqpURL); err != nil {
+		return nil, err
+	}
+	if err := a.openBroker(ctx, "b2bpay-bench", 30*time.Second); err != nil {
+		return nil, err
+	}
+	if err := a.declare(ctx); err != nil {
+		return nil, err
+	}
+
+	fmt.Fprintf(w, "bench: %d messages per baseline and through intake; export at %v\n", opt.Count, opt.ExportSizes)
+	results, err := bench.Baselines(ctx, bench.BaselineConfig{AMQPURL: amqpURL, Pool: a.pool, Count: opt.Count,
+		Body: func(i int) []byte { return bench.RequestBody("bl", i, loc) }})
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string]bench.Result{}
+	for _, r := range results {
+		byName[r.Name] = r
+	}
+	in, err := benchIntake(ctx, a, opt)
+	if err != nil {
+		return nil, fmt.Errorf("intake stage: %w", err)
+	}
+	in.Compare(byName["baseline/consume-insert-ack"])
+	results = append(results, in)
+	for _, n := range opt.ExportSizes {
+		r, err := benchExport(ctx, a, n)
+		if err != nil {
+			return nil, fmt.Errorf("export stage (%d): %w", n, err)
+		}
+		r.Compare(byName["baseline/copy"])
+		results = append(results, r)
+	}
+
+	if err := bench.PrintTable(w, results); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(opt.JSONPath), 0o750); err != nil {
+		return nil, err
+	}
+	if err := bench.WriteJSON(opt.JSONPath, results); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(w, opt.JSONPath)
+	return results, nil
+}
+
+// benchSeed registers the parties of bench.RequestBody, and the upstream
+// "erp" identified by the broker user of amqpURL.
+func benchSeed(ctx context.Context, a *app, amqpURL string) error {
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		return err
+	}
+	s := a.store
+	return errors.Join(
+		s.CustomerCreate(ctx, payment.Customer{ID: bench.CustomerID, Name: bench.CustomerName, OnlinePayment: true, Active: true}),
+		s.BankCreate(ctx, payment.Bank{ID: bench.BankID, Name: "中国银行", B2B: true}),
+		s.AccountCreate(ctx, payment.Account{Number: bench.DebtorAccount, BankID: bench.BankID, CustomerID: bench.CustomerID, Currency: "CNY", Active: true}),
+		s.UserCreate(ctx, payment.User{ID: bench.Applicant, CustomerID: bench.CustomerID, Name: "张伟", Roles: []payment.Role{payment.RoleApplicant}, Active: true}),
+		s.UpstreamCreate(ctx, payment.Upstream{ID: bench.Upstream, Name: "ERP", AMQPUser: u.User.Username(), Active: true, Customers: []string{bench.CustomerID}}, nil, 0),
+	)
+}
+
+// requests are the run's requests as the upstream publishes them.
+func requests(run string, n int, user string, loc *time.Location) []amqp.Publishing {
+	out := make([]amqp.Publishing, n)
+	for i := range out {
+		out[i] = amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", UserId: user,
+			MessageId: bench.RequestID(run, i), Timestamp: time.Now(), Body: bench.RequestBody(run, i, loc)}
+	}
+	return out
+}
+
+// benchIntake publishes Count requests, then runs serve and measures until
+// every one is stored and answered; then, with serve running, publishes a
+// smaller paced run at half that rate to measure publish → stored.
+func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, error) {
+	u, _ := url.Parse(a.cfg.AMQPURL)
+	ch, err := a.conn.Channel(ctx)
+	if err != nil {
+		return bench.Result{}, err
+	}
+	defer ch.Close()
+	if _, _, err := bench.Publish(ch, route.RequestsExchange, route.RequestKey,
+		requests("in", opt.Count, u.User.Username(), a.cfg.Location), 1000, 0); err != nil {
+		return bench.Result{}, fmt.Errorf("publish requests: %w", err)
+	}
+
+	if opt.CPUProfile != "" {
+		f, err := os.Create(opt.CPUProfile)
+		if err != nil {
+			return bench.Result{}, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return bench.Result{}, err
+		}
+	}
+	serveCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	ready := make(chan string, 1)
+	m := bench.Start()
+	go func() {
+		done <- a.serve(serveCtx, serveOptions{Prefetch: 50, Concurrency: 4, Drain: 10 * time.Second, ready: ready})
+	}()
+	halt := func() error {
+		stop()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("serve did not stop within 30 s")
+		}
+	}
+	if err := waitIntake(ctx, a, opt.Count, done); err != nil {
+		_ = halt()
+		return bench.Result{}, err
+	}
+	r := m.Stop("intake", opt.Count)
+	if opt.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
+
+	// Latency: a paced run at half the measured rate, so the queue stays
+	// short and publish → stored is b2bpay's own time.
+	n := min(opt.Count, 2000)
+	pace := time.Duration(float64(time.Second) / (r.PerSecond / 2))
+	sent, _, err := bench.Publish(ch, route.RequestsExchange, route.RequestKey,
+		requests("lat", n, u.User.Username(), a.cfg.Location), 1000, pace)
+	if err != nil {
+		_ = halt()
+		return r, fmt.Errorf("publish paced requests: %w", err)
+	}
+	if err := waitIntake(ctx, a, opt.Count+n, done); err != nil {
+		_ = halt()
+		return r, err
+	}
+	if err := halt(); err != nil {
+		return r, err
+	}
+	rows, err := a.pool.Query(ctx, `SELECT request_id, received_at FROM intake_requests WHERE request_id LIKE 'erp-lat-%'`)
+	if err != nil {
+		return r, err
+	}
+	defer rows.Close()
+	var lat []time.Duration
+	for rows.Next() {
+		var id string
+		var at time.Time
+		if err := rows.Scan(&id, &at); err != nil {
+			return r, err
+		}
+		i, err := strconv.Atoi(id[strings.LastIndexByte(id, '-')+1:])
+		if err != nil || i >= len(sent) {
+			return r, fmt.Errorf("unexpected request id %q", id)
+		}
+		lat = append(lat, at.Sub(sent[i]))
+	}
+	if err := rows.Err(); err != nil {
+		return r, err
+	}
+	if len(lat) != n {
+		return r, fmt.Errorf("%d of %d paced requests stored", len(lat), n)
+	}
+	r.SetLatencies("publish → stored (paced at half rate)", lat)
+	return r, nil
+}
+
+// waitIntake waits until want requests are stored and every outbox message
+// (answers, tasks) is published.
+func waitIntake(ctx context.Context, a *app, want int, serveDone <-chan error) error {
+	deadline := time.Now().Add(time.Duration(want)*time.Millisecond*5 + time.Minute)
+	for {
+		var stored, unsent int
+		if err := a.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM intake_requests),
+			(SELECT count(*) FROM outbox WHERE sent_at IS NULL)`).Scan(&stored, &unsent); err != nil {
+			return err
+		}
+		if stored >= want && unsent == 0 {
+			var accepted int
+			if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests WHERE outcome = 'accepted'`).Scan(&accepted); err != nil {
+				return err
+			}
+			if accepted != stored {
+				return fmt.Errorf("%d of %d requests refused: the benchmark's requests should all be accepted", stored-accepted, stored)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d requests stored, %d messages unsent after the deadline", stored, want, unsent)
+		}
+		select {
+		case err := <-serveDone:
+			return fmt.Errorf("serve stopped: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// benchExport inserts n authorized payments (a fixture shaped like the
+// ones intake and the approval make) and measures one cutoff exporting
+// them into pacs.008 files.
+func benchExport(ctx context.Context, a *app, n int) (bench.Result, error) {
+	run := fmt.Sprintf("x%d-%d", n, time.Now().UnixNano())
+	if _, err := a.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
+			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency, remittance,
+			execution_date, state, version, created_at, updated_at, required_authorizers, head_hash)
+		SELECT gen_random_uuid(), $1, 'erp-' || $2 || '-' || g, 'PO-' || $2 || '-' || g, $3, $4, $5, $6, $7,
+			'31001520313050012345', '105290036005', 128640050 + g, 'CNY', '采购合同 HT-2026-0215 第二期货款',
+			current_date - 1, 'authorized', 5, now() - interval '1 minute', now() - interval '1 minute', 1,
+			sha256(convert_to($2 || g, 'UTF8'))
+		FROM generate_series(1, $8::int) g`,
+		bench.Upstream, run, bench.CustomerID, bench.Applicant, bench.BankID, bench.DebtorAccount, bench.CustomerName, n); err != nil {
+		return bench.Result{}, fmt.Errorf("insert authorized payments: %w", err)
+	}
+	if _, err := a.pool.Exec(ctx, `ANALYZE payments`); err != nil {
+		return bench.Result{}, err
+	}
+	dir, err := os.MkdirTemp("", "b2bpay-bench-export-")
+	if err != nil {
+		return bench.Result{}, err
+	}
+	defer os.RemoveAll(dir)
+	sched, err := calendar.NewSchedule(a.cfg.Location, calendar.Weekdays(), "0 10 * * *")
+	if err != nil {
+		return bench.Result{}, err
+	}
+	x, err := export.New(a.store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 10000,
+		Schedule: sched, Calendar: calendar.Weekdays(), Location: a.cfg.Location, Runner: "bench", Log: a.log})
+	if err != nil {
+		return bench.Result{}, err
+	}
+	// Batch ids name the cutoff's second: one cutoff per second at most.
+	at := time.Now().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(at))
+	m := bench.Start()
+	res, err := x.RunCutoff(ctx, at)
+	r := m.Stop(fmt.Sprintf("export/%d", n), res.Payments)
+	r.LatencyOf = "-"
+	if err != nil {
+		return r, err
+	}
+	if res.Payments != n {
+		return r, fmt.Errorf("cutoff exported %d of %d payments", res.Payments, n)
+	}
+	return r, nil
+}
