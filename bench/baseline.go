@@ -98,17 +98,12 @@ func Baselines(ctx context.Context, cfg BaselineConfig) ([]Result, error) {
 // publishConfirmed publishes Count persistent messages with confirms to
 // the baseline queue, pipelined.
 func publishConfirmed(conn *amqp.Connection, cfg BaselineConfig, name string) (Result, error) {
-	ch, err := conn.Channel()
-	if err != nil {
-		return Result{}, err
-	}
-	defer ch.Close()
 	msgs := make([]amqp.Publishing, cfg.Count)
 	for i := range msgs {
 		msgs[i] = amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", MessageId: fmt.Sprint(i), Body: cfg.Body(i)}
 	}
 	m := Start()
-	sent, lat, err := Publish(ch, "", baselineQueue, msgs, cfg.Window, 0)
+	sent, lat, err := Publish(conn.Channel, "", baselineQueue, msgs, cfg.Window, 0)
 	r := m.Stop(name, len(sent))
 	if err != nil {
 		return r, fmt.Errorf("baseline publish: %w", err)
@@ -121,10 +116,18 @@ func publishConfirmed(conn *amqp.Connection, cfg BaselineConfig, name string) (R
 // confirm mode), at most window of them awaiting their confirm, one every
 // pace (0: as fast as the window allows). It returns when each was
 // published, and how long each took to be confirmed.
-func Publish(ch *amqp.Channel, exchange, key string, msgs []amqp.Publishing, window int, pace time.Duration) ([]time.Time, []time.Duration, error) {
+//
+// It opens a channel of its own and closes it before it returns: a confirm
+// listener left unread would block the whole connection.
+func Publish(open func() (*amqp.Channel, error), exchange, key string, msgs []amqp.Publishing, window int, pace time.Duration) ([]time.Time, []time.Duration, error) {
 	if len(msgs) == 0 {
 		return nil, nil, nil
 	}
+	ch, err := open()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer ch.Close()
 	if err := ch.Confirm(false); err != nil {
 		return nil, nil, err
 	}

@@ -187,12 +187,8 @@ func requests(run string, n int, user string, loc *time.Location) []amqp.Publish
 // smaller paced run at half that rate to measure publish → stored.
 func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, error) {
 	u, _ := url.Parse(a.cfg.AMQPURL)
-	ch, err := a.conn.Channel(ctx)
-	if err != nil {
-		return bench.Result{}, err
-	}
-	defer ch.Close()
-	if _, _, err := bench.Publish(ch, route.RequestsExchange, route.RequestKey,
+	open := func() (*amqp.Channel, error) { return a.conn.Channel(ctx) }
+	if _, _, err := bench.Publish(open, route.RequestsExchange, route.RequestKey,
 		requests("in", opt.Count, u.User.Username(), a.cfg.Location), 1000, 0); err != nil {
 		return bench.Result{}, fmt.Errorf("publish requests: %w", err)
 	}
@@ -236,7 +232,7 @@ func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, e
 	// short and publish → stored is b2bpay's own time.
 	n := min(opt.Count, 2000)
 	pace := time.Duration(float64(time.Second) / (r.PerSecond / 2))
-	sent, _, err := bench.Publish(ch, route.RequestsExchange, route.RequestKey,
+	sent, _, err := bench.Publish(open, route.RequestsExchange, route.RequestKey,
 		requests("lat", n, u.User.Username(), a.cfg.Location), 1000, pace)
 	if err != nil {
 		_ = halt()
