@@ -310,7 +310,7 @@ func waitIntake(ctx context.Context, a *app, want int, serveDone <-chan error) e
 // ones intake and the approval make) and measures one cutoff exporting
 // them into pacs.008 files.
 func benchExport(ctx context.Context, a *app, n int) (bench.Result, error) {
-	run := fmt.Sprintf("x%d-%d", n, time.Now().UnixNano())
+	run := fmt.Sprintf("x%d-%x", n, time.Now().UnixNano()&0xffffff) // order refs stay within 35 characters
 	if _, err := a.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
 			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency, remittance,
 			execution_date, state, version, created_at, updated_at, required_authorizers, head_hash)
