@@ -198,16 +198,7 @@ func (s *Store) loginTx(ctx context.Context, tx pgx.Tx, userID, password string,
 // loginFailedTx counts a failed login and locks logins at the throttle's
 // limit. A lock that has run out starts the count again.
 func (s *Store) loginFailedTx(ctx context.Context, tx pgx.Tx, r loginRow, t auth.Throttle, now time.Time, detail string) error {
-	failures := r.failures
-	if r.lockedUntil != nil {
-		failures = 0
-	}
-	failures++
-	var lockUntil *time.Time
-	if failures >= t.MaxFailures {
-		until := now.Add(t.LockFor)
-		lockUntil = &until
-	}
+	failures, lockUntil := countFailure(r.failures, r.lockedUntil, t.MaxFailures, t.LockFor, now)
 	if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = $2, login_locked_until = $3 WHERE id = $1`,
 		r.user.ID, failures, lockUntil); err != nil {
 		return fmt.Errorf("count failed login: %w", err)
@@ -302,4 +293,19 @@ func (s *Store) SessionRevoke(ctx context.Context, sessionID, actor string) erro
 		}
 		return s.auditTx(ctx, tx, AuditEntry{UserID: userID, Actor: actor, Event: "session_revoked", Detail: "session " + sessionID})
 	})
+}
+
+// countFailure counts one more failure in a row (sign-in or OTP) and says
+// until when the user is locked once the count reaches max. A lock that
+// has run out starts the count again.
+func countFailure(failures int, lockedUntil *time.Time, max int, lockFor time.Duration, now time.Time) (int, *time.Time) {
+	if lockedUntil != nil {
+		failures = 0
+	}
+	failures++
+	if failures < max {
+		return failures, nil
+	}
+	until := now.Add(lockFor)
+	return failures, &until
 }

@@ -94,12 +94,6 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 		}
 		step = &st
 	}
-	if err := paymentUpdateTx(ctx, tx, &before, p); err != nil {
-		return approval.Result{}, err
-	}
-	if err := timelineInsertTx(ctx, tx, []payment.Entry{entry}); err != nil {
-		return approval.Result{}, err
-	}
 	res := approval.Result{Schema: approval.ResultSchema, DecisionID: r.DecisionID, PaymentID: p.ID,
 		Outcome: approval.Applied, State: p.State, At: now}
 	if p.State == payment.StateAuthorized && s.cfg.NextCutoff != nil {
@@ -113,7 +107,8 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 		PaymentID: p.ID, Detail: fmt.Sprintf("%s %s: %s -> %s", r.Stage, r.Verdict, entry.From, entry.To)}); err != nil {
 		return approval.Result{}, err
 	}
-	if err := s.afterChangeTx(ctx, tx, p, entry); err != nil {
+	// After the decision row: the next task counts the applied decisions.
+	if err := s.moveTx(ctx, tx, &before, p, entry); err != nil {
 		return approval.Result{}, err
 	}
 	return res, s.resultTx(ctx, tx, res, r.ReplyTo)
@@ -151,6 +146,19 @@ func (s *Store) refuseDecisionTx(ctx context.Context, tx pgx.Tx, r approval.Requ
 		return approval.Result{}, err
 	}
 	return res, s.resultTx(ctx, tx, res, r.ReplyTo)
+}
+
+// moveTx writes one change of state the domain made: the payment row
+// (guarded by the state and version it was read with), the timeline entry,
+// and what follows (status event, next task).
+func (s *Store) moveTx(ctx context.Context, tx pgx.Tx, before, p *payment.Payment, e payment.Entry) error {
+	if err := paymentUpdateTx(ctx, tx, before, p); err != nil {
+		return err
+	}
+	if err := timelineCopyTx(ctx, tx, []payment.Entry{e}); err != nil {
+		return err
+	}
+	return s.afterChangeTx(ctx, tx, p, e)
 }
 
 // afterChangeTx sends what follows a change of state: the status event to

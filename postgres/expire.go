@@ -36,13 +36,7 @@ func (s *Store) PaymentExpireDue(ctx context.Context, state payment.State, ttl t
 			if err != nil {
 				return err
 			}
-			if err := paymentUpdateTx(ctx, tx, &before, p); err != nil {
-				return err
-			}
-			if err := timelineInsertTx(ctx, tx, []payment.Entry{e}); err != nil {
-				return err
-			}
-			if err := s.afterChangeTx(ctx, tx, p, e); err != nil {
+			if err := s.moveTx(ctx, tx, &before, p, e); err != nil {
 				return err
 			}
 			n++
@@ -67,14 +61,8 @@ func (s *Store) PaymentCancelByUpstream(ctx context.Context, upstreamID, request
 		if err != nil {
 			return err
 		}
-		if err := paymentUpdateTx(ctx, tx, &before, p); err != nil {
-			return err
-		}
-		if err := timelineInsertTx(ctx, tx, []payment.Entry{e}); err != nil {
-			return err
-		}
 		out = p
-		return s.afterChangeTx(ctx, tx, p, e)
+		return s.moveTx(ctx, tx, &before, p, e)
 	})
 	return out, err
 }

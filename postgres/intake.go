@@ -84,7 +84,7 @@ func (s *Store) intakeSubmitTx(ctx context.Context, tx pgx.Tx, sub Submission) (
 	if err := paymentInsertTx(ctx, tx, p); err != nil {
 		return Outcome{}, err
 	}
-	if err := timelineInsertTx(ctx, tx, entries); err != nil {
+	if err := timelineCopyTx(ctx, tx, entries); err != nil {
 		return Outcome{}, err
 	}
 	ev := payment.AcceptedEvent(p, now)

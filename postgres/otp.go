@@ -156,16 +156,7 @@ func (s *Store) OTPCheckTx(ctx context.Context, tx pgx.Tx, userID, code string, 
 // otpWrongTx counts a wrong code and locks the user's OTP at the policy's
 // limit. A lock that has run out starts the count again.
 func (s *Store) otpWrongTx(ctx context.Context, tx pgx.Tx, userID string, r otpRow, pol OTPPolicy, now time.Time, audit func(event, detail string) error) (int64, error) {
-	failures := r.failures
-	if r.lockedUntil != nil {
-		failures = 0
-	}
-	failures++
-	var lockUntil *time.Time
-	if failures >= pol.MaxFailures {
-		until := now.Add(pol.LockFor)
-		lockUntil = &until
-	}
+	failures, lockUntil := countFailure(r.failures, r.lockedUntil, pol.MaxFailures, pol.LockFor, now)
 	if _, err := tx.Exec(ctx, `UPDATE users SET otp_failures = $2, otp_locked_until = $3 WHERE id = $1`,
 		userID, failures, lockUntil); err != nil {
 		return 0, fmt.Errorf("count wrong OTP: %w", err)

@@ -16,24 +16,10 @@ import (
 // OutboxChannel is the LISTEN/NOTIFY channel that announces new outbox rows.
 const OutboxChannel = "b2bpay_outbox"
 
+// outboxInsertTx writes one outbox message (the same row encoding as
+// outboxCopyTx, which it calls).
 func outboxInsertTx(ctx context.Context, tx pgx.Tx, m outbox.Message, now time.Time) error {
-	headers, err := json.Marshal(m.Headers)
-	if err != nil {
-		return err
-	}
-	if m.Headers == nil {
-		headers = []byte("{}")
-	}
-	ct := m.ContentType
-	if ct == "" {
-		ct = "application/json"
-	}
-	_, err = tx.Exec(ctx, `INSERT INTO outbox (message_id, exchange, routing_key, content_type, headers, body, created_at, available_at, discard_unroutable)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)`, m.MessageID, m.Exchange, m.RoutingKey, ct, headers, m.Body, now, m.DiscardUnroutable)
-	if err != nil {
-		return fmt.Errorf("write outbox message %s: %w", m.MessageID, err)
-	}
-	return nil
+	return outboxCopyTx(ctx, tx, []outbox.Message{m}, now)
 }
 
 // OutboxLease is how long a claimed message is left to its relay before

@@ -28,22 +28,6 @@ func paymentInsertTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
 	return nil
 }
 
-func timelineInsertTx(ctx context.Context, tx pgx.Tx, entries []payment.Entry) error {
-	for _, e := range entries {
-		var from any
-		if e.From != payment.StateNone {
-			from = string(e.From)
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO payment_timeline (payment_id, seq, at, actor_kind, actor_id, action, from_state, to_state, code, note, prev_hash, hash)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			e.PaymentID, e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, string(e.Action), from, string(e.To), string(e.Code), e.Note, e.PrevHash, e.Hash)
-		if err != nil {
-			return fmt.Errorf("append timeline of %s: %w", e.PaymentID, err)
-		}
-	}
-	return nil
-}
-
 // PaymentGetByID returns a payment.
 func (s *Store) PaymentGetByID(ctx context.Context, id string) (*payment.Payment, error) {
 	if uuid.Validate(id) != nil {
