@@ -14,6 +14,7 @@ import (
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -36,32 +37,102 @@ func NewIntake(store intake.Store, auth *intake.Authenticator, log *slog.Logger)
 
 // Handle is the Handler for one intake delivery.
 func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
+	sub, other := h.read(ctx, h.auth, d)
+	if sub == nil {
+		return other(ctx)
+	}
+	return h.submit(ctx, []intake.Submission{*sub})
+}
+
+// Batch is the rabbitmq.BatchHandler of the intake queue. The payment
+// requests of a batch are stored in one transaction (IntakeSubmitMany) and
+// acked once it committed. Every other delivery (a rejection, a cancel, one
+// whose sender could not be looked up), and every request of a batch whose
+// transaction failed, goes through single, the Handle chain with its
+// retries, one at a time. Deliveries are handled in the order they came: a
+// cancel after its request sees the request stored.
+func (h *Intake) Batch(single Handler) rabbitmq.BatchHandler {
+	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+		out := make([]rabbitmq.Decision, len(ds))
+		auth := h.auth.Memo()
+		var pending []int
+		var subs []intake.Submission
+		flush := func() {
+			if len(pending) == 0 {
+				return
+			}
+			err := h.submit(ctx, subs)
+			if err != nil {
+				h.log.WarnContext(ctx, "batch not stored; handling its requests one at a time", "requests", len(subs), "error", err)
+			}
+			for _, i := range pending {
+				if err != nil {
+					out[i] = Decide(single(ctx, ds[i]))
+				} else {
+					out[i] = rabbitmq.Ack
+				}
+			}
+			pending, subs = pending[:0], subs[:0]
+		}
+		for i, d := range ds {
+			if sub := h.readSafe(ctx, auth, d); sub != nil {
+				pending, subs = append(pending, i), append(subs, *sub)
+				continue
+			}
+			flush()
+			out[i] = Decide(single(ctx, d))
+		}
+		flush()
+		return out
+	}
+}
+
+// readSafe is read for a batch: a delivery that makes read panic is left
+// to the single path, whose middleware recovers and reports it.
+func (h *Intake) readSafe(ctx context.Context, auth *intake.Authenticator, d amqp.Delivery) (sub *intake.Submission) {
+	defer func() {
+		if recover() != nil {
+			sub = nil
+		}
+	}()
+	sub, _ = h.read(ctx, auth, d)
+	return sub
+}
+
+// read authenticates and decodes a delivery. A payment request to store
+// comes back as its submission; anything else comes back as what handles
+// it: a rejection, a cancel, or the error of a registry that could not be
+// read (retried).
+func (h *Intake) read(ctx context.Context, auth *intake.Authenticator, d amqp.Delivery) (*intake.Submission, func(context.Context) error) {
 	orig := original(d)
-	up, authErr := h.auth.Authenticate(ctx, intake.Claim{
+	up, authErr := auth.Authenticate(ctx, intake.Claim{
 		UserID:    d.UserId,
 		Upstream:  headerString(d.Headers, route.HeaderUpstream),
 		Signature: headerString(d.Headers, route.HeaderSignature),
 	}, d.Body)
 	if authErr != nil && !payment.IsRefusal(authErr) {
-		return authErr // the registry could not be read: retry
+		return nil, func(context.Context) error { return authErr } // the registry could not be read: retry
 	}
 	if len(d.Body) > payment.MaxRequestBytes {
 		// Too large, whoever sent it; answer the sender if it is known.
-		return h.reject(ctx, orig, up.ID, payment.Errorf(payment.CodeTooLarge, "body is %d bytes, the limit is %d", len(d.Body), payment.MaxRequestBytes))
+		return nil, func(ctx context.Context) error {
+			return h.reject(ctx, orig, up.ID, payment.Errorf(payment.CodeTooLarge, "body is %d bytes, the limit is %d", len(d.Body), payment.MaxRequestBytes))
+		}
 	}
 	if authErr != nil {
-		h.log.WarnContext(ctx, "unauthenticated message", "message_id", d.MessageId, "code", payment.ErrorCode(authErr), "error", authErr)
-		return h.reject(ctx, orig, "", authErr)
+		return nil, func(ctx context.Context) error {
+			h.log.WarnContext(ctx, "unauthenticated message", "message_id", d.MessageId, "code", payment.ErrorCode(authErr), "error", authErr)
+			return h.reject(ctx, orig, "", authErr)
+		}
 	}
 	if d.RoutingKey == route.CancelKey {
-		return h.cancel(ctx, orig, up, d)
+		return nil, func(ctx context.Context) error { return h.cancel(ctx, orig, up, d) }
 	}
 	req, err := payment.Decode(d.Body)
 	if err != nil {
-		return h.reject(ctx, orig, up.ID, err)
+		return nil, func(ctx context.Context) error { return h.reject(ctx, orig, up.ID, err) }
 	}
-	crash.Point(crash.IntakeBeforeCommit)
-	out, err := h.store.IntakeSubmit(ctx, intake.Submission{
+	return &intake.Submission{
 		Upstream:   up,
 		Request:    req,
 		BodySHA256: sha256.Sum256(d.Body),
@@ -71,14 +142,25 @@ func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
 		DeadLetter: func(code payment.Code, reason string) outbox.Message {
 			return route.DeadLetter(orig, code, reason)
 		},
-	})
+	}, nil
+}
+
+// submit stores requests in one transaction and logs each answer.
+func (h *Intake) submit(ctx context.Context, subs []intake.Submission) error {
+	crash.Point(crash.IntakeBeforeCommit)
+	outs, err := h.store.IntakeSubmitMany(ctx, subs)
 	if err != nil {
-		return fmt.Errorf("submit request %s of %s: %w", req.RequestID, up.ID, err)
+		if len(subs) == 1 {
+			return fmt.Errorf("submit request %s of %s: %w", subs[0].Request.RequestID, subs[0].Upstream.ID, err)
+		}
+		return fmt.Errorf("submit %d requests: %w", len(subs), err)
 	}
 	crash.Point(crash.IntakeAfterCommit) // committed, not yet acked
-	h.log.InfoContext(ctx, "request answered", "upstream_id", up.ID, "request_id", req.RequestID,
-		"message_id", d.MessageId, "kind", out.Answer.Kind, "code", out.Answer.Code,
-		"payment_id", out.Answer.PaymentID, "duplicate", out.Duplicate, "conflict", out.Conflict)
+	for i, out := range outs {
+		h.log.InfoContext(ctx, "request answered", "upstream_id", subs[i].Upstream.ID, "request_id", subs[i].Request.RequestID,
+			"message_id", subs[i].MessageID, "kind", out.Answer.Kind, "code", out.Answer.Code,
+			"payment_id", out.Answer.PaymentID, "duplicate", out.Duplicate, "conflict", out.Conflict)
+	}
 	return nil
 }
 

@@ -116,3 +116,34 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// Memo returns an Authenticator that reads each registration at most once:
+// for one batch of messages, whose senders are few. Lookups that fail are
+// not kept. It is not safe for concurrent use.
+func (a *Authenticator) Memo() *Authenticator {
+	return &Authenticator{creds: &memoCreds{next: a.creds, byUser: map[string]Credential{}, byID: map[string]Credential{}}, sealer: a.sealer}
+}
+
+type memoCreds struct {
+	next         Credentials
+	byUser, byID map[string]Credential
+}
+
+func (m *memoCreds) UpstreamGetByAMQPUser(ctx context.Context, user string) (Credential, error) {
+	return memo(m.byUser, user, func() (Credential, error) { return m.next.UpstreamGetByAMQPUser(ctx, user) })
+}
+
+func (m *memoCreds) UpstreamGetByID(ctx context.Context, id string) (Credential, error) {
+	return memo(m.byID, id, func() (Credential, error) { return m.next.UpstreamGetByID(ctx, id) })
+}
+
+func memo(seen map[string]Credential, key string, get func() (Credential, error)) (Credential, error) {
+	if c, ok := seen[key]; ok {
+		return c, nil
+	}
+	c, err := get()
+	if err == nil {
+		seen[key] = c
+	}
+	return c, err
+}

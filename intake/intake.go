@@ -55,6 +55,10 @@ type Store interface {
 	// IntakeSubmit stores a request exactly once and writes its answer
 	// (and, on refusal, its dead-letter copy) to the outbox.
 	IntakeSubmit(ctx context.Context, s Submission) (Outcome, error)
+	// IntakeSubmitMany stores many requests in one transaction, each as
+	// IntakeSubmit would in their order, and returns their outcomes in the
+	// same order; on error none is stored.
+	IntakeSubmitMany(ctx context.Context, s []Submission) ([]Outcome, error)
 	// IntakeReject records a rejected message once and writes its
 	// dead-letter copy to the outbox; first is false for a redelivery.
 	IntakeReject(ctx context.Context, r Rejection) (first bool, err error)

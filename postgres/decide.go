@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 )
 
@@ -172,22 +173,32 @@ func (s *Store) afterChangeTx(ctx context.Context, tx pgx.Tx, p *payment.Payment
 
 // taskTx writes the task for the stage p now waits for, if any.
 func (s *Store) taskTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
+	m, ok, err := s.taskMessageTx(ctx, tx, p)
+	if err != nil || !ok {
+		return err
+	}
+	return outboxInsertTx(ctx, tx, m, s.cfg.Now().UTC())
+}
+
+// taskMessageTx builds the task for the stage p now waits for; ok is false
+// when p waits for none.
+func (s *Store) taskMessageTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) (m outbox.Message, ok bool, err error) {
 	stage, ok := payment.StageOf(p.State)
 	if !ok || s.cfg.TaskMessage == nil {
-		return nil
+		return outbox.Message{}, false, nil
 	}
 	done := 0
 	if stage == payment.StageAuthorization {
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM decisions WHERE payment_id = $1 AND stage = 'authorization' AND outcome = 'applied'`,
 			p.ID).Scan(&done); err != nil {
-			return err
+			return outbox.Message{}, false, err
 		}
 	}
-	m, err := s.cfg.TaskMessage(p, stage, done)
+	m, err = s.cfg.TaskMessage(p, stage, done)
 	if err != nil {
-		return fmt.Errorf("encode task of %s: %w", p.ID, err)
+		return outbox.Message{}, false, fmt.Errorf("encode task of %s: %w", p.ID, err)
 	}
-	return outboxInsertTx(ctx, tx, m, s.cfg.Now().UTC())
+	return m, true, nil
 }
 
 // resultTx writes the result to the decider's reply queue, if it has one.

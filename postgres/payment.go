@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -14,19 +15,16 @@ const paymentColumns = `id, upstream_id, request_id, order_ref, customer_id, app
 	debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
 	remittance, execution_date, state, version, created_at, updated_at, required_authorizers, head_hash`
 
-func scanPayment(row pgx.Row) (*payment.Payment, error) { return scanPaymentExtra(row) }
-
-func paymentInsertTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
-	_, err := tx.Exec(ctx, `INSERT INTO payments (`+paymentColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)`,
-		p.ID, p.UpstreamID, p.RequestID, p.OrderRef, p.CustomerID, p.ApplicantID, p.BankID,
-		p.DebtorAccount, p.Creditor.Name, p.Creditor.Account, p.Creditor.BankID, p.AmountMinor, p.Currency,
-		p.Remittance, p.ExecutionDate, string(p.State), p.Version, p.CreatedAt, p.UpdatedAt, max(p.RequiredAuthorizers, 1), p.HeadHash)
-	if err != nil {
-		return fmt.Errorf("insert payment %s: %w", p.ID, err)
+// paymentColumnList is paymentColumns as COPY takes them.
+var paymentColumnList = func() []string {
+	var out []string
+	for _, c := range strings.Split(paymentColumns, ",") {
+		out = append(out, strings.TrimSpace(c))
 	}
-	return nil
-}
+	return out
+}()
+
+func scanPayment(row pgx.Row) (*payment.Payment, error) { return scanPaymentExtra(row) }
 
 // PaymentGetByID returns a payment.
 func (s *Store) PaymentGetByID(ctx context.Context, id string) (*payment.Payment, error) {
@@ -104,6 +102,21 @@ func timelineCopyTx(ctx context.Context, tx pgx.Tx, entries []payment.Entry) err
 		}))
 	if err != nil {
 		return fmt.Errorf("append timelines: %w", err)
+	}
+	return nil
+}
+
+// paymentCopyTx inserts new payments with one COPY.
+func paymentCopyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Payment) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"payments"}, paymentColumnList,
+		pgx.CopyFromSlice(len(ps), func(i int) ([]any, error) {
+			p := ps[i]
+			return []any{p.ID, p.UpstreamID, p.RequestID, p.OrderRef, p.CustomerID, p.ApplicantID, p.BankID,
+				p.DebtorAccount, p.Creditor.Name, p.Creditor.Account, p.Creditor.BankID, p.AmountMinor, p.Currency,
+				p.Remittance, p.ExecutionDate, string(p.State), p.Version, p.CreatedAt, p.UpdatedAt, max(p.RequiredAuthorizers, 1), p.HeadHash}, nil
+		}))
+	if err != nil {
+		return fmt.Errorf("insert payments: %w", err)
 	}
 	return nil
 }

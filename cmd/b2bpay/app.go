@@ -109,6 +109,10 @@ func (a *app) close() {
 type serveOptions struct {
 	Prefetch    int
 	Concurrency int
+	// IntakeBatch is how many payment requests one intake transaction
+	// stores at most, gathered for at most BatchWait.
+	IntakeBatch int
+	BatchWait   time.Duration
 	Drain       time.Duration
 	// HTTPAddr is where the status API listens; "" runs none.
 	HTTPAddr string
@@ -141,8 +145,9 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 	sess := sessions{sec: a.sec, store: a.store}
 	m := newMetrics(a.store)
 	counted := countedIntake{Store: a.store, m: m}
-	intakeHandler := consumers.Chain(consumers.NewIntake(counted, intake.NewAuthenticator(a.store, a.sec.sealer), a.log).Handle,
-		consumers.Log(a.log, route.IntakeQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log))
+	in := consumers.NewIntake(counted, intake.NewAuthenticator(a.store, a.sec.sealer), a.log)
+	intakeHandler := in.Batch(consumers.Chain(in.Handle,
+		consumers.Log(a.log, route.IntakeQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log)))
 	decisionHandler := consumers.Chain(consumers.NewDecisions(countedApproval{Store: a.store, m: m}, counted, tokenVerifier{sess}, a.log).Handle,
 		consumers.Log(a.log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log))
 	pub := rabbitmq.NewPublisher(a.conn, a.log)
@@ -171,19 +176,20 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 	errs := make(chan error, 2)
 	for _, c := range []struct {
 		queue string
-		h     consumers.Handler
-	}{{route.IntakeQueue, intakeHandler}, {route.DecisionsQueue, decisionHandler}} {
+		batch int
+		h     rabbitmq.BatchHandler
+	}{{route.IntakeQueue, opt.IntakeBatch, intakeHandler}, {route.DecisionsQueue, 1, consumers.Batch(decisionHandler)}} {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			errs <- rabbitmq.Consume(ctx, a.conn, rabbitmq.ConsumeConfig{
-				Queue: c.queue, Tag: "b2bpay-" + c.queue, Prefetch: opt.Prefetch,
-				Concurrency: opt.Concurrency, DrainTimeout: opt.Drain,
-			}, consumers.Batch(c.h))
+				Queue: c.queue, Tag: "b2bpay-" + c.queue, Prefetch: max(opt.Prefetch, c.batch*opt.Concurrency),
+				BatchSize: c.batch, BatchWait: opt.BatchWait, Concurrency: opt.Concurrency, DrainTimeout: opt.Drain,
+			}, c.h)
 		}()
 	}
 	a.log.Info("b2bpay serving", "queues", []string{route.IntakeQueue, route.DecisionsQueue}, "http_addr", addr,
-		"prefetch", opt.Prefetch, "concurrency", opt.Concurrency)
+		"prefetch", opt.Prefetch, "concurrency", opt.Concurrency, "intake_batch", opt.IntakeBatch)
 	if opt.ready != nil {
 		opt.ready <- addr
 	}

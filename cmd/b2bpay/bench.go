@@ -40,7 +40,9 @@ type benchOptions struct {
 	JSONPath string
 	// CPUProfile, when set, is where the intake stage's CPU profile goes.
 	CPUProfile string
-	Log        *slog.Logger
+	// IntakeBatch and Concurrency tune serve in the intake stage.
+	IntakeBatch, Concurrency int
+	Log                      *slog.Logger
 }
 
 func benchCommand() *cli.Command {
@@ -54,6 +56,8 @@ func benchCommand() *cli.Command {
 			&cli.BoolFlag{Name: "export-max", Usage: "also export 1,000,000 payments"},
 			&cli.StringFlag{Name: "json", Value: "var/bench-last-run.json", Usage: "where the figures are written"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write the intake stage's CPU profile here"},
+			&cli.IntFlag{Name: "intake-batch", Value: 50, Usage: "serve's --intake-batch during the intake stage"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "serve's --concurrency during the intake stage"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			var sizes []int
@@ -72,6 +76,7 @@ func benchCommand() *cli.Command {
 			}
 			_, err := runBench(ctx, benchOptions{Count: int(cmd.Int("count")), ExportSizes: sizes,
 				JSONPath: cmd.String("json"), CPUProfile: cmd.String("cpuprofile"),
+				IntakeBatch: int(cmd.Int("intake-batch")), Concurrency: int(cmd.Int("concurrency")),
 				Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, os.Stdout)
 			return err
 		},
@@ -208,7 +213,7 @@ func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, e
 	ready := make(chan string, 1)
 	m := bench.Start()
 	go func() {
-		done <- a.serve(serveCtx, serveOptions{Prefetch: 50, Concurrency: 4, Drain: 10 * time.Second, ready: ready})
+		done <- a.serve(serveCtx, serveOptions{Prefetch: 200, Concurrency: max(opt.Concurrency, 1), IntakeBatch: max(opt.IntakeBatch, 1), Drain: 10 * time.Second, ready: ready})
 	}()
 	halt := func() error {
 		stop()

@@ -123,7 +123,7 @@ func runDemo(ctx context.Context, cfg config, count int, dir string) error {
 	served := make(chan error, 1)
 	apiReady := make(chan string, 1)
 	go func() {
-		served <- a.serve(serveCtx, serveOptions{Prefetch: 100, Concurrency: 4, Drain: 5 * time.Second, HTTPAddr: "127.0.0.1:0", ready: apiReady})
+		served <- a.serve(serveCtx, serveOptions{Prefetch: 100, Concurrency: 4, IntakeBatch: 25, Drain: 5 * time.Second, HTTPAddr: "127.0.0.1:0", ready: apiReady})
 	}()
 	defer func() { stopServe(); <-served }()
 

@@ -105,7 +105,7 @@ func (e *env) start() {
 	e.stop, e.done = cancel, make(chan error, 1)
 	ready := make(chan string, 1)
 	go func() {
-		e.done <- e.app.serve(ctx, serveOptions{Prefetch: 50, Concurrency: 4, Drain: 10 * time.Second,
+		e.done <- e.app.serve(ctx, serveOptions{Prefetch: 50, Concurrency: 4, IntakeBatch: 10, Drain: 10 * time.Second,
 			HTTPAddr: "127.0.0.1:0", ExpiryEvery: e.expiryEvery, TTLs: e.ttls, ready: ready})
 	}()
 	select {

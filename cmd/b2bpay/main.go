@@ -87,6 +87,8 @@ func serveCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "prefetch", Value: 50, Sources: cli.EnvVars("B2BPAY_PREFETCH"), Usage: "unacked deliveries per consumer"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Sources: cli.EnvVars("B2BPAY_CONCURRENCY"), Usage: "parallel handlers per queue"},
+			&cli.IntFlag{Name: "intake-batch", Value: 50, Sources: cli.EnvVars("B2BPAY_INTAKE_BATCH"), Usage: "payment requests stored per intake transaction, at most (1: one at a time)"},
+			&cli.DurationFlag{Name: "batch-wait", Value: 5 * time.Millisecond, Sources: cli.EnvVars("B2BPAY_BATCH_WAIT"), Usage: "how long a worker waits to fill a batch before storing what it has"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 15 * time.Second, Usage: "how long in-flight messages may finish at shutdown"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:8480", Sources: cli.EnvVars("B2BPAY_HTTP_ADDR"), Usage: "status API address (empty: none)"},
 			&cli.DurationFlag{Name: "token-ttl", Value: 15 * time.Minute, Sources: cli.EnvVars("B2BPAY_TOKEN_TTL"), Usage: "lifetime of session tokens"},
@@ -138,6 +140,7 @@ func serveCommand() *cli.Command {
 			return a.serve(ctx, serveOptions{
 				Export: x, Reports: reports, CutoffTick: cmd.Duration("cutoff-tick"), Elector: elector,
 				Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")),
+				IntakeBatch: int(cmd.Int("intake-batch")), BatchWait: cmd.Duration("batch-wait"),
 				Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), ExpiryEvery: cmd.Duration("expiry-every"),
 				TTLs: map[payment.State]time.Duration{
 					payment.StateAwaitingConfirmation:  cmd.Duration("ttl-confirmation"),

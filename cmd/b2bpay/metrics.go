@@ -68,16 +68,30 @@ type countedIntake struct {
 func (c countedIntake) IntakeSubmit(ctx context.Context, s intake.Submission) (intake.Outcome, error) {
 	out, err := c.Store.IntakeSubmit(ctx, s)
 	if err == nil {
-		outcome := string(out.Answer.Kind)
-		switch {
-		case out.Duplicate:
-			outcome = "duplicate"
-		case out.Conflict:
-			outcome = "conflict"
-		}
-		c.m.intake.WithLabelValues(outcome, string(out.Answer.Code)).Inc()
+		c.count(out)
 	}
 	return out, err
+}
+
+func (c countedIntake) IntakeSubmitMany(ctx context.Context, s []intake.Submission) ([]intake.Outcome, error) {
+	outs, err := c.Store.IntakeSubmitMany(ctx, s)
+	if err == nil {
+		for _, out := range outs {
+			c.count(out)
+		}
+	}
+	return outs, err
+}
+
+func (c countedIntake) count(out intake.Outcome) {
+	outcome := string(out.Answer.Kind)
+	switch {
+	case out.Duplicate:
+		outcome = "duplicate"
+	case out.Conflict:
+		outcome = "conflict"
+	}
+	c.m.intake.WithLabelValues(outcome, string(out.Answer.Code)).Inc()
 }
 
 func (c countedIntake) IntakeReject(ctx context.Context, r intake.Rejection) (bool, error) {
