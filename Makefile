@@ -33,6 +33,7 @@ faults: services
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./payment
 	$(GO) test -run '^$$' -fuzz '^FuzzReadStatusReport$$' -fuzztime $(FUZZTIME) ./iso20022
 	$(GO) test -run '^$$' -fuzz '^FuzzPacs008RoundTrip$$' -fuzztime $(FUZZTIME) ./iso20022
+	$(GO) test -run '^$$' -fuzz '^FuzzEscapeMatchesEncodingXML$$' -fuzztime $(FUZZTIME) ./iso20022
 
 # The benchmark: the machine's baselines and b2bpay's stages, on a database
 # and a vhost of their own; one table, and the JSON file named last.

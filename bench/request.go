@@ -43,9 +43,14 @@ type creditor struct {
 // RequestBody is the body of the run's i-th request: request-valid.json
 // with its own request id and order reference and today's date in loc.
 func RequestBody(run string, i int, loc *time.Location) []byte {
+	return RequestBodyBy(run, i, Applicant, loc)
+}
+
+// RequestBodyBy is RequestBody with another applicant.
+func RequestBodyBy(run string, i int, applicant string, loc *time.Location) []byte {
 	b, err := json.MarshalIndent(request{
 		SchemaVersion: 1, RequestID: RequestID(run, i), OrderRef: fmt.Sprintf("PO-%s-%07d", run, i),
-		CustomerID: CustomerID, Applicant: Applicant, BankID: BankID, DebtorAccount: DebtorAccount,
+		CustomerID: CustomerID, Applicant: applicant, BankID: BankID, DebtorAccount: DebtorAccount,
 		Creditor: creditor{Name: CustomerName, Account: "31001520313050012345", BankID: "105290036005"},
 		Amount:   "1286400.50", Currency: "CNY", Remittance: "采购合同 HT-2026-0215 第二期货款",
 		ExecutionDate: time.Now().In(loc).Format(time.DateOnly),

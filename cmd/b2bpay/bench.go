@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -38,8 +40,11 @@ type benchOptions struct {
 	ExportSizes []int
 	// JSONPath is where the figures are written.
 	JSONPath string
-	// CPUProfile, when set, is where the intake stage's CPU profile goes.
+	// CPUProfile, when set, is where the stages' CPU profiles go: the
+	// intake stage's to CPUProfile.intake, and so on.
 	CPUProfile string
+	// Decisions is how many payments the decisions stage approves.
+	Decisions int
 	// IntakeBatch and Concurrency tune serve in the intake stage.
 	IntakeBatch, Concurrency int
 	Log                      *slog.Logger
@@ -55,7 +60,8 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "export-sizes", Value: "10000,100000", Usage: "payments per export cutoff, comma-separated"},
 			&cli.BoolFlag{Name: "export-max", Usage: "also export 1,000,000 payments"},
 			&cli.StringFlag{Name: "json", Value: "var/bench-last-run.json", Usage: "where the figures are written"},
-			&cli.StringFlag{Name: "cpuprofile", Usage: "write the intake stage's CPU profile here"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write each stage's CPU profile to this path plus .intake, .decisions, .export"},
+			&cli.IntFlag{Name: "decisions", Value: 2000, Usage: "payments taken through their three decisions (0: skip the stage)"},
 			&cli.IntFlag{Name: "intake-batch", Value: 50, Usage: "serve's --intake-batch during the intake stage"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "serve's --concurrency during the intake stage"},
 		},
@@ -77,7 +83,8 @@ func benchCommand() *cli.Command {
 			_, err := runBench(ctx, benchOptions{Count: int(cmd.Int("count")), ExportSizes: sizes,
 				JSONPath: cmd.String("json"), CPUProfile: cmd.String("cpuprofile"),
 				IntakeBatch: int(cmd.Int("intake-batch")), Concurrency: int(cmd.Int("concurrency")),
-				Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, os.Stdout)
+				Decisions: int(cmd.Int("decisions")),
+				Log:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, os.Stdout)
 			return err
 		},
 	}
@@ -138,8 +145,24 @@ func runBench(ctx context.Context, opt benchOptions, w io.Writer) ([]bench.Resul
 	}
 	in.Compare(byName["baseline/consume-insert-ack"])
 	results = append(results, in)
+	if opt.Decisions > 0 {
+		d, e2e, err := benchDecisions(ctx, a, opt, opt.Decisions)
+		if err != nil {
+			return nil, fmt.Errorf("decisions stage: %w", err)
+		}
+		d.Compare(byName["baseline/consume-insert-ack"])
+		e2e.Compare(byName["baseline/consume-insert-ack"])
+		results = append(results, d, e2e)
+	}
+	if len(opt.ExportSizes) > 0 {
+		writes, err := benchWriter(opt.ExportSizes)
+		if err != nil {
+			return nil, fmt.Errorf("export writer: %w", err)
+		}
+		results = append(results, writes...)
+	}
 	for _, n := range opt.ExportSizes {
-		r, err := benchExport(ctx, a, n)
+		r, err := benchExport(ctx, a, opt, n)
 		if err != nil {
 			return nil, fmt.Errorf("export stage (%d): %w", n, err)
 		}
@@ -198,40 +221,18 @@ func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, e
 		return bench.Result{}, fmt.Errorf("publish requests: %w", err)
 	}
 
-	if opt.CPUProfile != "" {
-		f, err := os.Create(opt.CPUProfile)
-		if err != nil {
-			return bench.Result{}, err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return bench.Result{}, err
-		}
+	stopProfile, err := profileStage(opt, "intake")
+	if err != nil {
+		return bench.Result{}, err
 	}
-	serveCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	ready := make(chan string, 1)
 	m := bench.Start()
-	go func() {
-		done <- a.serve(serveCtx, serveOptions{Prefetch: 200, Concurrency: max(opt.Concurrency, 1), IntakeBatch: max(opt.IntakeBatch, 1), Drain: 10 * time.Second, ready: ready})
-	}()
-	halt := func() error {
-		stop()
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			return errors.New("serve did not stop within 30 s")
-		}
-	}
+	halt, done := benchServe(ctx, a, opt)
 	if err := waitIntake(ctx, a, opt.Count, done); err != nil {
 		_ = halt()
 		return bench.Result{}, err
 	}
 	r := m.Stop("intake", opt.Count)
-	if opt.CPUProfile != "" {
-		pprof.StopCPUProfile()
-	}
+	stopProfile()
 
 	// Latency: a paced run at half the measured rate, so the queue stays
 	// short and publish → stored is b2bpay's own time.
@@ -278,6 +279,43 @@ func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, e
 	return r, nil
 }
 
+// profileStage starts the CPU profile of a stage, when asked for; stop
+// ends it.
+func profileStage(opt benchOptions, stage string) (stop func(), err error) {
+	if opt.CPUProfile == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(opt.CPUProfile + "." + stage)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { pprof.StopCPUProfile(); _ = f.Close() }) }, nil
+}
+
+// benchServe runs serve until halt is called; done reports serve's end.
+func benchServe(ctx context.Context, a *app, opt benchOptions) (halt func() error, done <-chan error) {
+	serveCtx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() {
+		served <- a.serve(serveCtx, serveOptions{Prefetch: 200, Concurrency: max(opt.Concurrency, 1),
+			IntakeBatch: max(opt.IntakeBatch, 1), Drain: 10 * time.Second})
+	}()
+	return func() error {
+		stop()
+		select {
+		case err := <-served:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("serve did not stop within 30 s")
+		}
+	}, served
+}
+
 // waitIntake waits until want requests are stored and every outbox message
 // (answers, tasks) is published.
 func waitIntake(ctx context.Context, a *app, want int, serveDone <-chan error) error {
@@ -311,10 +349,36 @@ func waitIntake(ctx context.Context, a *app, want int, serveDone <-chan error) e
 	}
 }
 
+// benchWriter measures the pacs.008 writer alone (files of 10,000, as
+// the cutoff writes them) at each size, beside the baseline of writing the
+// same bytes from memory.
+func benchWriter(sizes []int) ([]bench.Result, error) {
+	dir, err := os.MkdirTemp("", "b2bpay-bench-files-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	base, err := bench.FileWrite(dir, min(slices.Max(sizes), 100_000), 10_000)
+	if err != nil {
+		return nil, err
+	}
+	base.Compare(base)
+	out := []bench.Result{base}
+	for _, n := range sizes {
+		r, err := bench.ExportWrite(dir, n, 10_000)
+		if err != nil {
+			return nil, err
+		}
+		r.Compare(base)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // benchExport inserts n authorized payments (a fixture shaped like the
 // ones intake and the approval make) and measures one cutoff exporting
 // them into pacs.008 files.
-func benchExport(ctx context.Context, a *app, n int) (bench.Result, error) {
+func benchExport(ctx context.Context, a *app, opt benchOptions, n int) (bench.Result, error) {
 	run := fmt.Sprintf("x%d-%x", n, time.Now().UnixNano()&0xffffff) // order refs stay within 35 characters
 	if _, err := a.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
 			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency, remittance,
@@ -330,26 +394,20 @@ func benchExport(ctx context.Context, a *app, n int) (bench.Result, error) {
 	if _, err := a.pool.Exec(ctx, `ANALYZE payments`); err != nil {
 		return bench.Result{}, err
 	}
-	dir, err := os.MkdirTemp("", "b2bpay-bench-export-")
+	x, cleanup, err := benchExporter(a)
 	if err != nil {
 		return bench.Result{}, err
 	}
-	defer os.RemoveAll(dir)
-	sched, err := calendar.NewSchedule(a.cfg.Location, calendar.Weekdays(), "0 10 * * *")
+	defer cleanup()
+	at := nextSecond()
+	stopProfile, err := profileStage(opt, fmt.Sprintf("export-%d", n))
 	if err != nil {
 		return bench.Result{}, err
 	}
-	x, err := export.New(a.store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 10000,
-		Schedule: sched, Calendar: calendar.Weekdays(), Location: a.cfg.Location, Runner: "bench", Log: a.log})
-	if err != nil {
-		return bench.Result{}, err
-	}
-	// Batch ids name the cutoff's second: one cutoff per second at most.
-	at := time.Now().Truncate(time.Second).Add(time.Second)
-	time.Sleep(time.Until(at))
 	m := bench.Start()
 	res, err := x.RunCutoff(ctx, at)
 	r := m.Stop(fmt.Sprintf("export/%d", n), res.Payments)
+	stopProfile()
 	r.LatencyOf = "-"
 	if err != nil {
 		return r, err
@@ -358,4 +416,32 @@ func benchExport(ctx context.Context, a *app, n int) (bench.Result, error) {
 		return r, fmt.Errorf("cutoff exported %d of %d payments", res.Payments, n)
 	}
 	return r, nil
+}
+
+// benchExporter is an exporter of pacs.008 files of 10,000 payments into
+// a directory that cleanup removes.
+func benchExporter(a *app) (x *export.Exporter, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "b2bpay-bench-export-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup = func() { _ = os.RemoveAll(dir) }
+	sched, err := calendar.NewSchedule(a.cfg.Location, calendar.Weekdays(), "0 10 * * *")
+	if err == nil {
+		x, err = export.New(a.store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 10000,
+			Schedule: sched, Calendar: calendar.Weekdays(), Location: a.cfg.Location, Runner: "bench", Log: a.log})
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return x, cleanup, nil
+}
+
+// nextSecond waits for the next whole second and returns it: batch ids
+// name their cutoff's second, so one cutoff a second at most.
+func nextSecond() time.Time {
+	at := time.Now().Truncate(time.Second).Add(time.Second)
+	time.Sleep(time.Until(at))
+	return at
 }

@@ -19,7 +19,7 @@ import (
 func TestBenchSmall(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "bench.json")
 	var out bytes.Buffer
-	_, err := runBench(context.Background(), benchOptions{Count: 200, ExportSizes: []int{200, 400}, JSONPath: path,
+	_, err := runBench(context.Background(), benchOptions{Count: 200, Decisions: 20, ExportSizes: []int{200, 400}, JSONPath: path,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, &out)
 	require.NoError(t, err, out.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -45,9 +45,14 @@ func TestBenchSmall(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"baseline/publish", "baseline/consume", "baseline/consume-insert-ack", "baseline/copy",
-		"intake", "export/200", "export/400"}, names)
+		"intake", "decisions", "end-to-end", "baseline/file-write", "export-write/200", "export-write/400", "export/200", "export/400"}, names)
 	intake := stages[4]
 	require.Positive(t, intake["p50_ms"], "publish → stored is measured")
 	require.GreaterOrEqual(t, intake["p99_ms"], intake["p50_ms"])
 	require.Equal(t, 200.0, intake["count"])
+	decisions := stages[5]
+	require.Equal(t, 60.0, decisions["count"], "three decisions a payment")
+	require.Positive(t, decisions["p50_ms"], "decision → applied is measured")
+	require.Equal(t, "baseline/consume-insert-ack", decisions["baseline"])
+	require.Equal(t, "baseline/file-write", stages[8]["baseline"])
 }
