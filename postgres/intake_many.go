@@ -339,8 +339,12 @@ func (b *intakeBatch) write(ctx context.Context, tx pgx.Tx) error {
 				if err != nil {
 					return nil, err
 				}
+				var paymentID any
+				if r.paymentID != nil {
+					paymentID = copyUUID(*r.paymentID)
+				}
 				return []any{r.sub.Upstream.ID, r.sub.Request.RequestID, r.sub.BodySHA256[:], r.outcome,
-					string(r.answer.Code), r.paymentID, string(answer), b.now}, nil
+					string(r.answer.Code), paymentID, string(answer), b.now}, nil
 			}))
 		if err != nil {
 			return fmt.Errorf("write intake ledger: %w", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/b2bpay/b2bpay/payment"
 )
@@ -97,7 +98,7 @@ func timelineCopyTx(ctx context.Context, tx pgx.Tx, entries []payment.Entry) err
 			if e.From != payment.StateNone {
 				from = string(e.From)
 			}
-			return []any{e.PaymentID, e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, string(e.Action), from, string(e.To),
+			return []any{copyUUID(e.PaymentID), e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, string(e.Action), from, string(e.To),
 				string(e.Code), e.Note, e.PrevHash, e.Hash}, nil
 		}))
 	if err != nil {
@@ -111,7 +112,7 @@ func paymentCopyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Payment) error 
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"payments"}, paymentColumnList,
 		pgx.CopyFromSlice(len(ps), func(i int) ([]any, error) {
 			p := ps[i]
-			return []any{p.ID, p.UpstreamID, p.RequestID, p.OrderRef, p.CustomerID, p.ApplicantID, p.BankID,
+			return []any{copyUUID(p.ID), p.UpstreamID, p.RequestID, p.OrderRef, p.CustomerID, p.ApplicantID, p.BankID,
 				p.DebtorAccount, p.Creditor.Name, p.Creditor.Account, p.Creditor.BankID, p.AmountMinor, p.Currency,
 				p.Remittance, p.ExecutionDate, string(p.State), p.Version, p.CreatedAt, p.UpdatedAt, max(p.RequiredAuthorizers, 1), p.HeadHash}, nil
 		}))
@@ -119,4 +120,15 @@ func paymentCopyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Payment) error 
 		return fmt.Errorf("insert payments: %w", err)
 	}
 	return nil
+}
+
+// copyUUID is a UUID as COPY's binary format takes it. Given as text, pgx
+// would first fail to encode it in binary (building an error) and then
+// parse it: several times the work, on every row.
+func copyUUID(s string) any {
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return s // let the database say what is wrong with it
+	}
+	return pgtype.UUID{Bytes: u, Valid: true}
 }
