@@ -66,6 +66,10 @@ func Refusal(r Request, err error, at time.Time) Result {
 // timeline entry, result, status event and next task.
 type Store interface {
 	DecisionApply(ctx context.Context, r Request) (Result, error)
+	// DecisionApplyMany applies, in one transaction, the decisions that
+	// pass every check, and returns the indexes of the others (in order)
+	// for DecisionApply, one at a time; results[i] is set for the rest.
+	DecisionApplyMany(ctx context.Context, rs []Request) (results []Result, rest []int, err error)
 	// DecisionRefuse records a decision refused before it reached a
 	// payment (bad token, malformed), once per decision id.
 	DecisionRefuse(ctx context.Context, r Request, refusal error) (Result, error)

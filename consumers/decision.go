@@ -18,6 +18,7 @@ import (
 	"github.com/b2bpay/b2bpay/crash"
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -48,34 +49,130 @@ func NewDecisions(store approval.Store, rejects intake.Store, tokens TokenVerifi
 
 // Handle is the Handler for one decision delivery.
 func (h *Decisions) Handle(ctx context.Context, d amqp.Delivery) error {
+	req, other := h.read(ctx, d)
+	if other != nil {
+		return other(ctx)
+	}
+	res, err := h.store.DecisionApply(ctx, req)
+	if err != nil {
+		return fmt.Errorf("decision %s: %w", req.DecisionID, err)
+	}
+	crash.Point(crash.DecisionAfterCommit) // committed, not yet acked
+	h.logResult(ctx, req, res)
+	return nil
+}
+
+// Batch is the rabbitmq.BatchHandler of the decisions queue. The
+// decisions of a batch whose token is good are applied in one transaction
+// (DecisionApplyMany) and acked once it committed. Every other delivery
+// (unreadable, a bad token), every decision the batch left (one that would
+// be refused, a repeat, a cancel, a second one on a payment or by a
+// person), and every decision of a batch whose transaction failed, goes
+// through single, the Handle chain with its retries, one at a time and in
+// the order they came, after the batch committed.
+func (h *Decisions) Batch(single Handler) rabbitmq.BatchHandler {
+	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+		out := make([]rabbitmq.Decision, len(ds))
+		var idx []int
+		var reqs []approval.Request
+		alone := make([]bool, len(ds))
+		for i, d := range ds {
+			if req, ok := h.readSafe(ctx, d); ok {
+				idx, reqs = append(idx, i), append(reqs, req)
+			} else {
+				alone[i] = true
+			}
+		}
+		if len(reqs) > 0 {
+			results, rest, err := h.applyMany(ctx, reqs)
+			if err != nil {
+				h.log.WarnContext(ctx, "decision batch not applied; applying its decisions one at a time", "decisions", len(reqs), "error", err)
+				rest = make([]int, len(reqs))
+				for k := range rest {
+					rest[k] = k
+				}
+			}
+			left := map[int]bool{}
+			for _, k := range rest {
+				left[k] = true
+				alone[idx[k]] = true
+			}
+			for k, i := range idx {
+				if !left[k] {
+					h.logResult(ctx, reqs[k], results[k])
+					out[i] = rabbitmq.Ack
+				}
+			}
+		}
+		for i, d := range ds {
+			if alone[i] {
+				out[i] = Decide(single(ctx, d))
+			}
+		}
+		return out
+	}
+}
+
+// applyMany applies decisions in one transaction; a panic is an error, so
+// that the decisions go one at a time, where Recover reports it.
+func (h *Decisions) applyMany(ctx context.Context, reqs []approval.Request) (results []approval.Result, rest []int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	results, rest, err = h.store.DecisionApplyMany(ctx, reqs)
+	if err == nil {
+		crash.Point(crash.DecisionAfterCommit) // committed, not yet acked
+	}
+	return results, rest, err
+}
+
+// readSafe is read for a batch: ok only for a decision with a good token.
+func (h *Decisions) readSafe(ctx context.Context, d amqp.Delivery) (req approval.Request, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	req, other := h.read(ctx, d)
+	return req, other == nil
+}
+
+// read decodes a decision and verifies its token. A decision to apply
+// comes back as its request; anything else comes back as what handles it:
+// a dead letter, a refusal for a bad token, or the error of a session
+// store that could not be read (retried).
+func (h *Decisions) read(ctx context.Context, d amqp.Delivery) (approval.Request, func(context.Context) error) {
 	dec, err := decodeDecision(d.Body)
 	if err != nil {
-		return h.poison(ctx, d, err)
+		return approval.Request{}, func(ctx context.Context) error { return h.poison(ctx, d, err) }
 	}
 	req := approval.Request{
 		DecisionID: dec.DecisionID, PaymentID: dec.PaymentID, Stage: dec.Stage, Verdict: dec.Verdict,
 		Reason: dec.Reason, OTP: dec.OTP, Digest: dec.Digest, ReplyTo: d.ReplyTo,
 	}
-	var res approval.Result
 	userID, sessionID, err := h.tokens.Verify(ctx, dec.Token)
 	switch {
 	case err != nil && !payment.IsRefusal(err):
-		return err // the session store could not be read: retry
+		return req, func(context.Context) error { return err } // the session store could not be read: retry
 	case err != nil:
-		res, err = h.store.DecisionRefuse(ctx, req, err)
-	default:
-		req.UserID, req.SessionID = userID, sessionID
-		res, err = h.store.DecisionApply(ctx, req)
-		if err == nil {
-			crash.Point(crash.DecisionAfterCommit) // committed, not yet acked
+		return req, func(ctx context.Context) error {
+			res, err2 := h.store.DecisionRefuse(ctx, req, err)
+			if err2 != nil {
+				return fmt.Errorf("decision %s: %w", dec.DecisionID, err2)
+			}
+			h.logResult(ctx, req, res)
+			return nil
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("decision %s: %w", dec.DecisionID, err)
-	}
+	req.UserID, req.SessionID = userID, sessionID
+	return req, nil
+}
+
+func (h *Decisions) logResult(ctx context.Context, req approval.Request, res approval.Result) {
 	h.log.InfoContext(ctx, "decision answered", "decision_id", res.DecisionID, "payment_id", res.PaymentID,
 		"user_id", req.UserID, "stage", req.Stage, "verdict", req.Verdict, "outcome", res.Outcome, "code", res.Code, "state", res.State)
-	return nil
 }
 
 // decodeDecision reads a decision strictly: size, JSON, schema, fields.

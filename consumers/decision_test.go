@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math/big"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -389,4 +390,35 @@ func digits(n int) string {
 		b.WriteString(d.String())
 	}
 	return b.String()
+}
+
+// A batch applies its good decisions together and sends everything else
+// through the single path in order; every delivery is acked once answered.
+func TestDecisionsBatch(t *testing.T) {
+	t.Parallel()
+	f := newDecisionFixture(t)
+	ctx := t.Context()
+	var singles atomic.Int32
+	bh := f.h.Batch(counting(f.h.Handle, &singles))
+	reject, rejectID := f.delivery(t, func(m map[string]any) {
+		m["token"], m["verdict"], m["reason"] = "token-of-"+f.applicant.ID, "reject", "wrong supplier"
+	})
+	forged, forgedID := f.delivery(t, func(m map[string]any) { m["token"] = "forged" })
+	malformed := amqp.Delivery{MessageId: "bad", Body: []byte("{not json")}
+	got := bh(ctx, []amqp.Delivery{reject, forged, malformed, reject})
+	require.Equal(t, []rabbitmq.Decision{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
+	require.Equal(t, int32(3), singles.Load(), "the forged, the malformed and the repeat went one at a time")
+
+	p, err := f.store.PaymentGetByID(ctx, f.payment.ID)
+	require.NoError(t, err)
+	require.Equal(t, payment.StateRejected, p.State)
+	require.Equal(t, 1, countRows(t, `SELECT count(*) FROM decisions WHERE id = $1 AND outcome = 'applied'`, rejectID))
+	require.Equal(t, 1, countRows(t, `SELECT count(*) FROM decisions WHERE id = $1 AND code = 'token_invalid'`, forgedID))
+	require.Equal(t, 2, countRows(t, `SELECT count(*) FROM outbox WHERE message_id = $1`, "result/"+rejectID),
+		"the repeat is answered with the first result")
+
+	// The whole batch again: nothing changes, everything is answered.
+	got = bh(ctx, []amqp.Delivery{reject, forged, malformed, reject})
+	require.Equal(t, []rabbitmq.Decision{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
+	require.Equal(t, 1, countRows(t, `SELECT count(*) FROM decisions WHERE id = $1`, rejectID))
 }

@@ -18,15 +18,24 @@ type AuditEntry struct {
 
 // auditTx appends to the audit trail inside tx.
 func (s *Store) auditTx(ctx context.Context, tx pgx.Tx, a AuditEntry) error {
-	var user, pay any
-	if a.UserID != "" {
-		user = a.UserID
-	}
-	if a.PaymentID != "" {
-		pay = a.PaymentID
-	}
-	_, err := tx.Exec(ctx, `INSERT INTO audit_log (at, user_id, actor, event, payment_id, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
-		s.cfg.Now().UTC(), user, pgText(a.Actor), a.Event, pay, pgText(a.Detail))
+	return s.auditCopyTx(ctx, tx, []AuditEntry{a})
+}
+
+// auditCopyTx appends entries to the audit trail, in order, with one COPY.
+func (s *Store) auditCopyTx(ctx context.Context, tx pgx.Tx, as []AuditEntry) error {
+	now := s.cfg.Now().UTC()
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"audit_log"}, []string{"at", "user_id", "actor", "event", "payment_id", "detail"},
+		pgx.CopyFromSlice(len(as), func(i int) ([]any, error) {
+			a := as[i]
+			var user, pay any
+			if a.UserID != "" {
+				user = a.UserID
+			}
+			if a.PaymentID != "" {
+				pay = copyUUID(a.PaymentID)
+			}
+			return []any{now, user, pgText(a.Actor), a.Event, pay, pgText(a.Detail)}, nil
+		}))
 	if err != nil {
 		return fmt.Errorf("write audit trail: %w", err)
 	}

@@ -194,7 +194,17 @@ func (s *Store) taskMessageTx(ctx context.Context, tx pgx.Tx, p *payment.Payment
 			return outbox.Message{}, false, err
 		}
 	}
-	m, err = s.cfg.TaskMessage(p, stage, done)
+	return s.taskMessage(p, done)
+}
+
+// taskMessage builds the task for the stage p now waits for, given how
+// many authorizations it has; ok is false when p waits for none.
+func (s *Store) taskMessage(p *payment.Payment, authorizationsDone int) (m outbox.Message, ok bool, err error) {
+	stage, ok := payment.StageOf(p.State)
+	if !ok || s.cfg.TaskMessage == nil {
+		return outbox.Message{}, false, nil
+	}
+	m, err = s.cfg.TaskMessage(p, stage, authorizationsDone)
 	if err != nil {
 		return outbox.Message{}, false, fmt.Errorf("encode task of %s: %w", p.ID, err)
 	}
@@ -259,12 +269,39 @@ func decisionInsertTx(ctx context.Context, tx pgx.Tx, r approval.Request, res ap
 	if validUUIDOrEmpty(r.SessionID) != "" {
 		session = r.SessionID
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO decisions (id, payment_id, stage, verdict, actor_id, session_id, outcome, code, reason, digest, otp_step, result, decided_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-		r.DecisionID, pay, pgText(string(r.Stage)), pgText(string(r.Verdict)), actor, session, res.Outcome,
-		string(res.Code), res.Reason, pgText(r.Digest), step, raw, now)
+	return decisionCopyTx(ctx, tx, []decisionRow{{r: r, raw: raw, pay: pay, actor: actor, session: session, outcome: res.Outcome,
+		code: res.Code, reason: res.Reason, step: step, at: now}})
+}
+
+// decisionRow is a decisions row to write.
+type decisionRow struct {
+	r                   approval.Request
+	raw                 []byte // the result, as JSON
+	pay, actor, session any    // nil when unknown
+	outcome             string
+	code                payment.Code
+	reason              string
+	step                *int64
+	at                  time.Time
+}
+
+// decisionCopyTx writes decision rows with one COPY.
+func decisionCopyTx(ctx context.Context, tx pgx.Tx, rows []decisionRow) error {
+	_, err := tx.CopyFrom(ctx, pgx.Identifier{"decisions"},
+		[]string{"id", "payment_id", "stage", "verdict", "actor_id", "session_id", "outcome", "code", "reason", "digest", "otp_step", "result", "decided_at"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			d := rows[i]
+			if s, ok := d.pay.(string); ok {
+				d.pay = copyUUID(s)
+			}
+			if s, ok := d.session.(string); ok {
+				d.session = copyUUID(s)
+			}
+			return []any{d.r.DecisionID, d.pay, pgText(string(d.r.Stage)), pgText(string(d.r.Verdict)), d.actor, d.session, d.outcome,
+				string(d.code), d.reason, pgText(d.r.Digest), d.step, string(d.raw), d.at}, nil
+		}))
 	if err != nil {
-		return fmt.Errorf("record decision %s: %w", r.DecisionID, err)
+		return fmt.Errorf("record decisions: %w", err)
 	}
 	return nil
 }

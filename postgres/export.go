@@ -228,6 +228,19 @@ func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Paymen
 		}
 		msgs = append(msgs, m)
 	}
+	if err := paymentsUpdateTx(ctx, tx, now, ids, fromVersions, fromStates, states, heads); err != nil {
+		return err
+	}
+	if err := timelineCopyTx(ctx, tx, entries); err != nil {
+		return err
+	}
+	return outboxCopyTx(ctx, tx, msgs, now)
+}
+
+// paymentsUpdateTx writes many payments' new states and head hashes in one
+// statement, each guarded by the version and state it was read with (its
+// version goes up by one): a row changed meanwhile fails the whole update.
+func paymentsUpdateTx(ctx context.Context, tx pgx.Tx, now time.Time, ids []string, fromVersions []int32, fromStates, states []string, heads [][]byte) error {
 	tag, err := tx.Exec(ctx, `UPDATE payments p SET state = u.state, version = p.version + 1, updated_at = $1, head_hash = u.head
 		FROM unnest($2::uuid[], $3::int[], $4::text[], $5::text[], $6::bytea[]) AS u(id, from_version, from_state, state, head)
 		WHERE p.id = u.id AND p.version = u.from_version AND p.state = u.from_state`,
@@ -235,13 +248,10 @@ func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Paymen
 	if err != nil {
 		return fmt.Errorf("update payments: %w", err)
 	}
-	if int(tag.RowsAffected()) != len(ps) {
-		return payment.Errorf(payment.CodeConflict, "%d of %d payments changed meanwhile", len(ps)-int(tag.RowsAffected()), len(ps))
+	if int(tag.RowsAffected()) != len(ids) {
+		return payment.Errorf(payment.CodeConflict, "%d of %d payments changed meanwhile", len(ids)-int(tag.RowsAffected()), len(ids))
 	}
-	if err := timelineCopyTx(ctx, tx, entries); err != nil {
-		return err
-	}
-	return outboxCopyTx(ctx, tx, msgs, now)
+	return nil
 }
 
 // BatchesClaimed lists the batches whose files are not known to be

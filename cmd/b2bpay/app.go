@@ -112,8 +112,10 @@ type serveOptions struct {
 	// IntakeBatch is how many payment requests one intake transaction
 	// stores at most, gathered for at most BatchWait.
 	IntakeBatch int
-	BatchWait   time.Duration
-	Drain       time.Duration
+	// DecisionBatch is how many decisions one transaction applies at most.
+	DecisionBatch int
+	BatchWait     time.Duration
+	Drain         time.Duration
 	// HTTPAddr is where the status API listens; "" runs none.
 	HTTPAddr string
 	// ExpiryEvery is how often the expiry job runs; 0 runs none.
@@ -148,8 +150,9 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 	in := consumers.NewIntake(counted, intake.NewAuthenticator(a.store, a.sec.sealer), a.log)
 	intakeHandler := in.Batch(consumers.Chain(in.Handle,
 		consumers.Log(a.log, route.IntakeQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log)))
-	decisionHandler := consumers.Chain(consumers.NewDecisions(countedApproval{Store: a.store, m: m}, counted, tokenVerifier{sess}, a.log).Handle,
-		consumers.Log(a.log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log))
+	dec := consumers.NewDecisions(countedApproval{Store: a.store, m: m}, counted, tokenVerifier{sess}, a.log)
+	decisionHandler := dec.Batch(consumers.Chain(dec.Handle,
+		consumers.Log(a.log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log)))
 	pub := rabbitmq.NewPublisher(a.conn, a.log)
 	defer pub.Close()
 	rl := relay.New(a.store, countedPublisher{Publisher: pub, m: m}, relay.Config{Logger: a.log})
@@ -178,7 +181,7 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 		queue string
 		batch int
 		h     rabbitmq.BatchHandler
-	}{{route.IntakeQueue, opt.IntakeBatch, intakeHandler}, {route.DecisionsQueue, 1, consumers.Batch(decisionHandler)}} {
+	}{{route.IntakeQueue, opt.IntakeBatch, intakeHandler}, {route.DecisionsQueue, max(opt.DecisionBatch, 1), decisionHandler}} {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
@@ -189,7 +192,7 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 		}()
 	}
 	a.log.Info("b2bpay serving", "queues", []string{route.IntakeQueue, route.DecisionsQueue}, "http_addr", addr,
-		"prefetch", opt.Prefetch, "concurrency", opt.Concurrency, "intake_batch", opt.IntakeBatch)
+		"prefetch", opt.Prefetch, "concurrency", opt.Concurrency, "intake_batch", opt.IntakeBatch, "decision_batch", opt.DecisionBatch)
 	if opt.ready != nil {
 		opt.ready <- addr
 	}

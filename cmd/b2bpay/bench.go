@@ -303,7 +303,7 @@ func benchServe(ctx context.Context, a *app, opt benchOptions) (halt func() erro
 	served := make(chan error, 1)
 	go func() {
 		served <- a.serve(serveCtx, serveOptions{Prefetch: 200, Concurrency: max(opt.Concurrency, 1),
-			IntakeBatch: max(opt.IntakeBatch, 1), Drain: 10 * time.Second})
+			IntakeBatch: max(opt.IntakeBatch, 1), DecisionBatch: 20, Drain: 10 * time.Second})
 	}()
 	return func() error {
 		stop()

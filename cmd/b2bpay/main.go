@@ -88,6 +88,7 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "prefetch", Value: 50, Sources: cli.EnvVars("B2BPAY_PREFETCH"), Usage: "unacked deliveries per consumer"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Sources: cli.EnvVars("B2BPAY_CONCURRENCY"), Usage: "parallel handlers per queue"},
 			&cli.IntFlag{Name: "intake-batch", Value: 50, Sources: cli.EnvVars("B2BPAY_INTAKE_BATCH"), Usage: "payment requests stored per intake transaction, at most (1: one at a time)"},
+			&cli.IntFlag{Name: "decision-batch", Value: 20, Sources: cli.EnvVars("B2BPAY_DECISION_BATCH"), Usage: "decisions applied per transaction, at most (1: one at a time)"},
 			&cli.DurationFlag{Name: "batch-wait", Value: 5 * time.Millisecond, Sources: cli.EnvVars("B2BPAY_BATCH_WAIT"), Usage: "how long a worker waits to fill a batch before storing what it has"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 15 * time.Second, Usage: "how long in-flight messages may finish at shutdown"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:8480", Sources: cli.EnvVars("B2BPAY_HTTP_ADDR"), Usage: "status API address (empty: none)"},
@@ -101,6 +102,14 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "login-lock", Value: 15 * time.Minute, Sources: cli.EnvVars("B2BPAY_LOGIN_LOCK"), Usage: "how long sign-in is locked after 5 wrong passwords in a row"},
 		}, exportFlags...),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			for _, name := range []string{"prefetch", "concurrency", "intake-batch", "decision-batch"} {
+				if n := cmd.Int(name); n < 1 || n > 10000 {
+					return fmt.Errorf("--%s must be from 1 to 10000, not %d", name, n)
+				}
+			}
+			if w := cmd.Duration("batch-wait"); w <= 0 || w > time.Second {
+				return fmt.Errorf("--batch-wait must be above 0 and at most 1s, not %s", w)
+			}
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
@@ -140,7 +149,7 @@ func serveCommand() *cli.Command {
 			return a.serve(ctx, serveOptions{
 				Export: x, Reports: reports, CutoffTick: cmd.Duration("cutoff-tick"), Elector: elector,
 				Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")),
-				IntakeBatch: int(cmd.Int("intake-batch")), BatchWait: cmd.Duration("batch-wait"),
+				IntakeBatch: int(cmd.Int("intake-batch")), DecisionBatch: int(cmd.Int("decision-batch")), BatchWait: cmd.Duration("batch-wait"),
 				Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), ExpiryEvery: cmd.Duration("expiry-every"),
 				TTLs: map[payment.State]time.Duration{
 					payment.StateAwaitingConfirmation:  cmd.Duration("ttl-confirmation"),

@@ -116,6 +116,22 @@ func (c countedApproval) DecisionApply(ctx context.Context, r approval.Request) 
 	return res, err
 }
 
+func (c countedApproval) DecisionApplyMany(ctx context.Context, rs []approval.Request) ([]approval.Result, []int, error) {
+	results, rest, err := c.Store.DecisionApplyMany(ctx, rs)
+	if err == nil {
+		skip := map[int]bool{}
+		for _, i := range rest {
+			skip[i] = true
+		}
+		for i, res := range results {
+			if !skip[i] {
+				c.m.decisions.WithLabelValues(string(rs[i].Stage), res.Outcome, string(res.Code)).Inc()
+			}
+		}
+	}
+	return results, rest, err
+}
+
 func (c countedApproval) DecisionRefuse(ctx context.Context, r approval.Request, refusal error) (approval.Result, error) {
 	res, err := c.Store.DecisionRefuse(ctx, r, refusal)
 	if err == nil {
