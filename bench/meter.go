@@ -108,3 +108,21 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Chain is the measure of count payments taken through parts one after
+// the other: their wall-clock and CPU times added, the largest peak.
+// What happened between the parts is not counted.
+func Chain(name string, count int, parts ...Result) Result {
+	r := Result{Name: name, Count: count, LatencyOf: "-"}
+	var cpu float64
+	for _, p := range parts {
+		r.Seconds += p.Seconds
+		cpu += p.CPUPer1000 * float64(p.Count) / 1000
+		r.PeakMemory = max(r.PeakMemory, p.PeakMemory)
+	}
+	if count > 0 && r.Seconds > 0 {
+		r.PerSecond = float64(count) / r.Seconds
+		r.CPUPer1000 = cpu / float64(count) * 1000
+	}
+	return r
+}
