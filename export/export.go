@@ -133,7 +133,8 @@ func (x *Exporter) RunCutoff(ctx context.Context, cutoffAt time.Time) (Result, e
 	return res, nil
 }
 
-// WritePending writes every batch still marked claimed.
+// WritePending writes every batch still marked claimed, then records as
+// finished every cutoff run whose batches are all written.
 func (x *Exporter) WritePending(ctx context.Context) error {
 	pending, err := x.store.BatchesClaimed(ctx)
 	if err != nil {
@@ -153,6 +154,13 @@ func (x *Exporter) WritePending(ctx context.Context) error {
 		}
 		x.cfg.Log.InfoContext(ctx, "interbank file written", "batch_id", b.ID, "file", b.FileName,
 			"payments", b.Count, "sha256", sum)
+	}
+	if len(errs) == 0 {
+		// A run a crash or a stop left unfinished, its files now written,
+		// is recorded as finished now, not only at the next cutoff.
+		if err := x.store.CutoffFinish(ctx, x.cfg.Now()); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
