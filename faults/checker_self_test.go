@@ -12,8 +12,10 @@ import (
 
 // TestCheckerCatches proves the checker can fail: after a clean run it is
 // shown a message never published (lost), a payment doubled behind the
-// back of the constraints (duplicated), a request nobody meant, a ledger
-// row rewritten and a payment moved on (unexpected), and must count each.
+// back of the constraints and one person's OTP step consumed twice
+// (duplicated), a request nobody meant, a ledger row rewritten and a
+// payment moved on to exported without approvals and without a batch
+// (unexpected, lost), and must count each.
 func TestCheckerCatches(t *testing.T) {
 	e := newEnv(t, "checker-self-test")
 	s := e.serveReady()
@@ -42,8 +44,15 @@ func TestCheckerCatches(t *testing.T) {
 	_, err := e.pool.Exec(ctx, `UPDATE intake_requests SET outcome = 'refused', code = $1, payment_id = NULL
 		WHERE request_id = 'ck-00001'`, string(payment.CodeBankNotB2B))
 	require.NoError(t, err)
-	// Unexpected: a payment in a state intake never leaves it in.
+	// Unexpected: a payment in a state intake never leaves it in, moved
+	// there without a confirmation, a review or an authorization; and lost,
+	// exported in no batch.
 	_, err = e.pool.Exec(ctx, `UPDATE payments SET state = 'exported' WHERE request_id = 'ck-00002'`)
+	require.NoError(t, err)
+	// Duplicated: ann's OTP step consumed by two applied decisions.
+	_, err = e.pool.Exec(ctx, `INSERT INTO decisions (id, payment_id, stage, verdict, actor_id, outcome, otp_step, result, decided_at)
+		SELECT 'ck-otp-' || request_id, id, 'confirmation', 'approve', 'ann', 'applied', 12345, '{}', now()
+		FROM payments WHERE request_id IN ('ck-00003', 'ck-stray')`)
 	require.NoError(t, err)
 	// Duplicated: a second payment for ck-00000, once the constraints that
 	// forbid it are gone: one too many per request id and per order.
@@ -65,10 +74,11 @@ func TestCheckerCatches(t *testing.T) {
 	for _, n := range r.notes {
 		t.Log("checker: " + n)
 	}
-	require.Equal(t, 1, r.lostRecords)
+	require.Equal(t, 2, r.lostRecords, "ck-never-sent; ck-00002 exported in no batch")
 	require.Equal(t, 1, r.lostAnswers)
 	require.Equal(t, 0, r.lostDead)
-	require.Equal(t, 2, r.duplicated)
-	require.Equal(t, 6, r.unexpected, "stray payment, ledger row and answer; ck-00001 refused and its payment; ck-00002 exported")
+	require.Equal(t, 3, r.duplicated, "ck-00000 per request id and per order; ann's OTP step")
+	require.Equal(t, 7, r.unexpected, "stray payment, ledger row and answer; ck-00001 refused and its payment; ck-00002 exported, "+
+		"and without approvals")
 	s.stop()
 }

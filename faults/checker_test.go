@@ -324,6 +324,10 @@ func (e *env) evaluate(all []msg, c *collector, opts checkOptions) result {
 			WHERE outcome = 'applied' AND verdict <> 'cancel' GROUP BY 1 HAVING count(*) > 1`},
 		{"dead letters in the outbox per message", `SELECT message_id, count(*) FROM outbox
 			WHERE message_id LIKE 'dead/%' GROUP BY 1 HAVING count(*) > 1`},
+		// A one-time password is good for one decision: a person's time
+		// step consumed twice is a replay that got through.
+		{"applied decisions per person and OTP step", `SELECT actor_id || ' step ' || otp_step, count(*) FROM decisions
+			WHERE outcome = 'applied' AND otp_step IS NOT NULL GROUP BY 1 HAVING count(*) > 1`},
 	} {
 		rows, err := e.pool.Query(ctx, q.sql)
 		require.NoError(e.t, err)
@@ -336,6 +340,8 @@ func (e *env) evaluate(all []msg, c *collector, opts checkOptions) result {
 		}
 		require.NoError(e.t, rows.Err())
 	}
+
+	e.evaluateApprovals(ctx, &r)
 
 	answers, dead := c.snapshot()
 	wantLedger, wantRejects, wantAnswers, wantDead := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
@@ -483,4 +489,124 @@ func short(s string) string {
 		return s[:80] + "…"
 	}
 	return strings.ToValidUTF8(s, "?")
+}
+
+// The approval path: a payment past a stage was moved by the right people.
+var (
+	// pathStates are the states of the approval path, in order.
+	pathStates = []payment.State{payment.StateAwaitingReview, payment.StateAwaitingAuthorization,
+		payment.StateAuthorized, payment.StateExported}
+	// afterExport are states only an exported payment reaches.
+	afterExport = []payment.State{payment.StateSettled, payment.StateReturned}
+)
+
+// evaluateApprovals checks every payment against its decisions: one that
+// reached awaiting_review was confirmed by its applicant with a one-time
+// password; awaiting_authorization, approved at review by someone else;
+// authorized, approved by as many authorizers as it needs, each with a
+// one-time password, none of them its applicant or reviewer; exported, in
+// one batch. A payment moved without them is unexpected; an exported
+// payment in no batch is lost.
+func (e *env) evaluateApprovals(ctx context.Context, r *result) {
+	e.t.Helper()
+	type decided struct {
+		stage, actor string
+		otp          bool
+	}
+	decisions := map[string][]decided{}
+	rows, err := e.pool.Query(ctx, `SELECT payment_id::text, stage, actor_id, otp_step IS NOT NULL FROM decisions
+		WHERE outcome = 'applied' AND verdict = 'approve'`)
+	require.NoError(e.t, err)
+	for rows.Next() {
+		var id string
+		var d decided
+		require.NoError(e.t, rows.Scan(&id, &d.stage, &d.actor, &d.otp))
+		decisions[id] = append(decisions[id], d)
+	}
+	require.NoError(e.t, rows.Err())
+
+	batches := map[string]int{}
+	rows, err = e.pool.Query(ctx, `SELECT payment_id::text, count(*) FROM batch_payments GROUP BY 1`)
+	require.NoError(e.t, err)
+	for rows.Next() {
+		var id string
+		var n int
+		require.NoError(e.t, rows.Scan(&id, &n))
+		batches[id] = n
+	}
+	require.NoError(e.t, rows.Err())
+
+	rows, err = e.pool.Query(ctx, `SELECT p.id::text, p.upstream_id || '/' || p.request_id, p.applicant_id, p.required_authorizers,
+			p.state, array_agg(t.to_state)
+		FROM payments p LEFT JOIN payment_timeline t ON t.payment_id = p.id GROUP BY p.id`)
+	require.NoError(e.t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var id, lk, applicant, state string
+		var required int
+		var entered []*string
+		require.NoError(e.t, rows.Scan(&id, &lk, &applicant, &required, &state, &entered))
+		reached := map[payment.State]bool{}
+		for _, s := range entered {
+			if s != nil {
+				reached[payment.State(*s)] = true
+			}
+		}
+		// The current state implies the states before it on the path.
+		if i := slices.Index(pathStates, payment.State(state)); i >= 0 {
+			for _, s := range pathStates[:i+1] {
+				reached[s] = true
+			}
+		}
+		if slices.Contains(afterExport, payment.State(state)) {
+			for _, s := range pathStates {
+				reached[s] = true
+			}
+		}
+
+		var why []string
+		var reviewer string
+		ds := decisions[id]
+		if reached[payment.StateAwaitingReview] && !slices.ContainsFunc(ds, func(d decided) bool {
+			return d.stage == string(payment.StageConfirmation) && d.actor == applicant && d.otp
+		}) {
+			why = append(why, "no confirmation by its applicant with a one-time password")
+		}
+		if reached[payment.StateAwaitingAuthorization] {
+			i := slices.IndexFunc(ds, func(d decided) bool { return d.stage == string(payment.StageReview) && d.actor != applicant })
+			if i < 0 {
+				why = append(why, "no review by someone other than its applicant")
+			} else {
+				reviewer = ds[i].actor
+			}
+		}
+		if reached[payment.StateAuthorized] {
+			authorizers := map[string]bool{}
+			for _, d := range ds {
+				if d.stage != string(payment.StageAuthorization) {
+					continue
+				}
+				switch {
+				case !d.otp:
+					why = append(why, "an authorization by "+d.actor+" without a one-time password")
+				case d.actor == applicant || d.actor == reviewer:
+					why = append(why, "authorized by "+d.actor+", who already acted on it")
+				default:
+					authorizers[d.actor] = true
+				}
+			}
+			if len(authorizers) < required {
+				why = append(why, fmt.Sprintf("%d of %d authorizers", len(authorizers), required))
+			}
+		}
+		if len(why) > 0 {
+			r.unexpected++
+			r.note("unexpected: payment %s of %s is %s with %s", id, lk, state, strings.Join(why, "; "))
+		}
+		if reached[payment.StateExported] && batches[id] == 0 {
+			r.lostRecords++
+			r.note("lost: payment %s of %s is %s and in no batch", id, lk, state)
+		}
+	}
+	require.NoError(e.t, rows.Err())
 }

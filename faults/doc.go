@@ -18,6 +18,15 @@
 //	hostile-input         quick       malformed, bad UTF-8, negative and overflowing amounts, 10 MB,
 //	                                  unknown version, forged HMAC, mixed into valid traffic
 //	duplicates            quick       one message three times at once; a request id reused with another amount
+//	export-two-runners    quick       b2bpay cutoff run three times at once for one cutoff (long: six; then two
+//	                                  serve processes and a cutoff run meet the next scheduled cutoff)
+//	export-crash-catchup  quick       B2BPAY_CRASH_AT=export-after-claim, then export-after-write on the restart
+//	                                  (long: at serve's scheduled cutoff, then down over the next one)
+//	otp-and-duties        quick       one OTP code twice, and by 4 decisions at once (long: 12), batched and one at
+//	                                  a time; separation-of-duties, role and customer breaches; an OTP seed altered
+//	                                  and two users' sealed seeds swapped in the database
+//	two-serves-kill-9     quick       two serve processes on the same queues, one killed with SIGKILL mid-stream
+//	                                  (long: then the other)
 //	kill-9                long        SIGKILL of serve mid-stream, twice, each time started again
 //	pg-terminate          long        pg_terminate_backend of serve's backends every 300 ms during a stream
 //	relay-after-confirm   long        B2BPAY_CRASH_AT=relay-after-confirm (confirmed, never marked sent)
@@ -28,16 +37,27 @@
 //
 //   - lost: a message with no record (neither a payment nor a refusal in
 //     intake_requests, nor a row in intake_rejects), or whose answer or
-//     dead-letter copy never reached its queue;
+//     dead-letter copy never reached its queue; an exported payment in no
+//     batch;
 //   - duplicated: more than one payment per (upstream, request id), more
 //     than one active payment per order, more than one batch per payment,
 //     a state entered twice in a payment's timeline, two applied decisions
-//     of one person on one payment, or a second dead letter for one message
-//     in the outbox (copies in the broker are allowed: receivers dedupe);
+//     of one person on one payment, one person's OTP time step consumed by
+//     two applied decisions, or a second dead letter for one message in the
+//     outbox (copies in the broker are allowed: receivers dedupe);
 //   - unexpected: a payment, ledger row, reject, answer or dead letter
 //     nobody published, an outcome or code other than the one meant, a
 //     payment in a state it should not be in, two different answers under
-//     one event id.
+//     one event id, a payment past a stage without its approvals (the
+//     applicant's confirmation with an OTP; a review by someone else; as
+//     many authorizations as it needs, each with an OTP, by people who had
+//     not acted on it).
+//
+// The export scenarios also check the outbound directory (a file and a
+// manifest per batch and nothing else, each file valid against the
+// pacs.008.001.08 XSD with exactly its batch's payments and the SHA-256
+// recorded) and that each payment is in the first cutoff run after its
+// authorization, with no scheduled cutoff skipped.
 //
 // Every scenario fails on any non-zero count and prints a row of the table
 // (scenario, messages, faults injected, lost, duplicated, unexpected); the

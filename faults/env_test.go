@@ -60,6 +60,10 @@ type env struct {
 	pool      *pgxpool.Pool // the checker's connections
 	collector *collector
 
+	// scenarioEnv is more environment for every b2bpay process of the
+	// scenario, such as the export scenarios' cutoffs and calendar.
+	scenarioEnv []string
+
 	mu      sync.Mutex
 	servers []*server
 	faults  int
@@ -148,7 +152,7 @@ func (e *env) environ(extra ...string) []string {
 		"B2BPAY_LOG_LEVEL=info",
 		"B2BPAY_OUTBOUND_DIR="+filepath.Join(e.dir, "outbound"),
 		"B2BPAY_INBOUND_DIR="+filepath.Join(e.dir, "inbound"),
-	), extra...)
+	), append(append([]string(nil), e.scenarioEnv...), extra...)...)
 }
 
 // cli runs one b2bpay command and returns its standard output.
@@ -192,10 +196,17 @@ type server struct {
 // It does not wait for the process to be ready (see ready).
 func (e *env) serve(crashAt string) *server {
 	e.t.Helper()
+	return e.serveWith(crashAt, nil, nil)
+}
+
+// serveWith starts `b2bpay serve` with more flags and more environment
+// (which wins over the scenario's).
+func (e *env) serveWith(crashAt string, args, environ []string) *server {
+	e.t.Helper()
 	e.mu.Lock()
 	n := len(e.servers) + 1
 	e.mu.Unlock()
-	var extra []string
+	extra := append([]string(nil), environ...)
 	if crashAt != "" {
 		extra = append(extra, crash.EnvVar+"="+crashAt)
 	}
@@ -206,7 +217,7 @@ func (e *env) serve(crashAt string) *server {
 	if os.Getenv("B2BPAY_TEST_LOG") != "" {
 		s.log.echo = func(b []byte) { e.t.Logf("serve %d: %s", n, bytes.TrimRight(b, "\n")) }
 	}
-	s.cmd = exec.Command(bin, "serve", "--http-addr", "127.0.0.1:0", "--drain-timeout", "5s")
+	s.cmd = exec.Command(bin, append([]string{"serve", "--http-addr", "127.0.0.1:0", "--drain-timeout", "5s"}, args...)...)
 	s.cmd.Env = e.environ(extra...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	require.NoError(e.t, s.cmd.Start())
