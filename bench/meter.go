@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -125,4 +126,34 @@ func Chain(name string, count int, parts ...Result) Result {
 		r.CPUPer1000 = cpu / float64(count) * 1000
 	}
 	return r
+}
+
+// Vacuum runs VACUUM (ANALYZE) on tables every period until stop is
+// called, as autovacuum would on a server where it is on: a server with
+// autovacuum off (as on the development machine) keeps every dead row and
+// its first, empty-table statistics, and long runs slow down for that
+// alone. Its cost counts in whatever is measured meanwhile, as
+// autovacuum's would.
+func Vacuum(ctx context.Context, exec func(ctx context.Context, sql string) error, period time.Duration, tables ...string) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				for _, table := range tables {
+					if ctx.Err() != nil {
+						return
+					}
+					_ = exec(ctx, "VACUUM (ANALYZE) "+table) // best effort, as autovacuum is
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }

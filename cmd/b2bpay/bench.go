@@ -139,6 +139,16 @@ func runBench(ctx context.Context, opt benchOptions, w io.Writer) ([]bench.Resul
 	for _, r := range results {
 		byName[r.Name] = r
 	}
+	var autovacuum string
+	if err := a.pool.QueryRow(ctx, `SELECT current_setting('autovacuum')`).Scan(&autovacuum); err != nil {
+		return nil, err
+	}
+	if autovacuum != "on" {
+		fmt.Fprintln(w, "bench: this PostgreSQL runs with autovacuum off; the benchmark vacuums and analyzes b2bpay's tables every 10 s itself")
+		stop := bench.Vacuum(ctx, func(ctx context.Context, sql string) error { _, err := a.pool.Exec(ctx, sql); return err }, 10*time.Second,
+			"payments", "payment_timeline", "intake_requests", "outbox", "decisions", "users", "sessions", "audit_log", "batch_payments")
+		defer stop()
+	}
 	in, err := benchIntake(ctx, a, opt)
 	if err != nil {
 		return nil, fmt.Errorf("intake stage: %w", err)
