@@ -71,7 +71,9 @@ func TestCrashAfterDecision(t *testing.T) {
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM decisions WHERE outcome = 'applied'`))
 	require.Equal(t, 3, e.count(`SELECT count(*) FROM payment_timeline WHERE payment_id = $1`, paymentID),
 		"received, awaiting confirmation, awaiting review: each once")
-	require.Regexp(t, `msg="decision answered" .*outcome=applied`, s.log.String(), "the redelivery is answered")
+	// The result can reach confirm before the worker has logged it.
+	answered := regexp.MustCompile(`msg="decision answered" .*outcome=applied`)
+	waitUntil(t, 10*time.Second, "the redelivery is answered", func() bool { return answered.MatchString(s.log.String()) })
 	s.stop()
 }
 

@@ -22,9 +22,9 @@
 //	                                  serve processes and a cutoff run meet the next scheduled cutoff)
 //	export-crash-catchup  quick       B2BPAY_CRASH_AT=export-after-claim, then export-after-write on the restart
 //	                                  (long: at serve's scheduled cutoff, then down over the next one)
-//	otp-and-duties        quick       one OTP code twice, and by 4 decisions at once (long: 12), batched and one at
-//	                                  a time; separation-of-duties, role and customer breaches; an OTP seed altered
-//	                                  and two users' sealed seeds swapped in the database
+//	otp-and-duties        quick       one OTP code twice, and in 4 decisions at once (long: 12, to serve deciding in
+//	                                  batches, then one at a time); separation-of-duties, role and customer breaches;
+//	                                  an OTP seed altered and two users' sealed seeds swapped in the database
 //	two-serves-kill-9     quick       two serve processes on the same queues, one killed with SIGKILL mid-stream
 //	                                  (long: then the other)
 //	kill-9                long        SIGKILL of serve mid-stream, twice, each time started again

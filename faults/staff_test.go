@@ -167,13 +167,21 @@ func loginAll(s *server, ps ...*person) {
 // within the ±1 step b2bpay accepts; it waits for the clock when the
 // window is used up. Near the end of a step the previous step's code is
 // not used: it could expire on its way.
-func (p *person) code() string {
+func (p *person) code() string { return p.codeFrom(-1) }
+
+// lastingCode is like code but never the previous step's: a code that
+// stays good for 30 s at least, for decisions that may be answered late.
+func (p *person) lastingCode() string { return p.codeFrom(0) }
+
+// codeFrom draws the code of the first unused step from the current step
+// plus from, waiting for the clock when the window is used up.
+func (p *person) codeFrom(from int64) string {
 	for {
 		now := time.Now()
 		cur := now.Unix() / 30
-		low := cur - 1
+		low := cur + from
 		if now.Unix()%30 >= 26 {
-			low = cur
+			low = max(low, cur)
 		}
 		if next := max(low, p.step+1); next <= cur+1 {
 			p.step = next
