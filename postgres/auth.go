@@ -159,7 +159,7 @@ func (s *Store) loginTx(ctx context.Context, tx pgx.Tx, userID, password string,
 	var r loginRow
 	var roles []string
 	err := tx.QueryRow(ctx, `SELECT id, customer_id, name, roles, active, password_hash, failed_logins, login_locked_until
-		FROM users WHERE id = $1 FOR UPDATE`, userID).
+		FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID).
 		Scan(&r.user.ID, &r.user.CustomerID, &r.user.Name, &roles, &r.user.Active, &r.hash, &r.failures, &r.lockedUntil)
 	if errors.Is(err, pgx.ErrNoRows) {
 		_, _ = check(dummyHash(), password)

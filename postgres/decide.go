@@ -339,11 +339,13 @@ func approvalFactsTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, actorID
 	return f, nil
 }
 
-// userTx reads a user, locking the row against concurrent changes.
+// userTx reads a user and locks the row as the OTP check's update will: a
+// person's decisions run one after the other. A shared lock, upgraded by
+// the OTP check, would deadlock two decisions of one person.
 func userTx(ctx context.Context, tx pgx.Tx, id string) (payment.User, error) {
 	var u payment.User
 	var roles []string
-	err := tx.QueryRow(ctx, `SELECT id, customer_id, name, roles, active FROM users WHERE id = $1 FOR SHARE`, id).
+	err := tx.QueryRow(ctx, `SELECT id, customer_id, name, roles, active FROM users WHERE id = $1 FOR NO KEY UPDATE`, id).
 		Scan(&u.ID, &u.CustomerID, &u.Name, &roles, &u.Active)
 	if err != nil {
 		return u, notFound(err, "user "+id)

@@ -88,7 +88,7 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 		})
 	})
 	b.Queue(`SELECT id, customer_id, name, roles, active, otp_sealed, otp_last_step, otp_failures, otp_locked_until
-		FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE`, userIDs).Query(func(rows pgx.Rows) error {
+		FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, userIDs).Query(func(rows pgx.Rows) error {
 		return collect(rows, "users", func(row pgx.CollectableRow) error {
 			var u decisionUser
 			var roles []string

@@ -184,3 +184,51 @@ func TestDecisionApplyManyConcurrentRedelivery(t *testing.T) {
 		}
 	}
 }
+
+// One person deciding several payments at once, with one code: the
+// decisions run one after the other (no deadlock to retry), one is applied
+// and the others are refused as replays, whichever path they take.
+func TestDecisionSamePersonConcurrent(t *testing.T) {
+	t.Parallel()
+	a := setupApprovals(t)
+	ctx := t.Context()
+	ps := a.reviewedMany(t, 6)
+	u, seed := a.authorizer(t)
+	var rs []approval.Request
+	for _, p := range ps {
+		rs = append(rs, a.authorization(t, p, u, seed))
+	}
+	results := make([]approval.Result, len(rs))
+	errs := make([]error, len(rs))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range rs {
+		wg.Go(func() {
+			<-start
+			if i%2 == 0 {
+				results[i], errs[i] = a.store.DecisionApply(ctx, rs[i])
+				return
+			}
+			res, rest, err := a.store.DecisionApplyMany(ctx, rs[i:i+1])
+			if err == nil && len(rest) == 1 {
+				res[0], err = a.store.DecisionApply(ctx, rs[i])
+			}
+			if err == nil {
+				results[i] = res[0]
+			}
+			errs[i] = err
+		})
+	}
+	close(start)
+	wg.Wait()
+	applied := 0
+	for i := range rs {
+		require.NoError(t, errs[i])
+		if results[i].Outcome == approval.Applied {
+			applied++
+			continue
+		}
+		require.Equal(t, payment.CodeOTPReplayed, results[i].Code, results[i].Reason)
+	}
+	require.Equal(t, 1, applied)
+}

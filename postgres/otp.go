@@ -24,7 +24,7 @@ func (s *Store) UserEnrollOTP(ctx context.Context, userID string, sealed []byte,
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		var had bool
-		err := tx.QueryRow(ctx, `SELECT otp_sealed IS NOT NULL FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&had)
+		err := tx.QueryRow(ctx, `SELECT otp_sealed IS NOT NULL FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID).Scan(&had)
 		if err != nil {
 			return notFound(err, "user "+userID)
 		}
@@ -112,7 +112,7 @@ func (s *Store) OTPCheckTx(ctx context.Context, tx pgx.Tx, userID, code string, 
 
 	var r otpRow
 	err := tx.QueryRow(ctx, `SELECT otp_sealed, otp_last_step, otp_failures, otp_locked_until
-		FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&r.sealed, &r.lastStep, &r.failures, &r.lockedUntil)
+		FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID).Scan(&r.sealed, &r.lastStep, &r.failures, &r.lockedUntil)
 	if err != nil {
 		return 0, notFound(err, "user "+userID)
 	}
