@@ -110,7 +110,7 @@ func runBench(ctx context.Context, opt benchOptions, w io.Writer) ([]bench.Resul
 		return nil, err
 	}
 	defer dropVhost()
-	sec, err := newSecurity(secret.NewKey(), 15*time.Minute, nil)
+	sec, err := newSecurity(secret.NewKey(), 24*time.Hour, nil) // sessions outlive a million-payment run
 	if err != nil {
 		return nil, err
 	}
