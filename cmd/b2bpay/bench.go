@@ -329,26 +329,41 @@ func benchServe(ctx context.Context, a *app, opt benchOptions) (halt func() erro
 // waitIntake waits until want requests are stored and every outbox message
 // (answers, tasks) is published.
 func waitIntake(ctx context.Context, a *app, want int, serveDone <-chan error) error {
-	deadline := time.Now().Add(time.Duration(want)*time.Millisecond*5 + time.Minute)
-	for {
-		polled := time.Now() // the poll's own cost grows with the tables: it waits thrice that
-		var stored, unsent int
+	var stored, unsent int
+	return poll(ctx, serveDone, time.Now().Add(time.Duration(want)*time.Millisecond*5+time.Minute), func() (bool, error) {
 		if err := a.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM intake_requests),
 			(SELECT count(*) FROM outbox WHERE sent_at IS NULL)`).Scan(&stored, &unsent); err != nil {
+			return false, err
+		}
+		if stored < want || unsent > 0 {
+			return false, nil
+		}
+		var accepted int
+		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests WHERE outcome = 'accepted'`).Scan(&accepted); err != nil {
+			return false, err
+		}
+		if accepted != stored {
+			return false, fmt.Errorf("%d of %d requests refused: the benchmark's requests should all be accepted", stored-accepted, stored)
+		}
+		return true, nil
+	}, func() error {
+		return fmt.Errorf("%d of %d requests stored, %d messages unsent after the deadline", stored, want, unsent)
+	})
+}
+
+// poll calls check until it reports done or fails, waiting between calls
+// thrice as long as the call took, at least 20 ms (the poll's own cost
+// grows with the tables). Past deadline it returns late's error; it stops
+// when serve does.
+func poll(ctx context.Context, serveDone <-chan error, deadline time.Time, check func() (bool, error), late func() error) error {
+	for {
+		polled := time.Now()
+		done, err := check()
+		if err != nil || done {
 			return err
 		}
-		if stored >= want && unsent == 0 {
-			var accepted int
-			if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests WHERE outcome = 'accepted'`).Scan(&accepted); err != nil {
-				return err
-			}
-			if accepted != stored {
-				return fmt.Errorf("%d of %d requests refused: the benchmark's requests should all be accepted", stored-accepted, stored)
-			}
-			return nil
-		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d requests stored, %d messages unsent after the deadline", stored, want, unsent)
+			return late()
 		}
 		select {
 		case err := <-serveDone:

@@ -246,39 +246,28 @@ func decisionLatencies(ctx context.Context, a *app, stage payment.Stage, ps []*p
 // move on together, so none is further). A refused decision leaves its
 // payment behind: the wait then ends with the refusals' codes.
 func waitState(ctx context.Context, a *app, state payment.State, want int, serveDone <-chan error) error {
-	deadline := time.Now().Add(time.Duration(want)*time.Millisecond + time.Minute)
 	check := time.Now().Add(5 * time.Second)
-	for {
-		polled := time.Now() // the poll's own cost grows with the table: it waits thrice that
-		var reached int
+	var reached int
+	return poll(ctx, serveDone, time.Now().Add(time.Duration(want)*time.Millisecond+time.Minute), func() (bool, error) {
 		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE state = $1`, string(state)).Scan(&reached); err != nil {
-			return err
+			return false, err
 		}
-		if reached >= want {
-			return nil
+		if reached >= want || time.Now().Before(check) {
+			return reached >= want, nil
 		}
-		if time.Now().After(check) {
-			// Slow: was something refused?
-			check = time.Now().Add(5 * time.Second)
-			var refused int
-			var example string
-			if err := a.pool.QueryRow(ctx, `SELECT count(*), coalesce(min(code || ': ' || reason), '') FROM decisions
-				WHERE outcome = 'refused'`).Scan(&refused, &example); err != nil {
-				return err
-			}
-			if refused > 0 {
-				return fmt.Errorf("%d decisions refused, for example %s", refused, example)
-			}
+		// Slow: was something refused?
+		check = time.Now().Add(5 * time.Second)
+		var refused int
+		var example string
+		if err := a.pool.QueryRow(ctx, `SELECT count(*), coalesce(min(code || ': ' || reason), '') FROM decisions
+			WHERE outcome = 'refused'`).Scan(&refused, &example); err != nil {
+			return false, err
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d payments %s after the deadline", reached, want, state)
+		if refused > 0 {
+			return false, fmt.Errorf("%d decisions refused, for example %s", refused, example)
 		}
-		select {
-		case err := <-serveDone:
-			return fmt.Errorf("serve stopped: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(max(20*time.Millisecond, 3*time.Since(polled))):
-		}
-	}
+		return false, nil
+	}, func() error {
+		return fmt.Errorf("%d of %d payments %s after the deadline", reached, want, state)
+	})
 }
