@@ -65,78 +65,34 @@ func (h *Decisions) Handle(ctx context.Context, d amqp.Delivery) error {
 // Batch is the rabbitmq.BatchHandler of the decisions queue. The
 // decisions of a batch whose token is good are applied in one transaction
 // (DecisionApplyMany) and acked once it committed. Every other delivery
-// (unreadable, a bad token), every decision the batch left (one that would
-// be refused, a repeat, a cancel, a second one on a payment or by a
-// person), and every decision of a batch whose transaction failed, goes
-// through single, the Handle chain with its retries, one at a time and in
-// the order they came, after the batch committed.
+// (unreadable, a bad token), every decision the transaction left (one that
+// would be refused, a repeat, a cancel, a second one on a payment or by a
+// person), and every decision of a transaction that failed, goes through
+// single, the Handle chain with its retries, one at a time, in the order
+// the deliveries came (see inOrder).
 func (h *Decisions) Batch(single Handler) rabbitmq.BatchHandler {
 	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
-		out := make([]rabbitmq.Decision, len(ds))
-		var idx []int
-		var reqs []approval.Request
-		alone := make([]bool, len(ds))
-		for i, d := range ds {
-			if req, ok := h.readSafe(ctx, d); ok {
-				idx, reqs = append(idx, i), append(reqs, req)
-			} else {
-				alone[i] = true
-			}
-		}
-		if len(reqs) > 0 {
-			results, rest, err := h.applyMany(ctx, reqs)
+		return inOrder(ctx, h.log, ds, single, func(d amqp.Delivery) (approval.Request, bool) {
+			req, other := h.read(ctx, d)
+			return req, other == nil
+		}, func(reqs []approval.Request) ([]int, error) {
+			results, rest, err := h.store.DecisionApplyMany(ctx, reqs)
 			if err != nil {
-				h.log.WarnContext(ctx, "decision batch not applied; applying its decisions one at a time", "decisions", len(reqs), "error", err)
-				rest = make([]int, len(reqs))
-				for k := range rest {
-					rest[k] = k
-				}
+				return nil, err
 			}
+			crash.Point(crash.DecisionAfterCommit) // committed, not yet acked
 			left := map[int]bool{}
 			for _, k := range rest {
 				left[k] = true
-				alone[idx[k]] = true
 			}
-			for k, i := range idx {
+			for k, req := range reqs {
 				if !left[k] {
-					h.logResult(ctx, reqs[k], results[k])
-					out[i] = rabbitmq.Ack
+					h.logResult(ctx, req, results[k])
 				}
 			}
-		}
-		for i, d := range ds {
-			if alone[i] {
-				out[i] = Decide(single(ctx, d))
-			}
-		}
-		return out
+			return rest, nil
+		})
 	}
-}
-
-// applyMany applies decisions in one transaction; a panic is an error, so
-// that the decisions go one at a time, where Recover reports it.
-func (h *Decisions) applyMany(ctx context.Context, reqs []approval.Request) (results []approval.Result, rest []int, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v", r)
-		}
-	}()
-	results, rest, err = h.store.DecisionApplyMany(ctx, reqs)
-	if err == nil {
-		crash.Point(crash.DecisionAfterCommit) // committed, not yet acked
-	}
-	return results, rest, err
-}
-
-// readSafe is read for a batch: ok only for a decision with a good token.
-func (h *Decisions) readSafe(ctx context.Context, d amqp.Delivery) (req approval.Request, ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	req, other := h.read(ctx, d)
-	return req, other == nil
 }
 
 // read decodes a decision and verifies its token. A decision to apply

@@ -9,6 +9,8 @@ package consumers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
@@ -50,14 +52,69 @@ func Decide(err error) rabbitmq.Decision {
 	}
 }
 
-// Batch adapts a Handler to rabbitmq.BatchHandler, handling the deliveries
-// of a batch in order.
-func Batch(h Handler) rabbitmq.BatchHandler {
-	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
-		out := make([]rabbitmq.Decision, len(ds))
-		for i, d := range ds {
-			out[i] = Decide(h(ctx, d))
+// inOrder is the shape of a batch handler that stores many messages in one
+// transaction. Deliveries that read (read's ok) are gathered into runs;
+// each run goes to many, which stores what it can in one transaction and
+// returns the positions in the run it left. Those, every delivery of a run
+// whose transaction failed (or panicked), and every delivery that does not
+// read, go through single one at a time: in the order the deliveries came,
+// a run's leftovers right after its commit. Only what many stored is acked
+// without single.
+func inOrder[T any](ctx context.Context, log *slog.Logger, ds []amqp.Delivery, single Handler,
+	read func(amqp.Delivery) (T, bool), many func([]T) (left []int, err error)) []rabbitmq.Decision {
+	out := make([]rabbitmq.Decision, len(ds))
+	var run []int
+	var items []T
+	flush := func() {
+		if len(run) == 0 {
+			return
 		}
-		return out
+		left, err := safely(func() ([]int, error) { return many(items) })
+		if err != nil {
+			log.WarnContext(ctx, "batch not stored; handling its messages one at a time", "messages", len(items), "error", err)
+			left = make([]int, len(run))
+			for k := range left {
+				left[k] = k
+			}
+		}
+		for _, i := range run {
+			out[i] = rabbitmq.Ack
+		}
+		for _, k := range left {
+			out[run[k]] = Decide(single(ctx, ds[run[k]]))
+		}
+		run, items = run[:0], items[:0]
 	}
+	for i, d := range ds {
+		if item, ok := safelyRead(read, d); ok {
+			run, items = append(run, i), append(items, item)
+			continue
+		}
+		flush()
+		out[i] = Decide(single(ctx, d))
+	}
+	flush()
+	return out
+}
+
+// safely runs fn, turning a panic into an error: the deliveries then go
+// one at a time, where Recover reports it.
+func safely(fn func() ([]int, error)) (left []int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return fn()
+}
+
+// safelyRead is read, with a delivery that makes it panic left to the
+// single path.
+func safelyRead[T any](read func(amqp.Delivery) (T, bool), d amqp.Delivery) (item T, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return read(d)
 }

@@ -98,10 +98,15 @@ func TestBatch(t *testing.T) {
 		"poison":    fmt.Errorf("wrapped: %w", ErrPoison),
 		"transient": errors.New("database restarting"),
 	}
-	bh := Batch(func(_ context.Context, d amqp.Delivery) error {
+	single := func(_ context.Context, d amqp.Delivery) error {
 		rec.add(d.MessageId)
 		return results[string(d.Body)]
-	})
+	}
+	// Nothing reads for a batch: every delivery goes through single.
+	bh := func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+		return inOrder(ctx, discard(), ds, single, func(amqp.Delivery) (string, bool) { return "", false },
+			func([]string) ([]int, error) { panic("nothing was read") })
+	}
 	kinds := []string{"transient", "ok", "poison", "ok", "transient", "poison", "ok"}
 	ds := make([]amqp.Delivery, len(kinds))
 	for i, k := range kinds {
@@ -114,6 +119,41 @@ func TestBatch(t *testing.T) {
 	require.Equal(t, []string{"m-0", "m-1", "m-2", "m-3", "m-4", "m-5", "m-6"}, rec.calls, "handled in order")
 
 	require.Empty(t, bh(t.Context(), nil))
+}
+
+// Runs of deliveries that read go to many together; what many leaves, a
+// failed or panicking run, and what does not read go through single, in
+// the order the deliveries came.
+func TestInOrderRuns(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	single := func(_ context.Context, d amqp.Delivery) error { rec.add("single " + d.MessageId); return nil }
+	var runs [][]string
+	many := func(ids []string) ([]int, error) {
+		runs = append(runs, append([]string(nil), ids...))
+		rec.add("many")
+		switch ids[0] {
+		case "m-0":
+			return []int{1}, nil // m-1 is left
+		case "m-3":
+			return nil, errors.New("connection lost")
+		default:
+			panic("store bug")
+		}
+	}
+	read := func(d amqp.Delivery) (string, bool) { return d.MessageId, string(d.Body) == "batch" }
+	kinds := []string{"batch", "batch", "alone", "batch", "batch", "alone", "batch"}
+	ds := make([]amqp.Delivery, len(kinds))
+	for i, k := range kinds {
+		ds[i] = amqp.Delivery{MessageId: fmt.Sprintf("m-%d", i), Body: []byte(k)}
+	}
+	got := inOrder(t.Context(), discard(), ds, single, read, many)
+	for i, d := range got {
+		require.Equal(t, rabbitmq.Ack, d, "delivery %d", i)
+	}
+	require.Equal(t, [][]string{{"m-0", "m-1"}, {"m-3", "m-4"}, {"m-6"}}, runs)
+	require.Equal(t, []string{"many", "single m-1", "single m-2", "many", "single m-3", "single m-4", "single m-5", "many", "single m-6"},
+		rec.calls, "leftovers right after their run, everything in order")
 }
 
 // logBuffer collects JSON log records; it is safe for concurrent use.

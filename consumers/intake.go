@@ -53,50 +53,15 @@ func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
 // cancel after its request sees the request stored.
 func (h *Intake) Batch(single Handler) rabbitmq.BatchHandler {
 	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
-		out := make([]rabbitmq.Decision, len(ds))
 		auth := h.auth.Memo()
-		var pending []int
-		var subs []intake.Submission
-		flush := func() {
-			if len(pending) == 0 {
-				return
+		return inOrder(ctx, h.log, ds, single, func(d amqp.Delivery) (intake.Submission, bool) {
+			sub, _ := h.read(ctx, auth, d)
+			if sub == nil {
+				return intake.Submission{}, false
 			}
-			err := h.submit(ctx, subs)
-			if err != nil {
-				h.log.WarnContext(ctx, "batch not stored; handling its requests one at a time", "requests", len(subs), "error", err)
-			}
-			for _, i := range pending {
-				if err != nil {
-					out[i] = Decide(single(ctx, ds[i]))
-				} else {
-					out[i] = rabbitmq.Ack
-				}
-			}
-			pending, subs = pending[:0], subs[:0]
-		}
-		for i, d := range ds {
-			if sub := h.readSafe(ctx, auth, d); sub != nil {
-				pending, subs = append(pending, i), append(subs, *sub)
-				continue
-			}
-			flush()
-			out[i] = Decide(single(ctx, d))
-		}
-		flush()
-		return out
+			return *sub, true
+		}, func(subs []intake.Submission) ([]int, error) { return nil, h.submit(ctx, subs) })
 	}
-}
-
-// readSafe is read for a batch: a delivery that makes read panic is left
-// to the single path, whose middleware recovers and reports it.
-func (h *Intake) readSafe(ctx context.Context, auth *intake.Authenticator, d amqp.Delivery) (sub *intake.Submission) {
-	defer func() {
-		if recover() != nil {
-			sub = nil
-		}
-	}()
-	sub, _ = h.read(ctx, auth, d)
-	return sub
 }
 
 // read authenticates and decodes a delivery. A payment request to store

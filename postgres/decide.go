@@ -162,39 +162,38 @@ func (s *Store) moveTx(ctx context.Context, tx pgx.Tx, before, p *payment.Paymen
 	return s.afterChangeTx(ctx, tx, p, e)
 }
 
-// afterChangeTx sends what follows a change of state: the status event to
-// the upstream and, when the payment now waits for a stage, its task.
+// afterChangeTx writes what follows a change of state (changeMessages),
+// counting the payment's applied authorizations when it waits for more.
 func (s *Store) afterChangeTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, e payment.Entry) error {
-	if err := s.eventTx(ctx, tx, payment.StateChangedEvent(p, e), e.At); err != nil {
-		return err
-	}
-	return s.taskTx(ctx, tx, p)
-}
-
-// taskTx writes the task for the stage p now waits for, if any.
-func (s *Store) taskTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) error {
-	m, ok, err := s.taskMessageTx(ctx, tx, p)
-	if err != nil || !ok {
-		return err
-	}
-	return outboxInsertTx(ctx, tx, m, s.cfg.Now().UTC())
-}
-
-// taskMessageTx builds the task for the stage p now waits for; ok is false
-// when p waits for none.
-func (s *Store) taskMessageTx(ctx context.Context, tx pgx.Tx, p *payment.Payment) (m outbox.Message, ok bool, err error) {
-	stage, ok := payment.StageOf(p.State)
-	if !ok || s.cfg.TaskMessage == nil {
-		return outbox.Message{}, false, nil
-	}
 	done := 0
-	if stage == payment.StageAuthorization {
+	if stage, ok := payment.StageOf(p.State); ok && stage == payment.StageAuthorization {
 		if err := tx.QueryRow(ctx, `SELECT count(*) FROM decisions WHERE payment_id = $1 AND stage = 'authorization' AND outcome = 'applied'`,
 			p.ID).Scan(&done); err != nil {
-			return outbox.Message{}, false, err
+			return err
 		}
 	}
-	return s.taskMessage(p, done)
+	msgs, err := s.changeMessages(p, e, done)
+	if err != nil {
+		return err
+	}
+	return outboxCopyTx(ctx, tx, msgs, e.At)
+}
+
+// changeMessages is what follows a change of state: the status event to
+// the upstream and, when the payment now waits for a stage, its task,
+// which says how many authorizations are done.
+func (s *Store) changeMessages(p *payment.Payment, e payment.Entry, authorizationsDone int) ([]outbox.Message, error) {
+	ev, err := s.cfg.EventMessage(payment.StateChangedEvent(p, e))
+	if err != nil {
+		return nil, fmt.Errorf("encode event of %s: %w", p.ID, err)
+	}
+	msgs := []outbox.Message{ev}
+	if task, ok, err := s.taskMessage(p, authorizationsDone); err != nil {
+		return nil, err
+	} else if ok {
+		msgs = append(msgs, task)
+	}
+	return msgs, nil
 }
 
 // taskMessage builds the task for the stage p now waits for, given how
@@ -213,14 +212,24 @@ func (s *Store) taskMessage(p *payment.Payment, authorizationsDone int) (m outbo
 
 // resultTx writes the result to the decider's reply queue, if it has one.
 func (s *Store) resultTx(ctx context.Context, tx pgx.Tx, res approval.Result, replyTo string) error {
+	msgs, err := s.resultMessages(res, replyTo)
+	if err != nil || len(msgs) == 0 {
+		return err
+	}
+	return outboxCopyTx(ctx, tx, msgs, s.cfg.Now().UTC())
+}
+
+// resultMessages is the result for the decider's reply queue: none when
+// there is no queue to answer to.
+func (s *Store) resultMessages(res approval.Result, replyTo string) ([]outbox.Message, error) {
 	if s.cfg.ResultMessage == nil {
-		return nil
+		return nil, nil
 	}
 	m, ok, err := s.cfg.ResultMessage(res, replyTo)
 	if err != nil || !ok {
-		return err
+		return nil, err
 	}
-	return outboxInsertTx(ctx, tx, m, s.cfg.Now().UTC())
+	return []outbox.Message{m}, nil
 }
 
 // paymentUpdateTx writes p's new state, guarded by the state and version

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/b2bpay/b2bpay/approval"
-	"github.com/b2bpay/b2bpay/otp"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 )
@@ -156,8 +154,8 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 		}
 		var step *int64
 		if payment.NeedsOTP(r.Stage, r.Verdict) {
-			st, ok := s.otpAccepts(u.user.ID, u.otp, r.OTP, now)
-			if !ok {
+			st, refusal, _, _ := otpJudge(u.user.ID, u.otp, r.OTP, s.cfg.OTPOpener, s.cfg.OTPPolicy.withDefaults().Options, now)
+			if refusal != nil { // refused, audited and counted one at a time
 				*p = before
 				rest = append(rest, i)
 				continue
@@ -190,29 +188,19 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 
 		// What follows, in DecisionApply's order: the status event, the
 		// next task (counting this authorization), the result.
-		ev, err := s.cfg.EventMessage(payment.StateChangedEvent(p, entry))
-		if err != nil {
-			return nil, nil, fmt.Errorf("encode event of %s: %w", p.ID, err)
-		}
-		msgs = append(msgs, ev)
 		done := f.Authorizations
 		if r.Stage == payment.StageAuthorization && r.Verdict == payment.VerdictApprove {
 			done++
 		}
-		if task, ok, err := s.taskMessage(p, done); err != nil {
+		follow, err := s.changeMessages(p, entry, done)
+		if err != nil {
 			return nil, nil, err
-		} else if ok {
-			msgs = append(msgs, task)
 		}
-		if s.cfg.ResultMessage != nil {
-			m, ok, err := s.cfg.ResultMessage(res, r.ReplyTo)
-			if err != nil {
-				return nil, nil, err
-			}
-			if ok {
-				msgs = append(msgs, m)
-			}
+		result, err := s.resultMessages(res, r.ReplyTo)
+		if err != nil {
+			return nil, nil, err
 		}
+		msgs = append(append(msgs, follow...), result...)
 		results[i] = res
 	}
 	if len(decisions) == 0 {
@@ -246,21 +234,4 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 		return nil, nil, err
 	}
 	return results, rest, nil
-}
-
-// otpAccepts reports whether code is a good, unused code for the user's
-// OTP row, and its step. Anything else (locked, not enrolled, a seed that
-// does not open, a wrong or used code) is for OTPCheckTx to refuse and
-// audit.
-func (s *Store) otpAccepts(userID string, r otpRow, code string, now time.Time) (int64, bool) {
-	if code == "" || r.sealed == nil || r.lockedUntil != nil && now.Before(*r.lockedUntil) || s.cfg.OTPOpener == nil {
-		return 0, false
-	}
-	seed, err := s.cfg.OTPOpener(r.sealed, userID)
-	if err != nil {
-		return 0, false
-	}
-	step, ok := otp.Match(seed, code, now, s.cfg.OTPPolicy.withDefaults().Options)
-	clear(seed)
-	return step, ok && step > r.lastStep
 }

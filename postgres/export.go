@@ -222,11 +222,11 @@ func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Paymen
 			return err
 		}
 		states[i], heads[i], entries[i] = string(p.State), p.HeadHash, e
-		m, err := s.cfg.EventMessage(payment.StateChangedEvent(p, e))
+		follow, err := s.changeMessages(p, e, 0)
 		if err != nil {
 			return err
 		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, follow...)
 	}
 	if err := paymentsUpdateTx(ctx, tx, now, ids, fromVersions, fromStates, states, heads); err != nil {
 		return err

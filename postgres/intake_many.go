@@ -252,7 +252,7 @@ func (b *intakeBatch) submit(ctx context.Context, tx pgx.Tx, sub Submission) (Ou
 	if err := b.event(ev); err != nil {
 		return Outcome{}, err
 	}
-	task, ok, err := b.s.taskMessageTx(ctx, tx, p)
+	task, ok, err := b.s.taskMessage(p, 0) // a new payment waits for its applicant
 	if err != nil {
 		return Outcome{}, err
 	}

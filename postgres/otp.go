@@ -116,27 +116,12 @@ func (s *Store) OTPCheckTx(ctx context.Context, tx pgx.Tx, userID, code string, 
 	if err != nil {
 		return 0, notFound(err, "user "+userID)
 	}
-	if r.lockedUntil != nil && now.Before(*r.lockedUntil) {
-		return refuse(payment.Errorf(payment.CodeOTPLocked, "too many wrong one-time passwords; try again after %s",
-			r.lockedUntil.UTC().Format(time.RFC3339)), "otp_locked_out", "")
-	}
-	if r.sealed == nil {
-		return refuse(payment.Errorf(payment.CodeOTPNotEnrolled, "user %s has no one-time password enrolled", userID), "otp_not_enrolled", "")
-	}
-	seed, err := open(r.sealed, userID)
-	if err != nil {
-		return refuse(payment.Errorf(payment.CodeOTPInvalid, "the one-time password secret of user %s cannot be opened; enrol again", userID),
-			"otp_secret_unopenable", "")
-	}
-	step, ok := otp.Match(seed, code, now, pol.Options)
-	clear(seed)
-	if !ok {
+	step, refusal, event, detail := otpJudge(userID, r, code, open, pol.Options, now)
+	switch {
+	case event == otpWrong:
 		return s.otpWrongTx(ctx, tx, userID, r, pol, now, audit)
-	}
-	detail := fmt.Sprintf(" step=%d", step)
-	if step <= r.lastStep {
-		return refuse(payment.Errorf(payment.CodeOTPReplayed, "this one-time password was already used; wait for the next one"),
-			"otp_replay", fmt.Sprintf("%s last_step=%d", detail, r.lastStep))
+	case refusal != nil:
+		return refuse(refusal, event, detail)
 	}
 	tag, err := tx.Exec(ctx, `UPDATE users SET otp_last_step = $2, otp_failures = 0, otp_locked_until = NULL
 		WHERE id = $1 AND otp_last_step < $2`, userID, step)
@@ -151,6 +136,44 @@ func (s *Store) OTPCheckTx(ctx context.Context, tx pgx.Tx, userID, code string, 
 		return 0, err
 	}
 	return step, nil
+}
+
+// otpWrong is otpJudge's event for a code that matches no step: counted
+// towards the lock rather than simply refused.
+const otpWrong = "otp_wrong"
+
+// otpJudge says what a user's OTP row makes of a code: the step it
+// matches, or the refusal with its audit event and detail. It only reads;
+// the caller records the step, or the refusal and, for otpWrong, the
+// failure.
+func otpJudge(userID string, r otpRow, code string, open OTPOpener, opts otp.Options, now time.Time) (step int64, refusal *payment.Error, event, detail string) {
+	if r.lockedUntil != nil && now.Before(*r.lockedUntil) {
+		return 0, payment.Errorf(payment.CodeOTPLocked, "too many wrong one-time passwords; try again after %s",
+			r.lockedUntil.UTC().Format(time.RFC3339)), "otp_locked_out", ""
+	}
+	if r.sealed == nil {
+		return 0, payment.Errorf(payment.CodeOTPNotEnrolled, "user %s has no one-time password enrolled", userID), "otp_not_enrolled", ""
+	}
+	var seed []byte
+	err := errors.New("no OTP opener")
+	if open != nil {
+		seed, err = open(r.sealed, userID)
+	}
+	if err != nil {
+		return 0, payment.Errorf(payment.CodeOTPInvalid, "the one-time password secret of user %s cannot be opened; enrol again", userID),
+			"otp_secret_unopenable", ""
+	}
+	step, ok := otp.Match(seed, code, now, opts)
+	clear(seed)
+	if !ok {
+		return 0, payment.Errorf(payment.CodeOTPInvalid, "the one-time password is wrong"), otpWrong, ""
+	}
+	detail = fmt.Sprintf(" step=%d", step)
+	if step <= r.lastStep {
+		return step, payment.Errorf(payment.CodeOTPReplayed, "this one-time password was already used; wait for the next one"),
+			"otp_replay", fmt.Sprintf("%s last_step=%d", detail, r.lastStep)
+	}
+	return step, nil, "otp_ok", detail
 }
 
 // otpWrongTx counts a wrong code and locks the user's OTP at the policy's

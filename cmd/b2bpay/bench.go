@@ -211,11 +211,16 @@ func benchSeed(ctx context.Context, a *app, amqpURL string) error {
 }
 
 // requests are the run's requests as the upstream publishes them.
-func requests(run string, n int, user string, loc *time.Location) []amqp.Publishing {
+// applicant names the i-th request's applicant; nil: bench.Applicant.
+func requests(run string, n int, user string, loc *time.Location, applicant func(i int) string) []amqp.Publishing {
 	out := make([]amqp.Publishing, n)
 	for i := range out {
+		who := bench.Applicant
+		if applicant != nil {
+			who = applicant(i)
+		}
 		out[i] = amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", UserId: user,
-			MessageId: bench.RequestID(run, i), Timestamp: time.Now(), Body: bench.RequestBody(run, i, loc)}
+			MessageId: bench.RequestID(run, i), Timestamp: time.Now(), Body: bench.RequestBodyBy(run, i, who, loc)}
 	}
 	return out
 }
@@ -227,7 +232,7 @@ func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, e
 	u, _ := url.Parse(a.cfg.AMQPURL)
 	open := func() (*amqp.Channel, error) { return a.conn.Channel(ctx) }
 	if _, _, err := bench.Publish(open, route.RequestsExchange, route.RequestKey,
-		requests("in", opt.Count, u.User.Username(), a.cfg.Location), 1000, 0); err != nil {
+		requests("in", opt.Count, u.User.Username(), a.cfg.Location, nil), 1000, 0); err != nil {
 		return bench.Result{}, fmt.Errorf("publish requests: %w", err)
 	}
 
@@ -249,7 +254,7 @@ func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, e
 	n := min(opt.Count, 2000)
 	pace := time.Duration(float64(time.Second) / (r.PerSecond / 2))
 	sent, _, err := bench.Publish(open, route.RequestsExchange, route.RequestKey,
-		requests("lat", n, u.User.Username(), a.cfg.Location), 1000, pace)
+		requests("lat", n, u.User.Username(), a.cfg.Location, nil), 1000, pace)
 	if err != nil {
 		_ = halt()
 		return r, fmt.Errorf("publish paced requests: %w", err)

@@ -98,11 +98,7 @@ func benchDecisions(ctx context.Context, a *app, opt benchOptions, n int) (dec, 
 	defer cleanup()
 	u, _ := url.Parse(a.cfg.AMQPURL)
 	open := func() (*amqp.Channel, error) { return a.conn.Channel(ctx) }
-	reqs := make([]amqp.Publishing, n)
-	for i := range reqs {
-		reqs[i] = amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", UserId: u.User.Username(),
-			MessageId: bench.RequestID("dec", i), Timestamp: time.Now(), Body: bench.RequestBodyBy("dec", i, applicants[i].id, a.cfg.Location)}
-	}
+	reqs := requests("dec", n, u.User.Username(), a.cfg.Location, func(i int) string { return applicants[i].id })
 
 	halt, done := benchServe(ctx, a, opt)
 	fail := func(err error) (bench.Result, bench.Result, error) {
