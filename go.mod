@@ -3,6 +3,7 @@ module github.com/b2bpay/b2bpay
 go 1.26.8
 
 require (
+	github.com/6tail/lunar-go v1.4.7
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/boombuler/barcode v1.0.1-0.20190219062509-6c824513bacc // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

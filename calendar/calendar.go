@@ -7,7 +7,9 @@
 // calendar cannot be derived from the weekdays alone. China's mainland
 // calendar comes from an embedded data file that operators extend every year
 // when the State Council publishes the next year's arrangements; other
-// countries' calendars load from files in the same format (see Load).
+// countries' calendars load from files in the same format (see Load). For a
+// year without its notice, China's calendar falls back to the holidays the
+// law fixes (statutory.go), never to plain weekdays.
 //
 // A Schedule (cutoff.go) is a set of cron cutoffs in a time zone, run only on
 // the business days of a calendar. Everything here is pure: no clock, no I/O
@@ -20,18 +22,33 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
 // Calendar knows which dates are business days: weekends off, public
 // holidays off, make-up working days on (China moves weekend days to work
-// around its holidays). A Calendar is immutable and safe for concurrent use.
+// around its holidays), and, for the years its data does not cover, the days
+// off of its fallback rule if it has one (see WithChinaStatutory).
+//
+// A Calendar is safe for concurrent use. What it knows changes only when
+// Replace swaps in another calendar's data whole (a reload of the file it
+// came from); each method answers from one version of the data.
 type Calendar struct {
+	cur atomic.Pointer[data]
+}
+
+// data is one version of a calendar's knowledge; it is never changed once
+// built.
+type data struct {
 	name     string
 	weekend  [7]bool
 	holidays map[Date]bool
 	workdays map[Date]bool
 	years    map[int]bool
+	// statutory, when set, gives the days off of the years the data does
+	// not cover (chinaStatutoryOff).
+	statutory func(year int) (map[Date]bool, bool)
 }
 
 // New returns a calendar named name (for logs) with the given weekend days,
@@ -42,7 +59,7 @@ type Calendar struct {
 // New panics when every day of the week is a weekend day: such a calendar
 // has no business day to find.
 func New(name string, weekend []time.Weekday, holidays, workdays []Date) *Calendar {
-	c := &Calendar{
+	c := &data{
 		name:     name,
 		holidays: make(map[Date]bool, len(holidays)),
 		workdays: make(map[Date]bool, len(workdays)),
@@ -73,6 +90,12 @@ func New(name string, weekend []time.Weekday, holidays, workdays []Date) *Calend
 		}
 		c.years[d.Year] = true
 	}
+	return wrap(c)
+}
+
+func wrap(d *data) *Calendar {
+	c := new(Calendar)
+	c.cur.Store(d)
 	return c
 }
 
@@ -87,8 +110,9 @@ var chinaData []byte
 
 // China returns the calendar of mainland China from the embedded file
 // data/cn.txt, which holds the State Council's holiday arrangements year by
-// year. Years the file does not hold are treated as plain Monday-Friday
-// weeks; check Covers to warn about them.
+// year and names the fallback for the other years: China's statutory
+// holidays (see ChinaStatutory), with no make-up working days. Check
+// Fallback to warn about those years.
 func China() *Calendar {
 	c, err := Load("CN", bytes.NewReader(chinaData))
 	if err != nil {
@@ -98,39 +122,106 @@ func China() *Calendar {
 	return c
 }
 
+// WithChinaStatutory returns a calendar with c's data that, for every year
+// the data does not cover and ChinaStatutory knows, takes the statutory days
+// off as well as the weekends. Such a year has no make-up working days: they
+// are only known from the State Council's notice. Load gives a calendar this
+// fallback when its file says "fallback cn-statutory".
+func (c *Calendar) WithChinaStatutory() *Calendar {
+	d := *c.cur.Load()
+	d.statutory = chinaStatutoryOff
+	return wrap(&d)
+}
+
+// Replace makes c answer from now on with what n knows (its name, weekend,
+// dates and fallback), atomically: every holder of c, such as a Schedule,
+// sees the new data at once, and no question is answered from a mix of the
+// two. It is how a calendar file is reloaded without a restart.
+func (c *Calendar) Replace(n *Calendar) {
+	c.cur.Store(n.cur.Load())
+}
+
+// Snapshot returns a calendar that keeps answering from c's current data
+// whatever Replace does to c later: for a computation that asks several
+// questions and needs them answered by one version.
+func (c *Calendar) Snapshot() *Calendar {
+	return wrap(c.cur.Load())
+}
+
 // Name returns the calendar's name, as given to New or Load.
-func (c *Calendar) Name() string { return c.name }
+func (c *Calendar) Name() string { return c.cur.Load().name }
 
 // IsBusinessDay reports whether d is a business day: a make-up working day,
-// or a day that is neither a weekend day nor a public holiday.
+// or a day that is neither a weekend day nor a public holiday (from the data,
+// or from the fallback in a year the data does not cover).
 func (c *Calendar) IsBusinessDay(d Date) bool {
-	d = d.AddDays(0)
+	return c.cur.Load().isBusinessDay(d.AddDays(0))
+}
+
+func (c *data) isBusinessDay(d Date) bool {
 	if c.workdays[d] {
 		return true
 	}
-	return !c.holidays[d] && !c.weekend[d.Weekday()]
+	if c.holidays[d] || c.weekend[d.Weekday()] {
+		return false
+	}
+	if c.statutory != nil && !c.years[d.Year] {
+		if off, ok := c.statutory(d.Year); ok && off[d] {
+			return false
+		}
+	}
+	return true
 }
 
 // NextBusinessDay returns the first business day strictly after d.
 func (c *Calendar) NextBusinessDay(d Date) Date {
+	cd := c.cur.Load()
 	// Terminates: holidays are finite and at least one weekday is not a
 	// weekend day (New guarantees it).
-	for d = d.AddDays(1); !c.IsBusinessDay(d); d = d.AddDays(1) {
+	for d = d.AddDays(1); !cd.isBusinessDay(d); d = d.AddDays(1) {
 	}
 	return d
 }
 
 // Covers reports whether the calendar's data covers d's year, that is
 // whether it lists any holiday or make-up working day in that year. Past the
-// last year it covers a calendar still answers, with weekends only: callers
-// should warn that the data needs the next year.
+// last year it covers a calendar still answers, from its fallback (see
+// Fallback) or with weekends only: callers should warn that the data needs
+// the next year.
 func (c *Calendar) Covers(d Date) bool {
-	return c.years[d.AddDays(0).Year]
+	return c.cur.Load().years[d.AddDays(0).Year]
+}
+
+// Fallback reports whether the calendar answers for year from its fallback
+// rule rather than from its data: the data does not cover year and the rule
+// knows it (China's statutory holidays, see WithChinaStatutory). A year
+// neither covered nor on the fallback knows weekends only.
+func (c *Calendar) Fallback(year int) bool {
+	cd := c.cur.Load()
+	if cd.statutory == nil || cd.years[year] {
+		return false
+	}
+	_, ok := cd.statutory(year)
+	return ok
 }
 
 // Years returns the years the calendar covers, in order.
 func (c *Calendar) Years() []int {
-	return slices.Sorted(maps.Keys(c.years))
+	return slices.Sorted(maps.Keys(c.cur.Load().years))
+}
+
+// CoveredThrough returns the last date of the run of covered years that
+// starts with from's year: the day the data, as far as it is unbroken from
+// from on, runs out. When from's year is not covered it is the last day of
+// the year before, so that CoveredThrough(from).Sub(from) counts the days of
+// data left, negative once they have run out.
+func (c *Calendar) CoveredThrough(from Date) Date {
+	years := c.cur.Load().years
+	y := from.AddDays(0).Year
+	for years[y] {
+		y++
+	}
+	return Date{Year: y - 1, Month: time.December, Day: 31}
 }
 
 // Date is a civil date: a day on a wall calendar, with no time and no zone.
@@ -171,6 +262,13 @@ func (d Date) AddDays(n int) Date {
 
 // Before reports whether d is an earlier date than o.
 func (d Date) Before(o Date) bool { return d.compare(o) < 0 }
+
+// Sub returns the number of days from o to d: positive when d is later.
+func (d Date) Sub(o Date) int {
+	a := time.Date(d.Year, d.Month, d.Day, 12, 0, 0, 0, time.UTC).Unix()
+	b := time.Date(o.Year, o.Month, o.Day, 12, 0, 0, 0, time.UTC).Unix()
+	return int((a - b) / (24 * 60 * 60))
+}
 
 // After reports whether d is a later date than o.
 func (d Date) After(o Date) bool { return d.compare(o) > 0 }

@@ -190,7 +190,7 @@ func TestChinaNextBusinessDay(t *testing.T) {
 		{"2025-12-31", "2026-01-04", "over New Year's Day 2026 to the make-up Sunday"},
 		{"2025-01-27", "2025-02-05", "over Spring Festival 2025"},
 		{"2025-09-30", "2025-10-09", "over National Day 2025"},
-		{"2026-12-31", "2027-01-01", "2027 is not covered: a plain Friday"},
+		{"2026-12-31", "2027-01-04", "2027 has no notice: New Year's Day from the statutory fallback, then the weekend"},
 		{"2024-12-31", "2025-01-02", "into a covered year"},
 	} {
 		require.Equal(t, tc.want, cn.NextBusinessDay(date(t, tc.from)).String(), tc.why)

@@ -15,7 +15,9 @@ const horizon = 5 * 366 * 24 * time.Hour
 
 // Schedule is a set of cutoffs: cron expressions (standard 5-field,
 // robfig/cron ParseStandard) in a named time zone, run only on business days
-// of a calendar. A Schedule is immutable and safe for concurrent use.
+// of a calendar. A Schedule is immutable and safe for concurrent use; its
+// calendar may be reloaded (Calendar.Replace), and each Next answers from one
+// version of it.
 //
 // The expressions are read in the schedule's zone, wall clock: "0 10 * * *"
 // is 10:00 in that zone on every business day, whatever the zone's offset
@@ -97,6 +99,7 @@ func (s *Schedule) Specs() []string { return append([]string(nil), s.specs...) }
 func (s *Schedule) Next(after time.Time) time.Time {
 	t := after.In(s.loc)
 	limit := t.Add(horizon)
+	cal := s.cal.Snapshot()
 	for {
 		c := s.nextAny(t)
 		if c.IsZero() || c.After(limit) {
@@ -107,12 +110,12 @@ func (s *Schedule) Next(after time.Time) time.Time {
 			continue
 		}
 		d := DateOf(c, s.loc)
-		if s.cal.IsBusinessDay(d) {
+		if cal.IsBusinessDay(d) {
 			return c
 		}
 		// Skip the rest of the day off, and any days off after it: search
 		// again from just before the next business day starts.
-		t = s.cal.NextBusinessDay(d).Time(s.loc).Add(-time.Nanosecond)
+		t = cal.NextBusinessDay(d).Time(s.loc).Add(-time.Nanosecond)
 	}
 }
 

@@ -41,8 +41,15 @@ func Load(name string, r io.Reader) (*Calendar, error) {
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
-	return New(name, p.weekend(), p.holidays, p.workdayDates()), nil
+	c := New(name, p.weekend(), p.holidays, p.workdayDates())
+	if p.fallback == fallbackCNStatutory {
+		c = c.WithChinaStatutory()
+	}
+	return c, nil
 }
+
+// fallbackCNStatutory names China's statutory holidays in a fallback line.
+const fallbackCNStatutory = "cn-statutory"
 
 // entry is a workday line, kept until the weekend is known.
 type entry struct {
@@ -54,6 +61,8 @@ type parser struct {
 	name        string
 	weekendDays []time.Weekday
 	weekendLine int
+	fallback    string
+	fallbackAt  int
 	holidays    []Date
 	workdays    []entry
 	seen        map[Date]int // date → line that listed it
@@ -75,8 +84,11 @@ func (p *parser) line(n int, line string) {
 	case strings.EqualFold(fields[0], "weekend"):
 		p.weekendDirective(n, fields[1:])
 		return
+	case strings.EqualFold(fields[0], "fallback"):
+		p.fallbackDirective(n, fields[1:])
+		return
 	case len(fields) < 2:
-		p.errorf(n, "want \"YYYY-MM-DD holiday|workday [description]\" or \"weekend DAY...\", got %q", strings.TrimSpace(line))
+		p.errorf(n, "want \"YYYY-MM-DD holiday|workday [description]\", \"weekend DAY...\" or \"fallback %s\", got %q", fallbackCNStatutory, strings.TrimSpace(line))
 		return
 	}
 	d, err := ParseDate(fields[0])
@@ -127,6 +139,17 @@ func (p *parser) weekendDirective(n int, names []string) {
 		return
 	}
 	p.weekendDays = days
+}
+
+func (p *parser) fallbackDirective(n int, args []string) {
+	switch {
+	case p.fallbackAt != 0:
+		p.errorf(n, "fallback already set on line %d", p.fallbackAt)
+	case len(args) != 1 || !strings.EqualFold(args[0], fallbackCNStatutory):
+		p.errorf(n, "fallback: want \"fallback %s\", got %q", fallbackCNStatutory, strings.Join(args, " "))
+	default:
+		p.fallbackAt, p.fallback = n, fallbackCNStatutory
+	}
 }
 
 // checkWorkdays refuses make-up working days that are not weekend days.
