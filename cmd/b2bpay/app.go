@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -129,6 +130,13 @@ type serveOptions struct {
 	// Elector, when set, lets one b2bpay process among several run the
 	// scheduled jobs.
 	Elector gocron.Elector
+	// Calendar, when set, is watched on every process (not only the
+	// elected one): reloaded and checked at start, every CalendarCheck
+	// (a day when 0) and on each CalendarReload signal (SIGHUP), and
+	// exported as b2bpay_calendar_days_left.
+	Calendar       *calendarSource
+	CalendarCheck  time.Duration
+	CalendarReload <-chan os.Signal
 	// ready, when set, receives the API's address once everything runs.
 	ready chan<- string
 }
@@ -165,6 +173,14 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 	go func() { defer background.Done(); a.store.Listen(relayCtx, postgres.OutboxChannel, wake) }()
 	go func() { defer background.Done(); _ = rl.Start(relayCtx, wake) }()
 
+	if opt.Calendar != nil {
+		m.calendarDaysLeft(opt.Calendar, a.cfg.Location, time.Now)
+		watch := &calendarWatch{src: opt.Calendar, loc: a.cfg.Location, log: a.log, now: time.Now}
+		watchCtx, stopWatch := context.WithCancel(ctx)
+		defer stopWatch()
+		background.Add(1)
+		go func() { defer background.Done(); watch.run(watchCtx, opt.CalendarCheck, opt.CalendarReload) }()
+	}
 	sched, err := a.schedule(opt, m)
 	if err != nil {
 		return err

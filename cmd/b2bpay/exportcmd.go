@@ -35,27 +35,17 @@ type exportConfig struct {
 	outbound, inbound string
 	schedule          *calendar.Schedule
 	cal               *calendar.Calendar
+	calSource         *calendarSource
 	maxPerFile        int
 	instg, instd      string
 }
 
 func loadExportConfig(cmd *cli.Command, loc *time.Location) (exportConfig, error) {
-	var cal *calendar.Calendar
-	switch name := cmd.String("calendar"); name {
-	case "cn":
-		cal = calendar.China()
-	case "weekdays":
-		cal = calendar.Weekdays()
-	default:
-		f, err := os.Open(name)
-		if err != nil {
-			return exportConfig{}, fmt.Errorf("calendar: %w", err)
-		}
-		defer f.Close()
-		if cal, err = calendar.Load(name, f); err != nil {
-			return exportConfig{}, err
-		}
+	src, err := loadCalendar(cmd.String("calendar"))
+	if err != nil {
+		return exportConfig{}, err
 	}
+	cal := src.cal
 	var specs []string
 	for _, s := range strings.Split(cmd.String("cutoffs"), ";") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -73,7 +63,7 @@ func loadExportConfig(cmd *cli.Command, loc *time.Location) (exportConfig, error
 			}
 		}
 	}
-	return exportConfig{outbound: cmd.String("outbound-dir"), inbound: cmd.String("inbound-dir"), schedule: sched, cal: cal,
+	return exportConfig{outbound: cmd.String("outbound-dir"), inbound: cmd.String("inbound-dir"), schedule: sched, cal: cal, calSource: src,
 		maxPerFile: int(cmd.Int("max-per-file")), instg: cmd.String("instructing-agent"), instd: cmd.String("instructed-agent")}, nil
 }
 
@@ -143,8 +133,11 @@ func cutoffCommand() *cli.Command {
 			},
 		}, {
 			Name:  "next",
-			Usage: "show the next cutoffs (and which one a payment authorized now would make)",
-			Flags: append([]cli.Flag{&cli.IntFlag{Name: "count", Value: 5}}, exportFlags...),
+			Usage: "show the next cutoffs (and which one a payment authorized now would make), and the years the calendar has no notice for",
+			Flags: append([]cli.Flag{
+				&cli.IntFlag{Name: "count", Value: 5},
+				&cli.StringFlag{Name: "at", Usage: "list the cutoffs after this time (RFC 3339); default now"},
+			}, exportFlags...),
 			Action: func(ctx context.Context, cmd *cli.Command) error {
 				cfg, err := loadConfig(cmd)
 				if err != nil {
@@ -155,13 +148,12 @@ func cutoffCommand() *cli.Command {
 					return err
 				}
 				t := time.Now()
-				for i := 0; i < int(cmd.Int("count")); i++ {
-					t = ec.schedule.Next(t)
-					fmt.Println(t.In(cfg.Location).Format("Mon 2006-01-02 15:04 MST"))
+				if s := cmd.String("at"); s != "" {
+					if t, err = time.Parse(time.RFC3339, s); err != nil {
+						return fmt.Errorf("--at: %w", err)
+					}
 				}
-				if !ec.cal.Covers(calendar.DateOf(t, cfg.Location)) {
-					fmt.Printf("warning: the %s calendar has no holiday data for %d; only weekends are known\n", ec.cal.Name(), t.In(cfg.Location).Year())
-				}
+				cutoffNext(os.Stdout, ec, t, int(cmd.Int("count")), cfg.Location)
 				return nil
 			},
 		}},

@@ -146,8 +146,12 @@ func serveCommand() *cli.Command {
 			a.store.SetNextCutoff(ec.schedule.Next)
 			elector := postgres.NewElector(cfg.DatabaseURL, electorKey, cfg.Logger)
 			defer elector.Close()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			return a.serve(ctx, serveOptions{
 				Export: x, Reports: reports, CutoffTick: cmd.Duration("cutoff-tick"), Elector: elector,
+				Calendar: ec.calSource, CalendarReload: hup,
 				Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")),
 				IntakeBatch: int(cmd.Int("intake-batch")), DecisionBatch: int(cmd.Int("decision-batch")), BatchWait: cmd.Duration("batch-wait"),
 				Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), ExpiryEvery: cmd.Duration("expiry-every"),

@@ -59,6 +59,21 @@ func newMetrics(store *postgres.Store) *metrics {
 	return m
 }
 
+// calendarDaysLeft exports the days of calendar data left (State Council
+// notices, for China) as b2bpay_calendar_days_left, computed at each scrape
+// so that it follows the clock and calendar reloads.
+func (m *metrics) calendarDaysLeft(src *calendarSource, loc *time.Location, now func() time.Time) {
+	if _, _, ok := src.daysLeft(now(), loc); !ok {
+		return // a calendar without data (weekdays) has nothing to run out of
+	}
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2bpay_calendar_days_left",
+		Help: "Days from today until the business-day calendar's data (State Council notices) runs out; negative once it has, when the years after run on the fallback (alert below 60)."},
+		func() float64 {
+			days, _, _ := src.daysLeft(now(), loc)
+			return float64(days)
+		}))
+}
+
 // countedIntake counts what intake decides.
 type countedIntake struct {
 	intake.Store
