@@ -174,7 +174,9 @@ func TestCalendarWatchRun(t *testing.T) {
 
 	writeFile(t, path, cnWith(t, "2027-02-30 holiday typo\n"))
 	hup <- os.Interrupt
-	require.Eventually(t, func() bool { return strings.Contains(buf.String(), "calendar reload failed; keeping the calendar in use") }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return strings.Contains(buf.String(), "calendar reload failed; keeping the calendar in use")
+	}, 5*time.Second, 5*time.Millisecond)
 	require.True(t, src.cal.Fallback(2027))
 
 	writeFile(t, path, cnWith(t, notice2027))
