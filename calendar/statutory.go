@@ -38,10 +38,10 @@ import (
 // only the notice fixes. A fallback year has more business days than its
 // notice will have, and no make-up working days.
 //
-// Lunar dates and the solar term come from github.com/6tail/lunar-go, in
-// China's time (UTC+8), as the Purple Mountain Observatory reckons them; its
-// answers are checked in statutory_test.go against the notices in cn.txt,
-// published dates, ICU's Chinese calendar and the Qingming formula.
+// Lunar dates and the solar term come from github.com/6tail/lunar-go, which
+// computes them astronomically in China's time (UTC+8); its answers are
+// checked in statutory_test.go against the notices in cn.txt, ICU's Chinese
+// calendar, the Qingming formula and published dates.
 
 // Holiday is a day off and what it is for.
 type Holiday struct {
