@@ -1,6 +1,8 @@
 package calendar_test
 
 import (
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -12,12 +14,42 @@ import (
 	"github.com/b2bpay/b2bpay/calendar"
 )
 
+// china2026 is China's calendar as cn.txt stood at the end of 2026, with
+// the 2025 and 2026 notices: the lines of later years are left out, so that
+// the tests below hold once they are added.
+func china2026(t *testing.T) *calendar.Calendar {
+	t.Helper()
+	b, err := os.ReadFile("data/cn.txt")
+	require.NoError(t, err)
+	var kept strings.Builder
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if y, err := strconv.Atoi(strings.SplitN(line, "-", 2)[0]); err == nil && y > 2026 {
+			continue
+		}
+		kept.WriteString(line)
+	}
+	c, err := calendar.Load("CN", strings.NewReader(kept.String()))
+	require.NoError(t, err)
+	require.Equal(t, []int{2025, 2026}, c.Years())
+	return c
+}
+
+// The year after the last notice in cn.txt runs on the fallback.
+func TestChinaFallbackAfterTheData(t *testing.T) {
+	t.Parallel()
+	cn := calendar.China()
+	years := cn.Years()
+	last := years[len(years)-1]
+	require.False(t, cn.Fallback(last))
+	require.True(t, cn.Fallback(last+1))
+	require.False(t, cn.IsBusinessDay(calendar.Date{Year: last + 1, Month: time.October, Day: 1}))
+}
+
 // China's calendar past the last notice in cn.txt: the statutory holidays,
 // never plain weekdays.
 func TestChinaFallsBackToStatutoryHolidays(t *testing.T) {
 	t.Parallel()
-	cn := calendar.China()
-	require.Equal(t, []int{2025, 2026}, cn.Years(), "2027 has no notice in cn.txt (when it does, move this test on a year)")
+	cn := china2026(t)
 	require.False(t, cn.Fallback(2026), "a year with its notice")
 	require.True(t, cn.Fallback(2027))
 	require.True(t, cn.Fallback(2099))
@@ -48,6 +80,17 @@ func TestChinaFallsBackToStatutoryHolidays(t *testing.T) {
 	// No make-up working day: weekends stay off.
 	require.False(t, cn.IsBusinessDay(date(t, "2027-01-31")))
 	require.False(t, cn.IsBusinessDay(date(t, "2027-02-14")))
+
+	// A schedule on it.
+	sh := zone(t, "Asia/Shanghai")
+	s := schedule(t, sh, cn, cutoffs...)
+	for _, tc := range []struct{ after, want, why string }{
+		{"2026-12-31 22:30:00", "2027-01-04 10:00", "New Year's Day from the statutory fallback"},
+		{"2027-01-02 12:00:00", "2027-01-04 10:00", "weekends still skipped"},
+		{"2027-02-04 22:30:00", "2027-02-11 10:00", "over the statutory Spring Festival and its made-up days"},
+	} {
+		require.Equal(t, tc.want, s.Next(at(t, sh, tc.after)).Format("2006-01-02 15:04"), tc.why)
+	}
 }
 
 func TestWeekdaysHasNoFallback(t *testing.T) {
@@ -88,7 +131,7 @@ func TestLoadFallback(t *testing.T) {
 
 func TestCoveredThrough(t *testing.T) {
 	t.Parallel()
-	cn := calendar.China()
+	cn := china2026(t)
 	for _, tc := range []struct {
 		today, through string
 		left           int
@@ -135,7 +178,7 @@ func TestReplace(t *testing.T) {
 	snap := live.Snapshot()
 	require.Equal(t, "2027-01-01 10:00", s.Next(at(t, sh, "2026-12-31 12:00:00")).Format("2006-01-02 15:04"))
 
-	live.Replace(calendar.China())
+	live.Replace(china2026(t))
 	require.Equal(t, "CN", live.Name())
 	require.Equal(t, []int{2025, 2026}, live.Years())
 	require.Same(t, live, s.Calendar())

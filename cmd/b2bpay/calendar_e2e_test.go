@@ -61,28 +61,41 @@ func TestCutoffNextCommand(t *testing.T) {
 	t.Parallel()
 	bin := buildBinary(t)
 
+	// As shipped: never New Year's Day 2027, whether 2027 runs on the
+	// fallback or on its notice.
 	out := runBinary(t, bin, "cutoff", "next", "--at", "2026-12-31T22:30:00+08:00", "--count", "5")
 	require.NotContains(t, out, "2027-01-01", "New Year's Day 2027 is no business day")
+	require.True(t, strings.HasPrefix(out, "Mon 2027-01-04 10:00 CST"), out)
+	if !calendar.China().Covers(calendar.Date{Year: 2027, Month: time.January, Day: 1}) {
+		require.Equal(t, "Mon 2027-01-04 10:00 CST  (no notice: statutory holidays only)\n"+
+			"Mon 2027-01-04 14:00 CST  (no notice: statutory holidays only)\n"+
+			"Mon 2027-01-04 17:15 CST  (no notice: statutory holidays only)\n"+
+			"Mon 2027-01-04 22:30 CST  (no notice: statutory holidays only)\n"+
+			"Tue 2027-01-05 10:00 CST  (no notice: statutory holidays only)\n"+
+			"calendar: 2027 has no State Council notice in calendar/data/cn.txt; using statutory holidays only (no make-up workdays)\n", out)
+	}
+
+	// cn.txt as it stood at the end of 2026, given with --calendar.
+	cn2026 := filepath.Join(t.TempDir(), "cn-2026.txt")
+	writeFile(t, cn2026, cnWith(t, ""))
+	out = runBinary(t, bin, "cutoff", "next", "--calendar", cn2026, "--at", "2026-12-31T22:30:00+08:00", "--count", "2")
 	require.Equal(t, "Mon 2027-01-04 10:00 CST  (no notice: statutory holidays only)\n"+
 		"Mon 2027-01-04 14:00 CST  (no notice: statutory holidays only)\n"+
-		"Mon 2027-01-04 17:15 CST  (no notice: statutory holidays only)\n"+
-		"Mon 2027-01-04 22:30 CST  (no notice: statutory holidays only)\n"+
-		"Tue 2027-01-05 10:00 CST  (no notice: statutory holidays only)\n"+
-		"calendar: 2027 has no State Council notice in calendar/data/cn.txt; using statutory holidays only (no make-up workdays)\n", out)
+		"calendar: 2027 has no State Council notice in "+cn2026+"; using statutory holidays only (no make-up workdays)\n", out)
 
-	out = runBinary(t, bin, "cutoff", "next", "--at", "2027-02-04T22:30:00+08:00", "--count", "1", "--timezone", "Asia/Shanghai")
+	out = runBinary(t, bin, "cutoff", "next", "--calendar", cn2026, "--at", "2027-02-04T22:30:00+08:00", "--count", "1", "--timezone", "Asia/Shanghai")
 	require.True(t, strings.HasPrefix(out, "Thu 2027-02-11 10:00 CST"), "over Spring Festival 2027 and the days made up for its weekend:\n%s", out)
 
 	// Every year named, once each.
-	out = runBinary(t, bin, "cutoff", "next", "--at", "2027-12-31T17:15:00+08:00", "--count", "3")
+	out = runBinary(t, bin, "cutoff", "next", "--calendar", cn2026, "--at", "2027-12-31T17:15:00+08:00", "--count", "3")
 	require.Contains(t, out, "calendar: 2027 has no State Council notice")
 	require.Contains(t, out, "calendar: 2028 has no State Council notice")
 	require.Equal(t, 1, strings.Count(out, "calendar: 2028"))
 
 	// Within the notices, near their end: a warning, no fallback year.
-	out = runBinary(t, bin, "cutoff", "next", "--at", "2026-12-06T12:00:00+08:00", "--count", "2")
+	out = runBinary(t, bin, "cutoff", "next", "--calendar", cn2026, "--at", "2026-12-06T12:00:00+08:00", "--count", "2")
 	require.Equal(t, "Mon 2026-12-07 10:00 CST\nMon 2026-12-07 14:00 CST\n"+
-		"calendar: the data in calendar/data/cn.txt ends 2026-12-31, in 25 days; add the next State Council notice\n", out)
+		"calendar: the data in "+cn2026+" ends 2026-12-31, in 25 days; add the next State Council notice\n", out)
 	out = runBinary(t, bin, "cutoff", "next", "--at", "2026-06-01T12:00:00+08:00", "--count", "1")
 	require.Equal(t, "Mon 2026-06-01 14:00 CST\n", out)
 

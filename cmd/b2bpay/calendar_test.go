@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -40,12 +41,21 @@ func writeFile(t *testing.T, path, data string) {
 	require.NoError(t, os.WriteFile(path, []byte(data), 0o600))
 }
 
-// cnWith is cn.txt with extra lines, as an operator adds a year's notice.
+// cnWith is cn.txt as it stood at the end of 2026 (the 2025 and 2026
+// notices: later years' lines are left out, so these tests hold once they
+// are added) with extra lines, as an operator adds a year's notice.
 func cnWith(t *testing.T, extra string) string {
 	t.Helper()
 	b, err := os.ReadFile("../../calendar/data/cn.txt")
 	require.NoError(t, err)
-	return string(b) + extra
+	var out strings.Builder
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if y, err := strconv.Atoi(strings.SplitN(line, "-", 2)[0]); err == nil && y > 2026 {
+			continue
+		}
+		out.WriteString(line)
+	}
+	return out.String() + extra
 }
 
 // notice2027 stands for the 2027 notice in these tests: its New Year's Day
@@ -111,14 +121,17 @@ func TestCalendarSourceReload(t *testing.T) {
 
 func TestCalendarWatchWarns(t *testing.T) {
 	t.Parallel()
-	src, err := loadCalendar("cn")
+	path := filepath.Join(t.TempDir(), "cn.txt")
+	writeFile(t, path, cnWith(t, ""))
+	src, err := loadCalendar(path)
 	require.NoError(t, err)
 	var buf syncBuffer
 	now := time.Date(2026, 12, 6, 9, 0, 0, 0, shanghai())
 	w := &calendarWatch{src: src, loc: shanghai(), log: slog.New(slog.NewTextHandler(&buf, nil)), now: func() time.Time { return now }}
 
 	require.Equal(t, 25, w.runOnce(context.Background()))
-	require.Contains(t, buf.String(), `level=WARN msg="calendar data runs out: add the next State Council notice to the calendar file" calendar=calendar/data/cn.txt covered_through=2026-12-31 days_left=25 from_year=2027 then="statutory holidays only, no make-up workdays"`)
+	require.Contains(t, buf.String(), `level=WARN msg="calendar data runs out: add the next State Council notice to the calendar file" calendar=`+path+
+		` covered_through=2026-12-31 days_left=25 from_year=2027 then="statutory holidays only, no make-up workdays"`)
 
 	for _, tc := range []struct {
 		now  time.Time
@@ -146,9 +159,9 @@ func TestCalendarWatchWarns(t *testing.T) {
 	(&calendarWatch{src: wk, loc: shanghai(), log: slog.New(slog.NewTextHandler(&buf, nil)), now: time.Now}).runOnce(context.Background())
 	require.Empty(t, buf.String())
 	// A file without a fallback says what happens after.
-	path := filepath.Join(t.TempDir(), "xs.txt")
-	writeFile(t, path, "2026-03-10 holiday Founders' Day\n")
-	xs, err := loadCalendar(path)
+	xsPath := filepath.Join(t.TempDir(), "xs.txt")
+	writeFile(t, xsPath, "2026-03-10 holiday Founders' Day\n")
+	xs, err := loadCalendar(xsPath)
 	require.NoError(t, err)
 	(&calendarWatch{src: xs, loc: shanghai(), log: slog.New(slog.NewTextHandler(&buf, nil)), now: func() time.Time { return now }}).runOnce(context.Background())
 	require.Contains(t, buf.String(), `from_year=2027 then="weekends only"`)
