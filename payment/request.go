@@ -23,6 +23,15 @@ const MaxRequestBytes = 64 << 10
 // DateLayout is the layout of dates in the contract (ISO 8601 calendar date).
 const DateLayout = "2006-01-02"
 
+// MinExecutionYear and MaxExecutionYear bound the years of an execution
+// date the decoder reads: anything outside them (0001-01-01, which is Go's
+// zero time, or 9999-12-31) is refused as invalid_date before intake looks
+// at it. Intake then narrows the date to today up to MaxDaysAhead.
+const (
+	MinExecutionYear = 2000
+	MaxExecutionYear = 2099
+)
+
 // Request is a payment request as an upstream system publishes it: version 1
 // of the contract, published as JSON Schema in schema/payment-request.v1.json.
 type Request struct {
@@ -137,6 +146,9 @@ func (r *Request) check() error {
 	d, err := time.Parse(DateLayout, r.ExecutionDate)
 	if err != nil {
 		return FieldErrorf(CodeInvalidDate, "execution_date", "%q is not a date in the form YYYY-MM-DD", clip(r.ExecutionDate, 20))
+	}
+	if y := d.Year(); y < MinExecutionYear || y > MaxExecutionYear {
+		return FieldErrorf(CodeInvalidDate, "execution_date", "%s is not a date from %d to %d", r.ExecutionDate, MinExecutionYear, MaxExecutionYear)
 	}
 	r.Execution = d
 	return nil

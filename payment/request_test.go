@@ -92,6 +92,12 @@ func TestDecodeAcceptsVariants(t *testing.T) {
 			func(t *testing.T, r payment.Request) { require.Len(t, r.DebtorAccount, 34) }},
 		{"JPY", func(m map[string]any) { m["currency"] = "JPY"; m["amount"] = "1500000" },
 			func(t *testing.T, r payment.Request) { require.Equal(t, int64(1500000), r.AmountMinor) }},
+		{"FirstDecodableDate", func(m map[string]any) { m["execution_date"] = "2000-01-01" },
+			func(t *testing.T, r payment.Request) { require.Equal(t, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), r.Execution) }},
+		{"LastDecodableDate", func(m map[string]any) { m["execution_date"] = "2099-12-31" },
+			func(t *testing.T, r payment.Request) { require.Equal(t, time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC), r.Execution) }},
+		{"NextYearsDate", func(m map[string]any) { m["execution_date"] = "2027-01-05" },
+			func(t *testing.T, r payment.Request) { require.Equal(t, time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC), r.Execution) }},
 		{"FieldOrder", func(m map[string]any) {}, // json.Marshal sorts the keys
 			func(t *testing.T, r payment.Request) { require.Equal(t, int64(128640050), r.AmountMinor) }},
 	}
@@ -280,6 +286,10 @@ func TestDecodeRefuses(t *testing.T) {
 		{"DateCompact", set("execution_date", "20260312"), payment.CodeInvalidDate, "execution_date"},
 		{"DateTime", set("execution_date", "2026-03-12T00:00:00Z"), payment.CodeInvalidDate, "execution_date"},
 		{"DateChinese", set("execution_date", "2026年3月12日"), payment.CodeInvalidDate, "execution_date"},
+		{"DateYear0001", set("execution_date", "0001-01-01"), payment.CodeInvalidDate, "execution_date"},
+		{"DateYear1999", set("execution_date", "1999-12-31"), payment.CodeInvalidDate, "execution_date"},
+		{"DateYear2100", set("execution_date", "2100-01-01"), payment.CodeInvalidDate, "execution_date"},
+		{"DateYear9999", set("execution_date", "9999-12-31"), payment.CodeInvalidDate, "execution_date"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,6 +337,8 @@ func FuzzDecode(f *testing.F) {
 		require.LessOrEqual(t, r.AmountMinor, payment.MaxAmountMinor)
 		require.NoError(t, payment.ValidCurrency(r.Currency))
 		require.False(t, r.Execution.IsZero())
+		require.GreaterOrEqual(t, r.Execution.Year(), payment.MinExecutionYear)
+		require.LessOrEqual(t, r.Execution.Year(), payment.MaxExecutionYear)
 
 		again, err := json.Marshal(r)
 		require.NoError(t, err)
