@@ -93,11 +93,17 @@ func TestDecodeAcceptsVariants(t *testing.T) {
 		{"JPY", func(m map[string]any) { m["currency"] = "JPY"; m["amount"] = "1500000" },
 			func(t *testing.T, r payment.Request) { require.Equal(t, int64(1500000), r.AmountMinor) }},
 		{"FirstDecodableDate", func(m map[string]any) { m["execution_date"] = "2000-01-01" },
-			func(t *testing.T, r payment.Request) { require.Equal(t, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), r.Execution) }},
+			func(t *testing.T, r payment.Request) {
+				require.Equal(t, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), r.Execution)
+			}},
 		{"LastDecodableDate", func(m map[string]any) { m["execution_date"] = "2099-12-31" },
-			func(t *testing.T, r payment.Request) { require.Equal(t, time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC), r.Execution) }},
+			func(t *testing.T, r payment.Request) {
+				require.Equal(t, time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC), r.Execution)
+			}},
 		{"NextYearsDate", func(m map[string]any) { m["execution_date"] = "2027-01-05" },
-			func(t *testing.T, r payment.Request) { require.Equal(t, time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC), r.Execution) }},
+			func(t *testing.T, r payment.Request) {
+				require.Equal(t, time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC), r.Execution)
+			}},
 		{"FieldOrder", func(m map[string]any) {}, // json.Marshal sorts the keys
 			func(t *testing.T, r payment.Request) { require.Equal(t, int64(128640050), r.AmountMinor) }},
 	}
