@@ -94,12 +94,19 @@ func (h *Intake) read(ctx context.Context, auth *intake.Authenticator, d amqp.De
 		return nil, func(ctx context.Context) error { return h.cancel(ctx, orig, up, d) }
 	}
 	req, err := payment.Decode(d.Body)
+	var refusal error
 	if err != nil {
-		return nil, func(ctx context.Context) error { return h.reject(ctx, orig, up.ID, err) }
+		named, ok := payment.Identify(d.Body)
+		if !ok {
+			return nil, func(ctx context.Context) error { return h.reject(ctx, orig, up.ID, err) }
+		}
+		// Refused, but it names its request: answer and record that request.
+		req, refusal = named, err
 	}
 	return &intake.Submission{
 		Upstream:   up,
 		Request:    req,
+		Refusal:    refusal,
 		BodySHA256: sha256.Sum256(d.Body),
 		// The publisher's message id goes into the answer, which the
 		// ledger stores as jsonb: make it text that jsonb takes (no NUL).

@@ -103,6 +103,34 @@ func Decode(body []byte) (Request, error) {
 	return r, nil
 }
 
+// Identify reads which request a body names, for a body Decode refused: a
+// JSON object of schema version 1 whose request_id is a valid id names that
+// request, and its order_ref too when that keeps its rule. The refusal then
+// answers that request (its request id, correlation id and order
+// reference), and intake records it under the request id like any other
+// refusal. ok is false for anything less (too large, not UTF-8, not a JSON
+// object, another or no schema version, no valid request_id): the refusal
+// answers only the message.
+func Identify(body []byte) (r Request, ok bool) {
+	if len(body) > MaxRequestBytes || !utf8.Valid(body) {
+		return Request{}, false
+	}
+	var head map[string]json.RawMessage
+	if err := json.Unmarshal(body, &head); err != nil || head == nil {
+		return Request{}, false
+	}
+	if v, ok := head["schema_version"]; !ok || strings.TrimSpace(string(v)) != fmt.Sprint(SchemaVersion) {
+		return Request{}, false
+	}
+	if json.Unmarshal(head["request_id"], &r.RequestID) != nil || ValidID("request_id", r.RequestID) != nil {
+		return Request{}, false
+	}
+	if json.Unmarshal(head["order_ref"], &r.OrderRef) != nil || validText("order_ref", r.OrderRef, 35, true) != nil {
+		r.OrderRef = ""
+	}
+	return r, true
+}
+
 // check validates every field's format and fills the parsed fields.
 func (r *Request) check() error {
 	if err := ValidID("request_id", r.RequestID); err != nil {

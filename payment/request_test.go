@@ -333,11 +333,17 @@ func FuzzDecode(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := payment.Decode(body)
+		named, ok := payment.Identify(body)
+		if ok {
+			require.NoError(t, payment.ValidID("request_id", named.RequestID), "Identify names only valid ids")
+		}
 		if err != nil {
 			require.True(t, payment.IsRefusal(err), "every error is a refusal: %v", err)
 			require.Equal(t, payment.Request{}, r)
 			return
 		}
+		require.True(t, ok, "a request Decode reads names itself")
+		require.Equal(t, payment.Request{RequestID: r.RequestID, OrderRef: r.OrderRef}, named)
 		require.Equal(t, payment.SchemaVersion, r.SchemaVersion)
 		require.Positive(t, r.AmountMinor)
 		require.LessOrEqual(t, r.AmountMinor, payment.MaxAmountMinor)
@@ -352,4 +358,78 @@ func FuzzDecode(f *testing.F) {
 		require.NoError(t, err, "re-encoded: %s", again)
 		require.Equal(t, r, r2)
 	})
+}
+
+// TestIdentify: a body Decode refuses still names its request when it is a
+// JSON object of schema version 1 with a valid request_id, so the refusal
+// can answer that request; anything less answers only the message.
+func TestIdentify(t *testing.T) {
+	t.Parallel()
+
+	set := func(kv ...any) []byte {
+		return mutated(t, func(m map[string]any) {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i+1] == nil {
+					delete(m, kv[i].(string))
+					continue
+				}
+				m[kv[i].(string)] = kv[i+1]
+			}
+		})
+	}
+	const id, order = "erp-sh-20260310-000123", "PO-2026-0310-8841"
+	named := []struct {
+		name  string
+		body  []byte
+		order string
+	}{
+		{"NegativeAmount", set("amount", "-1"), order},
+		{"AmountTooLarge", set("amount", "10000000000000.00"), order},
+		{"UnknownCurrency", set("currency", "XXX"), order},
+		{"DateNotYYYYMMDD", set("execution_date", "12/03/2026"), order},
+		{"DateYear0001", set("execution_date", "0001-01-01"), order},
+		{"AmountAsNumber", set("amount", 100), order},
+		{"UnknownField", set("priority", "urgent"), order},
+		{"OrderRefTooLong", set("order_ref", strings.Repeat("订", 36)), ""},
+		{"OrderRefControl", set("order_ref", "PO\n1"), ""},
+		{"NoOrderRef", set("order_ref", nil), ""},
+		{"OrderRefNumber", set("order_ref", 42), ""},
+		{"OnlyTheID", []byte(`{"schema_version":1,"request_id":"` + id + `"}`), ""},
+	}
+	for _, tt := range named {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			_, err := payment.Decode(tt.body)
+			require.True(t, payment.IsRefusal(err), "Decode refuses it: %v", err)
+			r, ok := payment.Identify(tt.body)
+			require.True(t, ok)
+			require.Equal(t, payment.Request{RequestID: id, OrderRef: tt.order}, r)
+		})
+	}
+
+	unnamed := map[string][]byte{
+		"NotJSON":          []byte("{not json"),
+		"NotUTF8":          []byte("{\"schema_version\":1,\"request_id\":\"\xff\xfe\"}"),
+		"Array":            []byte(`[{"schema_version":1,"request_id":"a"}]`),
+		"Null":             []byte(`null`),
+		"Empty":            {},
+		"TrailingData":     append(validSample(t), " x"...),
+		"NoRequestID":      set("request_id", nil),
+		"RequestIDInvalid": set("request_id", "erp 123"),
+		"RequestIDNumber":  set("request_id", 123),
+		"RequestIDCase":    bytes.Replace(set("amount", "-1"), []byte(`"request_id"`), []byte(`"Request_ID"`), 1),
+		"SchemaVersion2":   set("schema_version", 2, "amount", "-1"),
+		"NoSchemaVersion":  set("schema_version", nil, "amount", "-1"),
+		"Oversized":        append(set("amount", "-1"), bytes.Repeat([]byte(" "), payment.MaxRequestBytes)...),
+	}
+	for name, body := range unnamed {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+
+			r, ok := payment.Identify(body)
+			require.False(t, ok)
+			require.Equal(t, payment.Request{}, r)
+		})
+	}
 }
