@@ -323,6 +323,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(mutated(f, func(m map[string]any) { m["bank_id"] = "BKCHCNBJ"; m["remittance_info"] = "<b>&amp;</b> \u2028" }))
 	f.Add(bytes.Replace(sample, []byte(`"1286400.50"`), []byte(`1286400.50`), 1))
 	f.Add(bytes.Replace(sample, []byte(`"amount":`), []byte(`"Amount":`), 1))
+	f.Add(mutated(f, func(m map[string]any) { m["amount"] = "-1" })) // refused, names its request
+	f.Add(mutated(f, func(m map[string]any) { m["execution_date"] = "2027-01-05" }))
 	f.Add([]byte(`{"schema_version":1}`))
 	f.Add([]byte(`{"schema_version":1,"schema_version":2}`))
 	f.Add([]byte(`{"schema_version":1,"remittance_info":"\ud800"}`))
