@@ -155,3 +155,26 @@ func TestIntakeBatchNamesRefusedRequests(t *testing.T) {
 	require.Equal(t, payment.CodeInvalidAmount, a[0].ev.Code)
 	require.True(t, strings.HasPrefix(a[0].ev.Reason, "invalid_amount: amount:"), a[0].ev.Reason)
 }
+
+// TestIntakeCancelRefusalNamesTheRequest: a cancel whose body breaks a rule
+// (no reason) but names its request is answered as that request's, so the
+// upstream can correlate it; it stays a rejected message (dead-lettered
+// once, answered once).
+func TestIntakeCancelRefusalNamesTheRequest(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newBatchFixture(t)
+	h := NewIntake(f.store, intake.NewAuthenticator(f.store, nil), discard())
+	id := "req-" + f.sfx + "-7"
+	d := amqp.Delivery{UserId: f.up.AMQPUser, RoutingKey: route.CancelKey,
+		Body: []byte(`{"schema_version":1,"request_id":"` + id + `","reason":""}`)}
+	require.NoError(t, h.Handle(ctx, d))
+	require.NoError(t, h.Handle(ctx, d))
+	got := f.answers(t, id)
+	require.Len(t, got, 1, "answered once")
+	require.Equal(t, id, got[0].correlation)
+	require.Equal(t, id, got[0].ev.RequestID)
+	require.Equal(t, payment.CodeInvalidField, got[0].ev.Code, got[0].ev.Reason)
+	require.Equal(t, f.up.ID+"/message/"+original(d).Key, got[0].id)
+	require.Equal(t, 1, f.rejects(t, original(d).Key))
+}
