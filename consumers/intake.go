@@ -81,25 +81,32 @@ func (h *Intake) read(ctx context.Context, auth *intake.Authenticator, d amqp.De
 	if len(d.Body) > payment.MaxRequestBytes {
 		// Too large, whoever sent it; answer the sender if it is known.
 		return nil, func(ctx context.Context) error {
-			return h.reject(ctx, orig, up.ID, payment.Errorf(payment.CodeTooLarge, "body is %d bytes, the limit is %d", len(d.Body), payment.MaxRequestBytes))
+			return h.reject(ctx, orig, up.ID, "", payment.Errorf(payment.CodeTooLarge, "body is %d bytes, the limit is %d", len(d.Body), payment.MaxRequestBytes))
 		}
 	}
 	if authErr != nil {
 		return nil, func(ctx context.Context) error {
 			h.log.WarnContext(ctx, "unauthenticated message", "message_id", d.MessageId, "code", payment.ErrorCode(authErr), "error", authErr)
-			return h.reject(ctx, orig, "", authErr)
+			return h.reject(ctx, orig, "", "", authErr)
 		}
 	}
 	if d.RoutingKey == route.CancelKey {
 		return nil, func(ctx context.Context) error { return h.cancel(ctx, orig, up, d) }
 	}
 	req, err := payment.Decode(d.Body)
+	var refusal error
 	if err != nil {
-		return nil, func(ctx context.Context) error { return h.reject(ctx, orig, up.ID, err) }
+		named, ok := payment.Identify(d.Body)
+		if !ok {
+			return nil, func(ctx context.Context) error { return h.reject(ctx, orig, up.ID, "", err) }
+		}
+		// Refused, but it names its request: answer and record that request.
+		req, refusal = named, err
 	}
 	return &intake.Submission{
 		Upstream:   up,
 		Request:    req,
+		Refusal:    refusal,
 		BodySHA256: sha256.Sum256(d.Body),
 		// The publisher's message id goes into the answer, which the
 		// ledger stores as jsonb: make it text that jsonb takes (no NUL).
@@ -133,7 +140,11 @@ func (h *Intake) submit(ctx context.Context, subs []intake.Submission) error {
 func (h *Intake) cancel(ctx context.Context, orig route.Original, up payment.Upstream, d amqp.Delivery) error {
 	c, err := payment.DecodeCancel(d.Body)
 	if err != nil {
-		return h.reject(ctx, orig, up.ID, err)
+		var named string // the request it cancels, when the body says
+		if c.SchemaVersion == payment.SchemaVersion && payment.ValidID("request_id", c.RequestID) == nil {
+			named = c.RequestID
+		}
+		return h.reject(ctx, orig, up.ID, named, err)
 	}
 	ev, err := h.store.IntakeCancel(ctx, up, c, route.Text(d.MessageId))
 	if err != nil {
@@ -144,15 +155,16 @@ func (h *Intake) cancel(ctx context.Context, orig route.Original, up payment.Ups
 }
 
 // reject records a message that never became a request, with its
-// dead-letter copy and, when the sender is known, a refusal answer.
-func (h *Intake) reject(ctx context.Context, orig route.Original, upstreamID string, refusal error) error {
+// dead-letter copy and, when the sender is known, a refusal answer; the
+// answer names requestID when the message named one (a cancel).
+func (h *Intake) reject(ctx context.Context, orig route.Original, upstreamID, requestID string, refusal error) error {
 	code := payment.ErrorCode(refusal)
 	r := intake.Rejection{
 		Key: orig.Key, UpstreamID: upstreamID, Code: code, Reason: refusal.Error(),
 		DeadLetter: route.DeadLetter(orig, code, refusal.Error()),
 	}
 	if upstreamID != "" {
-		ev := payment.RefusedEvent(upstreamID+"/message/"+orig.Key, upstreamID, payment.Request{}, orig.MessageID, refusal, h.now())
+		ev := payment.RefusedEvent(upstreamID+"/message/"+orig.Key, upstreamID, payment.Request{RequestID: requestID}, orig.MessageID, refusal, h.now())
 		r.Answer = &ev
 	}
 	first, err := h.store.IntakeReject(ctx, r)

@@ -24,7 +24,8 @@ const (
 	// wantAccepted: a payment, and an accepted answer.
 	wantAccepted want = iota
 	// wantRefused: a refused request in the intake ledger (a registry
-	// rule), a refused answer and a dead letter.
+	// rule, or a field rule of a body that names its request), a refused
+	// answer and a dead letter.
 	wantRefused
 	// wantRejected: never a request (unreadable, unauthenticated): a row in
 	// intake_rejects, a dead letter, and an answer if the sender is known.

@@ -215,21 +215,21 @@ var hostileKinds = []func(id string) msg{
 	func(id string) msg {
 		r := request(id)
 		r.Amount = "-100.00"
-		return rejected(id, encode(r), payment.CodeInvalidAmount, "negative amount")
+		return refusedField(id, encode(r), payment.CodeInvalidAmount, "negative amount")
 	},
 	func(id string) msg {
 		r := request(id)
 		r.Amount = "99999999999999999999999.99"
-		return rejected(id, encode(r), payment.CodeInvalidAmount, "amount of 23 digits")
+		return refusedField(id, encode(r), payment.CodeInvalidAmount, "amount of 23 digits")
 	},
 	func(id string) msg {
 		r := request(id)
 		r.Amount = "999999999999999999.99"
-		return rejected(id, encode(r), payment.CodeInvalidAmount, "amount over int64 minor units")
+		return refusedField(id, encode(r), payment.CodeInvalidAmount, "amount over int64 minor units")
 	},
 	func(id string) msg {
 		b := bytes.Replace(encode(request(id)), []byte(`"amount":"1286400.50"`), []byte(`"amount":1286400.5`), 1)
-		return rejected(id, b, payment.CodeMalformed, "amount as a JSON number")
+		return refusedField(id, b, payment.CodeMalformed, "amount as a JSON number")
 	},
 	func(id string) msg {
 		b := append([]byte(`{"schema_version":1,"pad":"`), bytes.Repeat([]byte("x"), 10<<20)...)
@@ -257,6 +257,12 @@ var hostileKinds = []func(id string) msg{
 
 func rejected(id string, body []byte, code payment.Code, what string) msg {
 	return msg{Upstream: "erp", MessageID: id, UserID: "guest", Body: body, Want: wantRejected, Code: code, What: what}
+}
+
+// refusedField is a request the decoder refuses that still names itself
+// (request id id): refused as that request, in the intake ledger.
+func refusedField(id string, body []byte, code payment.Code, what string) msg {
+	return msg{Upstream: "erp", RequestID: id, MessageID: id, UserID: "guest", Body: body, Want: wantRefused, Code: code, What: what}
 }
 
 // pubFor picks the publisher of a message: by user id (erp), else the HMAC

@@ -11,12 +11,18 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 )
 
-// Submission is one decoded request from an authenticated upstream.
+// Submission is one request from an authenticated upstream: decoded, or
+// refused by the decoder but still naming itself (Refusal set).
 type Submission struct {
 	Upstream   payment.Upstream
 	Request    payment.Request
 	BodySHA256 [32]byte
 	MessageID  string
+	// Refusal, when set, is why the decoder refused a body that still names
+	// its request (payment.Identify): Request then holds only its request
+	// id and order reference. The store records the refusal under the
+	// request id like a refusal of its own, without admitting anything.
+	Refusal error
 	// DeadLetter builds the copy of the original message that goes to the
 	// dead-letter queue, with the reason, when the request is refused.
 	DeadLetter func(code payment.Code, reason string) outbox.Message

@@ -149,13 +149,14 @@ func TestDefaultTTLs(t *testing.T) {
 
 // TestExpiry runs its cases on one database, one after the other, each
 // with a clock before the one of the case before it, so that no case
-// expires another's payments.
+// expires another's payments (years from 2001 on: the decoder refuses
+// execution dates before 2000).
 func TestExpiry(t *testing.T) {
 	t.Parallel()
 	f := newExpiryFixture(t)
 
 	t.Run("AllDueInBatches", func(t *testing.T) {
-		t0 := time.Date(1999, 6, 1, 2, 0, 0, 0, time.UTC)
+		t0 := time.Date(2003, 6, 1, 2, 0, 0, 0, time.UTC)
 		f.clock.Set(t0)
 		confirmation := f.submit(t, 6)
 		review := f.submit(t, 3)
@@ -190,7 +191,7 @@ func TestExpiry(t *testing.T) {
 	})
 
 	t.Run("ExactlyABatch", func(t *testing.T) {
-		t0 := time.Date(1998, 6, 1, 2, 0, 0, 0, time.UTC)
+		t0 := time.Date(2002, 6, 1, 2, 0, 0, 0, time.UTC)
 		f.clock.Set(t0)
 		ids := f.submit(t, 4)
 		f.clock.Set(t0.Add(25 * time.Hour))
@@ -202,7 +203,7 @@ func TestExpiry(t *testing.T) {
 	})
 
 	t.Run("InvalidState", func(t *testing.T) {
-		t0 := time.Date(1997, 6, 1, 2, 0, 0, 0, time.UTC)
+		t0 := time.Date(2001, 6, 1, 2, 0, 0, 0, time.UTC)
 		f.clock.Set(t0)
 		due := f.submit(t, 2)
 		authorized := f.submit(t, 1)

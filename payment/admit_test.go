@@ -153,6 +153,32 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
+// TestAdmitAcrossTheYearEnd: in December, next year's dates within the
+// window are today's business, not refused as far-off years.
+func TestAdmitAcrossTheYearEnd(t *testing.T) {
+	t.Parallel()
+
+	now := time.Date(2026, 12, 6, 2, 0, 0, 0, time.UTC) // 10:00 in Shanghai
+	for date, ok := range map[string]bool{
+		"2026-12-06": true, "2026-12-31": true, "2027-01-01": true, "2027-01-05": true,
+		"2027-03-06": true, // MaxDaysAhead
+		"2027-03-07": false, "2026-12-05": false,
+	} {
+		t.Run(date, func(t *testing.T) {
+			t.Parallel()
+
+			f := newAdmitFixture(t)
+			f.withDate(t, date)
+			_, _, err := payment.Admit("pay-1", f.up, f.req, f.facts, now, shanghai(t))
+			if ok {
+				require.NoError(t, err)
+				return
+			}
+			require.Equal(t, payment.CodeInvalidDate, payment.ErrorCode(err), "error: %v", err)
+		})
+	}
+}
+
 func TestAdmitBuildsThePayment(t *testing.T) {
 	t.Parallel()
 

@@ -6,9 +6,12 @@ import (
 	"strings"
 )
 
-// MaxAmountMinor bounds an amount in minor units (10^15 - 1): far above any
-// single business payment, far below int64 overflow, and within the 18 digits
-// ISO 20022 amounts allow.
+// MaxAmountMinor is the largest amount accepted, in minor units (10^15 - 1:
+// 9999999999999.99 CNY, 999999999999999 JPY, 999999999999.999 BHD): far
+// above any single business payment, far below int64 overflow (the
+// payments table keeps a bigint), and within the 18 digits ISO 20022
+// amounts allow. Above it ParseAmount refuses with invalid_amount and a
+// reason that names the limit.
 const MaxAmountMinor int64 = 999_999_999_999_999
 
 // currencyExponents maps the active ISO 4217 codes to their minor-unit
@@ -51,6 +54,9 @@ func ValidCurrency(code string) error {
 // optional fraction, no sign, exponent, spaces or grouping.
 var amountPattern = regexp.MustCompile(`^(0|[1-9][0-9]{0,17})(\.[0-9]{1,18})?$`)
 
+// digitsPattern is the syntax of amountPattern without its length limits.
+var digitsPattern = regexp.MustCompile(`^(0|[1-9][0-9]*)(\.[0-9]+)?$`)
+
 // ParseAmount turns a decimal string such as "1234.50" into minor units of
 // currency (123450 for CNY). The amount must be positive, have no more
 // fraction digits than the currency allows, and not exceed MaxAmountMinor.
@@ -61,6 +67,9 @@ func ParseAmount(s, currency string) (int64, error) {
 		return 0, ValidCurrency(currency)
 	}
 	if !amountPattern.MatchString(s) {
+		if digitsPattern.MatchString(s) && len(strings.SplitN(s, ".", 2)[0]) > 18 {
+			return 0, tooLarge(s, currency)
+		}
 		return 0, FieldErrorf(CodeInvalidAmount, "amount", "%q is not a plain positive decimal such as \"1234.50\"", clip(s, 40))
 	}
 	if i := strings.IndexByte(s, '.'); i >= 0 {
@@ -82,9 +91,16 @@ func ParseAmount(s, currency string) (int64, error) {
 		return 0, FieldErrorf(CodeInvalidAmount, "amount", "amount must be greater than zero")
 	}
 	if !n.IsInt64() || n.Int64() > MaxAmountMinor {
-		return 0, FieldErrorf(CodeInvalidAmount, "amount", "%q exceeds the largest amount accepted", s)
+		return 0, tooLarge(s, currency)
 	}
 	return n.Int64(), nil
+}
+
+// tooLarge is the refusal of an amount above MaxAmountMinor: it names the
+// largest amount accepted in the currency.
+func tooLarge(s, currency string) error {
+	return FieldErrorf(CodeInvalidAmount, "amount", "%q exceeds the largest amount accepted, %s %s",
+		clip(s, 40), FormatAmount(MaxAmountMinor, currency), currency)
 }
 
 // FormatAmount renders minor units as a decimal string with exactly the

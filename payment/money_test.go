@@ -84,6 +84,32 @@ func TestParseAmount(t *testing.T) {
 	}
 }
 
+// TestParseAmountNamesTheLimit: an amount above the largest accepted is
+// refused with a reason that says so and names the limit in the currency,
+// however many digits it has.
+func TestParseAmountNamesTheLimit(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct{ in, currency, limit string }{
+		{"10000000000000.00", "CNY", "9999999999999.99 CNY"},
+		{"10000000000000", "CNY", "9999999999999.99 CNY"},
+		{"999999999999999999", "CNY", "9999999999999.99 CNY"},
+		{"99999999999999999999", "CNY", "9999999999999.99 CNY"},
+		{"99999999999999999999999.99", "CNY", "9999999999999.99 CNY"},
+		{"1000000000000000", "JPY", "999999999999999 JPY"},
+		{"1000000000000.000", "BHD", "999999999999.999 BHD"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in+tt.currency, func(t *testing.T) {
+			t.Parallel()
+
+			_, err := payment.ParseAmount(tt.in, tt.currency)
+			require.Equal(t, payment.CodeInvalidAmount, payment.ErrorCode(err), "error: %v", err)
+			require.Contains(t, err.Error(), "exceeds the largest amount accepted, "+tt.limit)
+		})
+	}
+}
+
 func TestFormatAmount(t *testing.T) {
 	t.Parallel()
 

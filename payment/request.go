@@ -23,6 +23,15 @@ const MaxRequestBytes = 64 << 10
 // DateLayout is the layout of dates in the contract (ISO 8601 calendar date).
 const DateLayout = "2006-01-02"
 
+// MinExecutionYear and MaxExecutionYear bound the years of an execution
+// date the decoder reads: anything outside them (0001-01-01, which is Go's
+// zero time, or 9999-12-31) is refused as invalid_date before intake looks
+// at it. Intake then narrows the date to today up to MaxDaysAhead.
+const (
+	MinExecutionYear = 2000
+	MaxExecutionYear = 2099
+)
+
 // Request is a payment request as an upstream system publishes it: version 1
 // of the contract, published as JSON Schema in schema/payment-request.v1.json.
 type Request struct {
@@ -94,6 +103,34 @@ func Decode(body []byte) (Request, error) {
 	return r, nil
 }
 
+// Identify reads which request a body names, for a body Decode refused: a
+// JSON object of schema version 1 whose request_id is a valid id names that
+// request, and its order_ref too when that keeps its rule. The refusal then
+// answers that request (its request id, correlation id and order
+// reference), and intake records it under the request id like any other
+// refusal. ok is false for anything less (too large, not UTF-8, not a JSON
+// object, another or no schema version, no valid request_id): the refusal
+// answers only the message.
+func Identify(body []byte) (r Request, ok bool) {
+	if len(body) > MaxRequestBytes || !utf8.Valid(body) {
+		return Request{}, false
+	}
+	var head map[string]json.RawMessage
+	if err := json.Unmarshal(body, &head); err != nil || head == nil {
+		return Request{}, false
+	}
+	if v, ok := head["schema_version"]; !ok || strings.TrimSpace(string(v)) != fmt.Sprint(SchemaVersion) {
+		return Request{}, false
+	}
+	if json.Unmarshal(head["request_id"], &r.RequestID) != nil || ValidID("request_id", r.RequestID) != nil {
+		return Request{}, false
+	}
+	if json.Unmarshal(head["order_ref"], &r.OrderRef) != nil || validText("order_ref", r.OrderRef, 35, true) != nil {
+		r.OrderRef = ""
+	}
+	return r, true
+}
+
 // check validates every field's format and fills the parsed fields.
 func (r *Request) check() error {
 	if err := ValidID("request_id", r.RequestID); err != nil {
@@ -137,6 +174,9 @@ func (r *Request) check() error {
 	d, err := time.Parse(DateLayout, r.ExecutionDate)
 	if err != nil {
 		return FieldErrorf(CodeInvalidDate, "execution_date", "%q is not a date in the form YYYY-MM-DD", clip(r.ExecutionDate, 20))
+	}
+	if y := d.Year(); y < MinExecutionYear || y > MaxExecutionYear {
+		return FieldErrorf(CodeInvalidDate, "execution_date", "%s is not a date from %d to %d", r.ExecutionDate, MinExecutionYear, MaxExecutionYear)
 	}
 	r.Execution = d
 	return nil

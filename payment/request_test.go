@@ -92,6 +92,18 @@ func TestDecodeAcceptsVariants(t *testing.T) {
 			func(t *testing.T, r payment.Request) { require.Len(t, r.DebtorAccount, 34) }},
 		{"JPY", func(m map[string]any) { m["currency"] = "JPY"; m["amount"] = "1500000" },
 			func(t *testing.T, r payment.Request) { require.Equal(t, int64(1500000), r.AmountMinor) }},
+		{"FirstDecodableDate", func(m map[string]any) { m["execution_date"] = "2000-01-01" },
+			func(t *testing.T, r payment.Request) {
+				require.Equal(t, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), r.Execution)
+			}},
+		{"LastDecodableDate", func(m map[string]any) { m["execution_date"] = "2099-12-31" },
+			func(t *testing.T, r payment.Request) {
+				require.Equal(t, time.Date(2099, 12, 31, 0, 0, 0, 0, time.UTC), r.Execution)
+			}},
+		{"NextYearsDate", func(m map[string]any) { m["execution_date"] = "2027-01-05" },
+			func(t *testing.T, r payment.Request) {
+				require.Equal(t, time.Date(2027, 1, 5, 0, 0, 0, 0, time.UTC), r.Execution)
+			}},
 		{"FieldOrder", func(m map[string]any) {}, // json.Marshal sorts the keys
 			func(t *testing.T, r payment.Request) { require.Equal(t, int64(128640050), r.AmountMinor) }},
 	}
@@ -280,6 +292,10 @@ func TestDecodeRefuses(t *testing.T) {
 		{"DateCompact", set("execution_date", "20260312"), payment.CodeInvalidDate, "execution_date"},
 		{"DateTime", set("execution_date", "2026-03-12T00:00:00Z"), payment.CodeInvalidDate, "execution_date"},
 		{"DateChinese", set("execution_date", "2026年3月12日"), payment.CodeInvalidDate, "execution_date"},
+		{"DateYear0001", set("execution_date", "0001-01-01"), payment.CodeInvalidDate, "execution_date"},
+		{"DateYear1999", set("execution_date", "1999-12-31"), payment.CodeInvalidDate, "execution_date"},
+		{"DateYear2100", set("execution_date", "2100-01-01"), payment.CodeInvalidDate, "execution_date"},
+		{"DateYear9999", set("execution_date", "9999-12-31"), payment.CodeInvalidDate, "execution_date"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,6 +323,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add(mutated(f, func(m map[string]any) { m["bank_id"] = "BKCHCNBJ"; m["remittance_info"] = "<b>&amp;</b> \u2028" }))
 	f.Add(bytes.Replace(sample, []byte(`"1286400.50"`), []byte(`1286400.50`), 1))
 	f.Add(bytes.Replace(sample, []byte(`"amount":`), []byte(`"Amount":`), 1))
+	f.Add(mutated(f, func(m map[string]any) { m["amount"] = "-1" })) // refused, names its request
+	f.Add(mutated(f, func(m map[string]any) { m["execution_date"] = "2027-01-05" }))
 	f.Add([]byte(`{"schema_version":1}`))
 	f.Add([]byte(`{"schema_version":1,"schema_version":2}`))
 	f.Add([]byte(`{"schema_version":1,"remittance_info":"\ud800"}`))
@@ -317,16 +335,24 @@ func FuzzDecode(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := payment.Decode(body)
+		named, ok := payment.Identify(body)
+		if ok {
+			require.NoError(t, payment.ValidID("request_id", named.RequestID), "Identify names only valid ids")
+		}
 		if err != nil {
 			require.True(t, payment.IsRefusal(err), "every error is a refusal: %v", err)
 			require.Equal(t, payment.Request{}, r)
 			return
 		}
+		require.True(t, ok, "a request Decode reads names itself")
+		require.Equal(t, payment.Request{RequestID: r.RequestID, OrderRef: r.OrderRef}, named)
 		require.Equal(t, payment.SchemaVersion, r.SchemaVersion)
 		require.Positive(t, r.AmountMinor)
 		require.LessOrEqual(t, r.AmountMinor, payment.MaxAmountMinor)
 		require.NoError(t, payment.ValidCurrency(r.Currency))
 		require.False(t, r.Execution.IsZero())
+		require.GreaterOrEqual(t, r.Execution.Year(), payment.MinExecutionYear)
+		require.LessOrEqual(t, r.Execution.Year(), payment.MaxExecutionYear)
 
 		again, err := json.Marshal(r)
 		require.NoError(t, err)
@@ -334,4 +360,78 @@ func FuzzDecode(f *testing.F) {
 		require.NoError(t, err, "re-encoded: %s", again)
 		require.Equal(t, r, r2)
 	})
+}
+
+// TestIdentify: a body Decode refuses still names its request when it is a
+// JSON object of schema version 1 with a valid request_id, so the refusal
+// can answer that request; anything less answers only the message.
+func TestIdentify(t *testing.T) {
+	t.Parallel()
+
+	set := func(kv ...any) []byte {
+		return mutated(t, func(m map[string]any) {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i+1] == nil {
+					delete(m, kv[i].(string))
+					continue
+				}
+				m[kv[i].(string)] = kv[i+1]
+			}
+		})
+	}
+	const id, order = "erp-sh-20260310-000123", "PO-2026-0310-8841"
+	named := []struct {
+		name  string
+		body  []byte
+		order string
+	}{
+		{"NegativeAmount", set("amount", "-1"), order},
+		{"AmountTooLarge", set("amount", "10000000000000.00"), order},
+		{"UnknownCurrency", set("currency", "XXX"), order},
+		{"DateNotYYYYMMDD", set("execution_date", "12/03/2026"), order},
+		{"DateYear0001", set("execution_date", "0001-01-01"), order},
+		{"AmountAsNumber", set("amount", 100), order},
+		{"UnknownField", set("priority", "urgent"), order},
+		{"OrderRefTooLong", set("order_ref", strings.Repeat("订", 36)), ""},
+		{"OrderRefControl", set("order_ref", "PO\n1"), ""},
+		{"NoOrderRef", set("order_ref", nil), ""},
+		{"OrderRefNumber", set("order_ref", 42), ""},
+		{"OnlyTheID", []byte(`{"schema_version":1,"request_id":"` + id + `"}`), ""},
+	}
+	for _, tt := range named {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+
+			_, err := payment.Decode(tt.body)
+			require.True(t, payment.IsRefusal(err), "Decode refuses it: %v", err)
+			r, ok := payment.Identify(tt.body)
+			require.True(t, ok)
+			require.Equal(t, payment.Request{RequestID: id, OrderRef: tt.order}, r)
+		})
+	}
+
+	unnamed := map[string][]byte{
+		"NotJSON":          []byte("{not json"),
+		"NotUTF8":          []byte("{\"schema_version\":1,\"request_id\":\"\xff\xfe\"}"),
+		"Array":            []byte(`[{"schema_version":1,"request_id":"a"}]`),
+		"Null":             []byte(`null`),
+		"Empty":            {},
+		"TrailingData":     append(validSample(t), " x"...),
+		"NoRequestID":      set("request_id", nil),
+		"RequestIDInvalid": set("request_id", "erp 123"),
+		"RequestIDNumber":  set("request_id", 123),
+		"RequestIDCase":    bytes.Replace(set("amount", "-1"), []byte(`"request_id"`), []byte(`"Request_ID"`), 1),
+		"SchemaVersion2":   set("schema_version", 2, "amount", "-1"),
+		"NoSchemaVersion":  set("schema_version", nil, "amount", "-1"),
+		"Oversized":        append(set("amount", "-1"), bytes.Repeat([]byte(" "), payment.MaxRequestBytes)...),
+	}
+	for name, body := range unnamed {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+
+			r, ok := payment.Identify(body)
+			require.False(t, ok)
+			require.Equal(t, payment.Request{}, r)
+		})
+	}
 }

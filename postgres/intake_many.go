@@ -28,7 +28,8 @@ func (s *Store) IntakeSubmit(ctx context.Context, sub Submission) (Outcome, erro
 // and returns one outcome per submission in the same order. It reads the
 // intake ledger and every registry fact the batch needs in one round trip,
 // lets the domain admit or refuse each request in order (a request id or
-// an order reference taken earlier in the batch counts as taken), and
+// an order reference taken earlier in the batch counts as taken; a
+// submission the decoder refused is recorded as refused), and
 // writes the payments, their timelines, the ledger rows and the outgoing
 // messages (answers, tasks, dead-letter copies) with COPY. A concurrent
 // transaction that took the same request id or order first makes the
@@ -232,7 +233,12 @@ func (b *intakeBatch) submit(ctx context.Context, tx pgx.Tx, sub Submission) (Ou
 		OrderHeld: b.held[ledgerKey{up.ID, r.OrderRef}],
 		Tiers:     b.tiers[r.CustomerID],
 	}
-	p, entries, refusal := payment.Admit(uuid.Must(uuid.NewV7()).String(), up, r, facts, b.now, b.s.cfg.Location)
+	var p *payment.Payment
+	var entries []payment.Entry
+	refusal := sub.Refusal // the decoder's: nothing to admit
+	if refusal == nil {
+		p, entries, refusal = payment.Admit(uuid.Must(uuid.NewV7()).String(), up, r, facts, b.now, b.s.cfg.Location)
+	}
 	if refusal != nil {
 		if !payment.IsRefusal(refusal) {
 			return Outcome{}, refusal

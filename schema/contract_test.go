@@ -149,6 +149,8 @@ func TestValidRequestsPassSchemaAndDecode(t *testing.T) {
 			return mutate(t, func(m map[string]any) { m["currency"] = "JPY"; m["amount"] = "1500000" })
 		}},
 		{"TrailingZeros", func(t *testing.T) []byte { return mutate(t, set("amount", "1286400.500")) }},
+		{"NextYearsDate", func(t *testing.T) []byte { return mutate(t, set("execution_date", "2027-01-05")) }},
+		{"LastDecodableDate", func(t *testing.T) []byte { return mutate(t, set("execution_date", "2099-12-31")) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,6 +238,9 @@ func TestInvalidRequestsFailSchemaAndDecode(t *testing.T) {
 		{"DateFeb30", set("execution_date", "2026-02-30")},
 		{"DateNoPadding", set("execution_date", "2026-3-12")},
 		{"DateTime", set("execution_date", "2026-03-12T00:00:00Z")},
+		{"DateYear0001", set("execution_date", "0001-01-01")},
+		{"DateYear1999", set("execution_date", "1999-12-31")},
+		{"DateYear2100", set("execution_date", "2100-01-01")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

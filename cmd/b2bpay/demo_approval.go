@@ -170,7 +170,7 @@ func approvalWalk(ctx context.Context, a *app, apiURL string, staff map[string]*
 		return err
 	}
 	fmt.Println()
-	printPayment(p, tl, a.cfg)
+	printPayment(os.Stdout, p, tl, a.cfg)
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 )
@@ -26,4 +27,16 @@ func TestDemo(t *testing.T) {
 	t.Cleanup(dropDB)
 	cfg := config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}
 	require.NoError(t, runDemo(ctx, cfg, 60, t.TempDir()))
+
+	// `b2bpay status` of the payment the demo's report returned prints the
+	// return's reason code, as the API does.
+	pool, err := postgres.Open(ctx, dbURL, 1)
+	require.NoError(t, err)
+	defer pool.Close()
+	var returned string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT id FROM payments WHERE state = 'returned'`).Scan(&returned))
+	out, err := runCLI(t, dbURL, "status", returned)
+	require.NoError(t, err)
+	require.Regexp(t, `(?m)^\d+ .* returned +AM04 `, out)
+	require.Regexp(t, `(?m)^#\s+WHEN\s+WHO\s+ACTION\s+FROM\s+TO\s+CODE\s+NOTE$`, out)
 }

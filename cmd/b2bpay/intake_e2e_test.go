@@ -218,3 +218,52 @@ func TestPlainAMQPClient(t *testing.T) {
 	require.Equal(t, "plain-client-1", got[0].RequestID)
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM payments WHERE request_id = 'plain-client-1' AND upstream_id = 'mall'`))
 }
+
+// TestPlainAMQPClientRefusedRequest (issue 10, point 4): the README's
+// amqp-publish recipe sends no message_id. A request refused for a field
+// rule (amount "-1") is still answered as that request: request_id,
+// correlation_id and order_ref, under the event id <upstream>/<request
+// id>/answer, and a second publish of it gets the same answer again.
+func TestPlainAMQPClientRefusedRequest(t *testing.T) {
+	if _, err := exec.LookPath("amqp-publish"); err != nil {
+		t.Fatal("amqp-publish is missing: apt-get install amqp-tools (scripts/services.sh does)")
+	}
+	e := newEnv(t)
+	r := request("plain-refused-1")
+	r.Amount = "-1"
+	b := string(body(t, r))
+	publish := func() {
+		cmd := exec.Command("amqp-publish", "--url", e.cfg.AMQPURL, "-e", "b2bpay.requests", "-r", "payment.request.v1", "-p",
+			"-C", "application/json", "-H", "x-b2bpay-upstream: mall", "-H", "x-b2bpay-signature: "+intake.Sign(e.mallKey, []byte(b)), "-b", b)
+		msg, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(msg))
+	}
+	answer := func() amqp.Delivery {
+		var got []amqp.Delivery
+		require.Eventually(t, func() bool {
+			got = append(got, e.getAll("b2bpay.status.mall", 10, 100*time.Millisecond)...)
+			return len(got) > 0
+		}, 20*time.Second, 50*time.Millisecond)
+		require.Len(t, got, 1)
+		return got[0]
+	}
+
+	publish()
+	d := answer()
+	require.Empty(t, d.Headers["x-b2bpay-original-message-id"])
+	require.Equal(t, "plain-refused-1", d.CorrelationId)
+	require.Equal(t, "mall/plain-refused-1/answer", d.MessageId)
+	ev := events(t, []amqp.Delivery{d})[0]
+	require.Equal(t, payment.EventRefused, ev.Kind)
+	require.Equal(t, payment.CodeInvalidAmount, ev.Code, ev.Reason)
+	require.Equal(t, "plain-refused-1", ev.RequestID)
+	require.Equal(t, "SO-plain-refused-1", ev.OrderRef)
+	require.Empty(t, ev.MessageID, "amqp-publish sets none")
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM intake_requests WHERE upstream_id = 'mall' AND request_id = 'plain-refused-1' AND code = 'invalid_amount'`))
+
+	publish() // the same request again: the same answer
+	again := events(t, []amqp.Delivery{answer()})[0]
+	require.Equal(t, ev.ID, again.ID)
+	require.Equal(t, ev.Reason, again.Reason)
+	require.Zero(t, e.count(`SELECT count(*) FROM payments WHERE request_id = 'plain-refused-1'`))
+}

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"text/tabwriter"
 
@@ -37,28 +37,33 @@ func statusCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				printPayment(p, tl, a.cfg)
+				printPayment(cmd.Root().Writer, p, tl, a.cfg)
 				return nil
 			})
 		},
 	}
 }
 
-func printPayment(p *payment.Payment, tl []payment.Entry, cfg config) {
+// printPayment writes a payment and its timeline; each entry's code is the
+// reason code of the change (a return's, e.g. AM04), "-" when it has none.
+func printPayment(out io.Writer, p *payment.Payment, tl []payment.Entry, cfg config) {
 	const layout = "2006-01-02 15:04:05 MST"
-	fmt.Printf("payment   %s\nstate     %s\nrequest   %s/%s\norder     %s\ncustomer  %s (applicant %s)\n",
+	fmt.Fprintf(out, "payment   %s\nstate     %s\nrequest   %s/%s\norder     %s\ncustomer  %s (applicant %s)\n",
 		p.ID, p.State, p.UpstreamID, p.RequestID, p.OrderRef, p.CustomerID, p.ApplicantID)
-	fmt.Printf("amount    %s %s\ndebtor    %s at %s\ncreditor  %s, %s at %s\nexecution %s\n\n",
+	fmt.Fprintf(out, "amount    %s %s\ndebtor    %s at %s\ncreditor  %s, %s at %s\nexecution %s\n\n",
 		payment.FormatAmount(p.AmountMinor, p.Currency), p.Currency, p.DebtorAccount, p.BankID,
 		p.Creditor.Name, p.Creditor.Account, p.Creditor.BankID, p.ExecutionDate.Format(payment.DateLayout))
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "#\tWHEN\tWHO\tACTION\tFROM\tTO\tNOTE")
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "#\tWHEN\tWHO\tACTION\tFROM\tTO\tCODE\tNOTE")
 	for _, e := range tl {
-		from := string(e.From)
+		from, code := string(e.From), string(e.Code)
 		if from == "" {
 			from = "-"
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.In(cfg.Location).Format(layout), e.Actor, e.Action, from, e.To, e.Note)
+		if code == "" {
+			code = "-"
+		}
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.In(cfg.Location).Format(layout), e.Actor, e.Action, from, e.To, code, e.Note)
 	}
 	_ = w.Flush()
 }
