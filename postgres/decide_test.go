@@ -14,6 +14,7 @@ import (
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -35,6 +36,7 @@ func setupApprovalsAt(t *testing.T, now time.Time) *approvals {
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
 	b.store, err = postgres.New(testPool, postgres.Config{
+		Seal:          pgtest.Key,
 		Now:           b.clock.Now,
 		Location:      loc,
 		EventMessage:  eventMessage,

@@ -47,6 +47,10 @@ type CutoffClaim struct {
 	Runner string
 	// Location formats batch ids in the customers' zone.
 	Location *time.Location
+	// OnHeld, when set, is told after the claim commits which due payments
+	// it held instead of exporting, because their approvals do not check
+	// (see recheckClaimTx).
+	OnHeld func([]Held)
 }
 
 // claimChunk is how many payments are moved to exported per round trip.
@@ -74,8 +78,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 		loc = s.cfg.Location
 	}
 	var batches []Batch
+	var held []Held
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		batches = nil
+		batches, held = nil, nil
 		now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 		var runID int64
 		err := tx.QueryRow(ctx, `INSERT INTO cutoff_runs (cutoff_at, started_at, runner) VALUES ($1, $2, $3)
@@ -98,6 +103,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 				row_number() OVER (PARTITION BY bank_id, currency ORDER BY id) FROM due`, c.CutoffAt, c.SettlementDate); err != nil {
 			return fmt.Errorf("claim payments: %w", err)
 		}
+		if held, err = s.recheckClaimTx(ctx, tx, now); err != nil {
+			return err
+		}
 		batches, err = s.createBatchesTx(ctx, tx, c, runID, now, loc)
 		if err != nil || len(batches) == 0 {
 			return err
@@ -109,6 +117,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 		_, err = tx.Exec(ctx, `UPDATE cutoff_runs SET batches = $2, payments = $3 WHERE id = $1`, runID, len(batches), moved)
 		return err
 	})
+	if err == nil && len(held) > 0 && c.OnHeld != nil {
+		c.OnHeld(held)
+	}
 	return batches, err
 }
 
@@ -213,6 +224,7 @@ func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Paymen
 	states := make([]string, len(ps))
 	heads := make([][]byte, len(ps))
 	entries := make([]payment.Entry, len(ps))
+	digests := make([]string, len(ps))
 	msgs := make([]outbox.Message, 0, len(ps))
 	for i, p := range ps {
 		ids[i], fromVersions[i], fromStates[i] = p.ID, int32(p.Version), string(p.State)
@@ -221,7 +233,7 @@ func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Paymen
 		if err != nil {
 			return err
 		}
-		states[i], heads[i], entries[i] = string(p.State), p.HeadHash, e
+		states[i], heads[i], entries[i], digests[i] = string(p.State), p.HeadHash, e, p.Digest()
 		follow, err := s.changeMessages(p, e, 0)
 		if err != nil {
 			return err
@@ -231,7 +243,7 @@ func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Paymen
 	if err := paymentsUpdateTx(ctx, tx, now, ids, fromVersions, fromStates, states, heads); err != nil {
 		return err
 	}
-	if err := timelineCopyTx(ctx, tx, entries); err != nil {
+	if err := s.timelineCopyTx(ctx, tx, entries, digests); err != nil {
 		return err
 	}
 	return outboxCopyTx(ctx, tx, msgs, now)

@@ -134,6 +134,7 @@ func setupAt(t *testing.T, now time.Time) *bundle {
 	require.NoError(t, err)
 	clk := &clock{now: now}
 	store, err := postgres.New(testPool, postgres.Config{
+		Seal:         pgtest.Key,
 		Now:          clk.Now,
 		Location:     loc,
 		EventMessage: eventMessage,

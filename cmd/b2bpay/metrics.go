@@ -26,6 +26,7 @@ type metrics struct {
 	cutoffs   prometheus.Counter
 	exported  prometheus.Counter
 	files     prometheus.Counter
+	held      prometheus.Counter
 	reports   *prometheus.CounterVec
 }
 
@@ -41,6 +42,8 @@ func newMetrics(store *postgres.Store) *metrics {
 		cutoffs:  prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_cutoff_runs_total", Help: "Cutoffs run by this process."}),
 		exported: prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_payments_exported_total", Help: "Payments claimed into interbank batches."}),
 		files:    prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_batches_claimed_total", Help: "Batches (interbank files) claimed."}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_approval_mismatch_total",
+			Help: "Authorized payments the cutoff held instead of exporting: content or decisions do not match their MACs (alert on any)."}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b2bpay_status_reports_total",
 			Help: "Status report files read, by outcome (applied, quarantined, repeated)."}, []string{"outcome"}),
 	}
@@ -54,7 +57,7 @@ func newMetrics(store *postgres.Store) *metrics {
 		}
 		return float64(n)
 	})
-	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.reports, pending,
+	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.held, m.reports, pending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
