@@ -265,10 +265,7 @@ func (a *app) schedule(opt serveOptions, m *metrics) (gocron.Scheduler, error) {
 		if err := every("cutoffs", tick, func(ctx context.Context) error {
 			results, err := cutoffs.RunOnce(ctx)
 			for _, r := range results {
-				m.held.Add(float64(len(r.Held)))
-				m.cutoffs.Inc()
-				m.exported.Add(float64(r.Payments))
-				m.files.Add(float64(len(r.Batches)))
+				m.cutoffRan(r)
 			}
 			return err
 		}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
@@ -60,6 +61,15 @@ func newMetrics(store *postgres.Store) *metrics {
 	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.held, m.reports, pending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// cutoffRan counts a cutoff run: its payments, its files, and the
+// payments it held because their approvals do not check.
+func (m *metrics) cutoffRan(r export.Result) {
+	m.cutoffs.Inc()
+	m.exported.Add(float64(r.Payments))
+	m.files.Add(float64(len(r.Batches)))
+	m.held.Add(float64(len(r.Held)))
 }
 
 // countedIntake counts what intake decides.

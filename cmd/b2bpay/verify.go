@@ -70,5 +70,5 @@ func verifyPayment(ctx context.Context, a *app, key *seal.Key, id string) ([]sea
 	if err != nil {
 		return nil, err
 	}
-	return append(key.CheckTimeline(p, tl), key.CheckApprovals(p, ds, seal.UserActors(tl)...)...), nil
+	return append(key.CheckApprovals(p, ds, seal.UserActors(tl)...), key.CheckTimeline(p, tl)...), nil
 }
