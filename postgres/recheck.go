@@ -125,3 +125,62 @@ func (s *Store) PaymentDecisions(ctx context.Context, id string) ([]seal.Stored,
 
 // Seal is the store's MAC key, nil when it has none.
 func (s *Store) Seal() *seal.Key { return s.cfg.Seal }
+
+// HeldPayment is a held payment with why the claim held it.
+type HeldPayment struct {
+	Payment *payment.Payment
+	// Reason is what the claim found wrong, as audited.
+	Reason string
+}
+
+// PaymentsHeld lists the held payments, oldest hold first, each with the
+// reason of its hold.
+func (s *Store) PaymentsHeld(ctx context.Context) ([]HeldPayment, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, coalesce(a.detail, '')
+		FROM payments p LEFT JOIN LATERAL (SELECT detail FROM audit_log
+			WHERE payment_id = p.id AND event = 'approval_mismatch' ORDER BY id DESC LIMIT 1) a ON true
+		WHERE p.state = 'held' ORDER BY p.updated_at, p.id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (HeldPayment, error) {
+		var h HeldPayment
+		var err error
+		h.Payment, err = scanPaymentExtra(row, &h.Reason)
+		return h, err
+	})
+}
+
+// PaymentVoid ends a held payment after investigation, on an operator's
+// word: it moves to cancelled (its order reference freed for a new
+// request), with a sealed timeline entry naming the operator, the status
+// event to its upstream and an audit line. Only a held payment can be
+// voided, and nothing releases one into a file: money moves only on a new
+// request, approved again.
+func (s *Store) PaymentVoid(ctx context.Context, id, operator, reason string) (*payment.Payment, error) {
+	if strings.TrimSpace(operator) == "" || strings.TrimSpace(reason) == "" {
+		return nil, payment.Errorf(payment.CodeReasonRequired, "voiding a held payment needs the operator's name and a reason")
+	}
+	if validUUIDOrEmpty(id) == "" {
+		return nil, fmt.Errorf("payment %s: %w", id, payment.ErrNotFound)
+	}
+	var out *payment.Payment
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return notFound(err, "payment "+id)
+		}
+		before := *p
+		e, err := p.Apply(payment.ActionVoid, payment.Actor{Kind: payment.ActorSystem, ID: "operator:" + operator}, s.cfg.Now(), reason)
+		if err != nil {
+			return err
+		}
+		if err := s.moveTx(ctx, tx, &before, p, e); err != nil {
+			return err
+		}
+		out = p
+		return s.auditTx(ctx, tx, AuditEntry{Actor: "admin:" + operator, Event: "payment_voided", PaymentID: p.ID,
+			Detail: "held payment voided: " + reason})
+	})
+	return out, err
+}

@@ -277,3 +277,57 @@ func keys(m map[string]string) []string {
 	}
 	return out
 }
+
+// TestPaymentVoid: an operator voids a held payment after investigation:
+// it ends cancelled with a sealed entry naming the operator, its upstream
+// told, audited, and its order free for a new request; only a held
+// payment can be voided, and only with a name and a reason.
+func TestPaymentVoid(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	a := setupApprovalsOwnDB(t, cutoffAt10.Add(-time.Hour))
+	p := a.authorizedPayment(t)
+	other := a.authorizedPayment(t)
+	_, err := a.pool.Exec(ctx, `UPDATE payments SET amount_minor = 1 WHERE id = $1`, p.ID)
+	require.NoError(t, err)
+
+	_, err = a.store.PaymentVoid(ctx, p.ID, "ops.li", "investigated")
+	require.Equal(t, payment.CodeInvalidTransition, payment.ErrorCode(err), "an authorized payment cannot be voided")
+	a.clock.Set(cutoffAt10.Add(time.Second))
+	_, err = a.store.CutoffClaimBatches(ctx, claim(cutoffAt10, 100))
+	require.NoError(t, err)
+	require.Equal(t, payment.StateHeld, a.payment(t, p.ID).State)
+	require.Equal(t, payment.StateExported, a.payment(t, other.ID).State)
+
+	held, err := a.store.PaymentsHeld(ctx)
+	require.NoError(t, err)
+	require.Len(t, held, 1)
+	require.Equal(t, p.ID, held[0].Payment.ID)
+	require.Contains(t, held[0].Reason, seal.ContentChanged)
+
+	_, err = a.store.PaymentVoid(ctx, p.ID, "ops.li", " ")
+	require.Equal(t, payment.CodeReasonRequired, payment.ErrorCode(err))
+	_, err = a.store.PaymentVoid(ctx, other.ID, "ops.li", "investigated")
+	require.Equal(t, payment.CodeInvalidTransition, payment.ErrorCode(err), "an exported payment cannot be voided")
+
+	got, err := a.store.PaymentVoid(ctx, p.ID, "ops.li", "amount changed in the database")
+	require.NoError(t, err)
+	require.Equal(t, payment.StateCancelled, got.State)
+	q, tl := a.requireChain(t, p.ID)
+	last := tl[len(tl)-1]
+	require.Equal(t, payment.ActionVoid, last.Action)
+	require.Equal(t, payment.Actor{Kind: payment.ActorSystem, ID: "operator:ops.li"}, last.Actor)
+	require.Equal(t, a.store.Seal().Entry(q.Digest(), last), last.MAC)
+	require.Len(t, a.sent(t, a.upstream.ID+"/"+q.RequestID+"/"+strconv.Itoa(q.Version)), 1)
+	var audits int
+	require.NoError(t, a.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE payment_id = $1 AND event = 'payment_voided'
+		AND actor = 'admin:ops.li'`, p.ID).Scan(&audits))
+	require.Equal(t, 1, audits)
+	held, err = a.store.PaymentsHeld(ctx)
+	require.NoError(t, err)
+	require.Empty(t, held)
+
+	// The order is free: the upstream may submit it again, to be approved again.
+	again := a.submitPayment(t, func(r *payment.Request) { r.OrderRef = q.OrderRef })
+	require.Equal(t, payment.StateAwaitingConfirmation, again.State)
+}

@@ -47,9 +47,9 @@ func TestTamperCaughtByVerifyAndCutoff(t *testing.T) {
 	bin := filepath.Join(t.TempDir(), "b2bpay")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	require.NoError(t, err, string(out))
-	verify := func() (string, int) {
+	run := func(args ...string) (string, int) {
 		t.Helper()
-		cmd := exec.Command(bin, "verify")
+		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "B2BPAY_DATABASE_URL="+e.cfg.DatabaseURL, "B2BPAY_MASTER_KEY="+base64.StdEncoding.EncodeToString(e.master))
 		out, err := cmd.Output()
 		var exit *exec.ExitError
@@ -59,6 +59,7 @@ func TestTamperCaughtByVerifyAndCutoff(t *testing.T) {
 		require.NoError(t, err)
 		return string(out), 0
 	}
+	verify := func() (string, int) { t.Helper(); return run("verify") }
 	got, code := verify()
 	require.Equal(t, 0, code, got)
 	require.Contains(t, got, "3 payments checked, 0 broken")
@@ -82,14 +83,14 @@ func TestTamperCaughtByVerifyAndCutoff(t *testing.T) {
 	x, err := export.New(e.app.store, export.Config{Dir: outbound, Format: iso20022.Pacs008(), MaxPerFile: 100,
 		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})
 	require.NoError(t, err)
-	run, err := x.RunCutoff(ctx, time.Now())
+	cut, err := x.RunCutoff(ctx, time.Now())
 	require.NoError(t, err)
 	m := newMetrics(e.app.store)
-	m.cutoffRan(run)
+	m.cutoffRan(cut)
 
-	require.Len(t, run.Batches, 1)
-	require.Equal(t, 1, run.Payments)
-	raw, err := os.ReadFile(filepath.Join(outbound, run.Batches[0].FileName))
+	require.Len(t, cut.Batches, 1)
+	require.Equal(t, 1, cut.Payments)
+	raw, err := os.ReadFile(filepath.Join(outbound, cut.Batches[0].FileName))
 	require.NoError(t, err)
 	require.Contains(t, string(raw), strings.ReplaceAll(clean, "-", ""))
 	require.NotContains(t, string(raw), strings.ReplaceAll(amount, "-", ""))
@@ -104,6 +105,23 @@ func TestTamperCaughtByVerifyAndCutoff(t *testing.T) {
 	require.Contains(t, got, "BROKEN payment "+amount+": content_changed")
 	require.Contains(t, got, "BROKEN payment "+swap+": actor_swapped")
 	require.NotContains(t, got, clean, "the exported payment verifies clean")
+
+	// An operator sees why each is held and voids one, audited; an
+	// exported payment cannot be voided.
+	got, code = run("held", "list")
+	require.Equal(t, 0, code, got)
+	require.Regexp(t, amount+`\s+erp/tamper-amount\s.*content_changed`, got)
+	require.Regexp(t, swap+`\s+erp/tamper-swap\s.*decision_mac_invalid`, got)
+	got, code = run("held", "void", amount, "--operator", "ops.li", "--reason", "amount changed in the database; the upstream submits it again")
+	require.Equal(t, 0, code, got)
+	require.Contains(t, got, "payment "+amount+" is cancelled")
+	_, code = run("held", "void", clean, "--operator", "ops.li", "--reason", "no")
+	require.Equal(t, 1, code)
+	require.Equal(t, payment.StateExported, e.payment(t, clean).State)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM audit_log WHERE payment_id = $1 AND event = 'payment_voided' AND actor = 'admin:ops.li'`, amount))
+	got, _ = run("held", "list")
+	require.NotContains(t, got, amount)
+	require.Contains(t, got, swap)
 }
 
 // counterValue reads a counter from the metrics' registry.
