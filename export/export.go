@@ -159,6 +159,10 @@ func (x *Exporter) WritePending(ctx context.Context) error {
 	for _, b := range pending {
 		sum, err := x.writeBatch(ctx, b, x.cfg.Dir, "")
 		if err != nil {
+			if errors.Is(err, postgres.ErrContentChanged) {
+				x.cfg.Log.ErrorContext(ctx, "batch not written: a payment changed after the claim", "alert", "approval_mismatch",
+					"batch_id", b.ID, "error", err)
+			}
 			errs = append(errs, fmt.Errorf("batch %s: %w", b.ID, err))
 			continue
 		}

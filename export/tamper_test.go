@@ -13,6 +13,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // syncBuffer is a log sink safe for concurrent writes.
@@ -89,6 +90,49 @@ func count(states map[string]payment.State) map[payment.State]int {
 	out := map[payment.State]int{}
 	for _, st := range states {
 		out[st]++
+	}
+	return out
+}
+
+// TestWriteRefusesContentChangedAfterClaim: a payment changed with SQL
+// after the claim (the run stopped there) no longer matches its sealed
+// export entry: its batch's file is not written, the batch stays claimed
+// and the error says why; the other batches are written.
+func TestWriteRefusesContentChangedAfterClaim(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	cny := f.submit(t, bankCNAPS, "CNY", 2, "2026-03-10")
+	usd := f.submit(t, bankCNAPS, "USD", 1, "2026-03-10")
+	f.authorize(t, append(cny, usd...), at(2026, 3, 10, 9, 30))
+	dir := t.TempDir()
+	cutoff := at(2026, 3, 10, 10, 0)
+	f.clock.Set(cutoff.Add(5 * time.Second))
+	x := f.exporter(t, f.store, dir, crashAt(export.CrashAfterClaim))
+	runCrashing(t, func() { _, _ = x.RunCutoff(ctx, cutoff) })
+	_, err := f.pool.Exec(ctx, `UPDATE payments SET creditor_account = '6222020200112233' WHERE id = $1`, cny[1])
+	require.NoError(t, err)
+
+	x = f.exporter(t, f.store, dir)
+	err = x.WritePending(ctx)
+	require.ErrorIs(t, err, postgres.ErrContentChanged)
+	require.Contains(t, err.Error(), cny[1])
+	pending, err := f.store.BatchesClaimed(ctx)
+	require.NoError(t, err)
+	require.Len(t, pending, 1, "the CNY batch stays claimed, unwritten")
+	require.NoFileExists(t, filepath.Join(dir, pending[0].FileName))
+	requireNoTemp(t, dir)
+	require.Equal(t, map[string]string{"USD": "written", "CNY": "claimed"}, byCurrency(t, f))
+}
+
+// byCurrency is each batch's state by its currency.
+func byCurrency(t *testing.T, f *fixture) map[string]string {
+	t.Helper()
+	bs, err := f.store.BatchList(t.Context(), 100)
+	require.NoError(t, err)
+	out := map[string]string{}
+	for _, b := range bs {
+		out[b.Currency] = b.State
 	}
 	return out
 }

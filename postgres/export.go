@@ -340,10 +340,17 @@ type BatchItem struct {
 }
 
 // BatchItems streams a batch's payments in file order to fn. Rows are read
-// as they come, so memory does not grow with the batch.
+// as they come, so memory does not grow with the batch. Each payment's
+// content must still be what its export entry sealed at the claim
+// (ErrContentChanged otherwise): a row changed between the claim and the
+// file never reaches the file.
 func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchItem) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, bp.seq, bp.debtor_name
+	if s.cfg.Seal == nil {
+		return errNoSeal
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, bp.seq, bp.debtor_name, `+prefixed("t.", exportEntryColumns)+`
 		FROM batch_payments bp JOIN payments p ON p.id = bp.payment_id
+		LEFT JOIN LATERAL (SELECT * FROM payment_timeline e WHERE e.payment_id = p.id AND e.action = 'export' LIMIT 1) t ON true
 		WHERE bp.batch_id = $1 ORDER BY bp.seq`, batchID)
 	if err != nil {
 		return err
@@ -351,9 +358,27 @@ func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchIte
 	defer rows.Close()
 	for rows.Next() {
 		var it BatchItem
-		p, err := scanPaymentExtra(rows, &it.Seq, &it.DebtorName)
+		var e payment.Entry
+		var seq *int
+		var at *time.Time
+		var kind, actor, action, from, to, code, note *string
+		var step *int64
+		p, err := scanPaymentExtra(rows, &it.Seq, &it.DebtorName,
+			&seq, &at, &kind, &actor, &action, &from, &to, &code, &note, &e.PrevHash, &e.Hash, &step, &e.MAC)
 		if err != nil {
 			return err
+		}
+		if seq != nil && at != nil { // nil: no export entry, nothing checks
+			e.Seq, e.At = *seq, *at
+			if step != nil {
+				e.OTPStep = *step
+			}
+			e.PaymentID, e.Actor = p.ID, payment.Actor{Kind: payment.ActorKind(deref(kind)), ID: deref(actor)}
+			e.Action, e.From, e.To = payment.Action(deref(action)), payment.State(deref(from)), payment.State(deref(to))
+			e.Code, e.Note = payment.Code(deref(code)), deref(note)
+		}
+		if !s.cfg.Seal.Sealed(p.Digest(), e) {
+			return fmt.Errorf("batch %s, payment %s: %w", batchID, p.ID, ErrContentChanged)
 		}
 		it.Payment = p
 		if err := fn(it); err != nil {
@@ -361,6 +386,21 @@ func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchIte
 		}
 	}
 	return rows.Err()
+}
+
+// ErrContentChanged is returned when a claimed payment's content, or its
+// export entry, no longer matches the MAC sealed at the claim: the file is
+// not written.
+var ErrContentChanged = errors.New("alert=approval_mismatch: the payment's content or export entry changed after the claim; its file is not written")
+
+// exportEntryColumns are the timeline columns BatchItems checks.
+const exportEntryColumns = `seq, at, actor_kind, actor_id, action, from_state, to_state, code, note, prev_hash, hash, otp_step, mac`
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // prefixed qualifies each column of a comma-separated list.

@@ -94,6 +94,12 @@ func (k *Key) Entry(digest string, e payment.Entry) []byte {
 	return m.Sum(nil)
 }
 
+// Sealed reports whether e carries a MAC and it checks for a payment whose
+// content digest is digest.
+func (k *Key) Sealed(digest string, e payment.Entry) bool {
+	return len(e.MAC) > 0 && hmac.Equal(k.Entry(digest, e), e.MAC)
+}
+
 // Seal sets e.MAC for a payment whose content digest is digest.
 func (k *Key) Seal(digest string, e *payment.Entry) { e.MAC = k.Entry(digest, *e) }
 
