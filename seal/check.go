@@ -93,44 +93,47 @@ func (k *Key) CheckApprovals(p *payment.Payment, stored []Stored, others ...stri
 	add := func(kind, format string, args ...any) {
 		problems = append(problems, Problem{Kind: kind, Detail: fmt.Sprintf(format, args...)})
 	}
-	candidates := append([]string{p.ApplicantID}, others...)
-	for _, d := range ds {
-		candidates = append(candidates, d.ActorID)
+	candidates := func() []string {
+		out := append([]string{p.ApplicantID}, others...)
+		for _, d := range ds {
+			out = append(out, d.ActorID)
+		}
+		return out
 	}
 
 	var valid []Stored
 	var prev []byte
 	prevSeq := 0
 	for _, d := range ds {
-		name := fmt.Sprintf("decision %d (%s %s by %s)", d.Seq, d.Stage, d.Verdict, d.ActorID)
+		name := func() string { return fmt.Sprintf("decision %d (%s %s by %s)", d.Seq, d.Stage, d.Verdict, d.ActorID) }
 		after := prevSeq
 		want := d.Decision
 		want.PaymentID, want.RequiredAuthorizers, want.Prev = p.ID, p.RequiredAuthorizers, prev
 		prev, prevSeq = d.MAC, d.Seq
 		switch {
 		case d.Seq != after+1:
-			add(DecisionMissing, "%s does not follow decision %d: the chain of decisions has a gap", name, after)
+			add(DecisionMissing, "%s does not follow decision %d: the chain of decisions has a gap", name(), after)
 			continue
 		case len(d.MAC) == 0:
-			add(DecisionMACInvalid, "%s has no MAC", name)
+			add(DecisionMACInvalid, "%s has no MAC", name())
 			continue
 		case k.checks(want, d.MAC):
 			if d.Verdict == payment.VerdictApprove && d.Digest != current {
-				add(ContentChanged, "%s approved content digest %s; the payment's content digest is now %s", name, clip(d.Digest), clip(current))
+				add(ContentChanged, "%s approved content digest %s; the payment's content digest is now %s", name(), clip(d.Digest), clip(current))
 				continue
 			}
 			valid = append(valid, d)
 			continue
 		}
-		if who, ok := k.swapped(want, d.MAC, candidates); ok {
-			add(ActorSwapped, "%s was made by %s", name, who)
+		if who, ok := k.swapped(want, d.MAC, candidates()); ok {
+			add(ActorSwapped, "%s was made by %s", name(), who)
 			continue
 		}
 		if n, ok := k.requiredChanged(want, d.MAC); ok {
-			add(DecisionMACInvalid, "%s was made when the payment needed %d authorizers; it now says %d", name, n, p.RequiredAuthorizers)
+			add(DecisionMACInvalid, "%s was made when the payment needed %d authorizers; it now says %d", name(), n, p.RequiredAuthorizers)
 			continue
 		}
-		add(DecisionMACInvalid, "%s does not match its MAC", name)
+		add(DecisionMACInvalid, "%s does not match its MAC", name())
 	}
 
 	need := needs(p.State)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"hash"
 	"strconv"
+	"sync"
 
 	"github.com/b2bpay/b2bpay/payment"
 )
@@ -27,9 +28,11 @@ const Purpose = "approval-mac"
 // MinKeySize is the smallest key New accepts: 256 bits.
 const MinKeySize = 32
 
-// Key makes and checks MACs with one HMAC-SHA256 key.
+// Key makes and checks MACs with one HMAC-SHA256 key. It is safe for
+// concurrent use.
 type Key struct {
-	key []byte
+	key  []byte
+	macs sync.Pool // keyed HMACs, reset before each use
 }
 
 // New returns a Key; key must be at least MinKeySize bytes.
@@ -37,7 +40,9 @@ func New(key []byte) (*Key, error) {
 	if len(key) < MinKeySize {
 		return nil, fmt.Errorf("seal: key is %d bytes, want at least %d", len(key), MinKeySize)
 	}
-	return &Key{key: append([]byte(nil), key...)}, nil
+	k := &Key{key: append([]byte(nil), key...)}
+	k.macs.New = func() any { return hmac.New(sha256.New, k.key) }
+	return k, nil
 }
 
 // Decision is what the MAC of one applied decision covers.
@@ -62,17 +67,18 @@ type Decision struct {
 
 // Decision returns the MAC of d.
 func (k *Key) Decision(d Decision) []byte {
-	m := k.mac("b2bpay.decision-mac.v1")
-	field(m, []byte(d.PaymentID))
-	field(m, []byte(d.Digest))
-	field(m, []byte(d.ActorID))
-	field(m, []byte(d.Stage))
-	field(m, []byte(d.Verdict))
-	field(m, []byte(strconv.FormatInt(d.OTPStep, 10)))
-	field(m, []byte(strconv.Itoa(d.RequiredAuthorizers)))
-	field(m, []byte(strconv.Itoa(d.Seq)))
-	field(m, d.Prev)
-	return m.Sum(nil)
+	b := make([]byte, 0, 384)
+	b = field(b, "b2bpay.decision-mac.v1")
+	b = field(b, d.PaymentID)
+	b = field(b, d.Digest)
+	b = field(b, d.ActorID)
+	b = field(b, string(d.Stage))
+	b = field(b, string(d.Verdict))
+	b = number(b, d.OTPStep)
+	b = number(b, int64(d.RequiredAuthorizers))
+	b = number(b, int64(d.Seq))
+	b = field(b, string(d.Prev))
+	return k.sum(b)
 }
 
 // Entry returns the MAC of a timeline entry of a payment whose content
@@ -81,17 +87,18 @@ func (k *Key) Decision(d Decision) []byte {
 // the previous entry's hash (the chain) and the entry's own hash, which
 // covers every other field.
 func (k *Key) Entry(digest string, e payment.Entry) []byte {
-	m := k.mac("b2bpay.timeline-mac.v1")
-	field(m, []byte(e.PaymentID))
-	field(m, []byte(digest))
-	field(m, []byte(e.Actor.Kind))
-	field(m, []byte(e.Actor.ID))
-	field(m, []byte(e.Action))
-	field(m, []byte(strconv.FormatInt(e.OTPStep, 10)))
-	field(m, []byte(strconv.Itoa(e.Seq)))
-	field(m, e.PrevHash)
-	field(m, e.Hash)
-	return m.Sum(nil)
+	b := make([]byte, 0, 384)
+	b = field(b, "b2bpay.timeline-mac.v1")
+	b = field(b, e.PaymentID)
+	b = field(b, digest)
+	b = field(b, string(e.Actor.Kind))
+	b = field(b, e.Actor.ID)
+	b = field(b, string(e.Action))
+	b = number(b, e.OTPStep)
+	b = number(b, int64(e.Seq))
+	b = field(b, string(e.PrevHash))
+	b = field(b, string(e.Hash))
+	return k.sum(b)
 }
 
 // Sealed reports whether e carries a MAC and it checks for a payment whose
@@ -103,19 +110,27 @@ func (k *Key) Sealed(digest string, e payment.Entry) bool {
 // Seal sets e.MAC for a payment whose content digest is digest.
 func (k *Key) Seal(digest string, e *payment.Entry) { e.MAC = k.Entry(digest, *e) }
 
-// mac starts an HMAC with a domain-separation tag, so a decision's MAC is
-// never a valid entry MAC and the other way round.
-func (k *Key) mac(tag string) hash.Hash {
-	m := hmac.New(sha256.New, k.key)
-	field(m, []byte(tag))
-	return m
+// sum is the HMAC of b. The first field of b is a domain-separation
+// tag, so a decision's MAC is never a valid entry MAC and the other way
+// round.
+func (k *Key) sum(b []byte) []byte {
+	h := k.macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write(b)
+	out := h.Sum(make([]byte, 0, sha256.Size))
+	k.macs.Put(h)
+	return out
 }
 
-// field writes b with its length in front: no two different field lists
+// field appends s with its length in front: no two different field lists
 // give the same input.
-func field(h hash.Hash, b []byte) {
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(b)))
-	h.Write(n[:])
-	h.Write(b)
+func field(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// number appends n in decimal as a field.
+func number(b []byte, n int64) []byte {
+	var buf [20]byte
+	return field(b, string(strconv.AppendInt(buf[:0], n, 10)))
 }

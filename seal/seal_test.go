@@ -183,3 +183,16 @@ func TestCheckNeedsThePath(t *testing.T) {
 	waiting.State = payment.StateAwaitingAuthorization
 	require.Equal(t, []string{seal.DecisionMissing}, seal.Kinds(f.k.CheckApprovals(&waiting, f.ds[:1])))
 }
+
+// BenchmarkCheckApprovals is the claim's re-check of one payment with two
+// authorizers.
+func BenchmarkCheckApprovals(b *testing.B) {
+	t := &testing.T{}
+	f := newFixture(t)
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(f.k.CheckApprovals(f.p, f.ds)) != 0 {
+			b.Fatal("not clean")
+		}
+	}
+}
