@@ -196,3 +196,31 @@ func BenchmarkCheckApprovals(b *testing.B) {
 		}
 	}
 }
+
+// TestCheckValidButWrongPath: decisions whose MACs check but that do not
+// make the path (one person twice, a rejection on an authorized payment)
+// are named too: the check does not trust that only b2bpay made MACs
+// right.
+func TestCheckValidButWrongPath(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	reseal := func(ds []seal.Stored) []seal.Stored {
+		var prev []byte
+		out := make([]seal.Stored, len(ds))
+		for i, d := range ds {
+			d.Seq, d.Prev = i+1, prev
+			d.MAC = f.k.Decision(d.Decision)
+			d.Prev, prev = nil, d.MAC
+			out[i] = d
+		}
+		return out
+	}
+	twice := append([]seal.Stored(nil), f.ds...)
+	twice[3].ActorID = "rita" // the reviewer authorizes
+	require.Contains(t, seal.Kinds(f.k.CheckApprovals(f.p, reseal(twice))), seal.DutiesNotSeparated)
+
+	rejected := append([]seal.Stored(nil), f.ds...)
+	rejected[1].Verdict = payment.VerdictReject
+	require.Contains(t, seal.Kinds(f.k.CheckApprovals(f.p, reseal(rejected))), seal.DecisionUnexpected)
+	require.Empty(t, f.k.CheckApprovals(f.p, reseal(f.ds)), "resealing the same decisions changes nothing")
+}
