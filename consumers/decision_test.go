@@ -22,6 +22,7 @@ import (
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 )
@@ -159,6 +160,7 @@ func newDecisionFixture(t *testing.T) *decisionFixture {
 	t.Helper()
 	ctx := t.Context()
 	store, err := postgres.New(testPool, postgres.Config{
+		Seal:         pgtest.Key,
 		EventMessage: route.EventMessage, TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage, Logger: discard(),
 	})
 	require.NoError(t, err)
@@ -300,7 +302,7 @@ func TestDecisionsInfrastructureErrors(t *testing.T) {
 		pool, err := pgxpool.NewWithConfig(t.Context(), testPool.Config())
 		require.NoError(t, err)
 		pool.Close()
-		broken, err := postgres.New(pool, postgres.Config{EventMessage: route.EventMessage, Logger: discard()})
+		broken, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: discard()})
 		require.NoError(t, err)
 		h := NewDecisions(broken, broken, f.tokens, discard())
 

@@ -14,6 +14,7 @@ import (
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 )
@@ -29,7 +30,7 @@ type batchFixture struct {
 
 func newBatchFixture(t *testing.T) batchFixture {
 	t.Helper()
-	store, err := postgres.New(testPool, postgres.Config{EventMessage: route.EventMessage, Logger: discard()})
+	store, err := postgres.New(testPool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: discard()})
 	require.NoError(t, err)
 	sfx := rand.Text()[:12]
 	up := payment.Upstream{ID: "erp-" + sfx, Name: "ERP", AMQPUser: "erp-user-" + sfx, Active: true}

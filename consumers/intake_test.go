@@ -11,6 +11,7 @@ import (
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -123,7 +124,7 @@ func TestHeaderString(t *testing.T) {
 func TestIntakeUncleanMessageID(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	store, err := postgres.New(testPool, postgres.Config{EventMessage: route.EventMessage, Logger: discard()})
+	store, err := postgres.New(testPool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: discard()})
 	require.NoError(t, err)
 	sfx := rand.Text()[:12]
 	up := payment.Upstream{ID: "erp-" + sfx, Name: "ERP", AMQPUser: "erp-user-" + sfx, Active: true}

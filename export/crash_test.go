@@ -19,6 +19,7 @@ import (
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -218,7 +219,7 @@ func TestHelperProcess(t *testing.T) {
 	pool, err := postgres.Open(ctx, os.Getenv(helperDBEnv), 4)
 	require.NoError(t, err)
 	defer pool.Close()
-	store, err := postgres.New(pool, postgres.Config{Now: now, Location: shanghai(), EventMessage: route.EventMessage})
+	store, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, Now: now, Location: shanghai(), EventMessage: route.EventMessage})
 	require.NoError(t, err)
 	x, err := export.New(store, export.Config{
 		Dir: os.Getenv(helperDirEnv), Format: iso20022.Pacs008(), MaxPerFile: 3, Schedule: schedule(t, calendar.Weekdays()),

@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/crash"
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/seal"
 )
 
 // Store is what the exporter needs from storage.
@@ -101,6 +103,9 @@ type Result struct {
 	Payments int
 	// Taken is true when another run had the cutoff.
 	Taken bool
+	// Held are the due payments held instead of exported: their approvals
+	// do not check (each is logged at ERROR with alert=approval_mismatch).
+	Held []postgres.Held
 }
 
 // RunCutoff runs one cutoff: it claims what is due into batches and
@@ -110,6 +115,7 @@ func (x *Exporter) RunCutoff(ctx context.Context, cutoffAt time.Time) (Result, e
 	batches, err := x.store.CutoffClaimBatches(ctx, postgres.CutoffClaim{
 		CutoffAt: cutoffAt, SettlementDate: x.settlementDate(cutoffAt).Time(time.UTC), MaxPerFile: x.cfg.MaxPerFile,
 		Format: x.cfg.Format.Name(), FileName: x.fileName, Runner: x.cfg.Runner, Location: x.cfg.Location,
+		OnHeld: func(held []postgres.Held) { res.Held = held; x.alertHeld(ctx, held) },
 	})
 	switch {
 	case errors.Is(err, postgres.ErrCutoffTaken):
@@ -129,8 +135,17 @@ func (x *Exporter) RunCutoff(ctx context.Context, cutoffAt time.Time) (Result, e
 		return res, err
 	}
 	x.cfg.Log.InfoContext(ctx, "cutoff run", "cutoff_at", cutoffAt.In(x.cfg.Location).Format(time.RFC3339),
-		"batches", len(res.Batches), "payments", res.Payments, "taken_by_another_run", res.Taken)
+		"batches", len(res.Batches), "payments", res.Payments, "held", len(res.Held), "taken_by_another_run", res.Taken)
 	return res, nil
+}
+
+// alertHeld logs each payment the claim held: its approvals do not match
+// its content, or their MACs do not check. Someone changed the database.
+func (x *Exporter) alertHeld(ctx context.Context, held []postgres.Held) {
+	for _, h := range held {
+		x.cfg.Log.ErrorContext(ctx, "payment held: its approvals do not check, it is not exported", "alert", "approval_mismatch",
+			"payment_id", h.PaymentID, "failed", strings.Join(seal.Kinds(h.Problems), ","), "detail", seal.Summary(h.Problems))
+	}
 }
 
 // WritePending writes every batch still marked claimed, then records as
@@ -144,6 +159,10 @@ func (x *Exporter) WritePending(ctx context.Context) error {
 	for _, b := range pending {
 		sum, err := x.writeBatch(ctx, b, x.cfg.Dir, "")
 		if err != nil {
+			if errors.Is(err, postgres.ErrContentChanged) {
+				x.cfg.Log.ErrorContext(ctx, "batch not written: a payment changed after the claim", "alert", "approval_mismatch",
+					"batch_id", b.ID, "error", err)
+			}
 			errs = append(errs, fmt.Errorf("batch %s: %w", b.ID, err))
 			continue
 		}

@@ -137,7 +137,8 @@ func (f *fixture) newStore(t *testing.T) (*pgxpool.Pool, *postgres.Store) {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	store, err := postgres.New(pool, postgres.Config{
-		Now: f.clock.Now, Location: shanghai(), EventMessage: route.EventMessage,
+		Seal: pgtest.Key,
+		Now:  f.clock.Now, Location: shanghai(), EventMessage: route.EventMessage,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
@@ -175,13 +176,15 @@ func (f *fixture) submit(t *testing.T, bank, currency string, n int, exec string
 
 // authorize moves payments to authorized, last changed at t. A test
 // fixture: it stands in for the applicant's confirmation, the review and
-// the authorization, which the approval tests cover; the export only reads
-// the state and the time it was reached.
+// the authorization, which the approval tests cover: pgtest.Approve writes
+// their decisions, sealed, for the claim to re-check.
 func (f *fixture) authorize(t *testing.T, ids []string, at time.Time) {
 	t.Helper()
 	tag, err := f.pool.Exec(t.Context(), `UPDATE payments SET state = 'authorized', updated_at = $2 WHERE id::text = ANY($1)`, ids, at)
 	require.NoError(t, err)
 	require.EqualValues(t, len(ids), tag.RowsAffected())
+	_, err = pgtest.Approve(t.Context(), f.pool, pgtest.Key) // the sealed decisions the claim re-checks
+	require.NoError(t, err)
 }
 
 // exporter builds an Exporter writing into dir with the fixture's clock,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
 )
 
 // TestWriteStreams writes a batch of 20,000 payments (5,000 with -short)
@@ -37,6 +38,8 @@ func TestWriteStreams(t *testing.T) {
 		f.upstream.ID, f.customer.ID, bankCNAPS, f.accounts[bankCNAPS+"/CNY"], at(2026, 3, 10, 9, 30), n)
 	require.NoError(t, err)
 	require.EqualValues(t, n, tag.RowsAffected())
+	_, err = pgtest.Approve(ctx, f.pool, pgtest.Key)
+	require.NoError(t, err)
 
 	// Claim only (the run stops after its claim), then write in a fresh
 	// exporter while watching the heap.

@@ -140,7 +140,8 @@ func setup(t *testing.T) *bundle {
 	t.Helper()
 	clk := &clock{now: baseTime}
 	store, err := postgres.New(testPool, postgres.Config{
-		Now: clk.Now, Location: shanghai, EventMessage: eventMessage,
+		Seal: pgtest.Key,
+		Now:  clk.Now, Location: shanghai, EventMessage: eventMessage,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)

@@ -78,8 +78,8 @@ func TestCutoffsRunOnce(t *testing.T) {
 	f.move(t, friday, payment.StateAuthorized, sh(6, 23, 0)) // the approvals, as a fixture
 	f.clock.Set(sh(9, 11, 0))
 	monday := f.submit(t, 1)
+	executeMonday(t, f, monday) // before the approvals: they seal the content
 	f.move(t, monday, payment.StateAuthorized, sh(9, 11, 0))
-	executeMonday(t, f, monday)
 	f.clock.Set(sh(9, 15, 0))
 	res, err = job.RunOnce(ctx)
 	require.NoError(t, err)
@@ -100,8 +100,8 @@ func TestCutoffsRunOnce(t *testing.T) {
 	// tick has no cutoff due and writes it.
 	f.clock.Set(sh(9, 16, 0))
 	evening := f.submit(t, 1)
-	f.move(t, evening, payment.StateAuthorized, sh(9, 16, 0))
 	executeMonday(t, f, evening)
+	f.move(t, evening, payment.StateAuthorized, sh(9, 16, 0))
 	f.clock.Set(sh(9, 22, 30).Add(time.Second))
 	crashing := cutoffExporter(t, f, dir, func(p string) {
 		if p == export.CrashAfterClaim {

@@ -61,7 +61,8 @@ func newExpiryFixture(t *testing.T) *expiryFixture {
 	t.Cleanup(pool.Close)
 	clk := &clock{}
 	store, err := postgres.New(pool, postgres.Config{
-		Now: clk.Now, EventMessage: route.EventMessage, TaskMessage: route.TaskMessage,
+		Seal: pgtest.Key,
+		Now:  clk.Now, EventMessage: route.EventMessage, TaskMessage: route.TaskMessage,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
@@ -111,6 +112,11 @@ func (f *expiryFixture) move(t *testing.T, ids []string, st payment.State, at ti
 	t.Helper()
 	_, err := f.pool.Exec(t.Context(), `UPDATE payments SET state = $2, updated_at = $3 WHERE id::text = ANY($1)`, ids, string(st), at)
 	require.NoError(t, err)
+	if st == payment.StateAuthorized {
+		// The sealed decisions the export claim re-checks.
+		_, err = pgtest.Approve(t.Context(), f.pool, pgtest.Key)
+		require.NoError(t, err)
+	}
 }
 
 // states returns the state of each payment.
@@ -229,7 +235,7 @@ func TestExpiry(t *testing.T) {
 		pool, err := pgxpool.NewWithConfig(t.Context(), f.pool.Config())
 		require.NoError(t, err)
 		pool.Close()
-		down, err := postgres.New(pool, postgres.Config{Now: f.clock.Now, EventMessage: route.EventMessage})
+		down, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, Now: f.clock.Now, EventMessage: route.EventMessage})
 		require.NoError(t, err)
 		job := &jobs.Expiry{Store: down, TTLs: jobs.DefaultTTLs}
 		n, err := job.RunOnce(t.Context())

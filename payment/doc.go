@@ -21,8 +21,8 @@
 //	authorize (more needed) ┌─ awaiting_authorization ──▶ rejected | cancelled | expired
 //	                        └──────▶│ authorize
 //	                                ▼
-//	                            authorized      (frozen: no cancel, no edit)
-//	                                │ export
+//	                            authorized ──hold──▶ held ──void (operator)──▶ cancelled
+//	                                │ export    (authorized, held: frozen, no cancel, no edit)
 //	                                ▼
 //	                             exported ──return──▶ returned
 //	                                │ settle
@@ -31,4 +31,9 @@
 //
 // Every move is a row of the transition table in state.go; any other move is
 // refused with an *Error whose code is CodeInvalidTransition.
+//
+// hold: at the claim, the exporter re-checks that the payment's content is
+// what each required approver approved, with valid MACs (package seal); a
+// payment that fails is held instead of exported. A held payment is frozen
+// and never released into a file: an operator voids it (it ends cancelled).
 package payment

@@ -75,6 +75,11 @@ type Entry struct {
 	// or reordering an entry breaks the chain.
 	PrevHash []byte
 	Hash     []byte
+	// OTPStep is the TOTP time step a decision consumed (0 for none).
+	OTPStep int64
+	// MAC binds the entry to the payment's content digest with a key the
+	// database never holds (package seal); the store sets it.
+	MAC []byte
 }
 
 // ComputeHash returns the hash of e chained to e.PrevHash.

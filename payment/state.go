@@ -19,13 +19,17 @@ const (
 	StateCancelled             State = "cancelled"
 	StateExpired               State = "expired"
 	StateReturned              State = "returned"
+	// StateHeld is an authorized payment the exporter refused to put in a
+	// file: its content no longer matches what its approvers approved, or
+	// their decisions' MACs do not check. It waits for investigation.
+	StateHeld State = "held"
 )
 
 // States lists every state a stored payment can be in, in life order.
 var States = []State{
 	StateReceived, StateAwaitingConfirmation, StateAwaitingReview,
 	StateAwaitingAuthorization, StateAuthorized, StateExported, StateSettled,
-	StateRejected, StateCancelled, StateExpired, StateReturned,
+	StateRejected, StateCancelled, StateExpired, StateReturned, StateHeld,
 }
 
 // Action is what moves a payment from one state to another.
@@ -45,13 +49,18 @@ const (
 	ActionExport              Action = "export"
 	ActionSettle              Action = "settle"
 	ActionReturn              Action = "return"
+	// ActionHold moves an authorized payment whose approvals do not check
+	// out of the exporter's way.
+	ActionHold Action = "hold"
+	// ActionVoid is an operator ending a held payment after investigation.
+	ActionVoid Action = "void"
 )
 
 // Actions lists every action.
 var Actions = []Action{
 	ActionReceive, ActionRequestConfirmation, ActionConfirm, ActionApprove,
 	ActionAuthorizePartial, ActionAuthorize, ActionReject, ActionCancel,
-	ActionExpire, ActionExport, ActionSettle, ActionReturn,
+	ActionExpire, ActionExport, ActionSettle, ActionReturn, ActionHold, ActionVoid,
 }
 
 type move struct {
@@ -83,6 +92,12 @@ var transitions = map[move]State{
 	{StateAwaitingAuthorization, ActionExpire}:           StateExpired,
 
 	{StateAuthorized, ActionExport}: StateExported,
+	{StateAuthorized, ActionHold}:   StateHeld,
+
+	// A held payment is never released into a file: an operator voids it
+	// (b2bpay held void), which ends it cancelled and frees its order for a
+	// new request.
+	{StateHeld, ActionVoid}: StateCancelled,
 
 	{StateExported, ActionSettle}: StateSettled,
 	{StateExported, ActionReturn}: StateReturned,
@@ -128,10 +143,12 @@ func (s State) HoldsOrder() bool {
 }
 
 // Frozen reports whether the payment can no longer be cancelled or edited:
-// from authorization on it belongs to interbank processing.
+// from authorization on it belongs to interbank processing. A held payment
+// is frozen too: neither its applicant nor its upstream may cancel it, only
+// an operator voids it after investigation.
 func (s State) Frozen() bool {
 	switch s {
-	case StateAuthorized, StateExported, StateSettled, StateReturned:
+	case StateAuthorized, StateExported, StateSettled, StateReturned, StateHeld:
 		return true
 	}
 	return false

@@ -40,6 +40,10 @@ var wantMoves = map[payment.State]map[payment.Action]payment.State{
 	},
 	payment.StateAuthorized: {
 		payment.ActionExport: payment.StateExported,
+		payment.ActionHold:   payment.StateHeld,
+	},
+	payment.StateHeld: {
+		payment.ActionVoid: payment.StateCancelled,
 	},
 	payment.StateExported: {
 		payment.ActionSettle: payment.StateSettled,
@@ -54,7 +58,7 @@ func TestStatesAndActionsAreComplete(t *testing.T) {
 		payment.StateReceived, payment.StateAwaitingConfirmation, payment.StateAwaitingReview,
 		payment.StateAwaitingAuthorization, payment.StateAuthorized, payment.StateExported,
 		payment.StateSettled, payment.StateRejected, payment.StateCancelled, payment.StateExpired,
-		payment.StateReturned,
+		payment.StateReturned, payment.StateHeld,
 	}, payment.States)
 	require.NotContains(t, payment.States, payment.StateNone)
 
@@ -62,7 +66,7 @@ func TestStatesAndActionsAreComplete(t *testing.T) {
 		payment.ActionReceive, payment.ActionRequestConfirmation, payment.ActionConfirm,
 		payment.ActionApprove, payment.ActionAuthorizePartial, payment.ActionAuthorize,
 		payment.ActionReject, payment.ActionCancel, payment.ActionExpire, payment.ActionExport,
-		payment.ActionSettle, payment.ActionReturn,
+		payment.ActionSettle, payment.ActionReturn, payment.ActionHold, payment.ActionVoid,
 	}, payment.Actions)
 }
 
@@ -100,7 +104,7 @@ func TestNextWalksTheWholeTable(t *testing.T) {
 	for _, m := range wantMoves {
 		n += len(m)
 	}
-	require.Equal(t, 18, n)
+	require.Equal(t, 20, n)
 	require.Equal(t, n, allowed)
 }
 
@@ -140,6 +144,7 @@ func TestStatePredicates(t *testing.T) {
 		{payment.StateCancelled, true, true, false, false},
 		{payment.StateExpired, true, true, false, false},
 		{payment.StateReturned, true, true, false, true},
+		{payment.StateHeld, true, false, true, true},
 	}
 	require.Len(t, tests, len(payment.States)+1, "one row for every state plus StateNone")
 	for _, tt := range tests {

@@ -25,6 +25,7 @@ import (
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/schema"
+	"github.com/b2bpay/b2bpay/seal"
 )
 
 // Config configures a Store.
@@ -47,7 +48,11 @@ type Config struct {
 	// OTPOpener opens users' sealed OTP seeds; OTPPolicy sets the checks.
 	OTPOpener OTPOpener
 	OTPPolicy OTPPolicy
-	Logger    *slog.Logger
+	// Seal makes the MACs of decisions and timeline entries and checks
+	// them at the export claim; its key is derived from the master key
+	// and never stored. Without it the store writes no timeline entry.
+	Seal   *seal.Key
+	Logger *slog.Logger
 }
 
 // Store is the PostgreSQL implementation of b2bpay's storage.

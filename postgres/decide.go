@@ -13,6 +13,7 @@ import (
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/seal"
 )
 
 var _ approval.Store = (*Store)(nil)
@@ -94,6 +95,11 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 			return refuse(err)
 		}
 		step = &st
+		entry.OTPStep = st
+	}
+	sealed, err := s.sealDecisionTx(ctx, tx, p, actor.ID, r, entry.OTPStep)
+	if err != nil {
+		return approval.Result{}, err
 	}
 	res := approval.Result{Schema: approval.ResultSchema, DecisionID: r.DecisionID, PaymentID: p.ID,
 		Outcome: approval.Applied, State: p.State, At: now}
@@ -101,7 +107,7 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 		next := s.cfg.NextCutoff(now)
 		res.NextCutoff = &next
 	}
-	if err := decisionInsertTx(ctx, tx, r, res, step, now); err != nil {
+	if err := decisionInsertTx(ctx, tx, r, res, step, now, &sealed); err != nil {
 		return approval.Result{}, err
 	}
 	if err := s.auditTx(ctx, tx, AuditEntry{UserID: actor.ID, Actor: "user:" + actor.ID, Event: "decision_applied",
@@ -139,7 +145,7 @@ func (s *Store) refuseDecisionTx(ctx context.Context, tx pgx.Tx, r approval.Requ
 	now := s.cfg.Now().UTC()
 	res := approval.Refusal(r, refusal, now)
 	res.Reason = pgText(res.Reason)
-	if err := decisionInsertTx(ctx, tx, r, res, step, now); err != nil {
+	if err := decisionInsertTx(ctx, tx, r, res, step, now, nil); err != nil {
 		return approval.Result{}, err
 	}
 	if err := s.auditTx(ctx, tx, AuditEntry{UserID: r.UserID, Actor: actorOf(r.UserID), Event: "decision_refused",
@@ -156,7 +162,7 @@ func (s *Store) moveTx(ctx context.Context, tx pgx.Tx, before, p *payment.Paymen
 	if err := paymentUpdateTx(ctx, tx, before, p); err != nil {
 		return err
 	}
-	if err := timelineCopyTx(ctx, tx, []payment.Entry{e}); err != nil {
+	if err := s.timelineCopyTx(ctx, tx, []payment.Entry{e}, []string{p.Digest()}); err != nil {
 		return err
 	}
 	return s.afterChangeTx(ctx, tx, p, e)
@@ -263,7 +269,47 @@ func decisionGetTx(ctx context.Context, tx pgx.Tx, id string) (approval.Result, 
 	return res, true, nil
 }
 
-func decisionInsertTx(ctx context.Context, tx pgx.Tx, r approval.Request, res approval.Result, step *int64, now time.Time) error {
+// decisionSeal is what an applied decision's row carries for its MAC: its
+// place in the payment's chain of decisions, the content digest it was made
+// on, and the MAC.
+type decisionSeal struct {
+	seq    int
+	digest string
+	mac    []byte
+}
+
+// sealDecisionTx makes the MAC of an applied decision, chained to the
+// payment's last applied decision (read here, under the payment's lock).
+func (s *Store) sealDecisionTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, actorID string, r approval.Request, step int64) (decisionSeal, error) {
+	if s.cfg.Seal == nil {
+		return decisionSeal{}, errNoSeal
+	}
+	var seq int
+	var prev []byte
+	err := tx.QueryRow(ctx, `SELECT seal_seq, mac FROM decisions WHERE payment_id = $1 AND outcome = 'applied' AND seal_seq IS NOT NULL
+		ORDER BY seal_seq DESC LIMIT 1`, p.ID).Scan(&seq, &prev)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return decisionSeal{}, fmt.Errorf("read the decisions' chain of %s: %w", p.ID, err)
+	}
+	return s.sealDecision(p, actorID, r, step, seq, prev), nil
+}
+
+// sealDecision makes the MAC of an applied decision that follows the
+// decision number seq (0: none) whose MAC is prev.
+// An approval's digest is the content's (payment.Decide checked that the
+// person approved it); a rejection or a cancel records what was sent.
+func (s *Store) sealDecision(p *payment.Payment, actorID string, r approval.Request, step int64, seq int, prev []byte) decisionSeal {
+	digest := pgText(r.Digest)
+	if r.Verdict == payment.VerdictApprove {
+		digest = p.Digest()
+	}
+	d := seal.Decision{PaymentID: p.ID, Digest: digest, ActorID: actorID, Stage: r.Stage, Verdict: r.Verdict,
+		OTPStep: step, RequiredAuthorizers: p.RequiredAuthorizers, Seq: seq + 1, Prev: prev}
+	return decisionSeal{seq: d.Seq, digest: d.Digest, mac: s.cfg.Seal.Decision(d)}
+}
+
+// decisionInsertTx writes a decision's row; sealed is nil for a refusal.
+func decisionInsertTx(ctx context.Context, tx pgx.Tx, r approval.Request, res approval.Result, step *int64, now time.Time, sealed *decisionSeal) error {
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return err
@@ -278,8 +324,12 @@ func decisionInsertTx(ctx context.Context, tx pgx.Tx, r approval.Request, res ap
 	if validUUIDOrEmpty(r.SessionID) != "" {
 		session = r.SessionID
 	}
-	return decisionCopyTx(ctx, tx, []decisionRow{{r: r, raw: raw, pay: pay, actor: actor, session: session, outcome: res.Outcome,
-		code: res.Code, reason: res.Reason, step: step, at: now}})
+	row := decisionRow{r: r, raw: raw, pay: pay, actor: actor, session: session, outcome: res.Outcome,
+		code: res.Code, reason: res.Reason, step: step, at: now}
+	if sealed != nil {
+		row.seal = *sealed
+	}
+	return decisionCopyTx(ctx, tx, []decisionRow{row})
 }
 
 // decisionRow is a decisions row to write.
@@ -292,12 +342,14 @@ type decisionRow struct {
 	reason              string
 	step                *int64
 	at                  time.Time
+	seal                decisionSeal // zero for a refusal
 }
 
 // decisionCopyTx writes decision rows with one COPY.
 func decisionCopyTx(ctx context.Context, tx pgx.Tx, rows []decisionRow) error {
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"decisions"},
-		[]string{"id", "payment_id", "stage", "verdict", "actor_id", "session_id", "outcome", "code", "reason", "digest", "otp_step", "result", "decided_at"},
+		[]string{"id", "payment_id", "stage", "verdict", "actor_id", "session_id", "outcome", "code", "reason", "digest", "otp_step", "result", "decided_at",
+			"seal_seq", "mac"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			d := rows[i]
 			if s, ok := d.pay.(string); ok {
@@ -306,8 +358,14 @@ func decisionCopyTx(ctx context.Context, tx pgx.Tx, rows []decisionRow) error {
 			if s, ok := d.session.(string); ok {
 				d.session = copyUUID(s)
 			}
+			digest := pgText(d.r.Digest)
+			var seq any
+			if d.seal.seq > 0 {
+				// An applied decision records the digest its MAC covers.
+				digest, seq = d.seal.digest, d.seal.seq
+			}
 			return []any{d.r.DecisionID, d.pay, pgText(string(d.r.Stage)), pgText(string(d.r.Verdict)), d.actor, d.session, d.outcome,
-				string(d.code), d.reason, pgText(d.r.Digest), d.step, string(d.raw), d.at}, nil
+				string(d.code), d.reason, digest, d.step, string(d.raw), d.at, seq, d.seal.mac}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("record decisions: %w", err)

@@ -67,6 +67,10 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 	acted := map[string][]string{}
 	authorizations := map[string]int{}
 	limits := map[[2]string]int64{}
+	chains := map[string]decisionSeal{} // each payment's last applied decision in the chain
+	if s.cfg.Seal == nil {
+		return nil, nil, errNoSeal
+	}
 	b := &pgx.Batch{}
 	b.Queue(`SELECT id FROM decisions WHERE id = ANY($1)`, decIDs).Query(func(rows pgx.Rows) error {
 		return collect(rows, "decisions", func(row pgx.CollectableRow) error {
@@ -97,13 +101,18 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 			return err
 		})
 	})
-	b.Queue(`SELECT payment_id::text, actor_id, stage FROM decisions WHERE payment_id = ANY($1::uuid[]) AND outcome = 'applied'`, payIDs).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT payment_id::text, actor_id, stage, coalesce(seal_seq, 0), mac FROM decisions WHERE payment_id = ANY($1::uuid[]) AND outcome = 'applied'`, payIDs).Query(func(rows pgx.Rows) error {
 		return collect(rows, "applied decisions", func(row pgx.CollectableRow) error {
 			var pay, who, stage string
-			err := row.Scan(&pay, &who, &stage)
+			var seq int
+			var mac []byte
+			err := row.Scan(&pay, &who, &stage, &seq, &mac)
 			acted[pay] = append(acted[pay], who)
 			if stage == string(payment.StageAuthorization) {
 				authorizations[pay]++
+			}
+			if h := chains[pay]; seq > h.seq {
+				chains[pay] = decisionSeal{seq: seq, mac: mac}
 			}
 			return err
 		})
@@ -126,6 +135,7 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 		fromVersions            []int32
 		heads                   [][]byte
 		entries                 []payment.Entry
+		digests                 []string
 		decisions               []decisionRow
 		audits                  []AuditEntry
 		msgs                    []outbox.Message
@@ -161,6 +171,7 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 				continue
 			}
 			step = &st
+			entry.OTPStep = st
 			otpUsers, otpSteps = append(otpUsers, u.user.ID), append(otpSteps, st)
 			audits = append(audits, AuditEntry{UserID: u.user.ID, Actor: "user:" + u.user.ID, Event: "otp_ok", PaymentID: p.ID,
 				Detail: fmt.Sprintf("purpose=%s step=%d", r.Stage, st)})
@@ -179,8 +190,10 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 		if validUUIDOrEmpty(r.SessionID) != "" {
 			session = r.SessionID
 		}
+		head := chains[p.ID]
 		decisions = append(decisions, decisionRow{r: r, raw: raw, pay: p.ID, actor: u.user.ID, session: session,
-			outcome: approval.Applied, step: step, at: now})
+			outcome: approval.Applied, step: step, at: now, seal: s.sealDecision(p, u.user.ID, r, entry.OTPStep, head.seq, head.mac)})
+		digests = append(digests, p.Digest())
 		audits = append(audits, AuditEntry{UserID: u.user.ID, Actor: "user:" + u.user.ID, Event: "decision_applied",
 			PaymentID: p.ID, Detail: fmt.Sprintf("%s %s: %s -> %s", r.Stage, r.Verdict, entry.From, entry.To)})
 		ids, fromVersions, fromStates = append(ids, p.ID), append(fromVersions, int32(before.Version)), append(fromStates, string(before.State))
@@ -227,7 +240,7 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 	if err := paymentsUpdateTx(ctx, tx, now, ids, fromVersions, fromStates, states, heads); err != nil {
 		return nil, nil, err
 	}
-	if err := timelineCopyTx(ctx, tx, entries); err != nil {
+	if err := s.timelineCopyTx(ctx, tx, entries, digests); err != nil {
 		return nil, nil, err
 	}
 	if err := outboxCopyTx(ctx, tx, msgs, now); err != nil {

@@ -9,11 +9,13 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -29,12 +31,18 @@ type approvals struct {
 func setupApprovals(t *testing.T) *approvals { return setupApprovalsAt(t, baseTime) }
 
 func setupApprovalsAt(t *testing.T, now time.Time) *approvals {
+	return setupApprovalsOn(t, testPool, now)
+}
+
+// setupApprovalsOn is setupApprovalsAt on the database of pool.
+func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approvals {
 	t.Helper()
-	b := setupAt(t, now)
+	b := setupOn(t, pool, now)
 	k := newOTPKit(t)
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
-	b.store, err = postgres.New(testPool, postgres.Config{
+	b.store, err = postgres.New(pool, postgres.Config{
+		Seal:          pgtest.Key,
 		Now:           b.clock.Now,
 		Location:      loc,
 		EventMessage:  eventMessage,

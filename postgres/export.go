@@ -47,6 +47,10 @@ type CutoffClaim struct {
 	Runner string
 	// Location formats batch ids in the customers' zone.
 	Location *time.Location
+	// OnHeld, when set, is told after the claim commits which due payments
+	// it held instead of exporting, because their approvals do not check
+	// (see recheckClaimTx).
+	OnHeld func([]Held)
 }
 
 // claimChunk is how many payments are moved to exported per round trip.
@@ -74,8 +78,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 		loc = s.cfg.Location
 	}
 	var batches []Batch
+	var held []Held
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		batches = nil
+		batches, held = nil, nil
 		now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 		var runID int64
 		err := tx.QueryRow(ctx, `INSERT INTO cutoff_runs (cutoff_at, started_at, runner) VALUES ($1, $2, $3)
@@ -98,6 +103,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 				row_number() OVER (PARTITION BY bank_id, currency ORDER BY id) FROM due`, c.CutoffAt, c.SettlementDate); err != nil {
 			return fmt.Errorf("claim payments: %w", err)
 		}
+		if held, err = s.recheckClaimTx(ctx, tx, now); err != nil {
+			return err
+		}
 		batches, err = s.createBatchesTx(ctx, tx, c, runID, now, loc)
 		if err != nil || len(batches) == 0 {
 			return err
@@ -109,6 +117,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 		_, err = tx.Exec(ctx, `UPDATE cutoff_runs SET batches = $2, payments = $3 WHERE id = $1`, runID, len(batches), moved)
 		return err
 	})
+	if err == nil && len(held) > 0 && c.OnHeld != nil {
+		c.OnHeld(held)
+	}
 	return batches, err
 }
 
@@ -213,6 +224,7 @@ func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Paymen
 	states := make([]string, len(ps))
 	heads := make([][]byte, len(ps))
 	entries := make([]payment.Entry, len(ps))
+	digests := make([]string, len(ps))
 	msgs := make([]outbox.Message, 0, len(ps))
 	for i, p := range ps {
 		ids[i], fromVersions[i], fromStates[i] = p.ID, int32(p.Version), string(p.State)
@@ -221,7 +233,7 @@ func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Paymen
 		if err != nil {
 			return err
 		}
-		states[i], heads[i], entries[i] = string(p.State), p.HeadHash, e
+		states[i], heads[i], entries[i], digests[i] = string(p.State), p.HeadHash, e, p.Digest()
 		follow, err := s.changeMessages(p, e, 0)
 		if err != nil {
 			return err
@@ -231,7 +243,7 @@ func (s *Store) applyManyTx(ctx context.Context, tx pgx.Tx, ps []*payment.Paymen
 	if err := paymentsUpdateTx(ctx, tx, now, ids, fromVersions, fromStates, states, heads); err != nil {
 		return err
 	}
-	if err := timelineCopyTx(ctx, tx, entries); err != nil {
+	if err := s.timelineCopyTx(ctx, tx, entries, digests); err != nil {
 		return err
 	}
 	return outboxCopyTx(ctx, tx, msgs, now)
@@ -328,10 +340,17 @@ type BatchItem struct {
 }
 
 // BatchItems streams a batch's payments in file order to fn. Rows are read
-// as they come, so memory does not grow with the batch.
+// as they come, so memory does not grow with the batch. Each payment's
+// content must still be what its export entry sealed at the claim
+// (ErrContentChanged otherwise): a row changed between the claim and the
+// file never reaches the file.
 func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchItem) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, bp.seq, bp.debtor_name
+	if s.cfg.Seal == nil {
+		return errNoSeal
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, bp.seq, bp.debtor_name, `+prefixed("t.", exportEntryColumns)+`
 		FROM batch_payments bp JOIN payments p ON p.id = bp.payment_id
+		LEFT JOIN LATERAL (SELECT * FROM payment_timeline e WHERE e.payment_id = p.id AND e.action = 'export' LIMIT 1) t ON true
 		WHERE bp.batch_id = $1 ORDER BY bp.seq`, batchID)
 	if err != nil {
 		return err
@@ -339,9 +358,27 @@ func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchIte
 	defer rows.Close()
 	for rows.Next() {
 		var it BatchItem
-		p, err := scanPaymentExtra(rows, &it.Seq, &it.DebtorName)
+		var e payment.Entry
+		var seq *int
+		var at *time.Time
+		var kind, actor, action, from, to, code, note *string
+		var step *int64
+		p, err := scanPaymentExtra(rows, &it.Seq, &it.DebtorName,
+			&seq, &at, &kind, &actor, &action, &from, &to, &code, &note, &e.PrevHash, &e.Hash, &step, &e.MAC)
 		if err != nil {
 			return err
+		}
+		if seq != nil && at != nil { // nil: no export entry, nothing checks
+			e.Seq, e.At = *seq, *at
+			if step != nil {
+				e.OTPStep = *step
+			}
+			e.PaymentID, e.Actor = p.ID, payment.Actor{Kind: payment.ActorKind(deref(kind)), ID: deref(actor)}
+			e.Action, e.From, e.To = payment.Action(deref(action)), payment.State(deref(from)), payment.State(deref(to))
+			e.Code, e.Note = payment.Code(deref(code)), deref(note)
+		}
+		if !s.cfg.Seal.Sealed(p.Digest(), e) {
+			return fmt.Errorf("batch %s, payment %s: %w", batchID, p.ID, ErrContentChanged)
 		}
 		it.Payment = p
 		if err := fn(it); err != nil {
@@ -349,6 +386,21 @@ func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchIte
 		}
 	}
 	return rows.Err()
+}
+
+// ErrContentChanged is returned when a claimed payment's content, or its
+// export entry, no longer matches the MAC sealed at the claim: the file is
+// not written.
+var ErrContentChanged = errors.New("alert=approval_mismatch: the payment's content or export entry changed after the claim; its file is not written")
+
+// exportEntryColumns are the timeline columns BatchItems checks.
+const exportEntryColumns = `seq, at, actor_kind, actor_id, action, from_state, to_state, code, note, prev_hash, hash, otp_step, mac`
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 // prefixed qualifies each column of a comma-separated list.

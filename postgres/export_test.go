@@ -34,7 +34,7 @@ func setupOwnDB(t *testing.T, now time.Time) (*bundle, map[string]string, paymen
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
 	clk := &clock{now: now}
-	store, err := postgres.New(pool, postgres.Config{Now: clk.Now, Location: loc, EventMessage: eventMessage,
+	store, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, Now: clk.Now, Location: loc, EventMessage: eventMessage,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	sfx := randomHex(5)
@@ -76,6 +76,8 @@ func (b *bundle) submitAuthorized(t *testing.T, accounts map[string]string, bank
 		ids = append(ids, out.Payment.ID)
 	}
 	_, err := b.pool.Exec(t.Context(), `UPDATE payments SET state = 'authorized', updated_at = $2 WHERE id::text = ANY($1)`, ids, authorizedAt)
+	require.NoError(t, err)
+	_, err = pgtest.Approve(t.Context(), b.pool, pgtest.Key) // the sealed decisions the export claim re-checks
 	require.NoError(t, err)
 	return ids
 }
@@ -293,6 +295,8 @@ func TestCutoffClaimManyChunks(t *testing.T) {
 			'105290036005', i, 'CNY', '2026-03-10', 'authorized', 1, $6, $6
 		FROM generate_series(1, $7) AS i`,
 		b.upstream.ID, b.customer.ID, b.applicant.ID, b.bank.ID, b.account.Number, cutoffAt10.Add(-time.Hour), n)
+	require.NoError(t, err)
+	_, err = pgtest.Approve(ctx, b.pool, pgtest.Key)
 	require.NoError(t, err)
 	b.clock.Set(cutoffAt10.Add(time.Second))
 	batches, err := b.store.CutoffClaimBatches(ctx, claim(cutoffAt10, 1000))

@@ -94,6 +94,7 @@ type intakeBatch struct {
 
 	payments []*payment.Payment
 	entries  []payment.Entry
+	digests  []string // the content digest of each entry's payment
 	rows     []ledgerRow
 	msgs     []outbox.Message
 }
@@ -253,6 +254,10 @@ func (b *intakeBatch) submit(ctx context.Context, tx pgx.Tx, sub Submission) (Ou
 	ev := payment.AcceptedEvent(p, b.now)
 	b.payments = append(b.payments, p)
 	b.entries = append(b.entries, entries...)
+	digest := p.Digest()
+	for range entries {
+		b.digests = append(b.digests, digest)
+	}
 	b.held[ledgerKey{up.ID, r.OrderRef}] = true
 	b.record(sub, "accepted", &p.ID, ev)
 	if err := b.event(ev); err != nil {
@@ -332,7 +337,7 @@ func (b *intakeBatch) write(ctx context.Context, tx pgx.Tx) error {
 		if err := paymentCopyTx(ctx, tx, b.payments); err != nil {
 			return err
 		}
-		if err := timelineCopyTx(ctx, tx, b.entries); err != nil {
+		if err := b.s.timelineCopyTx(ctx, tx, b.entries, b.digests); err != nil {
 			return err
 		}
 	}

@@ -127,13 +127,17 @@ func setup(t *testing.T) *bundle { return setupAt(t, baseTime) }
 // setupAt seeds a customer enabled for online payment, a B2B bank, a CNY
 // account, an applicant and an upstream registered for the customer, with
 // the store's clock pinned at now.
-func setupAt(t *testing.T, now time.Time) *bundle {
+func setupAt(t *testing.T, now time.Time) *bundle { return setupOn(t, testPool, now) }
+
+// setupOn is setupAt on the database of pool.
+func setupOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *bundle {
 	t.Helper()
 	ctx := t.Context()
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
 	clk := &clock{now: now}
-	store, err := postgres.New(testPool, postgres.Config{
+	store, err := postgres.New(pool, postgres.Config{
+		Seal:         pgtest.Key,
 		Now:          clk.Now,
 		Location:     loc,
 		EventMessage: eventMessage,
@@ -143,7 +147,7 @@ func setupAt(t *testing.T, now time.Time) *bundle {
 
 	sfx := randomHex(5)
 	b := &bundle{
-		store: store, pool: testPool, clock: clk, suffix: sfx,
+		store: store, pool: pool, clock: clk, suffix: sfx,
 		customer: payment.Customer{ID: "cust-" + sfx, Name: "Customer " + sfx, OnlinePayment: true, Active: true},
 		bank:     payment.Bank{ID: randomDigits(12), Name: "Bank " + sfx, B2B: true},
 	}

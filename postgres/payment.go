@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -46,7 +47,8 @@ func (s *Store) PaymentGetByRequest(ctx context.Context, upstreamID, requestID s
 
 // PaymentTimeline returns a payment's timeline in order.
 func (s *Store) PaymentTimeline(ctx context.Context, id string) ([]payment.Entry, error) {
-	rows, err := s.pool.Query(ctx, `SELECT payment_id, seq, at, actor_kind, actor_id, action, coalesce(from_state, ''), to_state, code, note, prev_hash, hash
+	rows, err := s.pool.Query(ctx, `SELECT payment_id, seq, at, actor_kind, actor_id, action, coalesce(from_state, ''), to_state, code, note, prev_hash, hash,
+			coalesce(otp_step, 0), mac
 		FROM payment_timeline WHERE payment_id = $1 ORDER BY seq`, id)
 	if err != nil {
 		return nil, err
@@ -54,7 +56,7 @@ func (s *Store) PaymentTimeline(ctx context.Context, id string) ([]payment.Entry
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (payment.Entry, error) {
 		var e payment.Entry
 		var kind, action, from, to, code string
-		err := row.Scan(&e.PaymentID, &e.Seq, &e.At, &kind, &e.Actor.ID, &action, &from, &to, &code, &e.Note, &e.PrevHash, &e.Hash)
+		err := row.Scan(&e.PaymentID, &e.Seq, &e.At, &kind, &e.Actor.ID, &action, &from, &to, &code, &e.Note, &e.PrevHash, &e.Hash, &e.OTPStep, &e.MAC)
 		e.Actor.Kind, e.Action, e.From, e.To, e.Code = payment.ActorKind(kind), payment.Action(action), payment.State(from), payment.State(to), payment.Code(code)
 		return e, err
 	})
@@ -88,18 +90,32 @@ func (s *Store) PaymentIDs(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// timelineCopyTx appends many timeline entries with COPY.
-func timelineCopyTx(ctx context.Context, tx pgx.Tx, entries []payment.Entry) error {
+// errNoSeal is returned when the store would write a timeline entry or a
+// decision without the key that makes their MACs.
+var errNoSeal = errors.New("postgres: no MAC key (Config.Seal): set the master key")
+
+// timelineCopyTx appends many timeline entries with COPY, each sealed with
+// its MAC over digests[i], its payment's content digest.
+func (s *Store) timelineCopyTx(ctx context.Context, tx pgx.Tx, entries []payment.Entry, digests []string) error {
+	if s.cfg.Seal == nil {
+		return errNoSeal
+	}
+	for i := range entries {
+		s.cfg.Seal.Seal(digests[i], &entries[i])
+	}
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"payment_timeline"},
-		[]string{"payment_id", "seq", "at", "actor_kind", "actor_id", "action", "from_state", "to_state", "code", "note", "prev_hash", "hash"},
+		[]string{"payment_id", "seq", "at", "actor_kind", "actor_id", "action", "from_state", "to_state", "code", "note", "prev_hash", "hash", "otp_step", "mac"},
 		pgx.CopyFromSlice(len(entries), func(i int) ([]any, error) {
 			e := entries[i]
-			var from any
+			var from, step any
 			if e.From != payment.StateNone {
 				from = string(e.From)
 			}
+			if e.OTPStep != 0 {
+				step = e.OTPStep
+			}
 			return []any{copyUUID(e.PaymentID), e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, string(e.Action), from, string(e.To),
-				string(e.Code), e.Note, e.PrevHash, e.Hash}, nil
+				string(e.Code), e.Note, e.PrevHash, e.Hash, step, e.MAC}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("append timelines: %w", err)

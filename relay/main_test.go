@@ -119,7 +119,7 @@ func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := t.Context()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := postgres.New(testPool, postgres.Config{EventMessage: route.EventMessage, Logger: quiet})
+	store, err := postgres.New(testPool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: quiet})
 	require.NoError(t, err)
 	var pending int
 	require.NoError(t, testPool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&pending))

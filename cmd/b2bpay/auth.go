@@ -8,14 +8,17 @@ import (
 	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/seal"
 	"github.com/b2bpay/b2bpay/secret"
 )
 
 // security is what b2bpay derives from its master key: the sealer for
-// secrets at rest and the signer of session tokens.
+// secrets at rest, the signer of session tokens and the key of the MACs
+// over decisions and timeline entries.
 type security struct {
 	sealer    *secret.Sealer
 	signer    *auth.Signer
+	mac       *seal.Key
 	throttle  auth.Throttle
 	otpPolicy postgres.OTPPolicy
 }
@@ -29,7 +32,17 @@ func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &security{sealer: sealer, signer: signer, throttle: auth.DefaultThrottle}, nil
+	mac, err := macKey(master)
+	if err != nil {
+		return nil, err
+	}
+	return &security{sealer: sealer, signer: signer, mac: mac, throttle: auth.DefaultThrottle}, nil
+}
+
+// macKey derives the key of the approval MACs from the master key, with its
+// own label: never the session token's key, never stored.
+func macKey(master []byte) (*seal.Key, error) {
+	return seal.New(auth.DeriveKey(master, seal.Purpose))
 }
 
 // otpOpener opens a user's sealed OTP seed, bound to that user.

@@ -407,8 +407,9 @@ func benchWriter(sizes []int) ([]bench.Result, error) {
 }
 
 // benchExport inserts n authorized payments (a fixture shaped like the
-// ones intake and the approval make) and measures one cutoff exporting
-// them into pacs.008 files.
+// ones intake and the approval make, with their sealed decisions) and
+// measures one cutoff exporting them into pacs.008 files, re-check
+// included.
 func benchExport(ctx context.Context, a *app, opt benchOptions, n int) (bench.Result, error) {
 	run := fmt.Sprintf("x%d-%x", n, time.Now().UnixNano()&0xffffff) // order refs stay within 35 characters
 	if _, err := a.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
@@ -421,6 +422,10 @@ func benchExport(ctx context.Context, a *app, opt benchOptions, n int) (bench.Re
 		FROM generate_series(1, $8::int) g`,
 		bench.Upstream, run, bench.CustomerID, bench.Applicant, bench.BankID, bench.DebtorAccount, bench.CustomerName, n); err != nil {
 		return bench.Result{}, fmt.Errorf("insert authorized payments: %w", err)
+	}
+	// Their decisions, sealed with the bench's key: the claim re-checks them.
+	if _, err := pgtest.Approve(ctx, a.pool, a.store.Seal()); err != nil {
+		return bench.Result{}, fmt.Errorf("approve authorized payments: %w", err)
 	}
 	if _, err := a.pool.Exec(ctx, `ANALYZE payments`); err != nil {
 		return bench.Result{}, err

@@ -28,6 +28,7 @@ type env struct {
 	cfg     config
 	app     *app
 	sealer  *secret.Sealer
+	master  []byte // the master key, for the commands run as processes
 	mallKey []byte
 	stop    context.CancelFunc
 	apiAddr string
@@ -65,13 +66,14 @@ func newEnv(t *testing.T) *env {
 	}
 	cfg := config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: loc,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
-	sec, err := newSecurity(secret.NewKey(), 15*time.Minute, nil)
+	master := secret.NewKey()
+	sec, err := newSecurity(master, 15*time.Minute, nil)
 	require.NoError(t, err)
 	sealer := sec.sealer
 	a, err := openDB(ctx, cfg, sec)
 	require.NoError(t, err)
 	t.Cleanup(a.close)
-	e := &env{t: t, cfg: cfg, app: a, sealer: sealer, mallKey: secret.NewKey()}
+	e := &env{t: t, cfg: cfg, app: a, sealer: sealer, master: master, mallKey: secret.NewKey()}
 	e.seed(ctx)
 	require.NoError(t, a.openBroker(ctx, "b2bpay-test", 30*time.Second))
 	e.start()

@@ -40,7 +40,7 @@ func root() *cli.Command {
 			customerCommand(), bankCommand(), accountCommand(), userCommand(), upstreamCommand(),
 			submitCommand(), statusCommand(), demoCommand(),
 			loginCommand(), logoutCommand(), staffCommand(), decideCommand(), confirmCommand(), cancelCommand(), verifyCommand(),
-			cutoffCommand(), batchCommand(), reportsCommand(),
+			cutoffCommand(), batchCommand(), reportsCommand(), heldCommand(),
 			benchCommand(),
 		},
 	}

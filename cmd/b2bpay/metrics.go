@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
@@ -26,6 +27,7 @@ type metrics struct {
 	cutoffs   prometheus.Counter
 	exported  prometheus.Counter
 	files     prometheus.Counter
+	held      prometheus.Counter
 	reports   *prometheus.CounterVec
 }
 
@@ -41,6 +43,8 @@ func newMetrics(store *postgres.Store) *metrics {
 		cutoffs:  prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_cutoff_runs_total", Help: "Cutoffs run by this process."}),
 		exported: prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_payments_exported_total", Help: "Payments claimed into interbank batches."}),
 		files:    prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_batches_claimed_total", Help: "Batches (interbank files) claimed."}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_approval_mismatch_total",
+			Help: "Authorized payments the cutoff held instead of exporting: content or decisions do not match their MACs (alert on any)."}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b2bpay_status_reports_total",
 			Help: "Status report files read, by outcome (applied, quarantined, repeated)."}, []string{"outcome"}),
 	}
@@ -54,7 +58,7 @@ func newMetrics(store *postgres.Store) *metrics {
 		}
 		return float64(n)
 	})
-	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.reports, pending,
+	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.held, m.reports, pending,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -72,6 +76,15 @@ func (m *metrics) calendarDaysLeft(src *calendarSource, loc *time.Location, now 
 			days, _, _ := src.daysLeft(now(), loc)
 			return float64(days)
 		}))
+}
+
+// cutoffRan counts a cutoff run: its payments, its files, and the
+// payments it held because their approvals do not check.
+func (m *metrics) cutoffRan(r export.Result) {
+	m.cutoffs.Inc()
+	m.exported.Add(float64(r.Payments))
+	m.files.Add(float64(len(r.Batches)))
+	m.held.Add(float64(len(r.Held)))
 }
 
 // countedIntake counts what intake decides.

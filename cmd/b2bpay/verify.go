@@ -2,20 +2,27 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/seal"
 )
 
 func verifyCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "verify",
-		Usage:     "check the tamper-evident hash chain of payments' timelines and name the first broken entry",
+		Name: "verify",
+		Usage: "check every payment's timeline (hash chain and MACs) and its content against the decisions that approved it " +
+			"(MACs with the key derived from the master key), and name what broke",
 		ArgsUsage: "[PAYMENT_ID ...] (default: every payment)",
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return withDB(ctx, cmd, func(a *app) error {
+				key := a.store.Seal()
+				if key == nil {
+					return errors.New("verify checks MACs made with the master key: " + errNoKey.Error())
+				}
 				ids := cmd.Args().Slice()
 				if len(ids) == 0 {
 					var err error
@@ -25,17 +32,17 @@ func verifyCommand() *cli.Command {
 				}
 				broken := 0
 				for _, id := range ids {
-					p, err := a.store.PaymentGetByID(ctx, id)
+					problems, err := verifyPayment(ctx, a, key, id)
 					if err != nil {
 						return err
 					}
-					tl, err := a.store.PaymentTimeline(ctx, id)
-					if err != nil {
-						return err
+					if len(problems) == 0 {
+						continue
 					}
-					if seq, why := payment.VerifyChain(tl, p.HeadHash); seq != 0 {
-						broken++
-						fmt.Printf("BROKEN payment %s: entry %d: %s\n", id, seq, why)
+					broken++
+					fmt.Printf("BROKEN payment %s: %s\n", id, strings.Join(seal.Kinds(problems), ", "))
+					for _, p := range problems {
+						fmt.Printf("  %s\n", p)
 					}
 				}
 				fmt.Printf("%d payments checked, %d broken\n", len(ids), broken)
@@ -46,4 +53,22 @@ func verifyCommand() *cli.Command {
 			})
 		},
 	}
+}
+
+// verifyPayment checks one payment's timeline and decisions against its
+// content as it is now.
+func verifyPayment(ctx context.Context, a *app, key *seal.Key, id string) ([]seal.Problem, error) {
+	p, err := a.store.PaymentGetByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	tl, err := a.store.PaymentTimeline(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := a.store.PaymentDecisions(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return append(key.CheckApprovals(p, ds, seal.UserActors(tl)...), key.CheckTimeline(p, tl)...), nil
 }
