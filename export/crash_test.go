@@ -98,7 +98,8 @@ func TestCrashAfterClaim(t *testing.T) {
 	// Another process: its WritePending finishes the work.
 	_, store2 := f.newStore(t)
 	x2 := f.exporter(t, store2, dir)
-	require.NoError(t, x2.WritePending(ctx))
+	_, err := x2.WritePending(ctx)
+	require.NoError(t, err)
 	f.requireComplete(t, dir, ids)
 
 	// Running the cutoff again claims nothing and writes nothing.

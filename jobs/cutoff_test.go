@@ -17,6 +17,7 @@ import (
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/jobs"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
 )
 
 func shanghai(t *testing.T) *time.Location {
@@ -146,9 +147,9 @@ func (x *fakeExporter) RunCutoff(_ context.Context, at time.Time) (export.Result
 	return export.Result{CutoffAt: at}, nil
 }
 
-func (x *fakeExporter) WritePending(context.Context) error {
+func (x *fakeExporter) WritePending(context.Context) ([]postgres.Batch, error) {
 	x.wrotePending++
-	return x.writeErr
+	return nil, x.writeErr
 }
 
 // TestCutoffsRunOnceStops: a cutoff that fails stops the later ones (they
