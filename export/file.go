@@ -178,7 +178,8 @@ func atomicWrite(path string, mid func(), fill func(io.Writer) error) (err error
 	return syncDir(dir)
 }
 
-// midWriter calls mid once, after the first write is flushed to the file.
+// midWriter calls mid once, in the middle of the first write: half of it
+// is flushed to the file, the rest not yet written.
 type midWriter struct {
 	w    *bufio.Writer
 	mid  func()
@@ -186,15 +187,21 @@ type midWriter struct {
 }
 
 func (m *midWriter) Write(p []byte) (int, error) {
-	n, err := m.w.Write(p)
-	if err == nil && !m.done {
-		m.done = true
-		if err = m.w.Flush(); err != nil {
-			return n, err
-		}
-		m.mid()
+	if m.done || len(p) == 0 {
+		return m.w.Write(p)
 	}
-	return n, err
+	m.done = true
+	half := len(p) / 2
+	n, err := m.w.Write(p[:half])
+	if err == nil {
+		err = m.w.Flush()
+	}
+	if err != nil {
+		return n, err
+	}
+	m.mid()
+	k, err := m.w.Write(p[half:])
+	return n + k, err
 }
 
 // legacyTempAge is how old a temporary file of the earlier layout (a
@@ -208,11 +215,8 @@ const legacyTempAge = 10 * time.Minute
 func cleanTemps(dir string, now time.Time) ([]string, error) {
 	var removed []string
 	tmpDir := filepath.Join(dir, TempDir)
-	if err := os.MkdirAll(tmpDir, 0o750); err != nil {
-		return nil, err
-	}
 	entries, err := os.ReadDir(tmpDir)
-	if err != nil {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
 	for _, e := range entries {

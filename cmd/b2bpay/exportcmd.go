@@ -51,13 +51,13 @@ func printCutoffRun(res export.Result, loc *time.Location, cal *calendar.Calenda
 		}
 		day := calendar.DateOf(res.CutoffAt, loc)
 		switch {
-		case !cal.IsBusinessDay(day):
+		case res.SettlementDate == day:
+			fmt.Printf("settles %s\n", res.SettlementDate)
+		case !cal.IsBusinessDay(day) && res.SettlementDate == cal.NextBusinessDay(day):
 			fmt.Printf("settles %s: %s is not a business day of the %s calendar, the files settle on the next one\n",
 				res.SettlementDate, day, cal.Name())
-		case res.SettlementDate != day:
-			fmt.Printf("settles %s: the cutoff of %s is run late, the files settle on the first business day from today\n", res.SettlementDate, day)
 		default:
-			fmt.Printf("settles %s\n", res.SettlementDate)
+			fmt.Printf("settles %s: the cutoff of %s is run late, the files settle on the first business day from today\n", res.SettlementDate, day)
 		}
 	}
 	if len(res.Recovered) > 0 {
