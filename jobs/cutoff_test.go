@@ -179,3 +179,28 @@ func TestCutoffsRunOnceStops(t *testing.T) {
 	require.ErrorContains(t, err, "outbound directory gone")
 	require.Equal(t, 1, x.wrotePending)
 }
+
+// TestCutoffsMissedCaughtUp: a cutoff found due past its grace is told to
+// Missed once, however many ticks find it, and to CaughtUp once it runs;
+// one on time is neither.
+func TestCutoffsMissedCaughtUp(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	late, onTime := time.Unix(0, 0), time.Unix(3600, 0)
+	now := onTime.Add(time.Minute)
+	var missed, caught []time.Time
+	x := &fakeExporter{due: []time.Time{late, onTime}, failAt: late}
+	job := &jobs.Cutoffs{Export: x, Now: func() time.Time { return now },
+		Missed: func(at time.Time) { missed = append(missed, at) }, CaughtUp: func(at time.Time) { caught = append(caught, at) }}
+	for range 2 {
+		_, err := job.RunOnce(ctx)
+		require.ErrorContains(t, err, "disk full")
+	}
+	require.Equal(t, []time.Time{late}, missed, "told once")
+	require.Empty(t, caught)
+	x.failAt = time.Time{}
+	_, err := job.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{late}, missed)
+	require.Equal(t, []time.Time{late}, caught)
+}
