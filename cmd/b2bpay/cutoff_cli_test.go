@@ -208,4 +208,8 @@ func TestCutoffRunRecovery(t *testing.T) {
 	require.Zero(t, e.count(`SELECT count(*) FROM batches WHERE state = 'claimed'`))
 	require.Equal(t, 1, e.count(`SELECT count(*) FROM batches WHERE outbound_dir = $1`, dir))
 	require.True(t, strings.HasPrefix(dir, "/"))
+	batchID := strings.SplitN(filepath.Base(files[0]), ".", 2)[0]
+	r = e.b2bpay(t, dir, nil, "batch", "show", batchID)
+	require.Zero(t, r.code, r.stdout+r.stderr)
+	require.Contains(t, r.stdout, "dir       "+dir+"\n")
 }

@@ -245,8 +245,12 @@ func batchCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					fmt.Printf("batch     %s (%s)\ncutoff    %s\nfile      %s\nformat    %s\nbank      %s\nsettles   %s\npayments  %d\ncontrol   %s %s\nsha256    %s\n\n",
-						b.ID, b.State, b.CutoffAt.In(a.cfg.Location).Format(time.RFC3339), b.FileName, b.Format, b.DebtorBankID,
+					dir := b.Dir
+					if dir == "" {
+						dir = "(not recorded)"
+					}
+					fmt.Printf("batch     %s (%s)\ncutoff    %s\nfile      %s\ndir       %s\nformat    %s\nbank      %s\nsettles   %s\npayments  %d\ncontrol   %s %s\nsha256    %s\n\n",
+						b.ID, b.State, b.CutoffAt.In(a.cfg.Location).Format(time.RFC3339), b.FileName, dir, b.Format, b.DebtorBankID,
 						b.SettlementDate.Format(payment.DateLayout), b.Count, payment.FormatAmount(b.ControlSumMinor, b.Currency), b.Currency, b.SHA256)
 					w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "#\tPAYMENT\tORDER\tAMOUNT\tCREDITOR\tSTATE")
