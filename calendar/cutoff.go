@@ -157,8 +157,16 @@ func (s *Schedule) Between(from, to time.Time) []time.Time {
 }
 
 // SettlementDate returns the business date a cutoff settles on: the
-// cutoff's own date in the schedule's zone (a 22:30 nightly run settles the
-// day it closes, not the next).
+// cutoff's own date in the schedule's zone when that is a business day of
+// the calendar (a 22:30 nightly run settles the day it closes, not the
+// next), else the next business day. A scheduled cutoff always falls on a
+// business day; a run at another instant (a manual run on a Sunday or a
+// holiday) settles on the first business day after it: a clearing system
+// refuses a file that settles on a day it is closed.
 func (s *Schedule) SettlementDate(cutoff time.Time) Date {
-	return DateOf(cutoff, s.loc)
+	d := DateOf(cutoff, s.loc)
+	if !s.cal.IsBusinessDay(d) {
+		d = s.cal.NextBusinessDay(d)
+	}
+	return d
 }

@@ -234,3 +234,37 @@ func TestSettlementDate(t *testing.T) {
 	require.Equal(t, "2026-03-13", s.SettlementDate(c).String())
 	require.Equal(t, "2026-03-13", s.SettlementDate(c.UTC()).String())
 }
+
+// TestSettlementDateBusinessDay: a cutoff settles on its own date only when
+// that is a business day; a run on a day off (a manual run on a Sunday or
+// on a holiday) settles on the next business day.
+func TestSettlementDateBusinessDay(t *testing.T) {
+	t.Parallel()
+	sh := zone(t, "Asia/Shanghai")
+	cn := calendar.China()
+	s := schedule(t, sh, cn, cutoffs...)
+	for _, tc := range []struct{ at, want, why string }{
+		{"2026-12-06 10:00:00", "2026-12-07", "Sunday: Monday"},
+		{"2026-12-13 10:00:00", "2026-12-14", "Sunday: Monday"},
+		{"2026-12-12 23:59:59", "2026-12-14", "Saturday night: Monday"},
+		{"2026-10-01 10:00:00", "2026-10-08", "National Day: the first day after the holiday"},
+		{"2026-10-07 22:30:00", "2026-10-08", "the holiday's last day"},
+		{"2026-10-10 10:00:00", "2026-10-10", "a make-up Saturday is a business day"},
+		{"2026-12-07 10:00:00", "2026-12-07", "a Monday settles the same day"},
+	} {
+		require.Equal(t, tc.want, s.SettlementDate(at(t, sh, tc.at)).String(), tc.why)
+	}
+	// A year the data may not cover yet: still a business day of the
+	// calendar, on or after the run's date.
+	for _, day := range []string{"2027-01-01", "2027-01-02", "2027-01-03", "2027-02-06", "2027-10-01"} {
+		run := at(t, sh, day+" 10:00:00")
+		got := s.SettlementDate(run)
+		require.True(t, cn.IsBusinessDay(got), "%s settles on %s, a business day", day, got)
+		require.False(t, got.Before(calendar.DateOf(run, sh)), day)
+		if cn.IsBusinessDay(calendar.DateOf(run, sh)) {
+			require.Equal(t, day, got.String())
+		} else {
+			require.Equal(t, cn.NextBusinessDay(calendar.DateOf(run, sh)), got)
+		}
+	}
+}

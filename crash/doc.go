@@ -16,6 +16,9 @@
 //	                        applied and committed, before the delivery is acked
 //	export-after-claim      export.Exporter.RunCutoff, after the cutoff claimed
 //	                        its batches and before any file is written
+//	export-during-write     export.Exporter.WritePending, inside a batch file's write:
+//	                        half of the first write is on disk under the temporary
+//	                        name (in the outbound directory's .tmp), not renamed
 //	export-after-write      export.Exporter.WritePending, after a batch's file is
 //	                        renamed into place and before the batch is marked written
 //

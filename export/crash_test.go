@@ -99,7 +99,8 @@ func TestCrashAfterClaim(t *testing.T) {
 	// Another process: its WritePending finishes the work.
 	_, store2 := f.newStore(t)
 	x2 := f.exporter(t, store2, dir)
-	require.NoError(t, x2.WritePending(ctx))
+	_, err := x2.WritePending(ctx)
+	require.NoError(t, err)
 	f.requireComplete(t, dir, ids)
 
 	// Running the cutoff again claims nothing and writes nothing.
@@ -149,11 +150,14 @@ func TestCrashAfterWrite(t *testing.T) {
 	require.Equal(t, crashed, again, "the file written again is the file the crash left")
 }
 
-// TestCrashProcess kills a real process (exit 3 from export.CrashFromEnv)
-// at each crash point, then recovers in this one.
+// TestCrashProcess kills a real process (exit 3 from export.CrashFromEnv,
+// no cleanup, as kill -9) at each crash point, then recovers in this one.
+// Killed inside a file's write, the process leaves part of the file in the
+// temporary directory and nothing in the outbound directory a gateway
+// would take; the recovery removes it and writes every file whole.
 func TestCrashProcess(t *testing.T) {
 	t.Parallel()
-	for _, point := range []string{export.CrashAfterClaim, export.CrashAfterWrite} {
+	for _, point := range []string{export.CrashAfterClaim, export.CrashDuringWrite, export.CrashAfterWrite} {
 		t.Run(point, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
@@ -180,6 +184,14 @@ func TestCrashProcess(t *testing.T) {
 			switch point {
 			case export.CrashAfterClaim:
 				require.Empty(t, dirNames(t, dir))
+			case export.CrashDuringWrite:
+				require.Empty(t, dirNames(t, dir), "no file, whole or partial, where the gateway takes files")
+				temps := tempNames(t, dir)
+				require.Len(t, temps, 1, "the partial file is in the temporary directory")
+				raw, err := os.ReadFile(filepath.Join(dir, export.TempDir, temps[0]))
+				require.NoError(t, err)
+				require.NotEmpty(t, raw, "part of the file was written")
+				require.NotContains(t, string(raw), "</Document>", "the file was not complete")
 			case export.CrashAfterWrite:
 				pending, err := f.store.BatchesClaimed(ctx)
 				require.NoError(t, err)
@@ -195,6 +207,7 @@ func TestCrashProcess(t *testing.T) {
 			res, err := x.RunCutoff(ctx, cutoff)
 			require.NoError(t, err)
 			require.True(t, res.Taken)
+			require.Len(t, res.Recovered, 7, "the run reports the files it recovered")
 			f.requireComplete(t, dir, ids)
 			if crashed != nil {
 				again, err := os.ReadFile(filepath.Join(dir, crashedName))

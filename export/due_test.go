@@ -178,3 +178,92 @@ func TestCatchUpSettlesToday(t *testing.T) {
 	require.Len(t, res.Batches, 1)
 	require.Equal(t, "2026-03-16", res.Batches[0].SettlementDate.Format(payment.DateLayout))
 }
+
+// TestDueManualRuns: a manual run neither freezes nor hides the schedule.
+// After a manual run three minutes in the future, the scheduled cutoffs
+// in between are still due; a manual run at a scheduled instant is that
+// instant's run (never run twice); a manual run at another instant hides
+// none; every scheduled instant runs exactly once.
+func TestDueManualRuns(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	x := f.exporter(t, f.store, t.TempDir())
+	due := func() []time.Time {
+		t.Helper()
+		d, err := x.Due(ctx)
+		require.NoError(t, err)
+		return d
+	}
+	run := func(manual bool, at time.Time) {
+		t.Helper()
+		var err error
+		if manual {
+			_, err = x.RunManual(ctx, at)
+		} else {
+			_, err = x.RunCutoff(ctx, at)
+		}
+		require.NoError(t, err)
+	}
+
+	// The scheduler ran Tuesday 10:00.
+	f.clock.Set(at(2026, 3, 10, 10, 0).Add(time.Second))
+	run(false, at(2026, 3, 10, 10, 0))
+	// At 13:58 an operator runs a cutoff --at 14:01 (forced).
+	f.clock.Set(at(2026, 3, 10, 13, 58))
+	run(true, at(2026, 3, 10, 14, 1))
+	require.Empty(t, due())
+	// 14:00 passes: it is due, the manual run at 14:01 notwithstanding.
+	f.clock.Set(at(2026, 3, 10, 14, 0).Add(30 * time.Second))
+	requireTimes(t, []time.Time{at(2026, 3, 10, 14, 0)}, due())
+	// The scheduler is down until Wednesday 10:05; meanwhile an operator
+	// runs the 22:30 cutoff by hand (at its instant) and one at 23:00.
+	f.clock.Set(at(2026, 3, 10, 22, 30).Add(time.Second))
+	run(true, at(2026, 3, 10, 22, 30))
+	f.clock.Set(at(2026, 3, 10, 23, 0).Add(time.Second))
+	run(true, at(2026, 3, 10, 23, 0))
+	f.clock.Set(at(2026, 3, 11, 10, 5))
+	got := due()
+	requireTimes(t, []time.Time{at(2026, 3, 10, 14, 0), at(2026, 3, 11, 10, 0)}, got)
+	for _, c := range got {
+		run(false, c)
+	}
+	require.Empty(t, due())
+
+	// Every scheduled instant from the first to now: exactly one run each.
+	rows, err := f.pool.Query(ctx, `SELECT cutoff_at, kind FROM cutoff_runs ORDER BY cutoff_at`)
+	require.NoError(t, err)
+	runs := map[string]string{}
+	for rows.Next() {
+		var c time.Time
+		var kind string
+		require.NoError(t, rows.Scan(&c, &kind))
+		runs[c.In(shanghai()).Format("Mon 15:04")] = kind
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]string{
+		"Tue 10:00": "scheduled", "Tue 14:00": "scheduled", "Tue 14:01": "manual", "Tue 22:30": "manual", "Tue 23:00": "manual",
+		"Wed 10:00": "scheduled",
+	}, runs)
+}
+
+// TestDueOnlyManualRuns: with no scheduled run on record, the scheduler
+// catches up from the latest manual run that has come (none in the
+// future), and with none, runs only the latest cutoff.
+func TestDueOnlyManualRuns(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	f := newFixture(t)
+	x := f.exporter(t, f.store, t.TempDir())
+	f.clock.Set(at(2026, 3, 10, 9, 0))
+	_, err := x.RunManual(ctx, at(2026, 3, 10, 15, 0)) // forced, in the future
+	require.NoError(t, err)
+	f.clock.Set(at(2026, 3, 10, 14, 30))
+	due, err := x.Due(ctx)
+	require.NoError(t, err)
+	requireTimes(t, []time.Time{at(2026, 3, 10, 14, 0)}, due)
+	f.clock.Set(at(2026, 3, 11, 10, 30))
+	due, err = x.Due(ctx)
+	require.NoError(t, err)
+	requireTimes(t, []time.Time{at(2026, 3, 10, 22, 30), at(2026, 3, 11, 10, 0)}, due)
+}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/b2bpay/b2bpay/iso20022"
@@ -47,7 +48,8 @@ func (x *Exporter) writeBatch(ctx context.Context, b postgres.Batch, dir, want s
 		InstructingAgent: x.cfg.InstructingAgent, InstructedAgent: x.cfg.InstructedAgent,
 	}
 	h := sha256.New()
-	err := atomicWrite(filepath.Join(dir, b.FileName), func(w io.Writer) error {
+	mid := func() { x.cfg.Crash(CrashDuringWrite) }
+	err := atomicWrite(filepath.Join(dir, b.FileName), mid, func(w io.Writer) error {
 		if err := x.streamBatch(ctx, b, g, io.MultiWriter(w, h)); err != nil {
 			return err
 		}
@@ -65,7 +67,7 @@ func (x *Exporter) writeBatch(ctx context.Context, b postgres.Batch, dir, want s
 		ControlSum: payment.FormatAmount(b.ControlSumMinor, b.Currency), Currency: b.Currency, DebtorBankID: b.DebtorBankID,
 		SettlementDate: b.SettlementDate.Format(payment.DateLayout), SHA256: sum, CreatedAt: b.CreatedAt.UTC(),
 	}
-	err = atomicWrite(filepath.Join(dir, b.FileName+".manifest.json"), func(w io.Writer) error {
+	err = atomicWrite(filepath.Join(dir, b.FileName+".manifest.json"), nil, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(m)
@@ -119,25 +121,47 @@ func transaction(b postgres.Batch, it postgres.BatchItem) iso20022.Transaction {
 	}
 }
 
-// atomicWrite writes a file under a temporary name in the same directory,
-// fsyncs it, renames it over path and fsyncs the directory: readers see the
-// old file or the whole new one, never part of one.
-func atomicWrite(path string, fill func(io.Writer) error) (err error) {
+// TempDir is the subdirectory of an outbound directory where files are
+// written before they are renamed into place: on the same filesystem, so
+// the rename is atomic, and out of a gateway's pickup pattern (a gateway
+// taking `*` takes the directory's files; .tmp is a directory, and a dot
+// name). A killed writer's temporary file stays there, never beside the
+// delivered files, until the next exporter starts and removes it.
+const TempDir = ".tmp"
+
+// atomicWrite writes a file under a temporary name in dir/.tmp, holding an
+// exclusive lock on it (so that a cleaner knows it is alive), fsyncs it,
+// renames it over path and fsyncs the directory: readers see the old file
+// or the whole new one, never part of one. mid, when set, is called once
+// part of the file is on disk under its temporary name (a crash point).
+func atomicWrite(path string, mid func(), fill func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmpDir := filepath.Join(dir, TempDir)
+	if err := os.MkdirAll(tmpDir, 0o750); err != nil {
+		return err
+	}
 	var r [6]byte
 	_, _ = rand.Read(r[:])
-	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-"+hex.EncodeToString(r[:]))
+	tmp := filepath.Join(tmpDir, filepath.Base(path)+"-"+hex.EncodeToString(r[:]))
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			_ = f.Close()
 			_ = os.Remove(tmp)
 		}
+		_ = f.Close()
 	}()
+	if err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("lock %s: %w", tmp, err)
+	}
 	bw := bufio.NewWriterSize(f, 256<<10)
-	if err = fill(bw); err != nil {
+	var w io.Writer = bw
+	if mid != nil {
+		w = &midWriter{w: bw, mid: mid}
+	}
+	if err = fill(w); err != nil {
 		return err
 	}
 	if err = bw.Flush(); err != nil {
@@ -146,13 +170,114 @@ func atomicWrite(path string, fill func(io.Writer) error) (err error) {
 	if err = f.Sync(); err != nil {
 		return err
 	}
-	if err = f.Close(); err != nil {
-		return err
-	}
+	// Renamed while still open and locked: a cleaner never sees it unlocked
+	// under its temporary name.
 	if err = os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return syncDir(dir)
+}
+
+// midWriter calls mid once, in the middle of the first write: half of it
+// is flushed to the file, the rest not yet written.
+type midWriter struct {
+	w    *bufio.Writer
+	mid  func()
+	done bool
+}
+
+func (m *midWriter) Write(p []byte) (int, error) {
+	if m.done || len(p) == 0 {
+		return m.w.Write(p)
+	}
+	m.done = true
+	half := len(p) / 2
+	n, err := m.w.Write(p[:half])
+	if err == nil {
+		err = m.w.Flush()
+	}
+	if err != nil {
+		return n, err
+	}
+	m.mid()
+	k, err := m.w.Write(p[half:])
+	return n + k, err
+}
+
+// legacyTempAge is how old a temporary file of the earlier layout (a
+// .tmp-* name in the outbound directory itself, never locked) must be
+// before it is taken as left by a killed writer.
+const legacyTempAge = 10 * time.Minute
+
+// cleanTemps removes the temporary files killed writers left: in dir/.tmp
+// those no live writer holds locked, and the earlier layout's .tmp-* files
+// in dir older than legacyTempAge. It returns the names removed.
+func cleanTemps(dir string, now time.Time) ([]string, error) {
+	var removed []string
+	tmpDir := filepath.Join(dir, TempDir)
+	entries, err := os.ReadDir(tmpDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		ok, err := removeUnlocked(filepath.Join(tmpDir, e.Name()))
+		if err != nil {
+			return removed, err
+		}
+		if ok {
+			removed = append(removed, filepath.Join(TempDir, e.Name()))
+		}
+	}
+	entries, err = os.ReadDir(dir)
+	if err != nil {
+		return removed, err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), ".tmp-") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || now.Sub(info.ModTime()) < legacyTempAge {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return removed, err
+		}
+		removed = append(removed, e.Name())
+	}
+	if len(removed) > 0 {
+		return removed, syncDir(tmpDir)
+	}
+	return removed, nil
+}
+
+// removeUnlocked removes a temporary file unless a live writer holds its
+// lock; it reports whether it removed it.
+func removeUnlocked(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil // renamed into place meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, nil // a live writer
+		}
+		return false, err
+	}
+	if err := os.Remove(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
 }
 
 func syncDir(dir string) error {

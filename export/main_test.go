@@ -272,10 +272,32 @@ func (f *fixture) batchStates(t *testing.T) map[string]string {
 	return out
 }
 
-// dirNames lists a directory's entries, sorted.
+// dirNames lists a directory's entries, sorted, but for the exporter's
+// temporary directory (export.TempDir, checked to be a directory): what a
+// gateway taking every file of dir finds.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		if e.Name() == export.TempDir {
+			require.True(t, e.IsDir(), "%s is the temporary directory", e.Name())
+			continue
+		}
+		names = append(names, e.Name())
+	}
+	slices.Sort(names)
+	return names
+}
+
+// tempNames lists the files in dir's temporary directory, sorted.
+func tempNames(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, export.TempDir))
+	if os.IsNotExist(err) {
+		return nil
+	}
 	require.NoError(t, err)
 	var names []string
 	for _, e := range entries {
@@ -289,8 +311,9 @@ func dirNames(t *testing.T, dir string) []string {
 func requireNoTemp(t *testing.T, dir string) {
 	t.Helper()
 	for _, n := range dirNames(t, dir) {
-		require.False(t, strings.HasPrefix(n, ".tmp-"), "temporary file %s left in %s", n, dir)
+		require.False(t, strings.HasPrefix(n, ".tmp"), "temporary file %s left in %s", n, dir)
 	}
+	require.Empty(t, tempNames(t, dir), "temporary files left in %s", filepath.Join(dir, export.TempDir))
 }
 
 // validate checks a file against the pacs.008.001.08 XSD with xmllint.
@@ -377,6 +400,7 @@ func (f *fixture) requireComplete(t *testing.T, dir string, want []string) {
 	}
 	slices.Sort(names)
 	require.Equal(t, names, dirNames(t, dir), "the outbound directory holds exactly one file and manifest per batch")
+	requireNoTemp(t, dir)
 	require.Len(t, inFiles, len(want))
 	for _, p := range want {
 		require.Contains(t, inFiles, p, "payment %s is in no file", p)

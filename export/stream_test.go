@@ -54,7 +54,7 @@ func TestWriteStreams(t *testing.T) {
 	require.Equal(t, n, pending[0].Count)
 
 	x = f.exporter(t, f.store, dir, func(c *export.Config) { c.MaxPerFile = n })
-	base, peak := heapDuring(func() { require.NoError(t, x.WritePending(ctx)) })
+	base, peak := heapDuring(func() { _, err := x.WritePending(ctx); require.NoError(t, err) })
 	growth := int64(peak) - int64(base)
 	t.Logf("%d payments: heap in use %.1f MiB before, %.1f MiB at most while writing (+%.1f MiB)",
 		n, mib(base), mib(peak), float64(growth)/(1<<20))

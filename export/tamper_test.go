@@ -114,7 +114,7 @@ func TestWriteRefusesContentChangedAfterClaim(t *testing.T) {
 	require.NoError(t, err)
 
 	x = f.exporter(t, f.store, dir)
-	err = x.WritePending(ctx)
+	_, err = x.WritePending(ctx)
 	require.ErrorIs(t, err, postgres.ErrContentChanged)
 	require.Contains(t, err.Error(), cny[1])
 	pending, err := f.store.BatchesClaimed(ctx)

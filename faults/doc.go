@@ -20,8 +20,9 @@
 //	duplicates            quick       one message three times at once; a request id reused with another amount
 //	export-two-runners    quick       b2bpay cutoff run three times at once for one cutoff (long: six; then two
 //	                                  serve processes and a cutoff run meet the next scheduled cutoff)
-//	export-crash-catchup  quick       B2BPAY_CRASH_AT=export-after-claim, then export-after-write on the restart
-//	                                  (long: at serve's scheduled cutoff, then down over the next one)
+//	export-crash-catchup  quick       B2BPAY_CRASH_AT=export-after-claim, then export-during-write and
+//	                                  export-after-write on the restarts (long: at serve's scheduled cutoff,
+//	                                  then down over the next one)
 //	otp-and-duties        quick       one OTP code twice, and in 4 decisions at once (long: 12, to serve deciding in
 //	                                  batches, then one at a time); separation-of-duties, role and customer breaches;
 //	                                  an OTP seed altered and two users' sealed seeds swapped in the database

@@ -318,6 +318,7 @@ func (e *env) requireFiles(q querier, dir string) map[string][]byte {
 		require.Equal(e.t, 1, n, "payment %s is in one file", id)
 	}
 	require.ElementsMatch(e.t, want, dirNames(e.t, dir), "one file and one manifest per batch, nothing else")
+	require.Empty(e.t, tempNames(e.t, dir), "no temporary file left")
 	if len(paths) > 0 {
 		out, err := exec.Command("xmllint", append([]string{"--noout", "--schema", pacs008XSD}, paths...)...).CombinedOutput()
 		require.NoError(e.t, err, "xmllint: %s", out)
@@ -330,7 +331,9 @@ type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
-// dirNames are the names in dir (none when it does not exist).
+// dirNames are the names in dir (none when it does not exist) but the
+// exporter's temporary directory (export.TempDir, checked to be one): what
+// a gateway taking every file of dir finds.
 func dirNames(t *testing.T, dir string) []string {
 	t.Helper()
 	es, err := os.ReadDir(dir)
@@ -340,9 +343,19 @@ func dirNames(t *testing.T, dir string) []string {
 	require.NoError(t, err)
 	var out []string
 	for _, de := range es {
+		if de.Name() == export.TempDir {
+			require.True(t, de.IsDir(), "%s is the temporary directory", de.Name())
+			continue
+		}
 		out = append(out, de.Name())
 	}
 	return out
+}
+
+// tempNames are the names in dir's temporary directory.
+func tempNames(t *testing.T, dir string) []string {
+	t.Helper()
+	return dirNames(t, filepath.Join(dir, export.TempDir))
 }
 
 var creDtTm = regexp.MustCompile(`<CreDtTm>[^<]*</CreDtTm>`)
@@ -456,7 +469,10 @@ func TestExportTwoRunners(t *testing.T) {
 		require.NoError(t, errs[i])
 		require.Zero(t, r.code, "runner %d: %s%s", i, r.stdout, r.stderr)
 		if strings.Contains(r.stdout, "was already run") {
-			require.Contains(t, r.stdout, ": 0 payments in 0 files\n", "runner %d", i)
+			// It claimed nothing (and may have written files of the
+			// winner's batches too: the same bytes, reported as recovered).
+			require.Contains(t, r.stdout, "was already run: nothing new claimed\n", "runner %d", i)
+			require.NotContains(t, r.stdout, claimed, "runner %d", i)
 			continue
 		}
 		winners++
@@ -520,10 +536,12 @@ func TestExportTwoRunners(t *testing.T) {
 }
 
 // TestExportCrashCatchUp kills the exporter in the middle of its work,
-// twice, and keeps it down over its schedule: the run that claimed a
+// three times, and keeps it down over its schedule: the run that claimed a
 // cutoff dies before writing (export-after-claim); the process started
-// again dies after its first file (export-after-write); the next one
-// finishes. The files are complete and valid, the file written before the
+// again dies inside its first file's write (export-during-write: nothing in
+// the outbound directory, part of the file in its temporary directory);
+// the next one removes that temporary file and dies after its first file
+// (export-after-write); the next one finishes. The files are complete and valid, the file written before the
 // crash is the one delivered, and they are the files an uninterrupted run
 // writes (the same cutoffs run on a copy of the database taken before).
 // Every cutoff of the schedule since the first is run, none skipped, and
@@ -583,11 +601,21 @@ func TestExportCrashCatchUp(t *testing.T) {
 	}
 
 	// Down over the next cutoff (long), then up again: the process dies
-	// once its first file is in place.
+	// inside its first file's write (exit 3 at once, as kill -9): part of
+	// the file is in the temporary directory, nothing where the gateway
+	// takes files.
 	if long {
 		sleepUntil(sched.Next(first).Add(2 * time.Second))
 	}
+	e.exporterServe(export.CrashDuringWrite).crashed(30 * time.Second)
+	require.Empty(t, dirNames(t, outbound), "no file, whole or partial, in the outbound directory")
+	require.Len(t, tempNames(t, outbound), 1, "the partial file is in the temporary directory")
+	require.Zero(t, e.count(`SELECT count(*) FROM batches WHERE state <> 'claimed'`))
+
+	// Up again: the temporary file is removed at start, and the process
+	// dies once its first file is in place.
 	e.exporterServe(export.CrashAfterWrite).crashed(30 * time.Second)
+	require.Empty(t, tempNames(t, outbound), "the killed writer's temporary file is removed at start")
 	left := dirNames(t, outbound)
 	require.Len(t, left, 2, "one file and its manifest: %v", left)
 	slices.Sort(left)

@@ -17,6 +17,7 @@ import (
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/jobs"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
 )
 
 func shanghai(t *testing.T) *time.Location {
@@ -146,9 +147,9 @@ func (x *fakeExporter) RunCutoff(_ context.Context, at time.Time) (export.Result
 	return export.Result{CutoffAt: at}, nil
 }
 
-func (x *fakeExporter) WritePending(context.Context) error {
+func (x *fakeExporter) WritePending(context.Context) ([]postgres.Batch, error) {
 	x.wrotePending++
-	return x.writeErr
+	return nil, x.writeErr
 }
 
 // TestCutoffsRunOnceStops: a cutoff that fails stops the later ones (they
@@ -177,4 +178,29 @@ func TestCutoffsRunOnceStops(t *testing.T) {
 	_, err = (&jobs.Cutoffs{Export: x, Log: log}).RunOnce(ctx)
 	require.ErrorContains(t, err, "outbound directory gone")
 	require.Equal(t, 1, x.wrotePending)
+}
+
+// TestCutoffsMissedCaughtUp: a cutoff found due past its grace is told to
+// Missed once, however many ticks find it, and to CaughtUp once it runs;
+// one on time is neither.
+func TestCutoffsMissedCaughtUp(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	late, onTime := time.Unix(0, 0), time.Unix(3600, 0)
+	now := onTime.Add(time.Minute)
+	var missed, caught []time.Time
+	x := &fakeExporter{due: []time.Time{late, onTime}, failAt: late}
+	job := &jobs.Cutoffs{Export: x, Now: func() time.Time { return now },
+		Missed: func(at time.Time) { missed = append(missed, at) }, CaughtUp: func(at time.Time) { caught = append(caught, at) }}
+	for range 2 {
+		_, err := job.RunOnce(ctx)
+		require.ErrorContains(t, err, "disk full")
+	}
+	require.Equal(t, []time.Time{late}, missed, "told once")
+	require.Empty(t, caught)
+	x.failAt = time.Time{}
+	_, err := job.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{late}, missed)
+	require.Equal(t, []time.Time{late}, caught)
 }

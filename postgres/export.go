@@ -30,6 +30,9 @@ type Batch struct {
 	SHA256    string
 	CreatedAt time.Time
 	WrittenAt *time.Time
+	// Dir is the outbound directory the file goes to, recorded at the
+	// claim ("" for a batch claimed before directories were recorded).
+	Dir string
 }
 
 // CutoffClaim says what to claim at a cutoff.
@@ -51,7 +54,19 @@ type CutoffClaim struct {
 	// it held instead of exporting, because their approvals do not check
 	// (see recheckClaimTx).
 	OnHeld func([]Held)
+	// Kind says who started the run: CutoffScheduled or CutoffManual.
+	Kind string
+	// Dir is the outbound directory the batches' files go to (absolute,
+	// cleaned), recorded on each batch ("" records none).
+	Dir string
 }
+
+// The kinds of cutoff run: started by the scheduler at an instant of the
+// schedule, or by an operator at any instant.
+const (
+	CutoffScheduled = "scheduled"
+	CutoffManual    = "manual"
+)
 
 // claimChunk is how many payments are moved to exported per round trip.
 const claimChunk = 2000
@@ -73,6 +88,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 	if c.MaxPerFile <= 0 || c.FileName == nil || c.Format == "" {
 		return nil, errors.New("postgres: cutoff claim needs MaxPerFile, FileName and Format")
 	}
+	if c.Kind == "" {
+		c.Kind = CutoffScheduled
+	}
 	loc := c.Location
 	if loc == nil {
 		loc = s.cfg.Location
@@ -83,8 +101,8 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 		batches, held = nil, nil
 		now := s.cfg.Now().UTC().Truncate(time.Microsecond)
 		var runID int64
-		err := tx.QueryRow(ctx, `INSERT INTO cutoff_runs (cutoff_at, started_at, runner) VALUES ($1, $2, $3)
-			ON CONFLICT (cutoff_at) DO NOTHING RETURNING id`, c.CutoffAt, now, c.Runner).Scan(&runID)
+		err := tx.QueryRow(ctx, `INSERT INTO cutoff_runs (cutoff_at, started_at, runner, kind) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (cutoff_at) DO NOTHING RETURNING id`, c.CutoffAt, now, c.Runner, c.Kind).Scan(&runID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrCutoffTaken
 		}
@@ -147,7 +165,7 @@ func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, r
 		}
 		b.ID = fmt.Sprintf("%s-%04d", prefix, len(batches)+1)
 		b.CutoffAt, b.DebtorBankID, b.Currency, b.SettlementDate = c.CutoffAt, g.bank, g.currency, c.SettlementDate
-		b.Format, b.FileName, b.State, b.CreatedAt = c.Format, c.FileName(b.ID), "claimed", now
+		b.Format, b.FileName, b.State, b.CreatedAt, b.Dir = c.Format, c.FileName(b.ID), "claimed", now, c.Dir
 		groups, batches = append(groups, g), append(batches, b)
 	}
 	rows.Close()
@@ -156,8 +174,8 @@ func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, r
 	}
 	for i, b := range batches {
 		if _, err := tx.Exec(ctx, `INSERT INTO batches (id, cutoff_run_id, debtor_bank_id, currency, settlement_date, format,
-			file_name, count, control_sum_minor, state, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'claimed', $10)`,
-			b.ID, runID, b.DebtorBankID, b.Currency, b.SettlementDate, b.Format, b.FileName, b.Count, b.ControlSumMinor, b.CreatedAt); err != nil {
+			file_name, count, control_sum_minor, state, created_at, outbound_dir) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'claimed', $10, NULLIF($11, ''))`,
+			b.ID, runID, b.DebtorBankID, b.Currency, b.SettlementDate, b.Format, b.FileName, b.Count, b.ControlSumMinor, b.CreatedAt, b.Dir); err != nil {
 			return nil, fmt.Errorf("create batch %s: %w", b.ID, err)
 		}
 		g := groups[i]
@@ -291,7 +309,7 @@ func (s *Store) BatchGet(ctx context.Context, id string) (Batch, error) {
 
 func (s *Store) batchList(ctx context.Context, tail string, args ...any) ([]Batch, error) {
 	rows, err := s.pool.Query(ctx, `SELECT b.id, r.cutoff_at, b.debtor_bank_id, b.currency, b.settlement_date, b.format, b.file_name,
-		b.count, b.control_sum_minor, b.state, coalesce(b.sha256, ''), b.created_at, b.written_at
+		b.count, b.control_sum_minor, b.state, coalesce(b.sha256, ''), b.created_at, b.written_at, coalesce(b.outbound_dir, '')
 		FROM batches b JOIN cutoff_runs r ON r.id = b.cutoff_run_id `+tail, args...)
 	if err != nil {
 		return nil, err
@@ -299,7 +317,7 @@ func (s *Store) batchList(ctx context.Context, tail string, args ...any) ([]Batc
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Batch, error) {
 		var b Batch
 		err := row.Scan(&b.ID, &b.CutoffAt, &b.DebtorBankID, &b.Currency, &b.SettlementDate, &b.Format, &b.FileName,
-			&b.Count, &b.ControlSumMinor, &b.State, &b.SHA256, &b.CreatedAt, &b.WrittenAt)
+			&b.Count, &b.ControlSumMinor, &b.State, &b.SHA256, &b.CreatedAt, &b.WrittenAt, &b.Dir)
 		return b, err
 	})
 }

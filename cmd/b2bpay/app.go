@@ -277,7 +277,8 @@ func (a *app) schedule(opt serveOptions, m *metrics) (gocron.Scheduler, error) {
 		if tick <= 0 {
 			tick = 15 * time.Second
 		}
-		cutoffs := &jobs.Cutoffs{Export: opt.Export, Log: a.log}
+		cutoffs := &jobs.Cutoffs{Export: opt.Export, Log: a.log,
+			Missed: func(time.Time) { m.missed.Inc() }, CaughtUp: func(time.Time) { m.caughtUp.Inc() }}
 		if err := every("cutoffs", tick, func(ctx context.Context) error {
 			results, err := cutoffs.RunOnce(ctx)
 			for _, r := range results {

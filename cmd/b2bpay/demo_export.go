@@ -30,7 +30,9 @@ func exportWalk(ctx context.Context, a *app, dir string) error {
 	if err != nil {
 		return err
 	}
-	run, err := x.RunCutoff(ctx, time.Now())
+	// The demo's cutoff is now, whatever the day: a manual run. On a day
+	// off (a Sunday) its file settles on the next business day.
+	run, err := x.RunManual(ctx, time.Now())
 	if err != nil {
 		return err
 	}
@@ -43,6 +45,9 @@ func exportWalk(ctx context.Context, a *app, dir string) error {
 	fmt.Printf("\ncutoff %s: %d authorized payments exported in batch %s (%s %s, settles %s)\n",
 		run.CutoffAt.In(a.cfg.Location).Format("2006-01-02 15:04:05"), b.Count, b.ID,
 		payment.FormatAmount(b.ControlSumMinor, b.Currency), b.Currency, b.SettlementDate.Format(payment.DateLayout))
+	if today := calendar.DateOf(run.CutoffAt, a.cfg.Location); !calendar.Weekdays().IsBusinessDay(today) {
+		fmt.Printf("(%s is not a business day: the file settles on the next one, %s)\n", today, run.SettlementDate)
+	}
 	fmt.Printf("interbank file (pacs.008.001.08): %s\nmanifest: %s.manifest.json\n", abs, abs)
 
 	var entries []iso20022.StatusEntry

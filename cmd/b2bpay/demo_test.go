@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
@@ -26,7 +28,18 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(dropDB)
 	cfg := config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}
-	require.NoError(t, runDemo(ctx, cfg, 60, t.TempDir()))
+	dir := t.TempDir()
+	require.NoError(t, runDemo(ctx, cfg, 60, dir))
+
+	// Whatever today is (a Sunday, a holiday), the file is valid and
+	// settles on a business day of the demo's calendar, on or after today.
+	files, err := filepath.Glob(filepath.Join(dir, "outbound", "*.xml"))
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	settles, err := calendar.ParseDate(requireValidFile(t, files[0]))
+	require.NoError(t, err)
+	require.True(t, calendar.Weekdays().IsBusinessDay(settles), "settles %s", settles)
+	require.False(t, settles.Before(calendar.DateOf(time.Now(), shanghai())))
 
 	// `b2bpay status` of the payment the demo's report returned prints the
 	// return's reason code, as the API does.

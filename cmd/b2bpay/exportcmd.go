@@ -30,6 +30,48 @@ var exportFlags = []cli.Flag{
 	&cli.StringFlag{Name: "instructed-agent", Sources: cli.EnvVars("B2BPAY_INSTRUCTED_AGENT"), Usage: "bank id written as InstdAgt (optional)"},
 }
 
+// futureSkew is how far in the future `cutoff run --at` may be without
+// --force: clocks disagree by that much at most.
+const futureSkew = 2 * time.Minute
+
+// printCutoffRun tells what a cutoff run did: what it claimed, the business
+// day its files settle on (and why, when the run's own day is not one),
+// and the files of earlier runs a crash had left that it wrote.
+func printCutoffRun(res export.Result, loc *time.Location, cal *calendar.Calendar) {
+	if res.CutoffAt.IsZero() {
+		return
+	}
+	when := res.CutoffAt.In(loc).Format(time.RFC3339)
+	if res.Taken {
+		fmt.Printf("cutoff %s was already run: nothing new claimed\n", when)
+	} else {
+		fmt.Printf("cutoff %s: %d payments in %d files\n", when, res.Payments, len(res.Batches))
+		for _, b := range res.Batches {
+			fmt.Printf("  %s\n", b.FileName)
+		}
+		day := calendar.DateOf(res.CutoffAt, loc)
+		switch {
+		case res.SettlementDate == day:
+			fmt.Printf("settles %s\n", res.SettlementDate)
+		case !cal.IsBusinessDay(day) && res.SettlementDate == cal.NextBusinessDay(day):
+			fmt.Printf("settles %s: %s is not a business day of the %s calendar, the files settle on the next one\n",
+				res.SettlementDate, day, cal.Name())
+		default:
+			fmt.Printf("settles %s: the cutoff of %s is run late, the files settle on the first business day from today\n", res.SettlementDate, day)
+		}
+	}
+	if len(res.Recovered) > 0 {
+		payments := 0
+		for _, b := range res.Recovered {
+			payments += b.Count
+		}
+		fmt.Printf("recovered %d files (%d payments) an earlier run left unwritten:\n", len(res.Recovered), payments)
+		for _, b := range res.Recovered {
+			fmt.Printf("  %s (cutoff %s)\n", b.FileName, b.CutoffAt.In(loc).Format(time.RFC3339))
+		}
+	}
+}
+
 // exportConfig is the export part of the configuration, read once.
 type exportConfig struct {
 	outbound, inbound string
@@ -105,30 +147,34 @@ func cutoffCommand() *cli.Command {
 		Name:  "cutoff",
 		Usage: "run a cutoff now, or show the schedule",
 		Commands: []*cli.Command{{
-			Name:  "run",
-			Usage: "claim every authorized payment due into batches and write their interbank files now",
-			Flags: append([]cli.Flag{&cli.StringFlag{Name: "at", Usage: "the cutoff time (RFC 3339); default now"}}, exportFlags...),
+			Name: "run",
+			Usage: "claim every authorized payment due into batches and write their interbank files now (a manual run: " +
+				"it hides no scheduled cutoff; on a day off its files settle on the next business day)",
+			Flags: append([]cli.Flag{
+				&cli.StringFlag{Name: "at", Usage: "the cutoff time (RFC 3339); default now"},
+				&cli.BoolFlag{Name: "force", Usage: fmt.Sprintf("run a cutoff --at more than %s in the future", futureSkew)},
+			}, exportFlags...),
 			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withExport(ctx, cmd, func(a *app, x *export.Exporter, _ *export.Reports, _ exportConfig) error {
-					at := time.Now()
-					if s := cmd.String("at"); s != "" {
-						var err error
-						if at, err = time.Parse(time.RFC3339, s); err != nil {
-							return fmt.Errorf("--at: %w", err)
-						}
+				now := time.Now()
+				at := now
+				if s := cmd.String("at"); s != "" {
+					var err error
+					if at, err = time.Parse(time.RFC3339, s); err != nil {
+						return fmt.Errorf("--at: %w", err)
 					}
-					res, err := x.RunCutoff(ctx, at.UTC())
-					if err != nil {
-						return err
+				}
+				if ahead := at.Sub(now); ahead > futureSkew && !cmd.Bool("force") {
+					return fmt.Errorf("--at %s is %s in the future, more than the %s allowed for clock skew: a cutoff in the future "+
+						"claims payments before it comes; pass --force to run it anyway", cmd.String("at"), ahead.Round(time.Second), futureSkew)
+				}
+				return withExport(ctx, cmd, func(a *app, x *export.Exporter, _ *export.Reports, ec exportConfig) error {
+					if ahead := at.Sub(now); ahead > futureSkew {
+						fmt.Printf("warning: cutoff %s is %s in the future, run because of --force\n",
+							at.In(a.cfg.Location).Format(time.RFC3339), ahead.Round(time.Second))
 					}
-					if res.Taken {
-						fmt.Printf("cutoff %s was already run; unwritten batches were written\n", at.In(a.cfg.Location).Format(time.RFC3339))
-					}
-					fmt.Printf("cutoff %s: %d payments in %d files\n", at.In(a.cfg.Location).Format(time.RFC3339), res.Payments, len(res.Batches))
-					for _, b := range res.Batches {
-						fmt.Printf("  %s\n", b.FileName)
-					}
-					return nil
+					res, err := x.RunManual(ctx, at.UTC())
+					printCutoffRun(res, a.cfg.Location, ec.cal)
+					return err
 				})
 			},
 		}, {
@@ -191,8 +237,12 @@ func batchCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
-					fmt.Printf("batch     %s (%s)\ncutoff    %s\nfile      %s\nformat    %s\nbank      %s\nsettles   %s\npayments  %d\ncontrol   %s %s\nsha256    %s\n\n",
-						b.ID, b.State, b.CutoffAt.In(a.cfg.Location).Format(time.RFC3339), b.FileName, b.Format, b.DebtorBankID,
+					dir := b.Dir
+					if dir == "" {
+						dir = "(not recorded)"
+					}
+					fmt.Printf("batch     %s (%s)\ncutoff    %s\nfile      %s\ndir       %s\nformat    %s\nbank      %s\nsettles   %s\npayments  %d\ncontrol   %s %s\nsha256    %s\n\n",
+						b.ID, b.State, b.CutoffAt.In(a.cfg.Location).Format(time.RFC3339), b.FileName, dir, b.Format, b.DebtorBankID,
 						b.SettlementDate.Format(payment.DateLayout), b.Count, payment.FormatAmount(b.ControlSumMinor, b.Currency), b.Currency, b.SHA256)
 					w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "#\tPAYMENT\tORDER\tAMOUNT\tCREDITOR\tSTATE")

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,7 +30,15 @@ type metrics struct {
 	files     prometheus.Counter
 	held      prometheus.Counter
 	reports   *prometheus.CounterVec
+	// missed counts scheduled cutoffs found due past their grace (run late
+	// or not yet), caughtUp those of them run since: an alert watches
+	// missed - caughtUp.
+	missed, caughtUp prometheus.Counter
 }
+
+// stuckAfter is how long a batch may stay claimed (file not known to be
+// written) before the gauge counts it as stuck: a file takes seconds.
+const stuckAfter = 5 * time.Minute
 
 func newMetrics(store *postgres.Store) *metrics {
 	m := &metrics{
@@ -58,7 +67,39 @@ func newMetrics(store *postgres.Store) *metrics {
 		}
 		return float64(n)
 	})
+	m.missed = prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_cutoffs_missed_total",
+		Help: "Scheduled cutoffs this process found due later than their grace (5 minutes): missed while every exporter was down or failing."})
+	m.caughtUp = prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_cutoffs_caught_up_total",
+		Help: "Missed cutoffs since run (alert when missed - caught up stays above 0)."})
+	stats := func() (postgres.CutoffStats, time.Time, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		now := time.Now()
+		st, err := store.CutoffStatsAt(ctx, now, stuckAfter)
+		return st, now, err
+	}
+	lastAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2bpay_cutoff_last_completed_age_seconds",
+		Help: "Seconds since the latest cutoff whose files are all written (+Inf when none ever was, -1 when unknown); " +
+			"alert when it exceeds the longest gap of the schedule."}, func() float64 {
+		st, now, err := stats()
+		switch {
+		case err != nil:
+			return -1
+		case st.LastCompleted.IsZero():
+			return math.Inf(1)
+		}
+		return now.Sub(st.LastCompleted).Seconds()
+	})
+	stuck := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2bpay_batches_claimed_stuck",
+		Help: "Batches claimed more than 5 minutes ago whose file is not known to be written (-1 when unknown); alert when above 0."}, func() float64 {
+		st, _, err := stats()
+		if err != nil {
+			return -1
+		}
+		return float64(st.ClaimedStuck)
+	})
 	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.held, m.reports, pending,
+		m.missed, m.caughtUp, lastAge, stuck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -24,7 +24,11 @@ func TestMain(m *testing.M) {
 	// Cheap password hashes: the tests sign in often; production keeps the
 	// defaults.
 	auth.Params = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir) // the binary the command-line tests built
+	}
+	os.Exit(code)
 }
 
 // person is a member of staff signed in through the HTTP API, with their
