@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/b2bpay/b2bpay/postgres/pgtest"
 
 	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/export"
@@ -60,7 +63,7 @@ func (e *env) b2bpay(t *testing.T, dir string, environ []string, args ...string)
 	cmd := exec.Command(b2bpayBinary(t), args...)
 	cmd.Env = append(os.Environ(), "B2BPAY_DATABASE_URL="+e.cfg.DatabaseURL, "B2BPAY_TIMEZONE=Asia/Shanghai",
 		"B2BPAY_CALENDAR=cn", "B2BPAY_OUTBOUND_DIR="+dir, "B2BPAY_INBOUND_DIR="+filepath.Join(t.TempDir(), "inbound"),
-		"B2BPAY_LOG_LEVEL=warn")
+		"B2BPAY_LOG_LEVEL=warn", "B2BPAY_MASTER_KEY="+base64.StdEncoding.EncodeToString(e.master))
 	cmd.Env = append(cmd.Env, environ...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -87,6 +90,12 @@ func (e *env) authorized(t *testing.T, at time.Time, exec string, ids ...string)
 	}
 	_, err := e.app.pool.Exec(context.Background(), `UPDATE payments SET state = 'authorized', updated_at = $2, execution_date = $3
 		WHERE id::text = ANY($1)`, out, at, exec)
+	require.NoError(t, err)
+	// The approvals, sealed with the key the binary derives from the
+	// master key: the claim re-checks them.
+	key, err := macKey(e.master)
+	require.NoError(t, err)
+	_, err = pgtest.Approve(context.Background(), e.app.pool, key)
 	require.NoError(t, err)
 	return out
 }

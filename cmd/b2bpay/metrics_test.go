@@ -19,6 +19,7 @@ import (
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/secret"
 )
 
 // scrape reads one sample of /metrics.
@@ -47,7 +48,9 @@ func TestCutoffMetrics(t *testing.T) {
 	url, drop, err := pgtest.NewDatabase(ctx)
 	require.NoError(t, err)
 	t.Cleanup(drop)
-	a, err := openDB(ctx, config{DatabaseURL: url, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
+	sec, err := newSecurity(secret.NewKey(), 15*time.Minute, nil)
+	require.NoError(t, err)
+	a, err := openDB(ctx, config{DatabaseURL: url, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, sec)
 	require.NoError(t, err)
 	t.Cleanup(a.close)
 	m := newMetrics(a.store)
