@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,13 +81,17 @@ func (a *app) openBroker(ctx context.Context, name string, timeout time.Duration
 }
 
 // declare declares the intake and approval topology, every upstream's
-// status queue and every customer's task queues.
+// status queue and every customer's task queues. It first checks every
+// registered upstream id and declares nothing if one is unsafe.
 func (a *app) declare(ctx context.Context) error {
-	if err := route.Static().Declare(ctx, a.conn); err != nil {
-		return err
-	}
 	ups, err := a.store.UpstreamIDs(ctx)
 	if err != nil {
+		return err
+	}
+	if err := checkUpstreamIDs(ups); err != nil {
+		return err
+	}
+	if err := route.Static().Declare(ctx, a.conn); err != nil {
 		return err
 	}
 	for _, id := range ups {
@@ -103,6 +109,25 @@ func (a *app) declare(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkUpstreamIDs refuses registered upstream ids outside the safe
+// alphabet (payment.ValidUpstreamID): ids registered before it was
+// enforced. Such an id (erp.sh) names routing keys that another upstream's
+// binding or permission can match (erp's), so b2bpay does not start until
+// it is renamed.
+func checkUpstreamIDs(ids []string) error {
+	var bad []string
+	for _, id := range ids {
+		if payment.ValidUpstreamID("upstream id", id) != nil {
+			bad = append(bad, strconv.Quote(id))
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return fmt.Errorf("registered upstream ids %s are not letters, digits, _ and - only: another upstream could read their events "+
+		"through its routing keys; rename them (README, \"Upstream ids\") before starting", strings.Join(bad, ", "))
 }
 
 // close releases everything, broker first, database last.
