@@ -140,8 +140,16 @@ func (a *app) close() {
 
 // serveOptions tune the workers.
 type serveOptions struct {
-	Prefetch    int
-	Concurrency int
+	// Prefetch is each consumer's prefetch, raised to its batch ×
+	// Concurrency, then lowered to what MaxMessageBytes and
+	// DeliveryMemory allow (deliveryPrefetch).
+	Prefetch int
+	// MaxMessageBytes is the broker's max_message_size, the largest
+	// delivery (defaultMaxMessageBytes when 0); DeliveryMemory bounds what
+	// all consumers' unacknowledged deliveries may take together
+	// (defaultDeliveryMemory when 0).
+	MaxMessageBytes, DeliveryMemory int64
+	Concurrency                     int
 	// IntakeBatch is how many payment requests one intake transaction
 	// stores at most, gathered for at most BatchWait.
 	IntakeBatch int
@@ -230,11 +238,17 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 		batch int
 		h     rabbitmq.BatchHandler
 	}{{route.IntakeQueue, opt.IntakeBatch, intakeHandler}, {route.DecisionsQueue, max(opt.DecisionBatch, 1), decisionHandler}} {
+		want := max(opt.Prefetch, c.batch*opt.Concurrency)
+		prefetch := deliveryPrefetch(want, consumerCount, opt.MaxMessageBytes, opt.DeliveryMemory)
+		if prefetch < want {
+			a.log.Warn("prefetch lowered: prefetch × the broker's largest message would pass the delivery memory",
+				"queue", c.queue, "prefetch", prefetch, "wanted", want, "max_message_bytes", opt.MaxMessageBytes, "delivery_memory", opt.DeliveryMemory)
+		}
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			errs <- rabbitmq.Consume(ctx, a.conn, rabbitmq.ConsumeConfig{
-				Queue: c.queue, Tag: "b2bpay-" + c.queue, Prefetch: max(opt.Prefetch, c.batch*opt.Concurrency),
+				Queue: c.queue, Tag: "b2bpay-" + c.queue, Prefetch: prefetch,
 				BatchSize: c.batch, BatchWait: opt.BatchWait, Concurrency: opt.Concurrency, DrainTimeout: opt.Drain,
 			}, c.h)
 		}()
