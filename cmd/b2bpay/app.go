@@ -82,13 +82,15 @@ func (a *app) openBroker(ctx context.Context, name string, timeout time.Duration
 
 // declare declares the intake and approval topology, every upstream's
 // status queue and every customer's task queues. It first checks every
-// registered upstream id and declares nothing if one is unsafe.
+// registered upstream id (checkUpstreamIDs) and declares nothing while an
+// active upstream's id is unsafe.
 func (a *app) declare(ctx context.Context) error {
 	ups, err := a.store.UpstreamIDs(ctx)
 	if err != nil {
 		return err
 	}
-	if err := checkUpstreamIDs(ups); err != nil {
+	ups, err = a.checkUpstreamIDs(ctx, ups)
+	if err != nil {
 		return err
 	}
 	if err := route.Static().Declare(ctx, a.conn); err != nil {
@@ -111,23 +113,36 @@ func (a *app) declare(ctx context.Context) error {
 	return nil
 }
 
-// checkUpstreamIDs refuses registered upstream ids outside the safe
-// alphabet (payment.ValidUpstreamID): ids registered before it was
-// enforced. Such an id (erp.sh) names routing keys that another upstream's
-// binding or permission can match (erp's), so b2bpay does not start until
-// it is renamed.
-func checkUpstreamIDs(ids []string) error {
-	var bad []string
+// checkUpstreamIDs returns the ids whose status queues are declared: the
+// valid ones (payment.ValidUpstreamID). An id outside that alphabet, which
+// versions before it accepted (erp.sh), names routing keys and queues that
+// another upstream's binding or permission can match (erp's), so it is an
+// error while its upstream is active; an inactive one is left out, with a
+// warning.
+func (a *app) checkUpstreamIDs(ctx context.Context, ids []string) ([]string, error) {
+	var ok, active []string
 	for _, id := range ids {
-		if payment.ValidUpstreamID("upstream id", id) != nil {
-			bad = append(bad, strconv.Quote(id))
+		if payment.ValidUpstreamID("upstream id", id) == nil {
+			ok = append(ok, id)
+			continue
 		}
+		up, err := a.store.UpstreamGetByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if up.Upstream.Active {
+			active = append(active, strconv.Quote(id))
+			continue
+		}
+		a.log.WarnContext(ctx, "inactive upstream with an id outside letters, digits, _ and -: its status queue is not declared",
+			"upstream_id", id, "alert", "upstream_id_unsafe")
 	}
-	if len(bad) == 0 {
-		return nil
+	if len(active) > 0 {
+		return nil, fmt.Errorf("active upstreams %s have ids outside letters, digits, _ and -: another upstream could read their events "+
+			"through its routing keys or permissions; deactivate them and register them again under new ids (README, \"Upstream ids\")",
+			strings.Join(active, ", "))
 	}
-	return fmt.Errorf("registered upstream ids %s are not letters, digits, _ and - only: another upstream could read their events "+
-		"through its routing keys; rename them (README, \"Upstream ids\") before starting", strings.Join(bad, ", "))
+	return ok, nil
 }
 
 // close releases everything, broker first, database last.

@@ -61,15 +61,19 @@ func TestSecuritySubmitUnderUpstreamPermissions(t *testing.T) {
 }
 
 // TestSecurityUnsafeUpstreamIDs: an upstream id with '.', '*' or '#' is
-// refused at registration, and one registered before the rule (written
-// into the table directly here) stops serve and topology before they
-// declare anything.
+// refused at registration; an active one registered before the rule
+// (written into the table directly here) stops serve and topology before
+// they declare anything; once deactivated it is left out and the rest is
+// declared, each status queue bound exactly.
 func TestSecurityUnsafeUpstreamIDs(t *testing.T) {
 	ctx := context.Background()
+	amqpURL, dropVhost, err := rabbitmqtest.NewVhost()
+	require.NoError(t, err)
+	t.Cleanup(dropVhost)
 	dbURL, drop, err := pgtest.NewDatabase(ctx)
 	require.NoError(t, err)
 	t.Cleanup(drop)
-	a, err := openDB(ctx, config{DatabaseURL: dbURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
+	a, err := openDB(ctx, config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
 	require.NoError(t, err)
 	t.Cleanup(a.close)
 	require.NoError(t, a.store.CustomerCreate(ctx, payment.Customer{ID: "C1", Name: "C1", OnlinePayment: true, Active: true}))
@@ -84,4 +88,21 @@ func TestSecurityUnsafeUpstreamIDs(t *testing.T) {
 	err = a.declare(ctx) // a.conn is nil: it must stop before touching the broker
 	require.ErrorContains(t, err, `"erp.sh"`)
 	require.NotContains(t, err.Error(), `"erp"`)
+
+	_, err = a.pool.Exec(ctx, `UPDATE upstreams SET active = false WHERE id = 'erp.sh'`)
+	require.NoError(t, err)
+	require.NoError(t, a.openBroker(ctx, "security-test", 30*time.Second))
+	require.NoError(t, a.declare(ctx))
+	ch, err := a.conn.Channel(ctx)
+	require.NoError(t, err)
+	defer ch.Close()
+	_, err = ch.QueueDeclarePassive(route.StatusQueue("erp"), true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+	require.NoError(t, err)
+	ch2, err := a.conn.Channel(ctx)
+	require.NoError(t, err)
+	defer ch2.Close()
+	_, err = ch2.QueueDeclarePassive(route.StatusQueue("erp.sh"), true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
+	var ae *amqp.Error
+	require.ErrorAs(t, err, &ae)
+	require.Equal(t, amqp.NotFound, ae.Code)
 }
