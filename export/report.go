@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -30,7 +31,11 @@ const MaxReportBytes = 64 << 20
 // Reports reads pacs.002 status reports dropped in an inbound directory:
 // each is applied whole (payments settled or returned, with timeline and
 // status events) and moved to processed/, or refused whole and moved to
-// quarantine/ beside a .reason.txt that says why.
+// quarantine/ beside a .reason.txt that says why. A move never replaces a
+// file: a name already taken there gets a suffix (r.xml, r~1.xml, …). A
+// file or anything else that is not a directory in the way of processed/
+// or quarantine/ is moved aside under a free name (and read as a report),
+// with an ERROR log alert=inbound_blocked, so it cannot stop every pass.
 type Reports struct {
 	Store ReportStore
 	Dir   string
@@ -46,6 +51,12 @@ type ImportSummary struct {
 // name first.
 func (r *Reports) RunOnce(ctx context.Context) (ImportSummary, error) {
 	var sum ImportSummary
+	if _, err := os.Stat(r.Dir); err != nil {
+		return sum, fmt.Errorf("inbound directory: %w", err)
+	}
+	if err := r.clearSubdirs(ctx); err != nil {
+		return sum, fmt.Errorf("inbound directory: %w", err)
+	}
 	entries, err := os.ReadDir(r.Dir)
 	if err != nil {
 		return sum, fmt.Errorf("inbound directory: %w", err)
@@ -107,14 +118,14 @@ func (r *Reports) importFile(ctx context.Context, name string) (int, string, err
 	var refusal *postgres.ReportRefusal
 	switch {
 	case errors.Is(err, postgres.ErrReportSeen):
-		return 0, "repeated", r.move(name, "processed")
+		return 0, "repeated", r.move(ctx, name, "processed")
 	case errors.As(err, &refusal):
 		return 0, "quarantined", r.quarantine(ctx, name, sha, rep.MessageID, refusal.Reason)
 	case err != nil:
 		return 0, "", err // the database: leave the file for the next pass
 	}
 	r.log().InfoContext(ctx, "status report applied", "file", name, "message_id", rep.MessageID, "entries", len(entries), "payments_changed", n)
-	return n, "applied", r.move(name, "processed")
+	return n, "applied", r.move(ctx, name, "processed")
 }
 
 // groupFinal are the group statuses that settle or reject a whole file (or
@@ -146,21 +157,93 @@ func (r *Reports) quarantine(ctx context.Context, name, sha, messageID, reason s
 			return err
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(r.Dir, "quarantine"), 0o750); err != nil {
+	to, err := r.moveTo(ctx, name, "quarantine")
+	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(r.Dir, "quarantine", name+".reason.txt"), []byte(reason+"\n"), 0o640); err != nil {
-		return err
-	}
-	return r.move(name, "quarantine")
+	// The reason of the file just placed under a name of its own.
+	return os.WriteFile(filepath.Join(r.Dir, "quarantine", to+".reason.txt"), []byte(reason+"\n"), 0o640)
 }
 
-func (r *Reports) move(name, sub string) error {
-	if err := os.MkdirAll(filepath.Join(r.Dir, sub), 0o750); err != nil {
-		return err
-	}
-	return os.Rename(filepath.Join(r.Dir, name), filepath.Join(r.Dir, sub, name))
+func (r *Reports) move(ctx context.Context, name, sub string) error {
+	_, err := r.moveTo(ctx, name, sub)
+	return err
 }
+
+// moveTo moves the inbound file name into sub/ without replacing a file
+// there, and returns the name it got.
+func (r *Reports) moveTo(ctx context.Context, name, sub string) (string, error) {
+	if err := os.MkdirAll(filepath.Join(r.Dir, sub), 0o750); err != nil {
+		return "", err
+	}
+	to, err := renameNoReplace(filepath.Join(r.Dir, name), filepath.Join(r.Dir, sub), name)
+	if err != nil {
+		return "", err
+	}
+	if to != name {
+		r.log().WarnContext(ctx, "a file of that name is already there; kept both", "file", name, "dir", sub, "moved_as", to)
+	}
+	return to, nil
+}
+
+// subdirs are the directories b2bpay keeps in the inbound directory.
+var subdirs = []string{"processed", "quarantine"}
+
+// clearSubdirs makes processed/ and quarantine/ directories, moving aside
+// whatever else holds their names.
+func (r *Reports) clearSubdirs(ctx context.Context) error {
+	for _, sub := range subdirs {
+		p := filepath.Join(r.Dir, sub)
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			continue
+		}
+		if _, err := os.Lstat(p); err == nil {
+			to, err := renameNoReplace(p, r.Dir, sub)
+			if err != nil {
+				return fmt.Errorf("move aside %s, which is not a directory: %w", sub, err)
+			}
+			r.log().ErrorContext(ctx, "something that is not a directory was in the way of the inbound directory's "+sub+"/; moved aside",
+				"file", sub, "moved_as", to, "alert", "inbound_blocked")
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		if err := os.Mkdir(p, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// renameNoReplace moves from into dir as name, or, if that name is taken,
+// as the first free name~N (before the extension). A hard link claims the
+// new name (it fails on an existing one, where a rename would replace it),
+// then the old name is removed: a crash between the two leaves the file
+// under both names, never under none.
+func renameNoReplace(from, dir, name string) (string, error) {
+	ext := filepath.Ext(name)
+	base := strings.TrimSuffix(name, ext)
+	if base == "" { // ".xml": no extension to keep
+		base, ext = name, ""
+	}
+	for i := 0; i < maxSameName; i++ {
+		to := name
+		if i > 0 {
+			to = fmt.Sprintf("%s~%d%s", base, i, ext)
+		}
+		err := os.Link(from, filepath.Join(dir, to))
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return to, os.Remove(from)
+	}
+	return "", fmt.Errorf("%s: %d files of that name are already in %s", name, maxSameName, dir)
+}
+
+// maxSameName bounds the names tried for one file.
+const maxSameName = 10000
 
 func (r *Reports) log() *slog.Logger {
 	if r.Log == nil {

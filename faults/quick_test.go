@@ -138,7 +138,7 @@ func TestUnroutableAnswer(t *testing.T) {
 	e := newEnv(t, "unroutable")
 	s := e.serveReady()
 	ch := e.channel()
-	statusQueue, key := route.StatusQueue("erp"), "payment.erp.#"
+	statusQueue, key := route.StatusQueue("erp"), route.StatusKey("erp")
 	require.NoError(t, ch.QueueUnbind(statusQueue, key, route.EventsExchange, nil))
 	e.injected(1)
 

@@ -60,14 +60,18 @@ var reportLeaves = map[string]int{
 //   - text that is empty or longer than its ISO 20022 type allows;
 //   - a report with neither a group status nor a transaction status;
 //   - more than MaxReportEntries transaction statuses or more than
-//     MaxReportBytes of input.
+//     MaxReportBytes of input;
+//   - a token (tag, text run, comment …) over MaxReportTokenBytes, an
+//     element with more than MaxReportAttributes attributes, or more than
+//     MaxReportTokens tokens: checked on the bytes before the decoder
+//     builds the token, so memory stays bounded whatever the input.
 //
 // Of several StsRsnInf, the first Rsn/Cd and the first Rsn/Prtry are
 // kept and every AddtlInf is kept, joined with "\n"; this holds for the
 // group (GroupReasonCode ...) and for each entry. Errors reading r are
 // returned as they are, not as ErrInvalidReport.
 func ReadStatusReport(r io.Reader) (StatusReport, error) {
-	in := &capReader{r: r, left: MaxReportBytes}
+	in := &capReader{r: &boundReader{r: r}, left: MaxReportBytes}
 	rd := &reportReader{dec: xml.NewDecoder(in), seen: map[string]bool{}}
 	rep, err := rd.read(in)
 	if err != nil {

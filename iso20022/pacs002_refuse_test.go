@@ -110,9 +110,19 @@ func TestReadStatusReportSizeLimit(t *testing.T) {
 	t.Parallel()
 	valid := report(hdr, grp, okTx)
 	pad := func(extra int) io.Reader {
-		n := MaxReportBytes - len(valid) - len("<!---->") + extra
-		return io.MultiReader(strings.NewReader(valid[:len(docOpen)]+"<!--"),
-			io.LimitReader(repeatReader('x'), int64(n)), strings.NewReader("-->"+valid[len(docOpen):]))
+		// Comments of at most 60,000 bytes each (a token may not pass
+		// MaxReportTokenBytes), filling exactly n bytes.
+		n := MaxReportBytes - len(valid) + extra
+		parts := []io.Reader{strings.NewReader(valid[:len(docOpen)])}
+		for n > 0 {
+			c := min(n, 60_000)
+			if n-c > 0 && n-c < 7 {
+				c -= 7
+			}
+			parts = append(parts, strings.NewReader("<!--"), io.LimitReader(repeatReader('x'), int64(c-7)), strings.NewReader("-->"))
+			n -= c
+		}
+		return io.MultiReader(append(parts, strings.NewReader(valid[len(docOpen):]))...)
 	}
 	if _, err := ReadStatusReport(pad(0)); err != nil {
 		t.Fatalf("exactly %d bytes: %v", MaxReportBytes, err)

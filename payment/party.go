@@ -78,10 +78,11 @@ type Upstream struct {
 func (u Upstream) Serves(customerID string) bool { return slices.Contains(u.Customers, customerID) }
 
 var (
-	idPattern      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
-	accountPattern = regexp.MustCompile(`^[A-Za-z0-9]{1,34}$`)
-	cnapsPattern   = regexp.MustCompile(`^[0-9]{12}$`)
-	bicPattern     = regexp.MustCompile(`^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$`)
+	idPattern       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$`)
+	upstreamPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	accountPattern  = regexp.MustCompile(`^[A-Za-z0-9]{1,34}$`)
+	cnapsPattern    = regexp.MustCompile(`^[0-9]{12}$`)
+	bicPattern      = regexp.MustCompile(`^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$`)
 )
 
 // ValidID checks an identifier used as a key (customer, user, upstream,
@@ -90,6 +91,20 @@ var (
 func ValidID(field, s string) error {
 	if !idPattern.MatchString(s) {
 		return FieldErrorf(CodeInvalidField, field, "%q must be 1-64 letters, digits or . _ : - starting with a letter or digit", clip(s, 70))
+	}
+	return nil
+}
+
+// ValidUpstreamID checks an upstream system's id: 1-64 letters, digits, _
+// and -, starting with a letter or digit. An upstream id is a word of the
+// routing keys (payment.<upstream>.<kind>) and the name of its status queue
+// (b2bpay.status.<upstream>), so it may hold none of the characters the
+// broker gives a meaning to: no '.' (one upstream's id would be a prefix of
+// another's keys, erp of erp.sh), no '*' or '#' (topic wildcards), nothing
+// a permission regular expression reads as an operator.
+func ValidUpstreamID(field, s string) error {
+	if !upstreamPattern.MatchString(s) {
+		return FieldErrorf(CodeInvalidField, field, "%q must be 1-64 letters, digits, _ or - starting with a letter or digit (no '.', '*' or '#': it names routing keys and queues)", clip(s, 70))
 	}
 	return nil
 }

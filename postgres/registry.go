@@ -76,7 +76,7 @@ func (s *Store) UserCreate(ctx context.Context, u payment.User) error {
 // UpstreamCreate registers an upstream system: its RabbitMQ user, its HMAC
 // key already sealed (or nil), and the customers it may submit for.
 func (s *Store) UpstreamCreate(ctx context.Context, u payment.Upstream, sealedKey []byte, keyVersion int) error {
-	if err := payment.ValidID("upstream id", u.ID); err != nil {
+	if err := payment.ValidUpstreamID("upstream id", u.ID); err != nil {
 		return err
 	}
 	var user, version any

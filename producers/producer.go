@@ -33,7 +33,10 @@ type Config struct {
 	UserID string
 	// HMACKey, when set, signs each body (x-b2bpay-signature).
 	HMACKey []byte
-	Logger  *slog.Logger
+	// Prefetch bounds the status events a subscription holds
+	// unacknowledged (DefaultPrefetch when 0).
+	Prefetch int
+	Logger   *slog.Logger
 }
 
 // Client publishes requests for one upstream system.
@@ -45,8 +48,8 @@ type Client struct {
 
 // Dial connects a Client.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.UpstreamID == "" {
-		return nil, errors.New("producers: UpstreamID is required")
+	if err := payment.ValidUpstreamID("upstream id", cfg.UpstreamID); err != nil {
+		return nil, fmt.Errorf("producers: %w", err)
 	}
 	if cfg.UserID == "" && cfg.HMACKey == nil {
 		return nil, errors.New("producers: set UserID (broker-validated user_id) or HMACKey (signed bodies)")
@@ -114,8 +117,7 @@ func (c *Client) message(id string, body []byte) rabbitmq.Message {
 	return rabbitmq.Message{Exchange: route.RequestsExchange, Key: route.RequestKey, Publishing: p}
 }
 
-// Answers receives the upstream's status events on a private queue that
-// lives as long as the subscription.
+// Answers receives the upstream's status events from its status queue.
 type Answers struct {
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -125,23 +127,57 @@ type Answers struct {
 	all    []payment.Event
 }
 
-// Subscribe starts receiving this upstream's status events. Subscribe
-// before publishing, so no answer is missed.
-func (c *Client) Subscribe(ctx context.Context) (*Answers, error) {
+// openStatus opens a channel consuming the upstream's status queue,
+// b2bpay.status.<upstream>, with manual acknowledgements and at most
+// prefetch events unacknowledged. b2bpay declares that queue and binds it
+// to exactly this upstream's events; the upstream's broker user needs read
+// permission on it and nothing else (route.UpstreamPermissions): it
+// declares and binds nothing.
+func (c *Client) openStatus(ctx context.Context) (*amqp.Channel, <-chan amqp.Delivery, error) {
+	q := route.StatusQueue(c.cfg.UpstreamID)
 	ch, err := c.conn.Channel(ctx)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := ch.Qos(c.prefetch(), 0, false); err != nil {
+		_ = ch.Close()
+		return nil, nil, fmt.Errorf("producers: set prefetch on %s: %w", q, err)
+	}
+	deliveries, err := ch.Consume(q, "", false, false, false, false, nil)
+	if err != nil {
+		_ = ch.Close()
+		var ae *amqp.Error
+		if errors.As(err, &ae) && ae.Code == amqp.NotFound {
+			return nil, nil, fmt.Errorf("producers: status queue %s does not exist: b2bpay declares it when the upstream is registered "+
+				"(b2bpay upstream add, b2bpay topology): %w", q, err)
+		}
+		if errors.As(err, &ae) && ae.Code == amqp.AccessRefused {
+			return nil, nil, fmt.Errorf("producers: the broker user may not read %s (give it read permission on that queue): %w", q, err)
+		}
+		return nil, nil, fmt.Errorf("producers: consume %s: %w", q, err)
+	}
+	return ch, deliveries, nil
+}
+
+// DefaultPrefetch is how many status events a subscription holds
+// unacknowledged at most, unless Config.Prefetch says otherwise.
+const DefaultPrefetch = 100
+
+func (c *Client) prefetch() int {
+	if c.cfg.Prefetch > 0 {
+		return c.cfg.Prefetch
+	}
+	return DefaultPrefetch
+}
+
+// Subscribe starts consuming this upstream's status queue: every event is
+// recorded (Events, Wait) and then acknowledged, so it leaves the queue.
+// Run it in the upstream's one consumer of its answers; events published
+// before Subscribe wait in the queue, so none is missed.
+func (c *Client) Subscribe(ctx context.Context) (*Answers, error) {
+	ch, deliveries, err := c.openStatus(ctx)
+	if err != nil {
 		return nil, err
-	}
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
-	if err != nil {
-		return nil, fmt.Errorf("producers: declare answer queue: %w", err)
-	}
-	if err := ch.QueueBind(q.Name, "payment."+c.cfg.UpstreamID+".*", route.EventsExchange, false, nil); err != nil {
-		return nil, fmt.Errorf("producers: bind answer queue: %w", err)
-	}
-	deliveries, err := ch.Consume(q.Name, "", true, true, false, false, nil)
-	if err != nil {
-		return nil, fmt.Errorf("producers: consume answers: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a := &Answers{cancel: cancel, done: make(chan struct{}), seen: map[string]payment.Event{}, wait: map[string]chan payment.Event{}}
@@ -160,10 +196,48 @@ func (c *Client) Subscribe(ctx context.Context) (*Answers, error) {
 				if json.Unmarshal(d.Body, &ev) == nil {
 					a.deliver(d.CorrelationId, ev)
 				}
+				if d.Ack(false) != nil {
+					return
+				}
 			}
 		}
 	}()
 	return a, nil
+}
+
+// Await waits on the status queue for the first answer correlated with id
+// and acknowledges only that one: every other event it saw goes back to
+// the queue when it returns, for the upstream's own consumer. It holds at
+// most the prefetch count of other events; with more of them ahead of the
+// answer it gives up with an error rather than hold them all.
+func (c *Client) Await(ctx context.Context, id string) (payment.Event, error) {
+	ch, deliveries, err := c.openStatus(ctx)
+	if err != nil {
+		return payment.Event{}, err
+	}
+	defer func() { _ = ch.Close() }() // returns what was not acknowledged
+	held := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return payment.Event{}, fmt.Errorf("producers: no answer for %s: %w", id, ctx.Err())
+		case d, ok := <-deliveries:
+			if !ok {
+				return payment.Event{}, errors.New("producers: status queue consumer closed")
+			}
+			var ev payment.Event
+			if d.CorrelationId == id && json.Unmarshal(d.Body, &ev) == nil {
+				if err := d.Ack(false); err != nil {
+					return payment.Event{}, fmt.Errorf("producers: acknowledge the answer for %s: %w", id, err)
+				}
+				return ev, nil
+			}
+			if held++; held >= c.prefetch() {
+				return payment.Event{}, fmt.Errorf("producers: more than %d other events wait in %s ahead of the answer for %s: "+
+					"consume them first (they were left in the queue)", held, route.StatusQueue(c.cfg.UpstreamID), id)
+			}
+		}
+	}
 }
 
 func (a *Answers) deliver(correlation string, ev payment.Event) {

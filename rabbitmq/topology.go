@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -23,11 +24,15 @@ type Queue struct {
 // Binding routes messages published to Exchange with routing key Key to Queue.
 type Binding struct{ Queue, Exchange, Key string }
 
-// Topology is a declarative set of exchanges, queues and bindings.
+// Topology is a declarative set of exchanges, queues and bindings, and the
+// bindings that must not exist (left by an earlier version).
 type Topology struct {
 	Exchanges []Exchange
 	Queues    []Queue
 	Bindings  []Binding
+	// Unbind lists bindings removed after the others are declared; removing
+	// one that does not exist changes nothing.
+	Unbind []Binding
 }
 
 // QuorumQueue builds a quorum queue spec: x-queue-type=quorum, x-delivery-limit=deliveryLimit,
@@ -70,7 +75,7 @@ func (t Topology) Validate() error {
 			errs = append(errs, fmt.Errorf("queue %q arguments: %w", q.Name, err))
 		}
 	}
-	for _, b := range t.Bindings {
+	for _, b := range append(slices.Clip(t.Bindings), t.Unbind...) {
 		if b.Queue == "" || b.Exchange == "" {
 			errs = append(errs, fmt.Errorf("binding %q -> %q: queue and exchange are required", b.Exchange, b.Queue))
 		}
@@ -78,7 +83,8 @@ func (t Topology) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Declare declares every exchange, then every queue, then every binding, on one fresh channel.
+// Declare declares every exchange, then every queue, then every binding, then removes the bindings
+// of Unbind, on one fresh channel.
 // It is idempotent: declaring the same topology again changes nothing. Declaring a queue or
 // exchange that exists with different arguments fails with the broker's PRECONDITION_FAILED.
 // The whole declaration is bounded by ctx and the connection's OpTimeout.
@@ -112,6 +118,11 @@ func (t Topology) declareOn(ch *amqp.Channel) error {
 	for _, b := range t.Bindings {
 		if err := ch.QueueBind(b.Queue, b.Key, b.Exchange, false, nil); err != nil {
 			return fmt.Errorf("bind queue %q to exchange %q with key %q: %w", b.Queue, b.Exchange, b.Key, err)
+		}
+	}
+	for _, b := range t.Unbind {
+		if err := ch.QueueUnbind(b.Queue, b.Key, b.Exchange, nil); err != nil {
+			return fmt.Errorf("unbind queue %q from exchange %q with key %q: %w", b.Queue, b.Exchange, b.Key, err)
 		}
 	}
 	return nil

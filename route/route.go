@@ -7,6 +7,7 @@ package route
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/b2bpay/b2bpay/outbox"
@@ -89,8 +90,12 @@ func EventKey(upstreamID string, kind payment.EventKind) string {
 	return "payment." + upstreamID + "." + string(kind)
 }
 
-// UpstreamTopology declares an upstream's status queue, bound to every
-// event for that upstream. b2bpay publishes events with the mandatory
+// UpstreamTopology declares an upstream's status queue, bound to exactly
+// that upstream's events: payment.<upstream>.<kind>, one word for the
+// upstream and one for the kind (the id holds no '.', '*' or '#':
+// payment.ValidUpstreamID). It removes the binding older versions made,
+// payment.<upstream>.#, which would also route an upstream
+// "<upstream>.x"'s events here. b2bpay publishes events with the mandatory
 // flag, so an upstream without this queue leaves its events pending in the
 // outbox (and raises an alert) rather than losing them.
 func UpstreamTopology(upstreamID string) rabbitmq.Topology {
@@ -98,7 +103,33 @@ func UpstreamTopology(upstreamID string) rabbitmq.Topology {
 	return rabbitmq.Topology{
 		Exchanges: []rabbitmq.Exchange{{Name: EventsExchange, Kind: "topic"}},
 		Queues:    []rabbitmq.Queue{{Name: q, Args: map[string]any{"x-queue-type": "quorum"}}},
-		Bindings:  []rabbitmq.Binding{{Queue: q, Exchange: EventsExchange, Key: "payment." + upstreamID + ".#"}},
+		Bindings:  []rabbitmq.Binding{{Queue: q, Exchange: EventsExchange, Key: StatusKey(upstreamID)}},
+		Unbind:    []rabbitmq.Binding{{Queue: q, Exchange: EventsExchange, Key: "payment." + upstreamID + ".#"}},
+	}
+}
+
+// StatusKey is the binding key of an upstream's status queue:
+// payment.<upstream>.*, every kind of event for exactly that upstream.
+func StatusKey(upstreamID string) string { return "payment." + upstreamID + ".*" }
+
+// Permissions are the RabbitMQ permissions of one broker user on the vhost:
+// regular expressions over the resource names it may configure, write and
+// read (rabbitmqctl set_permissions USER CONFIGURE WRITE READ).
+type Permissions struct{ Configure, Write, Read string }
+
+// UpstreamPermissions are the only permissions an upstream system's broker
+// user needs, all anchored: configure nothing (b2bpay declares and binds
+// its status queue), write to the requests exchange only, read its own
+// status queue only. So it can publish requests and consume its own
+// answers, and can neither declare a queue, bind one to b2bpay.events, nor
+// read another upstream's queue. The id must be a valid upstream id
+// (payment.ValidUpstreamID: no character a regular expression reads as an
+// operator); it is quoted all the same.
+func UpstreamPermissions(upstreamID string) Permissions {
+	return Permissions{
+		Configure: "^$",
+		Write:     "^" + regexp.QuoteMeta(RequestsExchange) + "$",
+		Read:      "^" + regexp.QuoteMeta(StatusQueue(upstreamID)) + "$",
 	}
 }
 

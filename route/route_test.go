@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -71,10 +72,33 @@ func TestUpstreamTopology(t *testing.T) {
 	require.NoError(t, topo.Validate())
 	require.Equal(t, "b2bpay.status.erp-1", route.StatusQueue("erp-1"))
 	require.Equal(t, []rabbitmq.Queue{{Name: "b2bpay.status.erp-1", Args: amqp.Table{"x-queue-type": "quorum"}}}, topo.Queues)
-	require.Equal(t, []rabbitmq.Binding{{Queue: "b2bpay.status.erp-1", Exchange: route.EventsExchange, Key: "payment.erp-1.#"}}, topo.Bindings)
+	require.Equal(t, []rabbitmq.Binding{{Queue: "b2bpay.status.erp-1", Exchange: route.EventsExchange, Key: "payment.erp-1.*"}}, topo.Bindings)
+	require.Equal(t, []rabbitmq.Binding{{Queue: "b2bpay.status.erp-1", Exchange: route.EventsExchange, Key: "payment.erp-1.#"}}, topo.Unbind)
 	// Every event key of the upstream matches its binding; another upstream's does not.
 	require.True(t, strings.HasPrefix(route.EventKey("erp-1", payment.EventAccepted), "payment.erp-1."))
 	require.False(t, strings.HasPrefix(route.EventKey("erp-10", payment.EventAccepted), "payment.erp-1."))
+}
+
+// TestSecurityUpstreamPermissions: the permissions given to an upstream's
+// broker user are anchored, so erp's do not cover erp-sh's queue (nor
+// erp.sh's, had such an id been registered before ids were restricted).
+func TestSecurityUpstreamPermissions(t *testing.T) {
+	t.Parallel()
+	p := route.UpstreamPermissions("erp")
+	require.Equal(t, route.Permissions{Configure: "^$", Write: `^b2bpay\.requests$`, Read: `^b2bpay\.status\.erp$`}, p)
+	read, write, configure := regexp.MustCompile(p.Read), regexp.MustCompile(p.Write), regexp.MustCompile(p.Configure)
+	require.True(t, read.MatchString(route.StatusQueue("erp")))
+	for _, q := range []string{"b2bpay.status.erp.sh", "b2bpay.status.erp-sh", "b2bpay.status.erpx", "xb2bpay.status.erp",
+		"b2bpayxstatusxerp", route.EventsExchange, route.IntakeQueue, "amq.gen-abc"} {
+		require.False(t, read.MatchString(q), q)
+	}
+	require.True(t, write.MatchString(route.RequestsExchange))
+	for _, x := range []string{route.EventsExchange, route.StatusQueue("erp"), "b2bpay.requests.x", "amq.gen-abc", ""} {
+		require.False(t, write.MatchString(x), x)
+	}
+	for _, x := range []string{route.StatusQueue("erp"), "amq.gen-abc", "b2bpay.requests"} {
+		require.False(t, configure.MatchString(x), x)
+	}
 }
 
 func TestDefinitions(t *testing.T) {

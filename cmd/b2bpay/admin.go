@@ -203,6 +203,11 @@ func upstreamCommand() *cli.Command {
 						return fmt.Errorf("declare status queue of %s: %w", u.ID, err)
 					}
 					fmt.Printf("status events go to queue %s\n", route.StatusQueue(u.ID))
+					if u.AMQPUser != "" {
+						p := route.UpstreamPermissions(u.ID)
+						fmt.Printf("broker permissions of %s (nothing more): rabbitmqctl set_permissions -p VHOST %s '%s' '%s' '%s'\n",
+							u.AMQPUser, u.AMQPUser, p.Configure, p.Write, p.Read)
+					}
 					return nil
 				})
 			},

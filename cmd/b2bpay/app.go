@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -79,13 +81,19 @@ func (a *app) openBroker(ctx context.Context, name string, timeout time.Duration
 }
 
 // declare declares the intake and approval topology, every upstream's
-// status queue and every customer's task queues.
+// status queue and every customer's task queues. It first checks every
+// registered upstream id (checkUpstreamIDs) and declares nothing while an
+// active upstream's id is unsafe.
 func (a *app) declare(ctx context.Context) error {
-	if err := route.Static().Declare(ctx, a.conn); err != nil {
-		return err
-	}
 	ups, err := a.store.UpstreamIDs(ctx)
 	if err != nil {
+		return err
+	}
+	ups, err = a.checkUpstreamIDs(ctx, ups)
+	if err != nil {
+		return err
+	}
+	if err := route.Static().Declare(ctx, a.conn); err != nil {
 		return err
 	}
 	for _, id := range ups {
@@ -105,6 +113,38 @@ func (a *app) declare(ctx context.Context) error {
 	return nil
 }
 
+// checkUpstreamIDs returns the ids whose status queues are declared: the
+// valid ones (payment.ValidUpstreamID). An id outside that alphabet, which
+// versions before it accepted (erp.sh), names routing keys and queues that
+// another upstream's binding or permission can match (erp's), so it is an
+// error while its upstream is active; an inactive one is left out, with a
+// warning.
+func (a *app) checkUpstreamIDs(ctx context.Context, ids []string) ([]string, error) {
+	var ok, active []string
+	for _, id := range ids {
+		if payment.ValidUpstreamID("upstream id", id) == nil {
+			ok = append(ok, id)
+			continue
+		}
+		up, err := a.store.UpstreamGetByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if up.Upstream.Active {
+			active = append(active, strconv.Quote(id))
+			continue
+		}
+		a.log.WarnContext(ctx, "inactive upstream with an id outside letters, digits, _ and -: its status queue is not declared",
+			"upstream_id", id, "alert", "upstream_id_unsafe")
+	}
+	if len(active) > 0 {
+		return nil, fmt.Errorf("active upstreams %s have ids outside letters, digits, _ and -: another upstream could read their events "+
+			"through its routing keys or permissions; deactivate them and register them again under new ids (README, \"Upstream ids\")",
+			strings.Join(active, ", "))
+	}
+	return ok, nil
+}
+
 // close releases everything, broker first, database last.
 func (a *app) close() {
 	if a.conn != nil {
@@ -115,8 +155,16 @@ func (a *app) close() {
 
 // serveOptions tune the workers.
 type serveOptions struct {
-	Prefetch    int
-	Concurrency int
+	// Prefetch is each consumer's prefetch, raised to its batch ×
+	// Concurrency, then lowered to what MaxMessageBytes and
+	// DeliveryMemory allow (deliveryPrefetch).
+	Prefetch int
+	// MaxMessageBytes is the broker's max_message_size, the largest
+	// delivery (defaultMaxMessageBytes when 0); DeliveryMemory bounds what
+	// all consumers' unacknowledged deliveries may take together
+	// (defaultDeliveryMemory when 0).
+	MaxMessageBytes, DeliveryMemory int64
+	Concurrency                     int
 	// IntakeBatch is how many payment requests one intake transaction
 	// stores at most, gathered for at most BatchWait.
 	IntakeBatch int
@@ -205,11 +253,17 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 		batch int
 		h     rabbitmq.BatchHandler
 	}{{route.IntakeQueue, opt.IntakeBatch, intakeHandler}, {route.DecisionsQueue, max(opt.DecisionBatch, 1), decisionHandler}} {
+		want := max(opt.Prefetch, c.batch*opt.Concurrency)
+		prefetch := deliveryPrefetch(want, consumerCount, opt.MaxMessageBytes, opt.DeliveryMemory)
+		if prefetch < want {
+			a.log.Warn("prefetch lowered: prefetch × the broker's largest message would pass the delivery memory",
+				"queue", c.queue, "prefetch", prefetch, "wanted", want, "max_message_bytes", opt.MaxMessageBytes, "delivery_memory", opt.DeliveryMemory)
+		}
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			errs <- rabbitmq.Consume(ctx, a.conn, rabbitmq.ConsumeConfig{
-				Queue: c.queue, Tag: "b2bpay-" + c.queue, Prefetch: max(opt.Prefetch, c.batch*opt.Concurrency),
+				Queue: c.queue, Tag: "b2bpay-" + c.queue, Prefetch: prefetch,
 				BatchSize: c.batch, BatchWait: opt.BatchWait, Concurrency: opt.Concurrency, DrainTimeout: opt.Drain,
 			}, c.h)
 		}()

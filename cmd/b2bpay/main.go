@@ -86,6 +86,10 @@ func serveCommand() *cli.Command {
 		Usage: "run the intake and decision workers, the outbox relay, the status API, the cutoffs, status reports and expiry until SIGTERM",
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "prefetch", Value: 50, Sources: cli.EnvVars("B2BPAY_PREFETCH"), Usage: "unacked deliveries per consumer"},
+			&cli.IntFlag{Name: "max-message-bytes", Value: defaultMaxMessageBytes, Sources: cli.EnvVars("B2BPAY_MAX_MESSAGE_BYTES"),
+				Usage: "the broker's max_message_size (rabbitmq.conf; deploy/README.md sets 1 MiB): the largest delivery"},
+			&cli.IntFlag{Name: "delivery-memory", Value: defaultDeliveryMemory, Sources: cli.EnvVars("B2BPAY_DELIVERY_MEMORY"),
+				Usage: "bytes all consumers' unacknowledged deliveries may take: prefetch is lowered so that prefetch × max-message-bytes × 2 queues fits"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Sources: cli.EnvVars("B2BPAY_CONCURRENCY"), Usage: "parallel handlers per queue"},
 			&cli.IntFlag{Name: "intake-batch", Value: 50, Sources: cli.EnvVars("B2BPAY_INTAKE_BATCH"), Usage: "payment requests stored per intake transaction, at most (1: one at a time)"},
 			&cli.IntFlag{Name: "decision-batch", Value: 20, Sources: cli.EnvVars("B2BPAY_DECISION_BATCH"), Usage: "decisions applied per transaction, at most (1: one at a time)"},
@@ -106,6 +110,13 @@ func serveCommand() *cli.Command {
 				if n := cmd.Int(name); n < 1 || n > 10000 {
 					return fmt.Errorf("--%s must be from 1 to 10000, not %d", name, n)
 				}
+			}
+			if m := cmd.Int("max-message-bytes"); m < 64<<10 || m > 512<<20 {
+				return fmt.Errorf("--max-message-bytes must be from 64 KiB to 512 MiB (the broker's max_message_size), not %d", m)
+			}
+			if m := cmd.Int("delivery-memory"); m < consumerCount*cmd.Int("max-message-bytes") {
+				return fmt.Errorf("--delivery-memory must hold at least one largest message per queue (%d bytes), not %d",
+					consumerCount*cmd.Int("max-message-bytes"), m)
 			}
 			if w := cmd.Duration("batch-wait"); w <= 0 || w > time.Second {
 				return fmt.Errorf("--batch-wait must be above 0 and at most 1s, not %s", w)
@@ -153,6 +164,7 @@ func serveCommand() *cli.Command {
 				Export: x, Reports: reports, CutoffTick: cmd.Duration("cutoff-tick"), Elector: elector,
 				Calendar: ec.calSource, CalendarReload: hup,
 				Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")),
+				MaxMessageBytes: int64(cmd.Int("max-message-bytes")), DeliveryMemory: int64(cmd.Int("delivery-memory")),
 				IntakeBatch: int(cmd.Int("intake-batch")), DecisionBatch: int(cmd.Int("decision-batch")), BatchWait: cmd.Duration("batch-wait"),
 				Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), ExpiryEvery: cmd.Duration("expiry-every"),
 				TTLs: map[payment.State]time.Duration{

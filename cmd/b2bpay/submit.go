@@ -63,21 +63,18 @@ func submitCommand() *cli.Command {
 				return err
 			}
 			defer client.Close()
-			answers, err := client.Subscribe(ctx)
-			if err != nil {
-				return err
-			}
-			defer answers.Close()
 			if err := client.Publish(ctx, id, body); err != nil {
 				return fmt.Errorf("publish: %w", err)
 			}
 			fmt.Fprintf(os.Stderr, "published request %s; waiting for the answer\n", id)
-			ev, err := answers.Wait(ctx, id)
+			// The answer waits in the upstream's status queue; submit takes
+			// only it and leaves every other event there.
+			ev, err := client.Await(ctx, id)
 			if err != nil {
 				return err
 			}
 			out, _ := json.MarshalIndent(ev, "", "  ")
-			fmt.Println(string(out))
+			fmt.Fprintln(cmd.Root().Writer, string(out))
 			if ev.Kind == payment.EventRefused {
 				return cli.Exit("", 3)
 			}

@@ -58,6 +58,33 @@ func NewVhost() (amqpURL string, cleanup func(), err error) {
 	return base.String(), cleanup, nil
 }
 
+// NewUser creates a scratch broker user "b2bpay-test-<random>" with a random
+// password and the given permissions (regular expressions, as
+// `rabbitmqctl set_permissions` takes them) on the vhost of amqpURL. It
+// returns the user's name and an amqp URL that connects as it to that
+// vhost; cleanup deletes the user.
+func NewUser(amqpURL, configure, write, read string) (name, userURL string, cleanup func(), err error) {
+	u, err := url.Parse(amqpURL)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("parse %q: %w", amqpURL, err)
+	}
+	vhost, err := VhostOf(amqpURL)
+	if err != nil {
+		return "", "", nil, err
+	}
+	name, password := "b2bpay-test-"+random(6), random(16)
+	if err := rabbitmqctl("add_user", name, password); err != nil {
+		return "", "", nil, err
+	}
+	cleanup = func() { _ = rabbitmqctl("delete_user", name) }
+	if err := rabbitmqctl("set_permissions", "-p", vhost, name, configure, write, read); err != nil {
+		cleanup()
+		return "", "", nil, err
+	}
+	u.User = url.UserPassword(name, password)
+	return name, u.String(), cleanup, nil
+}
+
 // VhostOf returns the vhost named by an amqp URL ("/" if it names none).
 func VhostOf(amqpURL string) (string, error) {
 	u, err := url.Parse(amqpURL)
