@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/b2bpay/b2bpay/intake"
@@ -16,6 +17,10 @@ import (
 // first.
 func KeyVersions(ctx context.Context, pool *pgxpool.Pool) ([]keyring.Version, error) {
 	rows, err := pool.Query(ctx, `SELECT version, key_check, mac_key_sealed FROM key_versions ORDER BY version`)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+		return nil, errors.New("postgres: the database has no key versions table: run `b2bpay migrate` (as the owner role)")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: key versions: %w", err)
 	}

@@ -1,8 +1,9 @@
 // Package seal makes and checks the MACs that bind each approval decision
 // and each timeline entry to a payment's content, the person, the stage,
 // the OTP step and the entry before it. The key is derived from the master
-// key, which the database never holds: someone who can write to the
-// database can change rows but cannot make MACs that check.
+// key, which the database never holds (after a rotation it holds older
+// versions' MAC keys, sealed with the current master key): someone who can
+// write to the database can change rows but cannot make MACs that check.
 //
 // It is pure computation (HMAC-SHA256 over length-prefixed fields); the
 // store writes and reads the bytes.

@@ -172,3 +172,40 @@ func TestSecurityAppRoleCannotRewriteHistory(t *testing.T) {
 	_, err = runCLI(t, ownerURL, "migrate", "--app-role", strings.Replace(appRole, "_app_", "_owner_", 1))
 	require.ErrorContains(t, err, "owns b2bpay's tables")
 }
+
+// TestSecurityReassignFromServeRole: a deployment whose serve role ran the
+// migrations (and so owns the tables) moves them to an owner role with
+// REASSIGN OWNED, as deploy/README.md says; then serve's role is refused
+// nothing it needs and can no longer truncate history.
+func TestSecurityReassignFromServeRole(t *testing.T) {
+	ctx := context.Background()
+	ownerURL, appURL, appRole := scratchRoles(t)
+	owner := strings.Replace(appRole, "_app_", "_owner_", 1)
+	db := "b2bpay_test_roles_" + strings.TrimPrefix(appRole, "b2bpay_app_")
+	super, err := url.Parse(appURL)
+	require.NoError(t, err)
+	base, err := url.Parse(pgtest.BaseURL())
+	require.NoError(t, err)
+	super.User = base.User
+	superPool, err := pgxpool.New(ctx, super.String())
+	require.NoError(t, err)
+	t.Cleanup(superPool.Close)
+	_, err = superPool.Exec(ctx, "ALTER DATABASE "+db+" OWNER TO "+appRole)
+	require.NoError(t, err)
+	out, err := runCLI(t, appURL, "migrate") // the old way: serve's credentials
+	require.NoError(t, err, out)
+	appPool, err := pgxpool.New(ctx, appURL)
+	require.NoError(t, err)
+	t.Cleanup(appPool.Close)
+	require.ErrorContains(t, checkRole(ctx, appPool, false, slog.New(slog.DiscardHandler)), "owns table")
+
+	_, err = superPool.Exec(ctx, "REASSIGN OWNED BY "+appRole+" TO "+owner)
+	require.NoError(t, err)
+	out, err = runCLI(t, ownerURL, "migrate", "--app-role", appRole)
+	require.NoError(t, err, out)
+	require.NoError(t, checkRole(ctx, appPool, false, slog.New(slog.DiscardHandler)))
+	_, err = appPool.Exec(ctx, `TRUNCATE payment_timeline`)
+	require.ErrorContains(t, err, "permission denied")
+	_, err = appPool.Exec(ctx, `INSERT INTO customers (id, name) VALUES ('C9', 'C9')`)
+	require.NoError(t, err)
+}
