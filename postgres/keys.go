@@ -13,13 +13,17 @@ import (
 	"github.com/b2bpay/b2bpay/keyring"
 )
 
+// ErrNoKeyVersions is returned by KeyVersions on a database not yet
+// migrated to key versions (migration 0008).
+var ErrNoKeyVersions = errors.New("postgres: the database has no key versions table: run `b2bpay migrate` (as the owner role)")
+
 // KeyVersions reads the master key versions the database records, oldest
 // first.
 func KeyVersions(ctx context.Context, pool *pgxpool.Pool) ([]keyring.Version, error) {
 	rows, err := pool.Query(ctx, `SELECT version, key_check, mac_key_sealed FROM key_versions ORDER BY version`)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
-		return nil, errors.New("postgres: the database has no key versions table: run `b2bpay migrate` (as the owner role)")
+		return nil, ErrNoKeyVersions
 	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: key versions: %w", err)
