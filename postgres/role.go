@@ -38,7 +38,7 @@ func GrantApp(ctx context.Context, pool *pgxpool.Pool, role string) error {
 	defer func() { _ = tx.Rollback(ctx) }()
 	var owner, super bool
 	if err := tx.QueryRow(ctx, `SELECT r.rolsuper,
-			EXISTS (SELECT 1 FROM pg_tables t WHERE t.schemaname = 'public' AND pg_has_role($1, t.tableowner, 'USAGE'))
+			EXISTS (SELECT 1 FROM pg_tables t WHERE t.schemaname = 'public' AND pg_has_role($1, t.tableowner, 'MEMBER'))
 		FROM pg_roles r WHERE r.rolname = $1`, role).Scan(&super, &owner); err != nil {
 		if err == pgx.ErrNoRows {
 			return fmt.Errorf("postgres: app role %q does not exist: create it first (CREATE ROLE %s LOGIN PASSWORD '…')", role, role)
@@ -109,7 +109,7 @@ func CurrentRole(ctx context.Context, pool *pgxpool.Pool) (Role, error) {
 	err := pool.QueryRow(ctx, `SELECT current_user::text, r.rolsuper,
 			COALESCE((SELECT t.tablename::text FROM pg_tables t WHERE t.schemaname = 'public'
 				AND t.tablename IN ('payment_timeline', 'decisions', 'audit_log', 'payments')
-				AND pg_has_role(current_user, t.tableowner, 'USAGE') ORDER BY t.tablename LIMIT 1), '')
+				AND pg_has_role(current_user, t.tableowner, 'MEMBER') ORDER BY t.tablename LIMIT 1), '')
 		FROM pg_roles r WHERE r.rolname = current_user`).Scan(&r.Name, &r.Superuser, &r.Owns)
 	if err != nil {
 		return Role{}, fmt.Errorf("postgres: current role: %w", err)

@@ -169,7 +169,19 @@ func TestSecurityAppRoleCannotRewriteHistory(t *testing.T) {
 	require.Contains(t, logs.String(), "alert=db_role_privileged")
 
 	// The grant refuses a role that owns the tables.
-	_, err = runCLI(t, ownerURL, "migrate", "--app-role", strings.Replace(appRole, "_app_", "_owner_", 1))
+	owner := strings.Replace(appRole, "_app_", "_owner_", 1)
+	_, err = runCLI(t, ownerURL, "migrate", "--app-role", owner)
+	require.ErrorContains(t, err, "owns b2bpay's tables")
+
+	// A member of the owner's role could SET ROLE to it, even without
+	// inheriting its rights: serve refuses it, the grant too.
+	superPool := open(super.String())
+	_, err = superPool.Exec(ctx, "ALTER ROLE "+appRole+" NOINHERIT")
+	require.NoError(t, err)
+	_, err = superPool.Exec(ctx, "GRANT "+owner+" TO "+appRole)
+	require.NoError(t, err)
+	require.ErrorContains(t, checkRole(ctx, open(appURL), false, log), "owns table")
+	_, err = runCLI(t, ownerURL, "migrate", "--app-role", appRole)
 	require.ErrorContains(t, err, "owns b2bpay's tables")
 }
 
