@@ -97,6 +97,10 @@ func KeyRotate(ctx context.Context, pool *pgxpool.Pool, rot *keyring.Rotation) (
 	// No one records a version, seals an upstream key or enrols an OTP seed
 	// meanwhile.
 	if _, err := tx.Exec(ctx, `LOCK TABLE key_versions, upstreams, users IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" { // insufficient_privilege
+			return out, fmt.Errorf("postgres: key rotate: %w: run it with the owner role's database URL (serve's role may not change key versions)", err)
+		}
 		return out, fmt.Errorf("postgres: key rotate: lock: %w", err)
 	}
 	var cur int

@@ -26,6 +26,7 @@ import (
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/secret"
 )
 
 // scratchRoles creates, on the test server, an owner role and an app role
@@ -115,6 +116,8 @@ func TestSecurityAppRoleCannotRewriteHistory(t *testing.T) {
 	require.Equal(t, payment.StateExported, e.payment(t, p.ID).State)
 	out, err = runCLI(t, appURL, "--master-key-file", keyFile(t, e.master), "verify")
 	require.NoError(t, err, out)
+	_, err = runCLI(t, appURL, "--master-key-file", keyFile(t, e.master), "key", "rotate", "--new-key-file", keyFile(t, secret.NewKey()))
+	require.ErrorContains(t, err, "run it with the owner role's database URL")
 
 	counts := func() string {
 		return fmt.Sprint(e.count(`SELECT count(*) FROM payment_timeline`), e.count(`SELECT count(*) FROM audit_log`),
