@@ -148,6 +148,8 @@ func (e *env) environ(extra ...string) []string {
 		"B2BPAY_DATABASE_URL="+e.dbURL,
 		"B2BPAY_AMQP_URL="+e.amqpURL,
 		"B2BPAY_MASTER_KEY="+e.masterKey,
+		// The suite connects as the test server's superuser.
+		"B2BPAY_ALLOW_PRIVILEGED_DB_ROLE=true",
 		"B2BPAY_LOG_FORMAT=text",
 		"B2BPAY_LOG_LEVEL=info",
 		"B2BPAY_OUTBOUND_DIR="+filepath.Join(e.dir, "outbound"),

@@ -50,7 +50,8 @@ type Config struct {
 	OTPPolicy OTPPolicy
 	// Seal makes the MACs of decisions and timeline entries and checks
 	// them at the export claim; its key is derived from the master key
-	// and never stored. Without it the store writes no timeline entry.
+	// and never stored (older versions' keys check older MACs). Without it
+	// the store writes no timeline entry.
 	Seal   *seal.Key
 	Logger *slog.Logger
 }

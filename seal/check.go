@@ -1,7 +1,6 @@
 package seal
 
 import (
-	"crypto/hmac"
 	"fmt"
 	"slices"
 	"strings"
@@ -201,7 +200,7 @@ func needs(s payment.State) int {
 	return 0
 }
 
-func (k *Key) checks(d Decision, mac []byte) bool { return hmac.Equal(k.Decision(d), mac) }
+func (k *Key) checks(d Decision, mac []byte) bool { return k.verify(decisionInput(d), mac) }
 
 // swapped finds another person with whom the decision's MAC checks.
 func (k *Key) swapped(d Decision, mac []byte, candidates []string) (string, bool) {
@@ -246,7 +245,7 @@ func (k *Key) CheckTimeline(p *payment.Payment, entries []payment.Entry) []Probl
 	digest := p.Digest()
 	bad, first := 0, ""
 	for _, e := range entries {
-		if len(e.MAC) > 0 && hmac.Equal(k.Entry(digest, e), e.MAC) {
+		if k.Sealed(digest, e) {
 			continue
 		}
 		if bad++; first == "" {

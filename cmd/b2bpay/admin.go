@@ -179,7 +179,7 @@ func upstreamCommand() *cli.Command {
 					var sealed, key []byte
 					version := 0
 					if cmd.Bool("hmac") {
-						s, err := a.cfg.sealer()
+						s, err := a.sealer()
 						if err != nil {
 							return err
 						}

@@ -22,6 +22,7 @@ import (
 	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/jobs"
+	"github.com/b2bpay/b2bpay/keyring"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/rabbitmq"
@@ -39,6 +40,9 @@ type app struct {
 	store *postgres.Store
 	conn  *rabbitmq.Conn
 	sec   *security
+	// ring is the master key's ring, checked against the database's key
+	// versions; nil when no master key is configured.
+	ring *keyring.Ring
 }
 
 // openDB opens the database side. sec may be nil for commands that handle
@@ -50,22 +54,34 @@ func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
 	}
 	sc := postgres.Config{Location: cfg.Location, Logger: cfg.Logger, EventMessage: route.EventMessage,
 		TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage}
+	// Commands that handle no secrets still write timelines (a cutoff) or
+	// check them (verify) when the master key is configured.
+	var master []byte
 	if sec != nil {
-		sc.OTPOpener, sc.OTPPolicy, sc.Seal = sec.otpOpener, sec.otpPolicy, sec.mac
-	} else if master, err := cfg.masterKey(); err == nil {
-		// Commands that handle no secrets still write timelines (a cutoff)
-		// or check them (verify) when the master key is configured.
-		if sc.Seal, err = macKey(master); err != nil {
+		master = sec.master
+	} else if m, err := cfg.masterKey(); err == nil {
+		master = m
+	}
+	var ring *keyring.Ring
+	if master != nil {
+		// A wrong or retired key stops every command here, before anything
+		// is sealed, signed or MACed with it.
+		if ring, err = openRing(ctx, pool, master); err != nil {
 			pool.Close()
 			return nil, err
 		}
+		sc.Seal = ring.MAC
+	}
+	if sec != nil {
+		sec.sealer, sec.mac = ring.Sealer, ring.MAC
+		sc.OTPOpener, sc.OTPPolicy = sec.otpOpener, sec.otpPolicy
 	}
 	store, err := postgres.New(pool, sc)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, log: cfg.Logger, pool: pool, store: store, sec: sec}, nil
+	return &app{cfg: cfg, log: cfg.Logger, pool: pool, store: store, sec: sec, ring: ring}, nil
 }
 
 // openBroker connects to RabbitMQ, waiting at most timeout for it.

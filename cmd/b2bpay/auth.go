@@ -14,8 +14,11 @@ import (
 
 // security is what b2bpay derives from its master key: the sealer for
 // secrets at rest, the signer of session tokens and the key of the MACs
-// over decisions and timeline entries.
+// over decisions and timeline entries. openDB checks the master key
+// against the database's key versions and replaces sealer and mac with
+// the ring of its version.
 type security struct {
+	master    []byte
 	sealer    *secret.Sealer
 	signer    *auth.Signer
 	mac       *seal.Key
@@ -36,7 +39,7 @@ func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &security{sealer: sealer, signer: signer, mac: mac, throttle: auth.DefaultThrottle}, nil
+	return &security{master: master, sealer: sealer, signer: signer, mac: mac, throttle: auth.DefaultThrottle}, nil
 }
 
 // macKey derives the key of the approval MACs from the master key, with its

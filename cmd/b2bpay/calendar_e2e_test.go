@@ -145,7 +145,7 @@ func TestServeCalendarCommand(t *testing.T) {
 	writeFile(t, path, fmt.Sprintf("fallback cn-statutory\n%d-10-01 holiday National Day\n", y-1))
 
 	cmd := exec.Command(bin, "serve", "--database-url", dbURL, "--amqp-url", amqpURL, "--calendar", path,
-		"--http-addr", "127.0.0.1:0", "--outbound-dir", filepath.Join(dir, "out"), "--inbound-dir", filepath.Join(dir, "in"))
+		"--http-addr", "127.0.0.1:0", "--allow-privileged-db-role", "--outbound-dir", filepath.Join(dir, "out"), "--inbound-dir", filepath.Join(dir, "in"))
 	cmd.Env = cleanEnv("B2BPAY_MASTER_KEY=" + hex.EncodeToString(secret.NewKey()))
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)

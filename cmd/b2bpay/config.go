@@ -82,15 +82,6 @@ func (c config) masterKey() ([]byte, error) {
 	return nil, errNoKey
 }
 
-// sealer builds the secret sealer from the master key.
-func (c config) sealer() (*secret.Sealer, error) {
-	key, err := c.masterKey()
-	if err != nil {
-		return nil, err
-	}
-	return sealerFor(key)
-}
-
 func sealerFor(key []byte) (*secret.Sealer, error) {
 	return secret.NewSealer(1, map[byte][]byte{1: key})
 }

@@ -50,13 +50,20 @@ const (
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	dbURL, dropDB, err := pgtest.NewDatabase(context.Background())
+	require.NoError(t, err)
+	t.Cleanup(dropDB)
+	return newEnvAt(t, dbURL)
+}
+
+// newEnvAt is newEnv on a migrated database of the caller's, connecting
+// with dbURL (for example as the app role).
+func newEnvAt(t *testing.T, dbURL string) *env {
+	t.Helper()
 	ctx := context.Background()
 	amqpURL, dropVhost, err := rabbitmqtest.NewVhost()
 	require.NoError(t, err)
 	t.Cleanup(dropVhost)
-	dbURL, dropDB, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err)
-	t.Cleanup(dropDB)
 
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)

@@ -36,7 +36,7 @@ func root() *cli.Command {
 		Usage: "B2B payments: intake from upstream systems, three-person approval, interbank files",
 		Flags: globalFlags,
 		Commands: []*cli.Command{
-			migrateCommand(), serveCommand(), topologyCommand(), keygenCommand(),
+			migrateCommand(), serveCommand(), topologyCommand(), keygenCommand(), keyCommand(),
 			customerCommand(), bankCommand(), accountCommand(), userCommand(), upstreamCommand(),
 			submitCommand(), statusCommand(), demoCommand(),
 			loginCommand(), logoutCommand(), staffCommand(), decideCommand(), confirmCommand(), cancelCommand(), verifyCommand(),
@@ -66,16 +66,36 @@ func withDB(ctx context.Context, cmd *cli.Command, fn func(*app) error) error {
 func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
-		Usage: "apply the database migrations embedded in this binary",
+		Usage: "apply the database migrations embedded in this binary, as the role that owns the tables; with --app-role, grant serve's role what it needs",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "app-role", Sources: cli.EnvVars("B2BPAY_APP_ROLE"),
+				Usage: "the PostgreSQL role serve connects as: after migrating, grant it SELECT, INSERT, UPDATE, DELETE on the tables, " +
+					"only SELECT and INSERT on the append-only ones (timeline, audit, decisions, key versions), never TRUNCATE"},
+		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			return withDB(ctx, cmd, func(a *app) error {
-				v, err := postgres.Migrate(ctx, a.pool)
-				if err != nil {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			// Migrating needs no master key: the owner's environment need
+			// not hold it.
+			pool, err := postgres.Open(ctx, cfg.DatabaseURL, 0)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			v, err := postgres.Migrate(ctx, pool)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("database at migration %d\n", v)
+			if role := cmd.String("app-role"); role != "" {
+				if err := postgres.GrantApp(ctx, pool, role); err != nil {
 					return err
 				}
-				fmt.Printf("database at migration %d\n", v)
-				return nil
-			})
+				fmt.Printf("role %s may read and write b2bpay's tables, and only insert into the append-only ones\n", role)
+			}
+			return nil
 		},
 	}
 }
@@ -103,6 +123,8 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "ttl-authorization", Value: jobs.DefaultTTLs[payment.StateAwaitingAuthorization], Usage: "longest wait for authorization"},
 			&cli.DurationFlag{Name: "cutoff-tick", Value: 15 * time.Second, Usage: "how often due cutoffs are looked for"},
 			&cli.DurationFlag{Name: "otp-lock", Value: 15 * time.Minute, Sources: cli.EnvVars("B2BPAY_OTP_LOCK"), Usage: "how long a user is locked after 5 wrong OTP codes in a row"},
+			&cli.BoolFlag{Name: "allow-privileged-db-role", Sources: cli.EnvVars("B2BPAY_ALLOW_PRIVILEGED_DB_ROLE"),
+				Usage: "start even when the database role is a superuser or owns the tables (it could rewrite history); logs an ERROR with alert=db_role_privileged. For development and tests only"},
 			&cli.DurationFlag{Name: "login-lock", Value: 15 * time.Minute, Sources: cli.EnvVars("B2BPAY_LOGIN_LOCK"), Usage: "how long sign-in is locked after 5 wrong passwords in a row"},
 		}, exportFlags...),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
@@ -141,6 +163,9 @@ func serveCommand() *cli.Command {
 			}
 			defer a.close()
 			if err := postgres.CheckMigrated(ctx, a.pool); err != nil {
+				return err
+			}
+			if err := checkRole(ctx, a.pool, cmd.Bool("allow-privileged-db-role"), a.log); err != nil {
 				return err
 			}
 			if err := a.openBroker(ctx, "b2bpay-serve", 30*time.Second); err != nil {

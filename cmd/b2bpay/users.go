@@ -56,7 +56,7 @@ func userAdminCommands() []*cli.Command {
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return withDB(ctx, cmd, func(a *app) error {
-				sealer, err := a.cfg.sealer()
+				sealer, err := a.sealer()
 				if err != nil {
 					return err
 				}
