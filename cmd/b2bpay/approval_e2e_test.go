@@ -295,6 +295,10 @@ func TestConcurrentDecisions(t *testing.T) {
 		reviewers[i] = e.person(t, fmt.Sprintf("rev%02d", i), "C1", payment.RoleReviewer)
 	}
 	results := make([]approval.Result, n)
+	codes := make([]string, n) // an approval at review carries the reviewer's code
+	for i := 0; i < n; i += 2 {
+		codes[i] = reviewers[i].code(t)
+	}
 	var wg sync.WaitGroup
 	for i := range reviewers {
 		wg.Add(1)
@@ -304,7 +308,7 @@ func TestConcurrentDecisions(t *testing.T) {
 			if i%2 == 1 {
 				verdict, reason = payment.VerdictReject, "race"
 			}
-			results[i] = e.decide(t, reviewers[i].token, p.ID, payment.StageReview, verdict, "", p.Digest(), reason)
+			results[i] = e.decide(t, reviewers[i].token, p.ID, payment.StageReview, verdict, codes[i], p.Digest(), reason)
 		}()
 	}
 	wg.Wait()
