@@ -7,6 +7,7 @@ package auth
 
 import (
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -169,4 +170,27 @@ func DeriveKey(master []byte, purpose string) []byte {
 		panic(err) // only for lengths over 255 hash blocks
 	}
 	return k
+}
+
+// DecisionKeys gives each session its decision key: the key with which the
+// person signs their decisions (route.DecisionProof). It is derived from
+// one base key (DeriveKey(master, "decision-key")) and the session id, so
+// the database never holds it; the person receives it once, at sign-in,
+// beside the token, and it never travels on the broker.
+type DecisionKeys struct{ base []byte }
+
+// NewDecisionKeys returns the decision keys derived from base (at least
+// MinKeySize bytes).
+func NewDecisionKeys(base []byte) (*DecisionKeys, error) {
+	if len(base) < MinKeySize {
+		return nil, fmt.Errorf("auth: decision key base is %d bytes, want at least %d", len(base), MinKeySize)
+	}
+	return &DecisionKeys{base: append([]byte(nil), base...)}, nil
+}
+
+// For returns the 32-byte decision key of a session.
+func (k *DecisionKeys) For(sessionID string) []byte {
+	m := hmac.New(sha256.New, k.base)
+	m.Write([]byte("b2bpay/decision-key\x00" + sessionID))
+	return m.Sum(nil)
 }

@@ -27,9 +27,11 @@ const MaxDecisionBytes = 16 << 10
 
 // TokenVerifier turns a session token into the signed-in person: the
 // signature, expiry and revocation are checked. A bad token is an *Error
-// with CodeTokenInvalid.
+// with CodeTokenInvalid. DecisionKey is the key of a session's decision
+// proofs (auth.DecisionKeys), given to the person at sign-in.
 type TokenVerifier interface {
 	Verify(ctx context.Context, token string) (userID, sessionID string, err error)
+	DecisionKey(sessionID string) []byte
 }
 
 // Decisions handles staff decisions from the decisions queue. The actor is
@@ -95,10 +97,15 @@ func (h *Decisions) Batch(single Handler) rabbitmq.BatchHandler {
 	}
 }
 
-// read decodes a decision and verifies its token. A decision to apply
+// read decodes a decision and checks who sent it. A decision to apply
 // comes back as its request; anything else comes back as what handles it:
-// a dead letter, a refusal for a bad token, or the error of a session
-// store that could not be read (retried).
+// a dead letter, a refusal, or the error of a session store that could not
+// be read (retried). The checks, in order: the token (a bad one is refused
+// and answered nowhere: nobody is known to answer to); the reply queue,
+// which must be empty (no answer) or one of the token's user
+// (route.IsReplyQueueOf: refused and answered nowhere otherwise, so
+// b2bpay never publishes into another queue of the vhost); the proof of
+// the content under the session's decision key.
 func (h *Decisions) read(ctx context.Context, d amqp.Delivery) (approval.Request, func(context.Context) error) {
 	dec, err := decodeDecision(d.Body)
 	if err != nil {
@@ -108,22 +115,44 @@ func (h *Decisions) read(ctx context.Context, d amqp.Delivery) (approval.Request
 		DecisionID: dec.DecisionID, PaymentID: dec.PaymentID, Stage: dec.Stage, Verdict: dec.Verdict,
 		Reason: dec.Reason, OTP: dec.OTP, Digest: dec.Digest, ReplyTo: d.ReplyTo,
 	}
-	userID, sessionID, err := h.tokens.Verify(ctx, dec.Token)
-	switch {
-	case err != nil && !payment.IsRefusal(err):
-		return req, func(context.Context) error { return err } // the session store could not be read: retry
-	case err != nil:
-		return req, func(ctx context.Context) error {
-			res, err2 := h.store.DecisionRefuse(ctx, req, err)
-			if err2 != nil {
-				return fmt.Errorf("decision %s: %w", dec.DecisionID, err2)
+	refuse := func(refusal error) func(context.Context) error {
+		return func(ctx context.Context) error {
+			res, err := h.store.DecisionRefuse(ctx, req, refusal)
+			if err != nil {
+				return fmt.Errorf("decision %s: %w", dec.DecisionID, err)
 			}
 			h.logResult(ctx, req, res)
 			return nil
 		}
 	}
+	userID, sessionID, err := h.tokens.Verify(ctx, dec.Token)
+	switch {
+	case err != nil && !payment.IsRefusal(err):
+		return req, func(context.Context) error { return err } // the session store could not be read: retry
+	case err != nil:
+		req.ReplyTo = ""
+		return req, refuse(err)
+	}
 	req.UserID, req.SessionID = userID, sessionID
+	if req.ReplyTo != "" && !route.IsReplyQueueOf(userID, req.ReplyTo) {
+		h.log.WarnContext(ctx, "decision reply_to refused", "decision_id", dec.DecisionID, "user_id", userID, "reply_to", clipped(req.ReplyTo))
+		req.ReplyTo = ""
+		return req, refuse(payment.FieldErrorf(payment.CodeReplyToRefused, "reply_to",
+			"results go only to a reply queue of your own, %s%s.<suffix>", route.ReplyQueuePrefix, userID))
+	}
+	if !dec.ProofValid(h.tokens.DecisionKey(sessionID)) {
+		return req, refuse(payment.FieldErrorf(payment.CodeProofInvalid, "proof",
+			"the decision's proof does not match its content under the session's decision key"))
+	}
 	return req, nil
+}
+
+// clipped shortens a value from a message for a log line.
+func clipped(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }
 
 func (h *Decisions) logResult(ctx context.Context, req approval.Request, res approval.Result) {
@@ -150,7 +179,7 @@ func decodeDecision(body []byte) (route.Decision, error) {
 		return dec, payment.Errorf(payment.CodeUnknownVersion, "schema %q is not %s", dec.Schema, route.DecisionSchema)
 	case payment.ValidID("decision_id", dec.DecisionID) != nil:
 		return dec, payment.ValidID("decision_id", dec.DecisionID)
-	case strings.ContainsRune(dec.Token+dec.PaymentID+string(dec.Stage)+string(dec.Verdict)+dec.Reason+dec.OTP+dec.Digest, 0):
+	case strings.ContainsRune(dec.Token+dec.PaymentID+string(dec.Stage)+string(dec.Verdict)+dec.Reason+dec.OTP+dec.Digest+dec.Proof, 0):
 		// PostgreSQL text and jsonb cannot hold NUL: the store would fail
 		// on every delivery until the broker dead-lettered the message.
 		return dec, payment.Errorf(payment.CodeMalformed, "decision has a NUL character in a field")

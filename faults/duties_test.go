@@ -115,7 +115,7 @@ func TestOTPAndDuties(t *testing.T) {
 	// Another customer's user: the API hides the payment from dan, so his
 	// decision goes straight to the queue, with the digest ann sees.
 	digest := ann.digest(s, p2.id)
-	e.refusal(dan, p2, payment.StageReview, payment.VerdictApprove, payment.CodeWrongCustomer, "", func() (approval.Result, error) {
+	e.refusal(dan, p2, payment.StageReview, payment.VerdictApprove, payment.CodeNotFound, "", func() (approval.Result, error) { // as over HTTP
 		return dan.sendRaw(p2.id, payment.StageReview, payment.VerdictApprove, "", digest)
 	})
 	e.refused(s, pat, waiting, payment.StageConfirmation, payment.VerdictApprove, pat.next(), payment.CodeNotApplicant, "") // someone else confirms

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base32"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -401,6 +402,7 @@ func eventsUpTo(requestID string, state payment.State) []string {
 // is sent, so that many can be sent at the same instant.
 type rawDecision struct {
 	d       route.Decision
+	key     []byte // the session's decision key, which signs it
 	conn    *amqp.Connection
 	ch      *amqp.Channel
 	replyTo string
@@ -414,13 +416,19 @@ func (p *person) prepare(paymentID string, stage payment.Stage, verdict payment.
 		return nil, err
 	}
 	var sess struct {
-		Token string `json:"token"`
+		Token       string `json:"token"`
+		DecisionKey string `json:"decision_key"`
+		UserID      string `json:"user_id"`
 	}
 	if err := json.Unmarshal(raw, &sess); err != nil {
 		return nil, err
 	}
+	key, err := hex.DecodeString(sess.DecisionKey)
+	if err != nil || len(key) == 0 {
+		return nil, fmt.Errorf("session of %s has no decision key", p.id)
+	}
 	r := &rawDecision{d: route.Decision{Schema: route.DecisionSchema, DecisionID: "d-faults-" + uuid.NewString(),
-		Token: sess.Token, PaymentID: paymentID, Stage: stage, Verdict: verdict, OTP: code, Digest: digest}}
+		Token: sess.Token, PaymentID: paymentID, Stage: stage, Verdict: verdict, OTP: code, Digest: digest}, key: key}
 	if verdict == payment.VerdictReject {
 		r.d.Reason = "faults: " + p.id + " rejects"
 	}
@@ -429,7 +437,7 @@ func (p *person) prepare(paymentID string, stage payment.Stage, verdict payment.
 	}
 	if r.ch, err = r.conn.Channel(); err == nil {
 		var q amqp.Queue
-		if q, err = r.ch.QueueDeclare("", false, true, true, false, nil); err == nil {
+		if q, err = r.ch.QueueDeclare(route.ReplyQueue(sess.UserID), false, true, true, false, nil); err == nil {
 			r.replyTo = q.Name
 			r.results, err = r.ch.Consume(q.Name, "", true, true, false, false, nil)
 		}
@@ -441,8 +449,10 @@ func (p *person) prepare(paymentID string, stage payment.Stage, verdict payment.
 	return r, nil
 }
 
-// send publishes the decision.
+// send signs the decision with its session's decision key, as the staff
+// client does, and publishes it.
 func (r *rawDecision) send() error {
+	r.d.Sign(r.key)
 	body, err := json.Marshal(r.d)
 	if err != nil {
 		return err

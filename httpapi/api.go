@@ -49,6 +49,10 @@ type Auth interface {
 	Verify(ctx context.Context, token string) (Principal, error)
 	// Logout revokes the principal's session.
 	Logout(ctx context.Context, p Principal) error
+	// DecisionKey returns the decision key of the session of a token just
+	// issued by Login: the person signs their decisions with it
+	// (route.DecisionProof); it is given once, in the sign-in answer.
+	DecisionKey(token string) ([]byte, error)
 }
 
 // Store is what the API reads; *postgres.Store implements it. Not-found

@@ -342,6 +342,18 @@ func (f *fakeAuth) Login(_ context.Context, userID, password string) (string, ti
 	return f.issue(userID, u.customerID), baseTime.Add(8 * time.Hour), nil
 }
 
+// DecisionKey is a digest of the token's session id.
+func (f *fakeAuth) DecisionKey(token string) ([]byte, error) {
+	f.mu.Lock()
+	p, ok := f.sessions[token]
+	f.mu.Unlock()
+	if !ok {
+		return nil, errors.New("fakeAuth: no such token")
+	}
+	k := sha256.Sum256([]byte("decision-key/" + p.SessionID))
+	return k[:], nil
+}
+
 func (f *fakeAuth) Verify(_ context.Context, token string) (httpapi.Principal, error) {
 	switch token {
 	case panicToken:

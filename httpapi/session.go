@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -26,10 +27,13 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
-// loginAnswer is the answer to a successful sign-in.
+// loginAnswer is the answer to a successful sign-in: the bearer token,
+// its expiry, and the session's decision key (hex), with which the staff
+// client signs each decision; it never travels on the broker.
 type loginAnswer struct {
-	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expires_at"`
+	Token       string    `json:"token"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	DecisionKey string    `json:"decision_key"`
 }
 
 // login signs a user in: 201 with a bearer token and its expiry.
@@ -53,7 +57,12 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, loginAnswer{Token: token, ExpiresAt: expires.In(a.cfg.Location)})
+	key, err := a.auth.DecisionKey(token)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, loginAnswer{Token: token, ExpiresAt: expires.In(a.cfg.Location), DecisionKey: hex.EncodeToString(key)})
 }
 
 // logout revokes the session of the request's bearer token: 204.

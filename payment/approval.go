@@ -72,9 +72,16 @@ const (
 )
 
 // NeedsOTP reports whether a verdict at a stage must be confirmed with a
-// one-time password: the applicant's confirmation and every authorization.
-func NeedsOTP(s Stage, v Verdict) bool {
-	return v == VerdictApprove && (s == StageConfirmation || s == StageAuthorization)
+// one-time password under the default policy: the applicant's
+// confirmation, the review and every authorization.
+func NeedsOTP(s Stage, v Verdict) bool { return NeedsOTPFor(s, v, true) }
+
+// NeedsOTPFor reports whether a verdict at a stage must be confirmed with
+// a one-time password for a customer whose review policy is reviewOTP
+// (on by default; a customer may turn it off): an approval at
+// confirmation and authorization always, at review when reviewOTP holds.
+func NeedsOTPFor(s Stage, v Verdict, reviewOTP bool) bool {
+	return v == VerdictApprove && (s == StageConfirmation || s == StageAuthorization || s == StageReview && reviewOTP)
 }
 
 // DecisionInput is one person's decision about one payment.

@@ -352,7 +352,7 @@ func TestNeedsOTP(t *testing.T) {
 	}{
 		{payment.StageConfirmation, payment.VerdictApprove, true},
 		{payment.StageConfirmation, payment.VerdictReject, false},
-		{payment.StageReview, payment.VerdictApprove, false},
+		{payment.StageReview, payment.VerdictApprove, true}, // the default review policy
 		{payment.StageReview, payment.VerdictReject, false},
 		{payment.StageAuthorization, payment.VerdictApprove, true},
 		{payment.StageAuthorization, payment.VerdictReject, false},
@@ -363,6 +363,9 @@ func TestNeedsOTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		require.Equal(t, tt.want, payment.NeedsOTP(tt.stage, tt.verdict), "%s %s", tt.stage, tt.verdict)
+		require.Equal(t, tt.want, payment.NeedsOTPFor(tt.stage, tt.verdict, true), "%s %s", tt.stage, tt.verdict)
+		want := tt.want && tt.stage != payment.StageReview
+		require.Equal(t, want, payment.NeedsOTPFor(tt.stage, tt.verdict, false), "%s %s, review OTP off", tt.stage, tt.verdict)
 	}
 }
 

@@ -57,6 +57,13 @@ const (
 	CodeOTPInvalid     Code = "otp_invalid"
 	CodeOTPReplayed    Code = "otp_replayed"
 	CodeOTPLocked      Code = "otp_locked"
+
+	// Decision message refusals: a decision without a valid proof of its
+	// session's decision key, a reply queue that is not the decider's own,
+	// a decision id already taken by another person.
+	CodeProofInvalid    Code = "decision_proof_invalid"
+	CodeReplyToRefused  Code = "reply_to_not_permitted"
+	CodeDecisionIDTaken Code = "decision_id_taken"
 )
 
 // Error is a domain error: a code for machines, a message for people, and

@@ -37,11 +37,8 @@ func (s *Store) DecisionApply(ctx context.Context, r approval.Request) (approval
 
 func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Request) (approval.Result, error) {
 	now := s.cfg.Now().UTC()
-	if prev, ok, err := decisionGetTx(ctx, tx, r.DecisionID); err != nil || ok {
-		if ok {
-			return prev, s.resultTx(ctx, tx, prev, r.ReplyTo)
-		}
-		return approval.Result{}, err
+	if prev, ok, err := s.repeatTx(ctx, tx, r, nil); err != nil || ok {
+		return prev, err
 	}
 	refuse := func(refusal error) (approval.Result, error) {
 		return s.refuseDecisionTx(ctx, tx, r, refusal, nil)
@@ -49,11 +46,11 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 	if validUUIDOrEmpty(r.PaymentID) == "" {
 		// Not a payment id at all: refused, rather than a SQL error retried
 		// until the broker dead-letters the message.
-		return refuse(payment.Errorf(payment.CodeNotFound, "payment %s does not exist", r.PaymentID))
+		return refuse(paymentNotFound(r.PaymentID))
 	}
 	p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1 FOR UPDATE`, r.PaymentID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return refuse(payment.Errorf(payment.CodeNotFound, "payment %s does not exist", r.PaymentID))
+		return refuse(paymentNotFound(r.PaymentID))
 	}
 	if err != nil {
 		return approval.Result{}, fmt.Errorf("lock payment %s: %w", r.PaymentID, err)
@@ -64,6 +61,11 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 	}
 	if err != nil {
 		return approval.Result{}, err
+	}
+	if actor.CustomerID != p.CustomerID {
+		// Another customer's payment does not exist for this person, as
+		// over HTTP: nothing of its state or its people is told.
+		return refuse(paymentNotFound(r.PaymentID))
 	}
 	before := *p
 	var entry payment.Entry
@@ -83,7 +85,11 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 		return refuse(err)
 	}
 	var step *int64
-	if payment.NeedsOTP(r.Stage, r.Verdict) {
+	reviewOTP, err := reviewOTPTx(ctx, tx, p.CustomerID)
+	if err != nil {
+		return approval.Result{}, err
+	}
+	if payment.NeedsOTPFor(r.Stage, r.Verdict, reviewOTP) {
 		if r.OTP == "" {
 			return refuse(payment.Errorf(payment.CodeOTPRequired, "%s needs a one-time password", r.Stage))
 		}
@@ -126,18 +132,56 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 func (s *Store) DecisionRefuse(ctx context.Context, r approval.Request, refusal error) (approval.Result, error) {
 	var res approval.Result
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		prev, ok, err := decisionGetTx(ctx, tx, r.DecisionID)
-		if err != nil {
-			return err
-		}
-		if ok {
+		prev, ok, err := s.repeatTx(ctx, tx, r, refusal)
+		if err != nil || ok {
 			res = prev
-			return s.resultTx(ctx, tx, prev, r.ReplyTo)
+			return err
 		}
 		res, err = s.refuseDecisionTx(ctx, tx, r, refusal, nil)
 		return err
 	})
 	return res, err
+}
+
+// repeatTx answers a decision id seen before: its first result, again,
+// to the person who sent it (the same user, or nobody known for both); to
+// anyone else a refusal that tells nothing of the first decision (refusal
+// if given, else CodeDecisionIDTaken), audited and not recorded (the id
+// stays the first sender's). ok is false for an id not seen before.
+func (s *Store) repeatTx(ctx context.Context, tx pgx.Tx, r approval.Request, refusal error) (approval.Result, bool, error) {
+	prev, actor, ok, err := decisionGetTx(ctx, tx, r.DecisionID)
+	if err != nil || !ok {
+		return approval.Result{}, false, err
+	}
+	if actor == r.UserID {
+		return prev, true, s.resultTx(ctx, tx, prev, r.ReplyTo)
+	}
+	if refusal == nil {
+		refusal = payment.Errorf(payment.CodeDecisionIDTaken, "decision id %s is taken: send the decision with an id of its own", r.DecisionID)
+	}
+	res := approval.Refusal(r, refusal, s.cfg.Now().UTC())
+	res.Reason = pgText(res.Reason)
+	if err := s.auditTx(ctx, tx, AuditEntry{UserID: r.UserID, Actor: actorOf(r.UserID), Event: "decision_refused",
+		Detail: pgText(fmt.Sprintf("decision %s sent again by another person: %s", r.DecisionID, res.Reason))}); err != nil {
+		return approval.Result{}, false, err
+	}
+	return res, true, s.resultTx(ctx, tx, res, r.ReplyTo)
+}
+
+// paymentNotFound is the one refusal for a payment that does not exist
+// and for a payment of another customer.
+func paymentNotFound(id string) error {
+	return payment.Errorf(payment.CodeNotFound, "payment %s does not exist", id)
+}
+
+// reviewOTPTx reads a customer's review policy: whether an approval at
+// review needs a one-time password.
+func reviewOTPTx(ctx context.Context, tx pgx.Tx, customerID string) (bool, error) {
+	var on bool
+	if err := tx.QueryRow(ctx, `SELECT review_otp FROM customers WHERE id = $1`, customerID).Scan(&on); err != nil {
+		return false, fmt.Errorf("read review policy of %s: %w", customerID, err)
+	}
+	return on, nil
 }
 
 // refuseDecisionTx records a refused decision, audits it and answers it.
@@ -253,20 +297,27 @@ func paymentUpdateTx(ctx context.Context, tx pgx.Tx, before, p *payment.Payment)
 	return nil
 }
 
-func decisionGetTx(ctx context.Context, tx pgx.Tx, id string) (approval.Result, bool, error) {
+// decisionGetTx reads a decision's first result and who sent it ("" when
+// nobody was known).
+func decisionGetTx(ctx context.Context, tx pgx.Tx, id string) (approval.Result, string, bool, error) {
 	var raw []byte
-	err := tx.QueryRow(ctx, `SELECT result FROM decisions WHERE id = $1`, id).Scan(&raw)
+	var actor *string
+	err := tx.QueryRow(ctx, `SELECT result, actor_id FROM decisions WHERE id = $1`, id).Scan(&raw, &actor)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return approval.Result{}, false, nil
+		return approval.Result{}, "", false, nil
 	}
 	if err != nil {
-		return approval.Result{}, false, fmt.Errorf("read decision %s: %w", id, err)
+		return approval.Result{}, "", false, fmt.Errorf("read decision %s: %w", id, err)
 	}
 	var res approval.Result
 	if err := json.Unmarshal(raw, &res); err != nil {
-		return approval.Result{}, false, fmt.Errorf("decode decision %s: %w", id, err)
+		return approval.Result{}, "", false, fmt.Errorf("decode decision %s: %w", id, err)
 	}
-	return res, true, nil
+	who := ""
+	if actor != nil {
+		who = *actor
+	}
+	return res, who, true, nil
 }
 
 // decisionSeal is what an applied decision's row carries for its MAC: its

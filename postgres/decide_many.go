@@ -117,6 +117,16 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 			return err
 		})
 	})
+	reviewOTP := map[string]bool{}
+	b.Queue(`SELECT id, review_otp FROM customers WHERE id IN (SELECT customer_id FROM payments WHERE id = ANY($1::uuid[]))`, payIDs).Query(func(rows pgx.Rows) error {
+		return collect(rows, "customers", func(row pgx.CollectableRow) error {
+			var id string
+			var on bool
+			err := row.Scan(&id, &on)
+			reviewOTP[id] = on
+			return err
+		})
+	})
 	b.Queue(`SELECT user_id, currency, max_minor FROM user_limits WHERE user_id = ANY($1)`, userIDs).Query(func(rows pgx.Rows) error {
 		return collect(rows, "limits", func(row pgx.CollectableRow) error {
 			var user, currency string
@@ -145,7 +155,9 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 	for _, i := range todo {
 		r := rs[i]
 		p, u := pays[r.PaymentID], users[r.UserID]
-		if known[r.DecisionID] || p == nil || u == nil {
+		if known[r.DecisionID] || p == nil || u == nil || u.user.CustomerID != p.CustomerID {
+			// A repeat, an unknown payment or person, another customer's
+			// payment: answered one at a time, as DecisionApply answers them.
 			rest = append(rest, i)
 			continue
 		}
@@ -163,7 +175,11 @@ func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approva
 			continue
 		}
 		var step *int64
-		if payment.NeedsOTP(r.Stage, r.Verdict) {
+		on, ok := reviewOTP[p.CustomerID]
+		if !ok {
+			return nil, nil, fmt.Errorf("review policy of customer %s not read", p.CustomerID)
+		}
+		if payment.NeedsOTPFor(r.Stage, r.Verdict, on) {
 			st, refusal, _, _ := otpJudge(u.user.ID, u.otp, r.OTP, s.cfg.OTPOpener, s.cfg.OTPPolicy.withDefaults().Options, now)
 			if refusal != nil { // refused, audited and counted one at a time
 				*p = before

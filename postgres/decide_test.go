@@ -24,8 +24,10 @@ import (
 // test sealer. The applicant has an OTP.
 type approvals struct {
 	*bundle
+	t             *testing.T
 	otp           *otpKit
 	applicantSeed []byte
+	reviewSeeds   map[string][]byte // reviewers' OTP seeds, enrolled by decision
 }
 
 func setupApprovals(t *testing.T) *approvals { return setupApprovalsAt(t, baseTime) }
@@ -52,18 +54,35 @@ func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approval
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
-	a := &approvals{bundle: b, otp: k}
+	a := &approvals{bundle: b, t: t, otp: k, reviewSeeds: map[string][]byte{}}
 	a.applicantSeed = k.enroll(t, b, b.applicant.ID, nil)
 	return a
 }
 
 // decision is user's verdict on p at stage, of the content p has now,
-// answered to a reply queue.
+// answered to a reply queue. An approval at review carries the
+// reviewer's code (the default review policy), the reviewer enrolled with
+// an OTP the first time.
 func (a *approvals) decision(p *payment.Payment, user payment.User, stage payment.Stage, verdict payment.Verdict) approval.Request {
-	return approval.Request{
+	r := approval.Request{
 		DecisionID: "dec-" + randomHex(8), PaymentID: p.ID, Stage: stage, Verdict: verdict, Digest: p.Digest(),
 		UserID: user.ID, SessionID: uuid.NewString(), ReplyTo: "amq.gen-" + randomHex(6),
 	}
+	if stage == payment.StageReview && verdict == payment.VerdictApprove && user.ID != "" {
+		seed, ok := a.reviewSeeds[user.ID]
+		if !ok {
+			var exists bool
+			require.NoError(a.t, a.pool.QueryRow(a.t.Context(), `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND otp_sealed IS NULL)`, user.ID).Scan(&exists))
+			if exists {
+				seed = a.otp.enroll(a.t, a.bundle, user.ID, nil)
+				a.reviewSeeds[user.ID] = seed
+			}
+		}
+		if seed != nil {
+			r.OTP, _ = code(a.t, a.bundle, seed, 0)
+		}
+	}
+	return r
 }
 
 // apply applies r and requires that the store answered (applied or refused).
@@ -408,7 +427,7 @@ func TestDecisionApplyRefused(t *testing.T) {
 		code payment.Code
 	}{
 		{"WrongRole", a.decision(p, authorizer, payment.StageReview, payment.VerdictApprove), payment.CodeWrongRole},
-		{"WrongCustomer", a.decision(p, outsider, payment.StageReview, payment.VerdictApprove), payment.CodeWrongCustomer},
+		{"WrongCustomer", a.decision(p, outsider, payment.StageReview, payment.VerdictApprove), payment.CodeNotFound}, // as over HTTP
 		{"Inactive", a.decision(p, inactive, payment.StageReview, payment.VerdictApprove), payment.CodeUserInactive},
 		{"ApplicantReviews", a.decision(p, a.applicant, payment.StageReview, payment.VerdictApprove), payment.CodeWrongRole},
 		{"AlreadyConfirmed", a.decision(p, a.applicant, payment.StageConfirmation, payment.VerdictApprove), payment.CodeAlreadyDecided},

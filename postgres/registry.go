@@ -159,3 +159,19 @@ func (s *Store) CustomerIDs(ctx context.Context) ([]string, error) {
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
+
+// CustomerSetReviewOTP sets a customer's review policy: with on (the
+// default), an approval at review needs the reviewer's one-time password,
+// as confirmation and authorization do.
+func (s *Store) CustomerSetReviewOTP(ctx context.Context, customerID string, on bool, actor string) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE customers SET review_otp = $2 WHERE id = $1`, customerID, on)
+		if err != nil {
+			return fmt.Errorf("review policy of customer %s: %w", customerID, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("customer %s: %w", customerID, payment.ErrNotFound)
+		}
+		return s.auditTx(ctx, tx, AuditEntry{Actor: actor, Event: "review_otp_set", Detail: fmt.Sprintf("customer %s review_otp=%v", customerID, on)})
+	})
+}

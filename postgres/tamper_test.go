@@ -253,7 +253,7 @@ func TestTimelineIsSealed(t *testing.T) {
 		require.Equal(t, key.Entry(p.Digest(), e), e.MAC, "entry %d", e.Seq)
 	}
 	require.NotZero(t, tl[2].OTPStep, "the confirmation's OTP step is in its entry")
-	require.Zero(t, tl[3].OTPStep, "a review needs no OTP")
+	require.NotZero(t, tl[3].OTPStep, "the review's OTP step is in its entry (the default review policy)")
 	require.NotZero(t, tl[4].OTPStep, "the authorization's OTP step is in its entry")
 	ds, err := a.store.PaymentDecisions(t.Context(), p.ID)
 	require.NoError(t, err)

@@ -1,9 +1,14 @@
 package route
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/b2bpay/b2bpay/approval"
@@ -139,6 +144,71 @@ type Decision struct {
 	Reason     string          `json:"reason,omitempty"`
 	OTP        string          `json:"otp,omitempty"`
 	Digest     string          `json:"digest,omitempty"`
+	// Proof is the MAC of the decision's content under the decision key of
+	// the token's session (DecisionProof): the key is given to the person
+	// at sign-in and never travels on the queue, so a captured decision
+	// cannot be re-aimed at other content.
+	Proof string `json:"proof,omitempty"`
+}
+
+// DecisionProof is the hex HMAC-SHA256, under a session's decision key, of
+// everything a decision decides: its schema, id, payment, stage, verdict,
+// reason, OTP and digest, each followed by a NUL byte (a decision holding
+// a NUL is refused before its proof is checked, so the encoding is
+// unambiguous). The token and the reply queue are not covered: the token
+// names the session whose key checks the proof, and the result goes only
+// to a reply queue of that session's person.
+func DecisionProof(key []byte, d Decision) string {
+	m := hmac.New(sha256.New, key)
+	for _, f := range []string{d.Schema, d.DecisionID, d.PaymentID, string(d.Stage), string(d.Verdict), d.Reason, d.OTP, d.Digest} {
+		m.Write([]byte(f))
+		m.Write([]byte{0})
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Sign sets the decision's proof under key, its session's decision key.
+func (d *Decision) Sign(key []byte) { d.Proof = DecisionProof(key, *d) }
+
+// ProofValid reports whether the decision carries the proof of its
+// content under key (compared in constant time); no key, no proof.
+func (d Decision) ProofValid(key []byte) bool {
+	if len(key) == 0 || d.Proof == "" {
+		return false
+	}
+	return hmac.Equal([]byte(d.Proof), []byte(DecisionProof(key, d)))
+}
+
+// ReplyQueuePrefix starts every reply queue: b2bpay.reply.<user>.<suffix>.
+// The broker's permissions tie each staff member's broker user to the
+// queues of their own prefix (see deploy/README.md), and the decision
+// worker answers only to a reply queue of the token's user.
+const ReplyQueuePrefix = "b2bpay.reply."
+
+// Bounds of a reply queue's random suffix.
+const (
+	minReplySuffix = 16
+	maxReplySuffix = 64
+)
+
+// ReplyQueue names a new reply queue of a user: b2bpay.reply.<user>.<26
+// random base32 characters>.
+func ReplyQueue(userID string) string { return ReplyQueuePrefix + userID + "." + rand.Text() }
+
+// IsReplyQueueOf reports whether q is a reply queue of the user:
+// b2bpay.reply.<user>.<suffix>, the suffix 16 to 64 letters, digits, '-'
+// or '_' (no dot, so a queue belongs to one user only).
+func IsReplyQueueOf(userID, q string) bool {
+	suffix, ok := strings.CutPrefix(q, ReplyQueuePrefix+userID+".")
+	if !ok || userID == "" || len(suffix) < minReplySuffix || len(suffix) > maxReplySuffix {
+		return false
+	}
+	for _, c := range suffix {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // ResultMessage is the outbox message that carries a result to the

@@ -66,6 +66,30 @@ func customerCommand() *cli.Command {
 					return a.store.CustomerSetOnline(ctx, cmd.Args().Get(0), cmd.Args().Get(1) == "on")
 				})
 			},
+		}, {
+			Name:      "review-otp",
+			Usage:     "require (on, the default) or not (off) the reviewer's one-time password to approve at review",
+			ArgsUsage: "ID on|off",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "operator", Usage: "who runs this, for the audit trail (default: the OS user)"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				if cmd.Args().Len() != 2 || (cmd.Args().Get(1) != "on" && cmd.Args().Get(1) != "off") {
+					return fmt.Errorf("usage: b2bpay customer review-otp ID on|off")
+				}
+				operator, err := operatorName(cmd.String("operator"))
+				if err != nil {
+					return err
+				}
+				return withDB(ctx, cmd, func(a *app) error {
+					id, on := cmd.Args().Get(0), cmd.Args().Get(1) == "on"
+					if err := a.store.CustomerSetReviewOTP(ctx, id, on, "admin:"+operator); err != nil {
+						return err
+					}
+					fmt.Printf("customer %s: one-time password at review %s\n", id, cmd.Args().Get(1))
+					return nil
+				})
+			},
 		}},
 	}
 }

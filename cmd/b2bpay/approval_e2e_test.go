@@ -40,7 +40,7 @@ func TestSeedFlow(t *testing.T) {
 	require.Equal(t, payment.StateAwaitingReview, res.State)
 
 	task = e.task(t, "C1", payment.StageReview, p.ID)
-	res = e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, "", task.Digest, "")
+	res = e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, rita.code(t), task.Digest, "")
 	require.Equal(t, approval.Applied, res.Outcome, res.Reason)
 	require.Equal(t, payment.StateAwaitingAuthorization, res.State)
 
@@ -148,12 +148,12 @@ func TestApprovalRefusals(t *testing.T) {
 	require.Equal(t, approval.Applied, res.Outcome, res.Reason)
 	authz := e.submit(t, request("refuse-authz"))
 	require.Equal(t, approval.Applied, e.decide(t, ann.token, authz.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), authz.Digest(), "").Outcome)
-	require.Equal(t, approval.Applied, e.decide(t, max.token, authz.ID, payment.StageReview, payment.VerdictApprove, "", authz.Digest(), "").Outcome)
+	require.Equal(t, approval.Applied, e.decide(t, max.token, authz.ID, payment.StageReview, payment.VerdictApprove, max.code(t), authz.Digest(), "").Outcome)
 	big := request("refuse-big")
 	big.Amount = "2500000.00"
 	large := e.submit(t, big)
 	require.Equal(t, approval.Applied, e.decide(t, ann.token, large.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), large.Digest(), "").Outcome)
-	require.Equal(t, approval.Applied, e.decide(t, rita.token, large.ID, payment.StageReview, payment.VerdictApprove, "", large.Digest(), "").Outcome)
+	require.Equal(t, approval.Applied, e.decide(t, rita.token, large.ID, payment.StageReview, payment.VerdictApprove, rita.code(t), large.Digest(), "").Outcome)
 
 	otherKey, err := auth.NewSigner(auth.DeriveKey(secret.NewKey(), "session-token"), time.Minute, nil)
 	require.NoError(t, err)
@@ -182,7 +182,7 @@ func TestApprovalRefusals(t *testing.T) {
 		{"revoked token", revoked, review, payment.StageReview, payment.VerdictApprove, nil, "", payment.CodeTokenInvalid},
 		{"garbage token", "not.a.token", review, payment.StageReview, payment.VerdictApprove, nil, "", payment.CodeTokenInvalid},
 		{"wrong role", alex.token, review, payment.StageReview, payment.VerdictApprove, nil, "", payment.CodeWrongRole},
-		{"wrong customer", carl.token, review, payment.StageReview, payment.VerdictApprove, nil, "", payment.CodeWrongCustomer},
+		{"wrong customer", carl.token, review, payment.StageReview, payment.VerdictApprove, nil, "", payment.CodeNotFound}, // as over HTTP
 		{"applicant reviews own payment", pat.token, review, payment.StageReview, payment.VerdictApprove, nil, "", payment.CodeSeparationOfDuties},
 		{"not the applicant confirms", pat.token, waiting, payment.StageConfirmation, payment.VerdictApprove, pat.code, "", payment.CodeNotApplicant},
 		{"reviewer authorizes", max.token, authz, payment.StageAuthorization, payment.VerdictApprove, max.code, "", payment.CodeSeparationOfDuties},
@@ -227,7 +227,7 @@ func TestApprovalRefusals(t *testing.T) {
 		// lou's code is spent: the same code again, on another payment, is a replay.
 		again := e.submit(t, request("refuse-replay"))
 		require.Equal(t, approval.Applied, e.decide(t, ann.token, again.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), again.Digest(), "").Outcome)
-		require.Equal(t, approval.Applied, e.decide(t, rita.token, again.ID, payment.StageReview, payment.VerdictApprove, "", again.Digest(), "").Outcome)
+		require.Equal(t, approval.Applied, e.decide(t, rita.token, again.ID, payment.StageReview, payment.VerdictApprove, rita.code(t), again.Digest(), "").Outcome)
 		res = e.decide(t, lou.token, again.ID, payment.StageAuthorization, payment.VerdictApprove, lou.lastCode(t), again.Digest(), "")
 		require.Equal(t, payment.CodeOTPReplayed, res.Code, res.Reason)
 		require.Equal(t, payment.StateAwaitingAuthorization, e.payment(t, again.ID).State)
@@ -268,7 +268,7 @@ func TestTwoAuthorizers(t *testing.T) {
 	require.Equal(t, 1, e.submit(t, small).RequiredAuthorizers)
 
 	require.Equal(t, approval.Applied, e.decide(t, ann.token, p.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), p.Digest(), "").Outcome)
-	require.Equal(t, approval.Applied, e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, "", p.Digest(), "").Outcome)
+	require.Equal(t, approval.Applied, e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, rita.code(t), p.Digest(), "").Outcome)
 	res := e.decide(t, alex.token, p.ID, payment.StageAuthorization, payment.VerdictApprove, alex.code(t), p.Digest(), "")
 	require.Equal(t, approval.Applied, res.Outcome, res.Reason)
 	require.Equal(t, payment.StateAwaitingAuthorization, res.State, "one of two authorizations")
@@ -295,6 +295,10 @@ func TestConcurrentDecisions(t *testing.T) {
 		reviewers[i] = e.person(t, fmt.Sprintf("rev%02d", i), "C1", payment.RoleReviewer)
 	}
 	results := make([]approval.Result, n)
+	codes := make([]string, n) // an approval at review carries the reviewer's code
+	for i := 0; i < n; i += 2 {
+		codes[i] = reviewers[i].code(t)
+	}
 	var wg sync.WaitGroup
 	for i := range reviewers {
 		wg.Add(1)
@@ -304,7 +308,7 @@ func TestConcurrentDecisions(t *testing.T) {
 			if i%2 == 1 {
 				verdict, reason = payment.VerdictReject, "race"
 			}
-			results[i] = e.decide(t, reviewers[i].token, p.ID, payment.StageReview, verdict, "", p.Digest(), reason)
+			results[i] = e.decide(t, reviewers[i].token, p.ID, payment.StageReview, verdict, codes[i], p.Digest(), reason)
 		}()
 	}
 	wg.Wait()
@@ -364,7 +368,7 @@ func TestUpstreamCancel(t *testing.T) {
 
 	q := e.submit(t, request("ucancel-2"))
 	require.Equal(t, approval.Applied, e.decide(t, ann.token, q.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), q.Digest(), "").Outcome)
-	require.Equal(t, approval.Applied, e.decide(t, rita.token, q.ID, payment.StageReview, payment.VerdictApprove, "", q.Digest(), "").Outcome)
+	require.Equal(t, approval.Applied, e.decide(t, rita.token, q.ID, payment.StageReview, payment.VerdictApprove, rita.code(t), q.Digest(), "").Outcome)
 	require.Equal(t, approval.Applied, e.decide(t, alex.token, q.ID, payment.StageAuthorization, payment.VerdictApprove, alex.code(t), q.Digest(), "").Outcome)
 	cancel("ucancel-2")
 	var refusal payment.Event

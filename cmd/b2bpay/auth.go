@@ -18,12 +18,13 @@ import (
 // against the database's key versions and replaces sealer and mac with
 // the ring of its version.
 type security struct {
-	master    []byte
-	sealer    *secret.Sealer
-	signer    *auth.Signer
-	mac       *seal.Key
-	throttle  auth.Throttle
-	otpPolicy postgres.OTPPolicy
+	master       []byte
+	sealer       *secret.Sealer
+	signer       *auth.Signer
+	mac          *seal.Key
+	decisionKeys *auth.DecisionKeys
+	throttle     auth.Throttle
+	otpPolicy    postgres.OTPPolicy
 }
 
 func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*security, error) {
@@ -39,7 +40,11 @@ func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &security{master: master, sealer: sealer, signer: signer, mac: mac, throttle: auth.DefaultThrottle}, nil
+	decisionKeys, err := auth.NewDecisionKeys(auth.DeriveKey(master, "decision-key"))
+	if err != nil {
+		return nil, err
+	}
+	return &security{master: master, sealer: sealer, signer: signer, mac: mac, decisionKeys: decisionKeys, throttle: auth.DefaultThrottle}, nil
 }
 
 // macKey derives the key of the approval MACs from the master key, with its
@@ -95,6 +100,16 @@ func (s sessions) Verify(ctx context.Context, token string) (httpapi.Principal, 
 	return httpapi.Principal{UserID: c.UserID, CustomerID: c.CustomerID, SessionID: c.SessionID}, nil
 }
 
+// DecisionKey returns the decision key of a token's session (the token's
+// signature is checked; the key is derived, never stored).
+func (s sessions) DecisionKey(token string) ([]byte, error) {
+	c, err := s.sec.signer.Verify(token)
+	if err != nil {
+		return nil, err
+	}
+	return s.sec.decisionKeys.For(c.SessionID), nil
+}
+
 // Logout revokes the session.
 func (s sessions) Logout(ctx context.Context, p httpapi.Principal) error {
 	return s.store.SessionRevoke(ctx, p.SessionID, "user:"+p.UserID)
@@ -107,4 +122,9 @@ type tokenVerifier struct{ sessions }
 func (t tokenVerifier) Verify(ctx context.Context, token string) (string, string, error) {
 	p, err := t.sessions.Verify(ctx, token)
 	return p.UserID, p.SessionID, err
+}
+
+// DecisionKey returns the decision key of a session.
+func (t tokenVerifier) DecisionKey(sessionID string) []byte {
+	return t.sessions.sec.decisionKeys.For(sessionID)
 }

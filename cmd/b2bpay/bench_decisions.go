@@ -25,6 +25,7 @@ type benchPerson struct {
 	id    string
 	seed  []byte
 	token string
+	key   []byte // the session's decision key
 }
 
 // benchStaff enrols n people of one role, each with a sealed OTP seed and
@@ -45,7 +46,7 @@ func benchStaff(ctx context.Context, a *app, prefix string, role payment.Role, n
 		if err != nil {
 			return nil, err
 		}
-		staff[i] = benchPerson{id: id, seed: seed, token: token}
+		staff[i] = benchPerson{id: id, seed: seed, token: token, key: a.sec.decisionKeys.For(c.SessionID)}
 		users[i] = []any{id, bench.CustomerID, id, []string{string(role)}, true,
 			a.sec.sealer.Seal(seed, postgres.OTPSeedAD(id)), int(a.sec.sealer.Version()), now}
 		sessions[i] = []any{c.SessionID, id, c.IssuedAt, c.ExpiresAt}
@@ -147,8 +148,10 @@ func benchDecisions(ctx context.Context, a *app, opt benchOptions, n int) (dec, 
 				if err != nil {
 					return fail(err)
 				}
-				body, err := json.Marshal(route.Decision{Schema: route.DecisionSchema, DecisionID: fmt.Sprintf("bd-%s-%s-%07d", run, st.prefix, i),
-					Token: person.token, PaymentID: ps[i].ID, Stage: st.stage, Verdict: payment.VerdictApprove, OTP: code, Digest: ps[i].Digest()})
+				d := route.Decision{Schema: route.DecisionSchema, DecisionID: fmt.Sprintf("bd-%s-%s-%07d", run, st.prefix, i),
+					Token: person.token, PaymentID: ps[i].ID, Stage: st.stage, Verdict: payment.VerdictApprove, OTP: code, Digest: ps[i].Digest()}
+				d.Sign(person.key)
+				body, err := json.Marshal(d)
 				if err != nil {
 					return fail(err)
 				}

@@ -45,7 +45,7 @@ func staffCommand() *cli.Command {
 func decideCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "decide",
-		Usage:     "decide a payment by id at a stage (approve needs --otp at confirmation and authorization)",
+		Usage:     "decide a payment by id at a stage (approve needs --otp at confirmation, review (unless the customer turned it off) and authorization)",
 		ArgsUsage: "PAYMENT_ID",
 		Flags: append(append([]cli.Flag{
 			&cli.StringFlag{Name: "stage", Required: true, Usage: "confirmation, review or authorization"},
@@ -234,7 +234,7 @@ func decideAndSend(ctx context.Context, cmd *cli.Command, conn *rabbitmq.Conn, s
 	}
 	d := route.Decision{Schema: route.DecisionSchema, DecisionID: newDecisionID(), Token: s.Token, PaymentID: paymentID,
 		Stage: stage, Verdict: verdict, Reason: reason, OTP: code, Digest: digest}
-	return sendDecision(ctx, conn, d, cmd.Duration("wait"))
+	return sendDecision(ctx, conn, s, d, cmd.Duration("wait"))
 }
 
 func printResult(r approval.Result) error {

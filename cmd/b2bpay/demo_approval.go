@@ -18,9 +18,10 @@ import (
 
 // demoStaff is a member of the demo's staff, signed in through the API.
 type demoStaff struct {
-	id    string
-	token string
-	auth  *authenticator
+	id          string
+	token       string
+	decisionKey string // hex, from the sign-in answer
+	auth        *authenticator
 }
 
 // demoPassword is the demo users' password (the demo database only).
@@ -75,12 +76,13 @@ type demoStep struct {
 func approvalWalk(ctx context.Context, a *app, apiURL string, staff map[string]*demoStaff, accepted []string) error {
 	for _, s := range staff {
 		var out struct {
-			Token string `json:"token"`
+			Token       string `json:"token"`
+			DecisionKey string `json:"decision_key"`
 		}
 		if err := apiCall(ctx, apiURL, http.MethodPost, "/v1/sessions", "", map[string]string{"user": s.id, "password": demoPassword}, &out); err != nil {
 			return fmt.Errorf("sign in %s: %w", s.id, err)
 		}
-		s.token = out.Token
+		s.token, s.decisionKey = out.Token, out.DecisionKey
 	}
 	var large, small []*payment.Payment
 	for _, id := range accepted {
@@ -103,13 +105,14 @@ func approvalWalk(ctx context.Context, a *app, apiURL string, staff map[string]*
 	p1, p2, p3, p4 := small[0], large[0], small[1], small[2]
 	steps := []demoStep{
 		{"alice", "applicant confirms P1 with her OTP", p1, payment.StageConfirmation, payment.VerdictApprove, "next", "", ""},
-		{"bob", "reviewer approves P1", p1, payment.StageReview, payment.VerdictApprove, "", "", ""},
-		{"bob", "reviewer tries to authorize P1", p1, payment.StageAuthorization, payment.VerdictApprove, "next", "", payment.CodeWrongRole},
+		{"bob", "reviewer approves P1 without his OTP", p1, payment.StageReview, payment.VerdictApprove, "", "", payment.CodeOTPRequired},
+		{"bob", "reviewer approves P1 with his OTP", p1, payment.StageReview, payment.VerdictApprove, "next", "", ""},
+		{"bob", "reviewer tries to authorize P1", p1, payment.StageAuthorization, payment.VerdictApprove, "", "", payment.CodeWrongRole},
 		{"carol", "authorizer with a wrong OTP", p1, payment.StageAuthorization, payment.VerdictApprove, "wrong", "", payment.CodeOTPInvalid},
 		{"carol", "authorizer authorizes P1 with her OTP", p1, payment.StageAuthorization, payment.VerdictApprove, "next", "", ""},
 		{"alice", "applicant tries to cancel P1 after authorization", p1, "", approval.Cancel, "", "too late", payment.CodeFrozen},
 		{"alice", "applicant confirms P2 (1,286,400.50 CNY)", p2, payment.StageConfirmation, payment.VerdictApprove, "next", "", ""},
-		{"bob", "reviewer approves P2", p2, payment.StageReview, payment.VerdictApprove, "", "", ""},
+		{"bob", "reviewer approves P2 with his OTP", p2, payment.StageReview, payment.VerdictApprove, "next", "", ""},
 		{"carol", "first of two authorizers authorizes P2", p2, payment.StageAuthorization, payment.VerdictApprove, "next", "", ""},
 		{"carol", "the same authorizer a second time", p2, payment.StageAuthorization, payment.VerdictApprove, "replay", "", payment.CodeSeparationOfDuties},
 		{"erin", "second authorizer authorizes P2", p2, payment.StageAuthorization, payment.VerdictApprove, "next", "", ""},
@@ -138,7 +141,7 @@ func approvalWalk(ctx context.Context, a *app, apiURL string, staff map[string]*
 		}
 		d := route.Decision{Schema: route.DecisionSchema, DecisionID: newDecisionID(), Token: s.token, PaymentID: st.p.ID,
 			Stage: st.stage, Verdict: st.verdict, OTP: code, Digest: st.p.Digest(), Reason: st.reason}
-		res, err := sendDecision(ctx, a.conn, d, 30*time.Second)
+		res, err := sendDecision(ctx, a.conn, session{Token: s.token, DecisionKey: s.decisionKey, UserID: s.id}, d, 30*time.Second)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,13 +32,16 @@ var staffFlags = []cli.Flag{
 	&cli.StringFlag{Name: "session-file", Sources: cli.EnvVars("B2BPAY_SESSION_FILE"), Usage: "where the signed-in session is kept (default ~/.b2bpay/session.json)"},
 }
 
-// session is what `b2bpay login` keeps: the signed token and, read from
-// it for routing only (b2bpay verifies the token itself), user and customer.
+// session is what `b2bpay login` keeps: the signed token, the session's
+// decision key (hex; it signs each decision and never goes on the queue)
+// and, read from the token for routing only (b2bpay verifies the token
+// itself), user and customer.
 type session struct {
-	Token      string    `json:"token"`
-	UserID     string    `json:"user_id"`
-	CustomerID string    `json:"customer_id"`
-	ExpiresAt  time.Time `json:"expires_at"`
+	Token       string    `json:"token"`
+	DecisionKey string    `json:"decision_key"`
+	UserID      string    `json:"user_id"`
+	CustomerID  string    `json:"customer_id"`
+	ExpiresAt   time.Time `json:"expires_at"`
 }
 
 func sessionPath(cmd *cli.Command) (string, error) {
@@ -87,8 +91,9 @@ func loginCommand() *cli.Command {
 				return err
 			}
 			var out struct {
-				Token     string    `json:"token"`
-				ExpiresAt time.Time `json:"expires_at"`
+				Token       string    `json:"token"`
+				ExpiresAt   time.Time `json:"expires_at"`
+				DecisionKey string    `json:"decision_key"`
 			}
 			if err := apiCall(ctx, cmd.String("api-url"), http.MethodPost, "/v1/sessions", "", map[string]string{"user": cmd.String("user"), "password": pw}, &out); err != nil {
 				return err
@@ -97,7 +102,8 @@ func loginCommand() *cli.Command {
 			if _, _, err := jwt.NewParser().ParseUnverified(out.Token, claims); err != nil {
 				return fmt.Errorf("the API returned an unreadable token: %w", err)
 			}
-			s := session{Token: out.Token, UserID: fmt.Sprint(claims["sub"]), CustomerID: fmt.Sprint(claims["cid"]), ExpiresAt: out.ExpiresAt}
+			s := session{Token: out.Token, DecisionKey: out.DecisionKey, UserID: fmt.Sprint(claims["sub"]), CustomerID: fmt.Sprint(claims["cid"]),
+				ExpiresAt: out.ExpiresAt}
 			path, err := sessionPath(cmd)
 			if err != nil {
 				return err
@@ -222,17 +228,25 @@ func checkTaskDigest(t route.Task) error {
 	return nil
 }
 
-// sendDecision publishes a decision with a private reply queue and waits
-// for its result.
-func sendDecision(ctx context.Context, conn *rabbitmq.Conn, d route.Decision, wait time.Duration) (approval.Result, error) {
+// sendDecision signs a decision with the session's decision key,
+// publishes it with a reply queue of the person's own
+// (b2bpay.reply.<user>.<random>, exclusive to this connection: the only
+// queue b2bpay answers a decision of this person to) and waits for its
+// result.
+func sendDecision(ctx context.Context, conn *rabbitmq.Conn, s session, d route.Decision, wait time.Duration) (approval.Result, error) {
+	key, err := hex.DecodeString(s.DecisionKey)
+	if err != nil || len(key) == 0 {
+		return approval.Result{}, errors.New("the session has no decision key: run `b2bpay login` again")
+	}
+	d.Sign(key)
 	ch, err := conn.Channel(ctx)
 	if err != nil {
 		return approval.Result{}, err
 	}
 	defer ch.Close()
-	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	q, err := ch.QueueDeclare(route.ReplyQueue(s.UserID), false, true, true, false, nil)
 	if err != nil {
-		return approval.Result{}, err
+		return approval.Result{}, fmt.Errorf("declare the reply queue: %w", err)
 	}
 	results, err := ch.Consume(q.Name, "", true, true, false, false, nil)
 	if err != nil {

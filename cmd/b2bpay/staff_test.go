@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/secret"
 )
 
 func TestMain(m *testing.M) {
@@ -58,16 +61,33 @@ func (e *env) person(t *testing.T, id, customer string, roles ...payment.Role) *
 	return p
 }
 
-// login signs in through the HTTP API and returns the token.
+// login signs in through the HTTP API and returns the token; the
+// session's decision key is kept for decide, as the staff client keeps it.
 func (e *env) login(t *testing.T, id, password string) string {
 	t.Helper()
 	var out struct {
-		Token string `json:"token"`
+		Token       string `json:"token"`
+		DecisionKey string `json:"decision_key"`
 	}
 	status := e.api(t, http.MethodPost, "/v1/sessions", "", map[string]string{"user": id, "password": password}, &out)
 	require.Equal(t, http.StatusCreated, status)
 	require.NotEmpty(t, out.Token)
+	require.Len(t, out.DecisionKey, 64)
+	decisionKeys.Store(out.Token, session{Token: out.Token, DecisionKey: out.DecisionKey, UserID: id})
 	return out.Token
+}
+
+// decisionKeys holds the sessions login opened, by token.
+var decisionKeys sync.Map
+
+// sessionOf is the staff client's session of a token login returned; for
+// any other token (forged, garbage, none), a session of nobody with a
+// random decision key.
+func sessionOf(token string) session {
+	if s, ok := decisionKeys.Load(token); ok {
+		return s.(session)
+	}
+	return session{Token: token, DecisionKey: hex.EncodeToString(secret.NewKey()), UserID: "nobody"}
 }
 
 // api calls the HTTP API and returns the status code.
@@ -107,13 +127,26 @@ func (p *person) lastCode(t *testing.T) string {
 }
 
 // decide sends a decision through the decisions queue, as the staff
-// client does, and waits for its result.
+// client does, and waits for its result. A decision whose token is not
+// valid now is answered to no queue (nobody is known to answer to): its
+// result is read where the worker recorded it.
 func (e *env) decide(t *testing.T, token, paymentID string, stage payment.Stage, verdict payment.Verdict, code, digest, reason string) approval.Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := sendDecision(ctx, e.app.conn, route.Decision{Schema: route.DecisionSchema, DecisionID: newDecisionID(), Token: token,
-		PaymentID: paymentID, Stage: stage, Verdict: verdict, OTP: code, Digest: digest, Reason: reason}, 30*time.Second)
+	d := route.Decision{Schema: route.DecisionSchema, DecisionID: newDecisionID(), Token: token,
+		PaymentID: paymentID, Stage: stage, Verdict: verdict, OTP: code, Digest: digest, Reason: reason}
+	if _, err := (sessions{sec: e.app.sec, store: e.app.store}).Verify(ctx, token); err != nil {
+		require.True(t, payment.IsRefusal(err), "verify: %v", err)
+		_, err := sendDecision(ctx, e.app.conn, sessionOf(token), d, time.Millisecond)
+		require.ErrorContains(t, err, "no result")
+		var res approval.Result
+		require.Eventually(t, func() bool {
+			return e.app.pool.QueryRow(ctx, `SELECT result FROM decisions WHERE id = $1`, d.DecisionID).Scan(&res) == nil
+		}, 20*time.Second, 20*time.Millisecond)
+		return res
+	}
+	res, err := sendDecision(ctx, e.app.conn, sessionOf(token), d, 30*time.Second)
 	require.NoError(t, err)
 	return res
 }

@@ -37,7 +37,7 @@ func TestTamperCaughtByVerifyAndCutoff(t *testing.T) {
 	for _, name := range []string{"tamper-ok", "tamper-amount", "tamper-swap"} {
 		p := e.submit(t, request(name))
 		require.Equal(t, approval.Applied, e.decide(t, ann.token, p.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), p.Digest(), "").Outcome)
-		require.Equal(t, approval.Applied, e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, "", p.Digest(), "").Outcome)
+		require.Equal(t, approval.Applied, e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, rita.code(t), p.Digest(), "").Outcome)
 		res := e.decide(t, alex.token, p.ID, payment.StageAuthorization, payment.VerdictApprove, alex.code(t), p.Digest(), "")
 		require.Equal(t, payment.StateAuthorized, res.State, res.Reason)
 		ids = append(ids, p.ID)

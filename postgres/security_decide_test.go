@@ -1,0 +1,171 @@
+package postgres_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/payment"
+)
+
+// reviewer registers a reviewer with an OTP.
+func (a *approvals) reviewer(t *testing.T) (payment.User, []byte) {
+	t.Helper()
+	u := a.newUser(t, payment.RoleReviewer)
+	return u, a.otp.enroll(t, a.bundle, u.ID, nil)
+}
+
+// review is u's approval at review with a valid code.
+func (a *approvals) review(t *testing.T, p *payment.Payment, u payment.User, seed []byte) approval.Request {
+	t.Helper()
+	r := a.decision(p, u, payment.StageReview, payment.VerdictApprove)
+	r.OTP, _ = code(t, a.bundle, seed, 0)
+	return r
+}
+
+// TestSecurityDecisionRepeatOnlyForItsPerson: a decision id seen before
+// gets its first result only from the person who sent it; anyone else
+// re-sending it (another person, or a bad token) learns nothing of it.
+func TestSecurityDecisionRepeatOnlyForItsPerson(t *testing.T) {
+	t.Parallel()
+	a := setupApprovals(t)
+	p := a.submitPayment(t)
+	a.applied(t, a.confirmation(t, p))
+	p = a.payment(t, p.ID)
+	rev, seed := a.reviewer(t)
+	r := a.review(t, p, rev, seed)
+	first := a.applied(t, r)
+
+	// Another person of the customer sends the same decision id, to their
+	// own reply queue.
+	other := a.newUser(t, payment.RoleReviewer)
+	stolen := a.decision(p, other, payment.StageReview, payment.VerdictApprove)
+	stolen.DecisionID = r.DecisionID
+	res := a.apply(t, stolen)
+	require.Equal(t, approval.Refused, res.Outcome)
+	require.Equal(t, payment.CodeDecisionIDTaken, res.Code)
+	require.Empty(t, res.State, "nothing of the first result")
+	require.NotContains(t, res.Reason, rev.ID)
+	got := a.result(t, stolen)
+	require.Equal(t, payment.CodeDecisionIDTaken, got.Code)
+	require.NotEmpty(t, a.auditOf(t, other.ID, "decision_refused"), "audited")
+
+	// A bad token with the same id (nobody known): the refusal, not the
+	// first result.
+	anon := stolen
+	anon.UserID, anon.SessionID = "", ""
+	res, err := a.store.DecisionRefuse(t.Context(), anon, payment.Errorf(payment.CodeTokenInvalid, "garbage"))
+	require.NoError(t, err)
+	require.Equal(t, approval.Refused, res.Outcome)
+	require.NotEqual(t, approval.Applied, res.Outcome)
+	require.Empty(t, res.State)
+
+	// The person who sent it gets the first result again.
+	again := a.apply(t, r)
+	require.Equal(t, first.Outcome, again.Outcome)
+	require.Equal(t, first.State, again.State)
+	require.Equal(t, 2, a.countDecisions(t, p.ID, approval.Applied), "confirmation and review, once each")
+}
+
+// TestSecurityDecisionOtherCustomerNotFound: a payment of another customer
+// is not_found for a decision, as over HTTP, and the refusal names none of
+// that customer's people nor the payment's state.
+func TestSecurityDecisionOtherCustomerNotFound(t *testing.T) {
+	t.Parallel()
+	a := setupApprovals(t)
+	p := a.submitPayment(t)
+	a.applied(t, a.confirmation(t, p))
+	p = a.payment(t, p.ID)
+	other := setup(t)
+	outsider := other.newUser(t, payment.RoleReviewer, payment.RoleApplicant, payment.RoleAuthorizer)
+
+	for _, r := range []approval.Request{
+		a.decision(p, outsider, payment.StageReview, payment.VerdictApprove),
+		a.decision(p, outsider, payment.StageConfirmation, payment.VerdictApprove),
+		a.decision(p, outsider, payment.StageAuthorization, payment.VerdictApprove),
+		func() approval.Request {
+			r := a.decision(p, outsider, "", approval.Cancel)
+			r.Reason = "mine now"
+			return r
+		}(),
+	} {
+		res := a.apply(t, r)
+		require.Equal(t, payment.CodeNotFound, res.Code, "%s %s: %s", r.Stage, r.Verdict, res.Reason)
+		require.NotContains(t, res.Reason, a.applicant.ID)
+		require.NotContains(t, res.Reason, string(p.State))
+		require.NotContains(t, res.Reason, p.CustomerID)
+	}
+	// The same answer as a payment that does not exist.
+	ghost := a.decision(p, outsider, payment.StageReview, payment.VerdictApprove)
+	ghost.PaymentID = "01a21b23-e139-703c-8b96-c80ef836db0a"
+	none := a.apply(t, ghost)
+	require.Equal(t, strings.ReplaceAll(none.Reason, ghost.PaymentID, p.ID),
+		a.apply(t, a.decision(p, outsider, payment.StageReview, payment.VerdictApprove)).Reason)
+	require.Equal(t, payment.StateAwaitingReview, a.payment(t, p.ID).State)
+}
+
+// TestSecurityReviewNeedsOTP: an approval at review needs a one-time
+// password unless the customer turned the policy off.
+func TestSecurityReviewNeedsOTP(t *testing.T) {
+	t.Parallel()
+	a := setupApprovals(t)
+	p := a.submitPayment(t)
+	a.applied(t, a.confirmation(t, p))
+	p = a.payment(t, p.ID)
+	rev, _ := a.reviewer(t)
+
+	bare := a.decision(p, rev, payment.StageReview, payment.VerdictApprove)
+	require.Equal(t, payment.CodeOTPRequired, a.apply(t, bare).Code)
+	wrong := a.decision(p, rev, payment.StageReview, payment.VerdictApprove)
+	wrong.OTP = "000000"
+	require.Equal(t, payment.CodeOTPInvalid, a.apply(t, wrong).Code)
+	require.Equal(t, payment.StateAwaitingReview, a.payment(t, p.ID).State)
+
+	// In a batch: the same checks (left to the single path, refused there).
+	batch := a.decision(p, rev, payment.StageReview, payment.VerdictApprove)
+	_, rest, err := a.store.DecisionApplyMany(t.Context(), []approval.Request{batch})
+	require.NoError(t, err)
+	require.Equal(t, []int{0}, rest, "left for the single path")
+	require.Equal(t, payment.StateAwaitingReview, a.payment(t, p.ID).State)
+
+	// A rejection needs none.
+	a.clock.Advance(time.Minute) // the applicant's next code
+	q := a.submitPayment(t)
+	a.applied(t, a.confirmation(t, q))
+	q = a.payment(t, q.ID)
+	rej := a.decision(q, rev, payment.StageReview, payment.VerdictReject)
+	rej.Reason = "no contract"
+	a.applied(t, rej)
+
+	// The customer turns the policy off: a review without a code applies.
+	require.NoError(t, a.store.CustomerSetReviewOTP(t.Context(), p.CustomerID, false, "admin:test"))
+	a.applied(t, a.decision(p, rev, payment.StageReview, payment.VerdictApprove))
+}
+
+// TestSecurityDecisionBatchSameChecks: decisions in a batch get the checks
+// single ones get: another customer's payment and a review without its
+// code are not applied by the batch.
+func TestSecurityDecisionBatchSameChecks(t *testing.T) {
+	t.Parallel()
+	a := setupApprovals(t)
+	p := a.submitPayment(t)
+	a.applied(t, a.confirmation(t, p))
+	p = a.payment(t, p.ID)
+	other := setup(t)
+	outsider := other.newUser(t, payment.RoleReviewer)
+	rev := a.newUser(t, payment.RoleReviewer)
+	_, rest, err := a.store.DecisionApplyMany(t.Context(), []approval.Request{
+		a.decision(p, outsider, payment.StageReview, payment.VerdictApprove),
+	})
+	require.NoError(t, err)
+	require.Equal(t, []int{0}, rest)
+	noCode := a.decision(p, rev, payment.StageReview, payment.VerdictApprove)
+	noCode.OTP = ""
+	_, rest, err = a.store.DecisionApplyMany(t.Context(), []approval.Request{noCode})
+	require.NoError(t, err)
+	require.Equal(t, []int{0}, rest, "a review without its code is not applied in a batch")
+	require.Equal(t, payment.StateAwaitingReview, a.payment(t, p.ID).State)
+}
