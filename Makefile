@@ -7,7 +7,7 @@ BIN       := bin/b2bpay
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build demo test faults bench lint services clean
+.PHONY: all build demo test faults security bench lint services clean
 
 all: build
 
@@ -36,6 +36,12 @@ faults: services
 	$(GO) test -run '^$$' -fuzz '^FuzzReadStatusReport$$' -fuzztime $(FUZZTIME) ./iso20022
 	$(GO) test -run '^$$' -fuzz '^FuzzPacs008RoundTrip$$' -fuzztime $(FUZZTIME) ./iso20022
 	$(GO) test -run '^$$' -fuzz '^FuzzEscapeMatchesEncodingXML$$' -fuzztime $(FUZZTIME) ./iso20022
+
+# The security regression suite: every TestSecurity* test (tenants kept
+# apart, decisions bound to their sender, sign-in floods, database roles,
+# master keys, bounded inputs). They also run in `make test`.
+security: services
+	$(GO) test -count=1 -timeout 15m -run 'TestSecurity' ./...
 
 # The benchmark: the machine's baselines and b2bpay's stages, on a database
 # and a vhost of their own; one table, and the JSON file named last.

@@ -70,7 +70,7 @@ func TestSecurityKeyRotate(t *testing.T) {
 	across := e.submit(t, request("rotate-across"))
 	for _, p := range []*payment.Payment{before, across} {
 		require.Equal(t, approval.Applied, e.decide(t, ann.token, p.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), p.Digest(), "").Outcome)
-		require.Equal(t, approval.Applied, e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, "", p.Digest(), "").Outcome)
+		require.Equal(t, approval.Applied, e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, rita.code(t), p.Digest(), "").Outcome)
 	}
 	res := e.decide(t, alex.token, before.ID, payment.StageAuthorization, payment.VerdictApprove, alex.code(t), before.Digest(), "")
 	require.Equal(t, payment.StateAuthorized, res.State, res.Reason)

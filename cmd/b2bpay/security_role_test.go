@@ -102,7 +102,7 @@ func TestSecurityAppRoleCannotRewriteHistory(t *testing.T) {
 	alex := e.person(t, "alex", "C1", payment.RoleAuthorizer)
 	p := e.submit(t, request("as-app-role"))
 	require.Equal(t, approval.Applied, e.decide(t, ann.token, p.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), p.Digest(), "").Outcome)
-	require.Equal(t, approval.Applied, e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, "", p.Digest(), "").Outcome)
+	require.Equal(t, approval.Applied, e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, rita.code(t), p.Digest(), "").Outcome)
 	res := e.decide(t, alex.token, p.ID, payment.StageAuthorization, payment.VerdictApprove, alex.code(t), p.Digest(), "")
 	require.Equal(t, payment.StateAuthorized, res.State, res.Reason)
 	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *")
