@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
@@ -274,9 +275,19 @@ func (e *env) evaluate(all []msg, c *collector, opts checkOptions) result {
 	}
 	r.messages = len(ms)
 
+	// The answers first, then the tables in one snapshot: an answer is
+	// published only after its transaction commits, so everything the
+	// answers name is in the snapshot, and the tables agree with each
+	// other (read one by one, a batch committed between two reads looked
+	// like a ledger row without its payment).
+	answers, dead := c.snapshot()
+	tx, err := e.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	require.NoError(e.t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+
 	payments := map[string][]string{} // upstream/request → payment ids
 	states := map[string]string{}     // payment id → state
-	rows, err := e.pool.Query(ctx, `SELECT upstream_id, request_id, id::text, state FROM payments`)
+	rows, err := tx.Query(ctx, `SELECT upstream_id, request_id, id::text, state FROM payments`)
 	require.NoError(e.t, err)
 	for rows.Next() {
 		var up, req, id, state string
@@ -287,7 +298,7 @@ func (e *env) evaluate(all []msg, c *collector, opts checkOptions) result {
 	require.NoError(e.t, rows.Err())
 
 	ledger := map[string]ledgerRow{}
-	rows, err = e.pool.Query(ctx, `SELECT upstream_id, request_id, outcome, code, coalesce(payment_id::text, ''), encode(body_sha256, 'hex')
+	rows, err = tx.Query(ctx, `SELECT upstream_id, request_id, outcome, code, coalesce(payment_id::text, ''), encode(body_sha256, 'hex')
 		FROM intake_requests`)
 	require.NoError(e.t, err)
 	for rows.Next() {
@@ -299,7 +310,7 @@ func (e *env) evaluate(all []msg, c *collector, opts checkOptions) result {
 	require.NoError(e.t, rows.Err())
 
 	rejects := map[string]string{} // message key → code
-	rows, err = e.pool.Query(ctx, `SELECT message_key, code FROM intake_rejects`)
+	rows, err = tx.Query(ctx, `SELECT message_key, code FROM intake_rejects`)
 	require.NoError(e.t, err)
 	for rows.Next() {
 		var k, code string
@@ -308,7 +319,7 @@ func (e *env) evaluate(all []msg, c *collector, opts checkOptions) result {
 	}
 	require.NoError(e.t, rows.Err())
 
-	require.NoError(e.t, e.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&r.pending))
+	require.NoError(e.t, tx.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&r.pending))
 
 	// Duplicates the database should make impossible: count them anyway.
 	for _, q := range []struct{ what, sql string }{
@@ -329,7 +340,7 @@ func (e *env) evaluate(all []msg, c *collector, opts checkOptions) result {
 		{"applied decisions per person and OTP step", `SELECT actor_id || ' step ' || otp_step, count(*) FROM decisions
 			WHERE outcome = 'applied' AND otp_step IS NOT NULL GROUP BY 1 HAVING count(*) > 1`},
 	} {
-		rows, err := e.pool.Query(ctx, q.sql)
+		rows, err := tx.Query(ctx, q.sql)
 		require.NoError(e.t, err)
 		for rows.Next() {
 			var what string
@@ -343,7 +354,6 @@ func (e *env) evaluate(all []msg, c *collector, opts checkOptions) result {
 
 	e.evaluateApprovals(ctx, &r)
 
-	answers, dead := c.snapshot()
 	wantLedger, wantRejects, wantAnswers, wantDead := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, m := range ms {
 		lk := m.Upstream + "/" + m.RequestID
