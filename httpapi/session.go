@@ -43,6 +43,9 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 	case in.User == "" || len(in.User) > maxUserLen:
 		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "user", "give a user id of 1 to %d bytes", maxUserLen))
 		return
+	case checkID("user", in.User, "a user id") != nil:
+		a.fail(w, r, checkID("user", in.User, "a user id"))
+		return
 	case in.Password == "" || len(in.Password) > maxPasswordLen:
 		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "password", "give a password of 1 to %d bytes", maxPasswordLen))
 		return
