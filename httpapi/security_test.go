@@ -49,3 +49,31 @@ func TestSecurityClientErrorsAre400(t *testing.T) {
 	}
 	require.NotContains(t, b.logs.String(), `"level":"ERROR"`)
 }
+
+// TestSecurityFailedSignInLogsNoUserID: a password typed into the user
+// field must not land in the log. A refused sign-in logs no user id (nor
+// the input); a successful one logs who signed in.
+func TestSecurityFailedSignInLogsNoUserID(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.auth.addUser("frank", fakeUser{password: "pw-frank-long-enough", customerID: b.mine.customer.ID})
+	b.auth.addUser("gina", fakeUser{password: "pw-gina-long-enough", customerID: b.mine.customer.ID, throttled: true})
+	typed := "Correct-Horse-Battery-9" // a password typed where the user id goes
+	for _, body := range []string{
+		`{"user":"` + typed + `","password":"pw-frank-long-enough"}`,
+		`{"user":"frank","password":"` + typed + `"}`,
+		`{"user":"gina","password":"pw-gina-long-enough"}`,
+		`{"user":"` + typed + ` with a space","password":"x"}`,
+	} {
+		a := b.do(t, http.MethodPost, "/v1/sessions", "", body)
+		require.GreaterOrEqual(t, a.status, 400, "body: %s", a.body)
+	}
+	logs := b.logs.String()
+	require.NotContains(t, logs, typed)
+	require.NotContains(t, logs, `"user_id":"gina"`)
+	require.NotContains(t, logs, `"user_id":"frank"`)
+
+	a := b.do(t, http.MethodPost, "/v1/sessions", "", `{"user":"frank","password":"pw-frank-long-enough"}`)
+	require.Equal(t, http.StatusCreated, a.status, "body: %s", a.body)
+	require.Contains(t, b.logs.String(), `"user_id":"frank"`)
+}

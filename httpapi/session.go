@@ -50,12 +50,14 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "password", "give a password of 1 to %d bytes", maxPasswordLen))
 		return
 	}
-	infoFrom(r.Context()).userID = in.User
 	token, expires, err := a.auth.Login(r.Context(), in.User, in.Password)
 	if err != nil {
+		// No user id in the log of a refused sign-in: what was typed
+		// there may be a password.
 		a.fail(w, r, err)
 		return
 	}
+	infoFrom(r.Context()).userID = in.User
 	writeJSON(w, http.StatusCreated, loginAnswer{Token: token, ExpiresAt: expires.In(a.cfg.Location)})
 }
 
