@@ -106,7 +106,7 @@ func loginCommand() *cli.Command {
 				return err
 			}
 			b, _ := json.Marshal(s)
-			if err := os.WriteFile(path, b, 0o600); err != nil {
+			if err := writePrivateFile(path, b); err != nil {
 				return err
 			}
 			fmt.Printf("signed in as %s of %s until %s\n", s.UserID, s.CustomerID, s.ExpiresAt.Format(time.RFC3339))
