@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -50,7 +51,7 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "password", "give a password of 1 to %d bytes", maxPasswordLen))
 		return
 	}
-	token, expires, err := a.auth.Login(r.Context(), in.User, in.Password)
+	token, expires, err := a.signIn(r, in)
 	if err != nil {
 		// No user id in the log of a refused sign-in: what was typed
 		// there may be a password.
@@ -59,6 +60,31 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 	}
 	infoFrom(r.Context()).userID = in.User
 	writeJSON(w, http.StatusCreated, loginAnswer{Token: token, ExpiresAt: expires.In(a.cfg.Location)})
+}
+
+// signIn passes a sign-in through the gate, when there is one, to Auth.
+func (a *api) signIn(r *http.Request, in loginRequest) (string, time.Time, error) {
+	if a.cfg.SignIn == nil {
+		return a.auth.Login(r.Context(), in.User, in.Password)
+	}
+	done, err := a.cfg.SignIn.Admit(r.Context(), clientAddress(r), in.User)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	token, expires, err := a.auth.Login(r.Context(), in.User, in.Password)
+	code := payment.ErrorCode(err)
+	done(code == payment.CodeLoginFailed || code == payment.CodeLoginThrottled)
+	return token, expires, err
+}
+
+// clientAddress is the address a request came from: the TCP peer's IP.
+// Headers such as X-Forwarded-For are not trusted: any client sets them.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // logout revokes the session of the request's bearer token: 204.

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/consumers"
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/httpapi"
@@ -49,8 +50,9 @@ func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
 	sc := postgres.Config{Location: cfg.Location, Logger: cfg.Logger, EventMessage: route.EventMessage,
 		TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage}
 	if sec != nil {
-		sc.OTPOpener, sc.OTPPolicy, sc.Seal = sec.otpOpener, sec.otpPolicy, sec.mac
+		sc.OTPOpener, sc.OTPPolicy, sc.Seal, sc.LoginKey = sec.otpOpener, sec.otpPolicy, sec.mac, sec.loginKey
 	} else if master, err := cfg.masterKey(); err == nil {
+		sc.LoginKey = loginKey(master) // `user unlock` ends the sign-in lock
 		// Commands that handle no secrets still write timelines (a cutoff)
 		// or check them (verify) when the master key is configured.
 		if sc.Seal, err = macKey(master); err != nil {
@@ -326,7 +328,8 @@ func (a *app) listen(addr string, sess sessions, m *metrics) (*http.Server, stri
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", httpapi.New(a.store, sess, httpapi.Config{Location: a.cfg.Location, Logger: a.log}))
+	mux.Handle("/", httpapi.New(a.store, sess, httpapi.Config{Location: a.cfg.Location, Logger: a.log,
+		SignIn: auth.NewGate(a.sec.gate)}))
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,

@@ -21,6 +21,10 @@ type security struct {
 	mac       *seal.Key
 	throttle  auth.Throttle
 	otpPolicy postgres.OTPPolicy
+	// loginKey names the sign-in lock rows (postgres.Config.LoginKey).
+	loginKey []byte
+	// gate throttles sign-ins before their password is checked.
+	gate auth.GateConfig
 }
 
 func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*security, error) {
@@ -36,8 +40,12 @@ func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &security{sealer: sealer, signer: signer, mac: mac, throttle: auth.DefaultThrottle}, nil
+	return &security{sealer: sealer, signer: signer, mac: mac, throttle: auth.DefaultThrottle, loginKey: loginKey(master)}, nil
 }
+
+// loginKey derives the key that names the sign-in lock rows from the
+// master key, with its own label; never stored.
+func loginKey(master []byte) []byte { return auth.DeriveKey(master, "login-throttle") }
 
 // macKey derives the key of the approval MACs from the master key, with its
 // own label: never the session token's key, never stored.
