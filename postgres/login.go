@@ -175,6 +175,9 @@ func (s *Store) loginFailed(ctx context.Context, r loginRow, t auth.Throttle, no
 			Detail: fmt.Sprintf("%s (%d of %d)", detail, failures, t.MaxFailures)}); err != nil {
 			return err
 		}
+		if err := pruneLoginThrottle(ctx, tx, now); err != nil {
+			return err
+		}
 		if lockUntil == nil {
 			return nil
 		}
@@ -185,6 +188,22 @@ func (s *Store) loginFailed(ctx context.Context, r loginRow, t auth.Throttle, no
 		return fmt.Errorf("login: %w", err)
 	}
 	return payment.Errorf(payment.CodeLoginFailed, loginFailedMessage)
+}
+
+// loginThrottleHorizon is how long a count of failed sign-ins without a
+// running lock is kept: ids typed once (mistyped, made up) do not pile up.
+const loginThrottleHorizon = 24 * time.Hour
+
+// pruneLoginThrottle deletes a few sign-in lock rows untouched for
+// loginThrottleHorizon and not locked, at each failure.
+func pruneLoginThrottle(ctx context.Context, tx pgx.Tx, now time.Time) error {
+	_, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE subject IN (
+		SELECT subject FROM login_throttle WHERE updated_at < $1 AND (locked_until IS NULL OR locked_until < $2)
+		ORDER BY updated_at LIMIT 100 FOR UPDATE SKIP LOCKED)`, now.Add(-loginThrottleHorizon), now)
+	if err != nil {
+		return fmt.Errorf("prune sign-in locks: %w", err)
+	}
+	return nil
 }
 
 // errPasswordChanged ends a sign-in whose password changed while it was

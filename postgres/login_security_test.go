@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -50,4 +51,23 @@ func TestSecurityLockoutSameForUnknownUsers(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE detail LIKE '%' || $1 || '%' OR actor LIKE '%' || $1 || '%'`,
 		unknown).Scan(&named))
 	require.Zero(t, named, "an unknown id (perhaps a password) is never written down")
+}
+
+// TestSecurityLoginThrottleRowsDoNotPileUp: the sign-in lock rows of ids
+// typed once are pruned after a day (a running lock is kept).
+func TestSecurityLoginThrottleRowsDoNotPileUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := t.Context()
+	_, err := b.pool.Exec(ctx, `INSERT INTO login_throttle (subject, failures, locked_until, updated_at) VALUES
+		('\x01'::bytea || $1::bytea, 1, NULL, $2), ('\x02'::bytea || $1::bytea, 5, $3, $2)`,
+		[]byte(b.suffix), baseTime.Add(-25*time.Hour), baseTime.Add(time.Hour))
+	require.NoError(t, err)
+	_, err = b.store.Login(ctx, "nobody-"+b.suffix, "wrong password guess", auth.CheckPassword, auth.Throttle{})
+	require.Equal(t, payment.CodeLoginFailed, payment.ErrorCode(err))
+	var stale, locked int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE failures = 1), count(*) FILTER (WHERE failures = 5)
+		FROM login_throttle WHERE subject IN ('\x01'::bytea || $1::bytea, '\x02'::bytea || $1::bytea)`, []byte(b.suffix)).Scan(&stale, &locked))
+	require.Zero(t, stale, "a day-old count is pruned")
+	require.Equal(t, 1, locked, "a running lock is kept")
 }
