@@ -45,7 +45,10 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "user", "give a user id of 1 to %d bytes", maxUserLen))
 		return
 	case checkID("user", in.User, "a user id") != nil:
-		a.fail(w, r, checkID("user", in.User, "a user id"))
+		// Nothing that could be a user id goes further, to the store or
+		// to a message: it may be a password typed in the wrong field.
+		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "user",
+			"is not a user id: 1-64 letters, digits or . _ : - starting with a letter or digit"))
 		return
 	case in.Password == "" || len(in.Password) > maxPasswordLen:
 		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "password", "give a password of 1 to %d bytes", maxPasswordLen))
@@ -71,9 +74,11 @@ func (a *api) signIn(r *http.Request, in loginRequest) (string, time.Time, error
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	failed := true // a panic in Login frees the checker too
+	defer func() { done(failed) }()
 	token, expires, err := a.auth.Login(r.Context(), in.User, in.Password)
 	code := payment.ErrorCode(err)
-	done(code == payment.CodeLoginFailed || code == payment.CodeLoginThrottled)
+	failed = code == payment.CodeLoginFailed || code == payment.CodeLoginThrottled
 	return token, expires, err
 }
 
