@@ -1,12 +1,19 @@
 package httpapi_test
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/b2bpay/b2bpay/httpapi"
+	"github.com/b2bpay/b2bpay/payment"
 )
 
 // TestSecurityClientErrorsAre400 sends what the security probe of issue 11
@@ -76,4 +83,69 @@ func TestSecurityFailedSignInLogsNoUserID(t *testing.T) {
 	a := b.do(t, http.MethodPost, "/v1/sessions", "", `{"user":"frank","password":"pw-frank-long-enough"}`)
 	require.Equal(t, http.StatusCreated, a.status, "body: %s", a.body)
 	require.Contains(t, b.logs.String(), `"user_id":"frank"`)
+}
+
+// recordingGate is a SignInGate that refuses user ids starting with
+// "blocked" and records what it admitted.
+type recordingGate struct {
+	mu     sync.Mutex
+	admits []string // source + " " + user id
+	failed []bool
+}
+
+type waitErr struct{ err *payment.Error }
+
+func (e waitErr) Error() string        { return e.err.Error() }
+func (waitErr) RetryAfterSeconds() int { return 7 }
+func (e waitErr) Unwrap() error        { return e.err }
+
+func (g *recordingGate) Admit(_ context.Context, source, userID string) (func(bool), error) {
+	if strings.HasPrefix(userID, "blocked") {
+		return nil, waitErr{payment.Errorf(payment.CodeLoginThrottled, "too many failed sign-ins from this address")}
+	}
+	g.mu.Lock()
+	g.admits = append(g.admits, source+" "+userID)
+	g.mu.Unlock()
+	return func(failed bool) {
+		g.mu.Lock()
+		g.failed = append(g.failed, failed)
+		g.mu.Unlock()
+	}, nil
+}
+
+// TestSecuritySignInGoesThroughTheGate: every sign-in passes the gate with
+// the TCP peer's address (never X-Forwarded-For) before its password is
+// checked; the gate learns which failed; a refusal is 429 with the gate's
+// Retry-After, and any other 429 says 60 s.
+func TestSecuritySignInGoesThroughTheGate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	gate := &recordingGate{}
+	srv := httptest.NewServer(httpapi.New(b.store, b.auth, httpapi.Config{Location: shanghai, SignIn: gate,
+		Logger: slog.New(slog.NewJSONHandler(b.logs, nil))}))
+	t.Cleanup(srv.Close)
+	b.srv = srv
+	b.auth.addUser("hana", fakeUser{password: "pw-hana-long-enough", customerID: b.mine.customer.ID})
+	b.auth.addUser("ivan", fakeUser{password: "pw-ivan-long-enough", customerID: b.mine.customer.ID, throttled: true})
+
+	post := func(body string) answer {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/v1/sessions", strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", "203.0.113.9")
+		return send(t, req)
+	}
+	require.Equal(t, http.StatusUnauthorized, post(`{"user":"hana","password":"wrong-but-long"}`).status)
+	require.Equal(t, http.StatusCreated, post(`{"user":"hana","password":"pw-hana-long-enough"}`).status)
+	a := post(`{"user":"ivan","password":"pw-ivan-long-enough"}`)
+	a.requireError(t, http.StatusTooManyRequests, "login_throttled")
+	require.Equal(t, "60", a.header.Get("Retry-After"))
+	a = post(`{"user":"blocked-1","password":"whatever-long"}`)
+	a.requireError(t, http.StatusTooManyRequests, "login_throttled")
+	require.Equal(t, "7", a.header.Get("Retry-After"))
+
+	gate.mu.Lock()
+	defer gate.mu.Unlock()
+	require.Equal(t, []string{"127.0.0.1 hana", "127.0.0.1 hana", "127.0.0.1 ivan"}, gate.admits)
+	require.Equal(t, []bool{true, false, true}, gate.failed)
 }
