@@ -55,6 +55,14 @@ type Auth interface {
 	DecisionKey(token string) ([]byte, error)
 }
 
+// SignInGate admits a sign-in before its password is checked, or refuses
+// it with a CodeLoginThrottled error (that may say when to come back:
+// RetryAfterSeconds() int); auth.Gate implements it. On admission the API
+// calls done once, with whether the sign-in failed.
+type SignInGate interface {
+	Admit(ctx context.Context, source, userID string) (done func(failed bool), err error)
+}
+
 // Store is what the API reads; *postgres.Store implements it. Not-found
 // errors carry payment.CodeNotFound, refused filters CodeInvalidInput.
 type Store interface {
@@ -82,6 +90,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// SignIn, when set, throttles sign-ins by client address (the TCP
+	// peer: put no proxy in front that hides it) and by user id, and
+	// bounds the password checks running at once.
+	SignIn SignInGate
 }
 
 // api holds what the handlers share.

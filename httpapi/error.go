@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/b2bpay/b2bpay/payment"
 )
@@ -66,7 +67,24 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == payment.CodeTokenInvalid {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 	}
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter(err)))
+	}
 	writeError(w, status, string(code), message(err))
+}
+
+// defaultRetryAfter is the Retry-After of a 429 whose error does not say
+// when to come back, in seconds.
+const defaultRetryAfter = 60
+
+// retryAfter is how many seconds a throttled client should wait: what the
+// error says (RetryAfterSeconds, as auth.Throttled has), else the default.
+func retryAfter(err error) int {
+	var ra interface{ RetryAfterSeconds() int }
+	if errors.As(err, &ra) && ra.RetryAfterSeconds() > 0 {
+		return ra.RetryAfterSeconds()
+	}
+	return defaultRetryAfter
 }
 
 // message is what a client is told about a domain error: its message,

@@ -99,6 +99,9 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 		}
 	}
 
+	if err := checkListText(values); err != nil {
+		return listQuery{}, err
+	}
 	q := listQuery{filter: postgres.PaymentFilter{
 		OrderRef:   values.Get(paramOrderRef),
 		UpstreamID: values.Get(paramUpstreamID),
@@ -140,6 +143,27 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 		q.filter.Limit = n
 	}
 	return q, nil
+}
+
+// checkListText refuses the text parameters the database could not
+// compare: an upstream id outside the identifier alphabet, an order
+// reference with invalid UTF-8 or a control character, a cursor that is
+// not a canonical UUID.
+func checkListText(values url.Values) error {
+	if v := values.Get(paramUpstreamID); v != "" {
+		if err := checkID(paramUpstreamID, v, "an upstream id"); err != nil {
+			return err
+		}
+	}
+	if v := values.Get(paramOrderRef); v != "" {
+		if err := checkText(paramOrderRef, v); err != nil {
+			return err
+		}
+	}
+	if v := values.Get(paramAfter); v != "" {
+		return checkPaymentID(paramAfter, v)
+	}
+	return nil
 }
 
 // parseTime reads a time bound: an RFC 3339 time, or a date in the

@@ -113,7 +113,14 @@ var errPaymentNotFound = payment.Errorf(payment.CodeNotFound, "no such payment")
 // answered exactly like one that does not exist.
 func (a *api) paymentGet(w http.ResponseWriter, r *http.Request) {
 	who := principalFrom(r.Context())
-	p, err := a.store.PaymentGetByID(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if checkPaymentID("id", id) != nil {
+		// Not a payment id in the form ids take: like every other id
+		// that names no payment of the user's customer.
+		a.fail(w, r, errPaymentNotFound)
+		return
+	}
+	p, err := a.store.PaymentGetByID(r.Context(), id)
 	switch {
 	case payment.ErrorCode(err) == payment.CodeNotFound:
 		a.fail(w, r, errPaymentNotFound)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -47,22 +48,57 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 	case in.User == "" || len(in.User) > maxUserLen:
 		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "user", "give a user id of 1 to %d bytes", maxUserLen))
 		return
+	case checkID("user", in.User, "a user id") != nil:
+		// Nothing that could be a user id goes further, to the store or
+		// to a message: it may be a password typed in the wrong field.
+		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "user",
+			"is not a user id: 1-64 letters, digits or . _ : - starting with a letter or digit"))
+		return
 	case in.Password == "" || len(in.Password) > maxPasswordLen:
 		a.fail(w, r, payment.FieldErrorf(payment.CodeInvalidInput, "password", "give a password of 1 to %d bytes", maxPasswordLen))
 		return
 	}
-	infoFrom(r.Context()).userID = in.User
-	token, expires, err := a.auth.Login(r.Context(), in.User, in.Password)
+	token, expires, err := a.signIn(r, in)
 	if err != nil {
+		// No user id in the log of a refused sign-in: what was typed
+		// there may be a password.
 		a.fail(w, r, err)
 		return
 	}
+	infoFrom(r.Context()).userID = in.User
 	key, err := a.auth.DecisionKey(token)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, loginAnswer{Token: token, ExpiresAt: expires.In(a.cfg.Location), DecisionKey: hex.EncodeToString(key)})
+}
+
+// signIn passes a sign-in through the gate, when there is one, to Auth.
+func (a *api) signIn(r *http.Request, in loginRequest) (string, time.Time, error) {
+	if a.cfg.SignIn == nil {
+		return a.auth.Login(r.Context(), in.User, in.Password)
+	}
+	done, err := a.cfg.SignIn.Admit(r.Context(), clientAddress(r), in.User)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	failed := true // a panic in Login frees the checker too
+	defer func() { done(failed) }()
+	token, expires, err := a.auth.Login(r.Context(), in.User, in.Password)
+	code := payment.ErrorCode(err)
+	failed = code == payment.CodeLoginFailed || code == payment.CodeLoginThrottled
+	return token, expires, err
+}
+
+// clientAddress is the address a request came from: the TCP peer's IP.
+// Headers such as X-Forwarded-For are not trusted: any client sets them.
+func clientAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // logout revokes the session of the request's bearer token: 204.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,6 +45,9 @@ func (s *Store) UserSetPassword(ctx context.Context, userID, hash, actor string)
 		}
 		if tag.RowsAffected() == 0 {
 			return fmt.Errorf("user %s: %w", userID, payment.ErrNotFound)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM login_throttle WHERE subject = $1`, s.loginSubject(userID)); err != nil {
+			return fmt.Errorf("clear sign-in lock of %s: %w", userID, err)
 		}
 		return s.auditTx(ctx, tx, AuditEntry{UserID: userID, Actor: actor, Event: "password_set"})
 	})
@@ -110,109 +112,6 @@ func (s *Store) ApprovalTierSet(ctx context.Context, customerID, currency string
 		ON CONFLICT (customer_id, currency, above_minor) DO UPDATE SET authorizers = EXCLUDED.authorizers`,
 		customerID, currency, aboveMinor, authorizers)
 	return constraintError(err, "approval tier of customer "+customerID)
-}
-
-// dummyHash is checked against when there is no hash to check, so that an
-// unknown user takes as long to refuse as a wrong password.
-var dummyHash = sync.OnceValue(func() string {
-	h, _ := auth.HashPassword("b2bpay: no such user, no password")
-	return h
-})
-
-// loginRow is what Login reads of a user, locked.
-type loginRow struct {
-	user        payment.User
-	hash        *string
-	failures    int
-	lockedUntil *time.Time
-}
-
-// Login checks a user's password with check (auth.CheckPassword) under the
-// throttle t, in one transaction with the user's row locked. An unknown
-// user, a user without a password and a wrong password get the same
-// CodeLoginFailed; a wrong password counts a failure and locks logins for
-// t.LockFor at t.MaxFailures (CodeLoginThrottled until then, whatever the
-// password); a disabled user with the right password gets
-// CodeUserInactive. Failures and audit rows are committed even though an
-// error is returned.
-func (s *Store) Login(ctx context.Context, userID, password string, check func(hash, pw string) (bool, error), t auth.Throttle) (payment.User, error) {
-	t = t.WithDefaults()
-	var u payment.User
-	var refusal *payment.Error
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		u, refusal, err = s.loginTx(ctx, tx, userID, password, check, t)
-		return err
-	})
-	switch {
-	case err != nil:
-		return payment.User{}, fmt.Errorf("login %s: %w", userID, err)
-	case refusal != nil:
-		return payment.User{}, refusal
-	}
-	return u, nil
-}
-
-func (s *Store) loginTx(ctx context.Context, tx pgx.Tx, userID, password string, check func(hash, pw string) (bool, error), t auth.Throttle) (payment.User, *payment.Error, error) {
-	now := s.cfg.Now().UTC()
-	failed := payment.Errorf(payment.CodeLoginFailed, loginFailedMessage)
-	var r loginRow
-	var roles []string
-	err := tx.QueryRow(ctx, `SELECT id, customer_id, name, roles, active, password_hash, failed_logins, login_locked_until
-		FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID).
-		Scan(&r.user.ID, &r.user.CustomerID, &r.user.Name, &roles, &r.user.Active, &r.hash, &r.failures, &r.lockedUntil)
-	if errors.Is(err, pgx.ErrNoRows) {
-		_, _ = check(dummyHash(), password)
-		return payment.User{}, failed, s.auditTx(ctx, tx, AuditEntry{Actor: "anonymous", Event: "login_failed", Detail: "unknown user"})
-	}
-	if err != nil {
-		return payment.User{}, nil, fmt.Errorf("read user: %w", err)
-	}
-	r.user.Roles = toRoles(roles)
-	actor := "user:" + r.user.ID
-	if r.lockedUntil != nil && now.Before(*r.lockedUntil) {
-		return payment.User{}, payment.Errorf(payment.CodeLoginThrottled, "too many failed logins; try again after %s", r.lockedUntil.UTC().Format(time.RFC3339)),
-			s.auditTx(ctx, tx, AuditEntry{UserID: r.user.ID, Actor: actor, Event: "login_throttled"})
-	}
-	hash, detail := dummyHash(), "no password set"
-	if r.hash != nil {
-		hash, detail = *r.hash, "wrong password"
-	}
-	ok, err := check(hash, password)
-	if err != nil {
-		return payment.User{}, nil, fmt.Errorf("check password of %s: %w", r.user.ID, err)
-	}
-	if !ok || r.hash == nil {
-		return payment.User{}, failed, s.loginFailedTx(ctx, tx, r, t, now, detail)
-	}
-	if !r.user.Active {
-		return payment.User{}, payment.Errorf(payment.CodeUserInactive, "user %s is disabled", r.user.ID),
-			s.auditTx(ctx, tx, AuditEntry{UserID: r.user.ID, Actor: actor, Event: "login_inactive"})
-	}
-	if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = 0, login_locked_until = NULL WHERE id = $1`, r.user.ID); err != nil {
-		return payment.User{}, nil, fmt.Errorf("reset failed logins: %w", err)
-	}
-	return r.user, nil, s.auditTx(ctx, tx, AuditEntry{UserID: r.user.ID, Actor: actor, Event: "login_ok"})
-}
-
-// loginFailedTx counts a failed login and locks logins at the throttle's
-// limit. A lock that has run out starts the count again.
-func (s *Store) loginFailedTx(ctx context.Context, tx pgx.Tx, r loginRow, t auth.Throttle, now time.Time, detail string) error {
-	failures, lockUntil := countFailure(r.failures, r.lockedUntil, t.MaxFailures, t.LockFor, now)
-	if _, err := tx.Exec(ctx, `UPDATE users SET failed_logins = $2, login_locked_until = $3 WHERE id = $1`,
-		r.user.ID, failures, lockUntil); err != nil {
-		return fmt.Errorf("count failed login: %w", err)
-	}
-	actor := "user:" + r.user.ID
-	if err := s.auditTx(ctx, tx, AuditEntry{UserID: r.user.ID, Actor: actor, Event: "login_failed",
-		Detail: fmt.Sprintf("%s (%d of %d)", detail, failures, t.MaxFailures)}); err != nil {
-		return err
-	}
-	if lockUntil == nil {
-		return nil
-	}
-	return s.auditTx(ctx, tx, AuditEntry{UserID: r.user.ID, Actor: actor, Event: "login_locked",
-		Detail: "logins locked until " + lockUntil.Format(time.RFC3339)})
 }
 
 // SessionCreate records a session issued by auth.Signer.Issue, so that it

@@ -52,8 +52,13 @@ type Config struct {
 	// them at the export claim; its key is derived from the master key
 	// and never stored (older versions' keys check older MACs). Without it
 	// the store writes no timeline entry.
-	Seal   *seal.Key
-	Logger *slog.Logger
+	Seal *seal.Key
+	// LoginKey names the rows of the sign-in lock (login_throttle): an
+	// HMAC of the user id as typed, so that an unknown id (perhaps a
+	// password typed in the wrong field) is never stored in clear. It is
+	// derived from the master key; without it (tests) a plain SHA-256.
+	LoginKey []byte
+	Logger   *slog.Logger
 }
 
 // Store is the PostgreSQL implementation of b2bpay's storage.

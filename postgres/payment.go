@@ -30,7 +30,7 @@ func scanPayment(row pgx.Row) (*payment.Payment, error) { return scanPaymentExtr
 
 // PaymentGetByID returns a payment.
 func (s *Store) PaymentGetByID(ctx context.Context, id string) (*payment.Payment, error) {
-	if uuid.Validate(id) != nil {
+	if !canonicalUUID(id) {
 		// Not a payment id at all: no such payment, rather than a SQL error.
 		return nil, fmt.Errorf("payment %s: %w", id, payment.ErrNotFound)
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -49,11 +50,14 @@ func (f PaymentFilter) check() error {
 	switch {
 	case f.Limit < 0 || f.Limit > MaxPageSize:
 		return payment.FieldErrorf(payment.CodeInvalidInput, "limit", "%d is not between 1 and %d", f.Limit, MaxPageSize)
-	case f.After != "" && uuid.Validate(f.After) != nil:
+	case f.After != "" && !canonicalUUID(f.After):
 		return payment.FieldErrorf(payment.CodeInvalidInput, "after", "%q is not a payment id", clipInput(f.After, 64))
 	case !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo):
 		return payment.FieldErrorf(payment.CodeInvalidInput, "created_to", "%s is not after created_from %s",
 			f.CreatedTo.Format(time.RFC3339), f.CreatedFrom.Format(time.RFC3339))
+	}
+	if err := comparableText(f.UpstreamID, f.OrderRef); err != nil {
+		return err
 	}
 	for _, st := range f.States {
 		if !st.Valid() {
@@ -132,6 +136,9 @@ func (s *Store) PaymentList(ctx context.Context, f PaymentFilter) ([]*payment.Pa
 // (rejected, cancelled, expired, returned). An order without payments gives
 // an empty slice, not an error.
 func (s *Store) PaymentGetByOrder(ctx context.Context, upstreamID, orderRef string) ([]*payment.Payment, error) {
+	if err := comparableText(upstreamID, orderRef); err != nil {
+		return nil, err
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments
 		WHERE upstream_id = $1 AND order_ref = $2 ORDER BY created_at DESC, id DESC`, upstreamID, orderRef)
 	if err != nil {
@@ -142,6 +149,22 @@ func (s *Store) PaymentGetByOrder(ctx context.Context, upstreamID, orderRef stri
 		return nil, fmt.Errorf("payments of order %s/%s: %w", upstreamID, orderRef, err)
 	}
 	return out, nil
+}
+
+// canonicalUUID reports whether s is a UUID in the form PostgreSQL reads
+// (uuid.Validate also takes urn:uuid: and braces, which it does not).
+func canonicalUUID(s string) bool { return len(s) == 36 && uuid.Validate(s) == nil }
+
+// comparableText refuses, as invalid input, an upstream id or order
+// reference PostgreSQL cannot hold (a NUL, invalid UTF-8): rather than
+// a database error, the caller's mistake.
+func comparableText(upstreamID, orderRef string) error {
+	for field, v := range map[string]string{"upstream_id": upstreamID, "order_ref": orderRef} {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return payment.FieldErrorf(payment.CodeInvalidInput, field, "is not valid UTF-8 text without NUL")
+		}
+	}
+	return nil
 }
 
 // collectPayments scans every row into a payment and closes rows.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -18,21 +19,26 @@ type Unlocked struct {
 	LoginFailures    int
 }
 
-// UserUnlock ends a user's OTP lock and sign-in lock early and clears both
-// failure counts, in one transaction with the user's row locked (as an OTP
-// check and a sign-in lock it), and appends a user_unlocked line to the
-// audit trail: the actor, which locks were ended and the reason. It is
+// UserUnlock ends a user's OTP lock and sign-in lock (the login_throttle
+// row of the user's id) early and clears both failure counts, in one
+// transaction with the user's row and that lock row locked, and appends a
+// user_unlocked line to the audit trail: the actor, which locks were ended and the reason. It is
 // audited even when nothing was locked.
 func (s *Store) UserUnlock(ctx context.Context, userID, actor, reason string) (Unlocked, error) {
 	var u Unlocked
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		now := s.cfg.Now().UTC()
 		u = Unlocked{}
-		err := tx.QueryRow(ctx, `SELECT otp_failures, otp_locked_until, failed_logins, login_locked_until
-			FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID).
-			Scan(&u.OTPFailures, &u.OTPLockedUntil, &u.LoginFailures, &u.LoginLockedUntil)
+		err := tx.QueryRow(ctx, `SELECT otp_failures, otp_locked_until FROM users WHERE id = $1 FOR NO KEY UPDATE`, userID).
+			Scan(&u.OTPFailures, &u.OTPLockedUntil)
 		if err != nil {
 			return notFound(err, "user "+userID)
+		}
+		subject := s.loginSubject(userID)
+		err = tx.QueryRow(ctx, `DELETE FROM login_throttle WHERE subject = $1 RETURNING failures, locked_until`, subject).
+			Scan(&u.LoginFailures, &u.LoginLockedUntil)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("unlock user %s: %w", userID, err)
 		}
 		if u.OTPLockedUntil != nil && !now.Before(*u.OTPLockedUntil) {
 			u.OTPLockedUntil = nil // it ran out by itself

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/consumers"
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/httpapi"
@@ -66,6 +67,7 @@ func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
 	if master != nil {
 		// A wrong or retired key stops every command here, before anything
 		// is sealed, signed or MACed with it.
+		sc.LoginKey = loginKey(master) // `user unlock` ends the sign-in lock
 		if ring, err = openRing(ctx, pool, master); err != nil {
 			pool.Close()
 			return nil, err
@@ -190,6 +192,9 @@ type serveOptions struct {
 	Drain         time.Duration
 	// HTTPAddr is where the status API listens; "" runs none.
 	HTTPAddr string
+	// MetricsAddr is where /metrics is served, apart from the API (which
+	// clients reach); "" serves none.
+	MetricsAddr string
 	// ExpiryEvery is how often the expiry job runs; 0 runs none.
 	ExpiryEvery time.Duration
 	TTLs        map[payment.State]time.Duration
@@ -208,8 +213,9 @@ type serveOptions struct {
 	Calendar       *calendarSource
 	CalendarCheck  time.Duration
 	CalendarReload <-chan os.Signal
-	// ready, when set, receives the API's address once everything runs.
-	ready chan<- string
+	// ready, when set, receives the API's address once everything runs;
+	// metricsReady the metrics address.
+	ready, metricsReady chan<- string
 }
 
 // serve runs the intake and decision consumers, the outbox relay, the
@@ -256,11 +262,23 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 	if err != nil {
 		return err
 	}
-	srv, addr, err := a.listen(opt.HTTPAddr, sess, m)
+	srv, addr, err := a.listen(opt.HTTPAddr, sess)
 	if err != nil {
 		_ = sched.Shutdown()
 		return err
 	}
+	metricsSrv, metricsAddr, err := a.listenMetrics(opt.MetricsAddr, m)
+	if err != nil {
+		_ = sched.Shutdown()
+		if srv != nil {
+			_ = srv.Close()
+		}
+		return err
+	}
+	refreshCtx, stopRefresh := context.WithCancel(ctx)
+	defer stopRefresh()
+	background.Add(1)
+	go func() { defer background.Done(); m.db.run(refreshCtx, metricsRefresh) }()
 
 	var workers sync.WaitGroup
 	errs := make(chan error, 2)
@@ -284,10 +302,13 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 			}, c.h)
 		}()
 	}
-	a.log.Info("b2bpay serving", "queues", []string{route.IntakeQueue, route.DecisionsQueue}, "http_addr", addr,
+	a.log.Info("b2bpay serving", "queues", []string{route.IntakeQueue, route.DecisionsQueue}, "http_addr", addr, "metrics_addr", metricsAddr,
 		"prefetch", opt.Prefetch, "concurrency", opt.Concurrency, "intake_batch", opt.IntakeBatch, "decision_batch", opt.DecisionBatch)
 	if opt.ready != nil {
 		opt.ready <- addr
+	}
+	if opt.metricsReady != nil {
+		opt.metricsReady <- metricsAddr
 	}
 
 	<-ctx.Done()
@@ -295,6 +316,9 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 	defer cancel()
 	if srv != nil {
 		_ = srv.Shutdown(shutdownCtx)
+	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(shutdownCtx)
 	}
 	workers.Wait()
 	close(errs)
@@ -386,24 +410,36 @@ func (a *app) schedule(opt serveOptions, m *metrics) (gocron.Scheduler, error) {
 
 // listen starts the HTTP API on addr ("" for none) and returns the bound
 // address.
-func (a *app) listen(addr string, sess sessions, m *metrics) (*http.Server, string, error) {
+func (a *app) listen(addr string, sess sessions) (*http.Server, string, error) {
+	api := httpapi.New(a.store, sess, httpapi.Config{Location: a.cfg.Location, Logger: a.log,
+		SignIn: auth.NewGate(a.sec.gate)})
+	return a.serveHTTP("HTTP API", addr, api)
+}
+
+// listenMetrics serves /metrics on addr ("" for none), an address of its
+// own: operators' scrapers reach it, the API's clients do not.
+func (a *app) listenMetrics(addr string, m *metrics) (*http.Server, string, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return a.serveHTTP("metrics", addr, mux)
+}
+
+// serveHTTP serves h on addr ("" for none) and returns the bound address.
+func (a *app) serveHTTP(name, addr string, h http.Handler) (*http.Server, string, error) {
 	if addr == "" {
 		return nil, "", nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, "", fmt.Errorf("HTTP API: %w", err)
+		return nil, "", fmt.Errorf("%s: %w", name, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", httpapi.New(a.store, sess, httpapi.Config{Location: a.cfg.Location, Logger: a.log}))
 	srv := &http.Server{
-		Handler:           mux,
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second,
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error("HTTP API stopped", "error", err)
+			a.log.Error(name+" stopped", "error", err)
 		}
 	}()
 	return srv, ln.Addr().String(), nil

@@ -95,8 +95,8 @@ func TestSeedFlow(t *testing.T) {
 	carl := e.person(t, "carl", "C2", payment.RoleReviewer)
 	require.Equal(t, http.StatusNotFound, e.api(t, http.MethodGet, "/v1/payments/"+p.ID, carl.token, nil, nil))
 
-	// Operators see the counts at /metrics.
-	resp, err := http.Get("http://" + e.apiAddr + "/metrics")
+	// Operators see the counts at /metrics, on its own address.
+	resp, err := http.Get("http://" + e.metricsAddr + "/metrics")
 	require.NoError(t, err)
 	metricsText, err := io.ReadAll(resp.Body)
 	resp.Body.Close()

@@ -25,6 +25,10 @@ type security struct {
 	decisionKeys *auth.DecisionKeys
 	throttle     auth.Throttle
 	otpPolicy    postgres.OTPPolicy
+	// loginKey names the sign-in lock rows (postgres.Config.LoginKey).
+	loginKey []byte
+	// gate throttles sign-ins before their password is checked.
+	gate auth.GateConfig
 }
 
 func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*security, error) {
@@ -44,8 +48,13 @@ func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &security{master: master, sealer: sealer, signer: signer, mac: mac, decisionKeys: decisionKeys, throttle: auth.DefaultThrottle}, nil
+	return &security{master: master, sealer: sealer, signer: signer, mac: mac, decisionKeys: decisionKeys, throttle: auth.DefaultThrottle,
+		loginKey: loginKey(master)}, nil
 }
+
+// loginKey derives the key that names the sign-in lock rows from the
+// master key, with its own label; never stored.
+func loginKey(master []byte) []byte { return auth.DeriveKey(master, "login-throttle") }
 
 // macKey derives the key of the approval MACs from the master key, with its
 // own label: never the session token's key, never stored.

@@ -145,7 +145,7 @@ func TestServeCalendarCommand(t *testing.T) {
 	writeFile(t, path, fmt.Sprintf("fallback cn-statutory\n%d-10-01 holiday National Day\n", y-1))
 
 	cmd := exec.Command(bin, "serve", "--database-url", dbURL, "--amqp-url", amqpURL, "--calendar", path,
-		"--http-addr", "127.0.0.1:0", "--allow-privileged-db-role", "--outbound-dir", filepath.Join(dir, "out"), "--inbound-dir", filepath.Join(dir, "in"))
+		"--http-addr", "127.0.0.1:0", "--allow-privileged-db-role", "--metrics-addr", "127.0.0.1:0", "--outbound-dir", filepath.Join(dir, "out"), "--inbound-dir", filepath.Join(dir, "in"))
 	cmd.Env = cleanEnv("B2BPAY_MASTER_KEY=" + hex.EncodeToString(secret.NewKey()))
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -167,23 +167,23 @@ func TestServeCalendarCommand(t *testing.T) {
 		for sc.Scan() {
 			line := sc.Text()
 			_, _ = log.Write([]byte(line + "\n"))
-			if m := regexp.MustCompile(`msg="b2bpay serving".* http_addr=(\S+)`).FindStringSubmatch(line); m != nil {
+			if m := regexp.MustCompile(`msg="b2bpay serving".* metrics_addr=(\S+)`).FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}
 		}
 		waitErr = cmd.Wait()
 		close(exited)
 	}()
-	var api string
+	var metricsAddr string
 	select {
-	case api = <-addr:
+	case metricsAddr = <-addr:
 	case <-exited:
 		t.Fatalf("serve exited: %v\n%s", waitErr, log.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("serve did not start\n%s", log.String())
 	}
 	daysLeft := func() int {
-		resp, err := http.Get("http://" + api + "/metrics")
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)

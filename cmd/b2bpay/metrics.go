@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,7 +18,8 @@ import (
 	"github.com/b2bpay/b2bpay/rabbitmq"
 )
 
-// metrics are b2bpay's Prometheus metrics, served at /metrics. They are
+// metrics are b2bpay's Prometheus metrics, served at /metrics on an
+// address of their own (--metrics-addr), never the API's. They are
 // counted by decorators around the stores and the publisher, so the
 // packages that do the work know nothing of Prometheus.
 type metrics struct {
@@ -34,6 +36,65 @@ type metrics struct {
 	// or not yet), caughtUp those of them run since: an alert watches
 	// missed - caughtUp.
 	missed, caughtUp prometheus.Counter
+	// db holds the figures read from the database, refreshed in the
+	// background: a scrape never queries the database.
+	db *dbFigures
+}
+
+// metricsRefresh is how often the database figures of the metrics are read.
+const metricsRefresh = 15 * time.Second
+
+// dbFigures are the metrics read from the database (outbox backlog,
+// cutoff alerts), as of the last refresh. A scrape reads them from memory,
+// so scrapes, however many, cost the database nothing.
+type dbFigures struct {
+	store *postgres.Store
+	mu    sync.Mutex
+	figures
+}
+
+// figures are the values of one refresh; -1 (and known false) until the
+// first one succeeds and after one fails.
+type figures struct {
+	pending, stuck float64
+	known          bool // lastCompleted was read
+	lastCompleted  time.Time
+}
+
+func (d *dbFigures) get() figures {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.figures
+}
+
+// refresh reads the figures once; a failed read makes them unknown (-1).
+func (d *dbFigures) refresh(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	f := figures{pending: -1, stuck: -1}
+	if n, _, _, err := d.store.OutboxStats(ctx); err == nil {
+		f.pending = float64(n)
+	}
+	if st, err := d.store.CutoffStatsAt(ctx, time.Now(), stuckAfter); err == nil {
+		f.stuck, f.known, f.lastCompleted = float64(st.ClaimedStuck), true, st.LastCompleted
+	}
+	d.mu.Lock()
+	d.figures = f
+	d.mu.Unlock()
+}
+
+// run refreshes the figures at once and then every interval until ctx is done.
+func (d *dbFigures) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		d.refresh(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // stuckAfter is how long a batch may stay claimed (file not known to be
@@ -57,47 +118,29 @@ func newMetrics(store *postgres.Store) *metrics {
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b2bpay_status_reports_total",
 			Help: "Status report files read, by outcome (applied, quarantined, repeated)."}, []string{"outcome"}),
 	}
+	m.db = &dbFigures{store: store, figures: figures{pending: -1, stuck: -1}}
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2bpay_outbox_pending",
-		Help: "Outbox messages not yet confirmed by the broker (alert when it grows or stays high)."}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		n, _, _, err := store.OutboxStats(ctx)
-		if err != nil {
-			return -1
-		}
-		return float64(n)
-	})
+		Help: "Outbox messages not yet confirmed by the broker (alert when it grows or stays high; -1 when unknown). Read every 15 s, not per scrape."},
+		func() float64 { return m.db.get().pending })
 	m.missed = prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_cutoffs_missed_total",
 		Help: "Scheduled cutoffs this process found due later than their grace (5 minutes): missed while every exporter was down or failing."})
 	m.caughtUp = prometheus.NewCounter(prometheus.CounterOpts{Name: "b2bpay_cutoffs_caught_up_total",
 		Help: "Missed cutoffs since run (alert when missed - caught up stays above 0)."})
-	stats := func() (postgres.CutoffStats, time.Time, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		now := time.Now()
-		st, err := store.CutoffStatsAt(ctx, now, stuckAfter)
-		return st, now, err
-	}
 	lastAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2bpay_cutoff_last_completed_age_seconds",
 		Help: "Seconds since the latest cutoff whose files are all written (+Inf when none ever was, -1 when unknown); " +
 			"alert when it exceeds the longest gap of the schedule."}, func() float64 {
-		st, now, err := stats()
+		f := m.db.get()
 		switch {
-		case err != nil:
+		case !f.known:
 			return -1
-		case st.LastCompleted.IsZero():
+		case f.lastCompleted.IsZero():
 			return math.Inf(1)
 		}
-		return now.Sub(st.LastCompleted).Seconds()
+		return time.Since(f.lastCompleted).Seconds()
 	})
 	stuck := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2bpay_batches_claimed_stuck",
-		Help: "Batches claimed more than 5 minutes ago whose file is not known to be written (-1 when unknown); alert when above 0."}, func() float64 {
-		st, _, err := stats()
-		if err != nil {
-			return -1
-		}
-		return float64(st.ClaimedStuck)
-	})
+		Help: "Batches claimed more than 5 minutes ago whose file is not known to be written (-1 when unknown); alert when above 0."},
+		func() float64 { return m.db.get().stuck })
 	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.held, m.reports, pending,
 		m.missed, m.caughtUp, lastAge, stuck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

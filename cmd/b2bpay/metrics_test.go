@@ -22,8 +22,16 @@ import (
 	"github.com/b2bpay/b2bpay/secret"
 )
 
-// scrape reads one sample of /metrics.
+// scrape reads one sample of /metrics, after a refresh of the figures
+// read from the database (serve refreshes them in the background).
 func scrape(t *testing.T, m *metrics, name string) float64 {
+	t.Helper()
+	m.db.refresh(t.Context())
+	return scrapeOnly(t, m, name)
+}
+
+// scrapeOnly reads one sample of /metrics as it stands.
+func scrapeOnly(t *testing.T, m *metrics, name string) float64 {
 	t.Helper()
 	srv := httptest.NewServer(promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	defer srv.Close()

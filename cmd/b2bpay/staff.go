@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,7 +96,7 @@ func loginCommand() *cli.Command {
 				ExpiresAt   time.Time `json:"expires_at"`
 				DecisionKey string    `json:"decision_key"`
 			}
-			if err := apiCall(ctx, cmd.String("api-url"), http.MethodPost, "/v1/sessions", "", map[string]string{"user": cmd.String("user"), "password": pw}, &out); err != nil {
+			if err := signIn(ctx, cmd.String("api-url"), map[string]string{"user": cmd.String("user"), "password": pw}, &out); err != nil {
 				return err
 			}
 			claims := jwt.MapClaims{}
@@ -112,7 +113,7 @@ func loginCommand() *cli.Command {
 				return err
 			}
 			b, _ := json.Marshal(s)
-			if err := os.WriteFile(path, b, 0o600); err != nil {
+			if err := writePrivateFile(path, b); err != nil {
 				return err
 			}
 			fmt.Printf("signed in as %s of %s until %s\n", s.UserID, s.CustomerID, s.ExpiresAt.Format(time.RFC3339))
@@ -184,15 +185,59 @@ func apiCall(ctx context.Context, base, method, path, token string, in, out any)
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
-		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
-			return fmt.Errorf("%s: %s", e.Error.Code, e.Error.Message)
+		ae := &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			ae.RetryAfter = time.Duration(s) * time.Second
 		}
-		return fmt.Errorf("b2bpay API: %s", resp.Status)
+		if json.Unmarshal(raw, &e) == nil && e.Error.Code != "" {
+			ae.Code, ae.Message = e.Error.Code, e.Error.Message
+			return ae
+		}
+		ae.Message = "b2bpay API: " + resp.Status
+		return ae
 	}
 	if out == nil {
 		return nil
 	}
 	return json.Unmarshal(raw, out)
+}
+
+// apiError is an error answer of the API.
+type apiError struct {
+	Status        int
+	Code, Message string
+	// RetryAfter is the answer's Retry-After, 0 when it has none.
+	RetryAfter time.Duration
+}
+
+func (e *apiError) Error() string {
+	if e.Code == "" {
+		return e.Message
+	}
+	return e.Code + ": " + e.Message
+}
+
+// signInRetries is how many times `b2bpay login` tries again when the API
+// is busy checking other sign-ins (429 with a short Retry-After).
+const signInRetries = 8
+
+// signIn posts a sign-in, trying again while the API answers that it is
+// busy (a Retry-After of 2 s at most); a locked or throttled user id gets
+// its answer at once.
+func signIn(ctx context.Context, api string, in map[string]string, out any) error {
+	for attempt := 0; ; attempt++ {
+		err := apiCall(ctx, api, http.MethodPost, "/v1/sessions", "", in, out)
+		var ae *apiError
+		if attempt >= signInRetries || !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests ||
+			ae.RetryAfter <= 0 || ae.RetryAfter > 2*time.Second {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(ae.RetryAfter):
+		}
+	}
 }
 
 // showTask prints what the person is asked to decide, with its digest.

@@ -76,7 +76,7 @@ func userAdminCommands() []*cli.Command {
 				if path == "" {
 					path = id + "-otp.png"
 				}
-				if err := os.WriteFile(path, png, 0o600); err != nil {
+				if err := writePrivateFile(path, png); err != nil {
 					return err
 				}
 				if err := a.store.UserEnrollOTP(ctx, id, sealer.Seal(seed, postgres.OTPSeedAD(id)), int(sealer.Version()), "admin"); err != nil {
