@@ -38,10 +38,13 @@ faults: services
 	$(GO) test -run '^$$' -fuzz '^FuzzEscapeMatchesEncodingXML$$' -fuzztime $(FUZZTIME) ./iso20022
 
 # The security regression suite: every TestSecurity* test (tenants kept
-# apart, decisions bound to their sender, sign-in floods, database roles,
-# master keys, bounded inputs). They also run in `make test`.
+# apart, decisions bound to their sender, sign-in floods, slow clients,
+# database roles, master keys, bounded inputs) and the tests of what held
+# before them (forged tokens, injections, entity tricks, oversized bodies,
+# replays, hostile intake). They also run in `make test`.
+SECURITY_TESTS := TestSecurity|TestSignerRefusesForgeries|TestBearerToken|TestAuthenticationRequired|TestDecisionsBadToken|TestPaymentListBadParameters|TestPaymentGetOtherCustomerIsNotFound|TestReadStatusReportRefuses|TestReadStatusReportSizeLimit|TestReportsOversized|TestOTPAcceptedOnceThenReplay|TestOTPConcurrentSameCode|TestIntakeEndToEnd
 security: services
-	$(GO) test -count=1 -timeout 15m -run 'TestSecurity' ./...
+	$(GO) test -count=1 -timeout 15m -run '$(SECURITY_TESTS)' ./...
 
 # The benchmark: the machine's baselines and b2bpay's stages, on a database
 # and a vhost of their own; one table, and the JSON file named last.
