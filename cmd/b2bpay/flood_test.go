@@ -42,7 +42,7 @@ func productionHash(t *testing.T, pw string) string {
 func serveBinary(t *testing.T, e *env) string {
 	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command(b2bpayBinary(t), "serve", "--database-url", e.cfg.DatabaseURL, "--amqp-url", e.cfg.AMQPURL,
+	cmd := exec.Command(b2bpayBinary(t), "serve", "--allow-privileged-db-role", "--database-url", e.cfg.DatabaseURL, "--amqp-url", e.cfg.AMQPURL,
 		"--http-addr", "127.0.0.1:0", "--outbound-dir", filepath.Join(dir, "out"), "--inbound-dir", filepath.Join(dir, "in"))
 	cmd.Env = cleanEnv("B2BPAY_MASTER_KEY="+hex.EncodeToString(e.master), "B2BPAY_TIMEZONE=Asia/Shanghai")
 	stderr, err := cmd.StderrPipe()
