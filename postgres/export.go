@@ -110,7 +110,7 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 			return fmt.Errorf("record cutoff run: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE claim (id uuid PRIMARY KEY, bank_id text, currency text,
-			amount_minor bigint, rn bigint) ON COMMIT DROP`); err != nil {
+			amount_minor bigint, rn bigint, chunk bigint, seq bigint) ON COMMIT DROP`); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `WITH due AS (
@@ -122,6 +122,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 			return fmt.Errorf("claim payments: %w", err)
 		}
 		if held, err = s.recheckClaimTx(ctx, tx, now); err != nil {
+			return err
+		}
+		if err := chunkClaimTx(ctx, tx, c.MaxPerFile); err != nil {
 			return err
 		}
 		batches, err = s.createBatchesTx(ctx, tx, c, runID, now, loc)
@@ -141,11 +144,40 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 	return batches, err
 }
 
-// createBatchesTx makes one batch per (bank, currency, chunk of
-// MaxPerFile) of the claimed payments and assigns the payments to them.
+// MaxControlSumMinor is the largest control sum of one file, in minor
+// units: pacs.008's CtrlSum has at most 18 digits, whatever the currency's
+// decimals.
+const MaxControlSumMinor int64 = 999_999_999_999_999_999
+
+// chunkSum is the control-sum span of a chunk: a chunk holds the payments
+// whose running sum falls in (k·chunkSum, (k+1)·chunkSum], so its sum is
+// below chunkSum plus one payment, at most MaxControlSumMinor.
+const chunkSum = MaxControlSumMinor - payment.MaxAmountMinor
+
+// chunkClaimTx cuts each (bank, currency) run of the claim, in payment
+// order, into chunks of at most maxPerFile payments and at most
+// MaxControlSumMinor in sum (a day of large payments would otherwise make a
+// file no clearing system reads), and numbers each chunk's payments from 1.
+func chunkClaimTx(ctx context.Context, tx pgx.Tx, maxPerFile int) error {
+	_, err := tx.Exec(ctx, `UPDATE claim c SET chunk = g.chunk, seq = g.seq FROM (
+			SELECT id, chunk, row_number() OVER (PARTITION BY bank_id, currency, chunk ORDER BY rn) AS seq FROM (
+				SELECT id, bank_id, currency, rn,
+					dense_rank() OVER (PARTITION BY bank_id, currency ORDER BY by_count, by_sum) - 1 AS chunk FROM (
+					SELECT id, bank_id, currency, rn, (rn - 1) / $1 AS by_count,
+						floor((sum(amount_minor::numeric) OVER (PARTITION BY bank_id, currency ORDER BY rn) - 1) / $2) AS by_sum
+					FROM claim) counted) ranked) g
+		WHERE c.id = g.id`, maxPerFile, chunkSum)
+	if err != nil {
+		return fmt.Errorf("cut the claim into files: %w", err)
+	}
+	return nil
+}
+
+// createBatchesTx makes one batch per (bank, currency, chunk) of the
+// claimed payments and assigns the payments to them.
 func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, runID int64, now time.Time, loc *time.Location) ([]Batch, error) {
-	rows, err := tx.Query(ctx, `SELECT bank_id, currency, (rn - 1) / $1 AS chunk, count(*), sum(amount_minor)
-		FROM claim GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, c.MaxPerFile)
+	rows, err := tx.Query(ctx, `SELECT bank_id, currency, chunk, count(*), sum(amount_minor)
+		FROM claim GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
 	if err != nil {
 		return nil, err
 	}
@@ -180,10 +212,10 @@ func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, r
 		}
 		g := groups[i]
 		if _, err := tx.Exec(ctx, `INSERT INTO batch_payments (batch_id, seq, payment_id, debtor_name)
-			SELECT $1, ((cl.rn - 1) % $5) + 1, cl.id, c.name FROM claim cl
+			SELECT $1, cl.seq, cl.id, c.name FROM claim cl
 			JOIN payments p ON p.id = cl.id JOIN customers c ON c.id = p.customer_id
-			WHERE cl.bank_id = $2 AND cl.currency = $3 AND (cl.rn - 1) / $5 = $4`,
-			b.ID, g.bank, g.currency, g.chunk, c.MaxPerFile); err != nil {
+			WHERE cl.bank_id = $2 AND cl.currency = $3 AND cl.chunk = $4`,
+			b.ID, g.bank, g.currency, g.chunk); err != nil {
 			return nil, fmt.Errorf("assign payments to batch %s: %w", b.ID, err)
 		}
 	}

@@ -317,6 +317,44 @@ func TestCutoffClaimManyChunks(t *testing.T) {
 	require.Equal(t, []int{n, n, n, n}, []int{exported, entries, distinct, events})
 }
 
+// TestCutoffClaimSplitsByControlSum: a day of payments at the largest
+// amount accepted is cut into files whose control sums fit pacs.008's 18
+// digits (999 such payments a file), not one file no clearing system reads.
+func TestCutoffClaimSplitsByControlSum(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b, _, _ := setupOwnDB(t, baseTime)
+	const n = 2100
+	_, err := b.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
+			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
+			execution_date, state, version, created_at, updated_at)
+		SELECT gen_random_uuid(), $1, 'big-' || i, 'BIG-' || i, $2, $3, $4, $5, 'Creditor', '31001520313050012345',
+			'105290036005', $8, 'CNY', '2026-03-10', 'authorized', 1, $6, $6
+		FROM generate_series(1, $7) AS i`,
+		b.upstream.ID, b.customer.ID, b.applicant.ID, b.bank.ID, b.account.Number, cutoffAt10.Add(-time.Hour), n, payment.MaxAmountMinor)
+	require.NoError(t, err)
+	_, err = pgtest.Approve(ctx, b.pool, pgtest.Key)
+	require.NoError(t, err)
+	b.clock.Set(cutoffAt10.Add(time.Second))
+	batches, err := b.store.CutoffClaimBatches(ctx, claim(cutoffAt10, 10000))
+	require.NoError(t, err)
+	var counts []int
+	total := 0
+	for _, bt := range batches {
+		counts = append(counts, bt.Count)
+		total += bt.Count
+		require.LessOrEqual(t, bt.ControlSumMinor, postgres.MaxControlSumMinor, "batch %s", bt.ID)
+		require.Equal(t, int64(bt.Count)*payment.MaxAmountMinor, bt.ControlSumMinor)
+		items := batchItems(t, b.store, bt.ID)
+		require.Len(t, items, bt.Count)
+		for i, it := range items {
+			require.Equal(t, i+1, it.Seq, "batch %s numbered from 1 without gaps", bt.ID)
+		}
+	}
+	require.Equal(t, []int{999, 999, 102}, counts)
+	require.Equal(t, n, total)
+}
+
 // TestBatchLifecycle: claimed batches are listed for writing until marked
 // written; marking twice changes nothing; runs are recorded and finished.
 func TestBatchLifecycle(t *testing.T) {
