@@ -83,8 +83,18 @@ func TestSecurityUnsafeUpstreamIDs(t *testing.T) {
 		require.ErrorContains(t, err, "upstream id", id)
 	}
 	require.NoError(t, a.store.UpstreamCreate(ctx, payment.Upstream{ID: "erp", Name: "ERP", AMQPUser: "erp", Active: true}, nil, 0))
+	// The database refuses such an id too, even written with SQL.
 	_, err = a.pool.Exec(ctx, `INSERT INTO upstreams (id, name, amqp_user, active, created_at) VALUES ('erp.sh', 'old', 'erpsh', true, now())`)
+	require.ErrorContains(t, err, `upstream id "erp.sh" is not 1-64 letters`)
+	// One registered by an older version (before migration 9): written
+	// here with the check switched off, as a superuser could.
+	tx, err := a.pool.Begin(ctx)
 	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `SET LOCAL session_replication_role = replica`)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO upstreams (id, name, amqp_user, active, created_at) VALUES ('erp.sh', 'old', 'erpsh', true, now())`)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
 	err = a.declare(ctx) // a.conn is nil: it must stop before touching the broker
 	require.ErrorContains(t, err, `"erp.sh"`)
 	require.NotContains(t, err.Error(), `"erp"`)
