@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,27 +13,14 @@ import (
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/testlog"
 )
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
 // records decodes the JSON log lines written so far.
-func (s *syncBuffer) records(t *testing.T) []map[string]any {
+func records(t *testing.T, s *testlog.Buffer) []map[string]any {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, line := range bytes.Split(bytes.TrimSpace(s.b.Bytes()), []byte("\n")) {
+	for _, line := range bytes.Split(bytes.TrimSpace(s.Bytes()), []byte("\n")) {
 		var r map[string]any
 		require.NoError(t, json.Unmarshal(line, &r))
 		out = append(out, r)
@@ -58,7 +44,7 @@ func TestRunCutoffHoldsTamperedPayments(t *testing.T) {
 	_, err = f.pool.Exec(ctx, `UPDATE payments SET creditor_account = '6222020200112233' WHERE id = $1`, creditor)
 	require.NoError(t, err)
 
-	var logs syncBuffer
+	var logs testlog.Buffer
 	dir := t.TempDir()
 	f.clock.Set(at(2026, 3, 10, 10, 0).Add(5 * time.Second))
 	x := f.exporter(t, f.store, dir, func(c *export.Config) {
@@ -77,7 +63,7 @@ func TestRunCutoffHoldsTamperedPayments(t *testing.T) {
 	require.Equal(t, map[payment.State]int{payment.StateHeld: 2}, count(f.states(t, []string{amount, creditor})))
 
 	alerted := map[string]string{}
-	for _, r := range logs.records(t) {
+	for _, r := range records(t, &logs) {
 		if r["alert"] == "approval_mismatch" {
 			require.Equal(t, "ERROR", r["level"])
 			alerted[r["payment_id"].(string)] = r["failed"].(string)

@@ -38,8 +38,7 @@ func (s *Store) UserSetPassword(ctx context.Context, userID, hash, actor string)
 		return payment.Errorf(payment.CodeInvalidInput, "a password must be stored as an argon2id hash")
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2, failed_logins = 0, login_locked_until = NULL
-			WHERE id = $1`, userID, hash)
+		tag, err := tx.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, hash)
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/testlog"
 )
 
 // electorKey returns a lock key no other test uses.
@@ -141,7 +142,7 @@ func TestElectorBackendKilled(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	key := electorKey(t)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	a := newElector(t, key, slog.New(slog.NewTextHandler(&logs, nil)))
 	b := newElector(t, key, nil)
 	require.NoError(t, a.IsLeader(ctx))
@@ -184,7 +185,7 @@ func TestElectorKeysAreIndependent(t *testing.T) {
 func TestElectorUnreachable(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	var logs syncBuffer
+	var logs testlog.Buffer
 	e := postgres.NewElector("postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=1", 1,
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	defer func() { require.NoError(t, e.Close()) }()
@@ -256,22 +257,4 @@ func TestElectorWithGocron(t *testing.T) {
 	runsB.mu.Lock()
 	defer runsB.mu.Unlock()
 	require.True(t, runsB.times[0].After(closing), "b ran only after a stepped down")
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

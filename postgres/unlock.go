@@ -46,8 +46,7 @@ func (s *Store) UserUnlock(ctx context.Context, userID, actor, reason string) (U
 		if u.LoginLockedUntil != nil && !now.Before(*u.LoginLockedUntil) {
 			u.LoginLockedUntil = nil
 		}
-		if _, err := tx.Exec(ctx, `UPDATE users SET otp_failures = 0, otp_locked_until = NULL,
-			failed_logins = 0, login_locked_until = NULL WHERE id = $1`, userID); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE users SET otp_failures = 0, otp_locked_until = NULL WHERE id = $1`, userID); err != nil {
 			return fmt.Errorf("unlock user %s: %w", userID, err)
 		}
 		return s.auditTx(ctx, tx, AuditEntry{UserID: userID, Actor: actor, Event: "user_unlocked", Detail: u.describe(reason)})

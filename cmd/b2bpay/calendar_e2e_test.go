@@ -23,6 +23,7 @@ import (
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/testlog"
 )
 
 // buildBinary builds b2bpay as an operator gets it.
@@ -160,7 +161,7 @@ func TestServeCalendarCommand(t *testing.T) {
 			_ = cmd.Process.Kill()
 		}
 	})
-	var log syncBuffer
+	var log testlog.Buffer
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -16,25 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/calendar"
+	"github.com/b2bpay/b2bpay/testlog"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func writeFile(t *testing.T, path, data string) {
 	t.Helper()
@@ -125,7 +107,7 @@ func TestCalendarWatchWarns(t *testing.T) {
 	writeFile(t, path, cnWith(t, ""))
 	src, err := loadCalendar(path)
 	require.NoError(t, err)
-	var buf syncBuffer
+	var buf testlog.Buffer
 	now := time.Date(2026, 12, 6, 9, 0, 0, 0, shanghai())
 	w := &calendarWatch{src: src, loc: shanghai(), log: slog.New(slog.NewTextHandler(&buf, nil)), now: func() time.Time { return now }}
 
@@ -144,9 +126,7 @@ func TestCalendarWatchWarns(t *testing.T) {
 		{time.Date(2026, 11, 1, 16, 0, 0, 0, time.UTC), 59, true},   // 00:00 on 2 November in Shanghai
 		{time.Date(2027, 3, 1, 9, 0, 0, 0, shanghai()), -60, true},
 	} {
-		buf.mu.Lock()
-		buf.b.Reset()
-		buf.mu.Unlock()
+		buf.Reset()
 		now = tc.now
 		require.Equal(t, tc.left, w.runOnce(context.Background()), tc.now)
 		require.Equal(t, tc.warn, strings.Contains(buf.String(), "calendar data runs out"), tc.now)
@@ -155,7 +135,7 @@ func TestCalendarWatchWarns(t *testing.T) {
 	// A calendar without data never warns.
 	wk, err := loadCalendar("weekdays")
 	require.NoError(t, err)
-	buf.b.Reset()
+	buf.Reset()
 	(&calendarWatch{src: wk, loc: shanghai(), log: slog.New(slog.NewTextHandler(&buf, nil)), now: time.Now}).runOnce(context.Background())
 	require.Empty(t, buf.String())
 	// A file without a fallback says what happens after.
@@ -175,7 +155,7 @@ func TestCalendarWatchRun(t *testing.T) {
 	writeFile(t, path, cnWith(t, ""))
 	src, err := loadCalendar(path)
 	require.NoError(t, err)
-	var buf syncBuffer
+	var buf testlog.Buffer
 	now := time.Date(2026, 12, 6, 9, 0, 0, 0, shanghai())
 	w := &calendarWatch{src: src, loc: shanghai(), log: slog.New(slog.NewTextHandler(&buf, nil)), now: func() time.Time { return now }}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -202,7 +182,7 @@ func TestCalendarWatchRun(t *testing.T) {
 	<-done
 
 	// Daily: a short period stands for a day.
-	buf.b.Reset()
+	buf.Reset()
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	now = time.Date(2027, 12, 6, 9, 0, 0, 0, shanghai())

@@ -108,3 +108,15 @@ func TestSeedToSettlement(t *testing.T) {
 	seq, why := payment.VerifyChain(tl, q.HeadHash)
 	require.Zero(t, seq, why)
 }
+
+// exporter is an exporter of e's store writing to dir, with one cutoff at
+// 10:00 Shanghai on weekdays: for tests that run a cutoff by hand.
+func (e *env) exporter(t *testing.T, dir string) *export.Exporter {
+	t.Helper()
+	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *")
+	require.NoError(t, err)
+	x, err := export.New(e.app.store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 100,
+		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})
+	require.NoError(t, err)
+	return x
+}

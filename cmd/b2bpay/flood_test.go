@@ -23,6 +23,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/testlog"
 )
 
 // productionHash hashes pw with the production argon2id cost (64 MiB),
@@ -49,7 +50,7 @@ func serveBinary(t *testing.T, e *env) string {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	exited := make(chan struct{})
-	var log syncBuffer
+	var log testlog.Buffer
 	addr := make(chan string, 1)
 	serving := regexp.MustCompile(`msg="b2bpay serving".* http_addr=(\S+)`)
 	go func() {

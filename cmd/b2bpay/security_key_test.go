@@ -8,9 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/approval"
-	"github.com/b2bpay/b2bpay/calendar"
-	"github.com/b2bpay/b2bpay/export"
-	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/producers"
 	"github.com/b2bpay/b2bpay/secret"
@@ -121,12 +118,7 @@ func TestSecurityKeyRotate(t *testing.T) {
 		return err == nil
 	}, 20*time.Second, 20*time.Millisecond, "the upstream's re-sealed HMAC key opens")
 
-	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *")
-	require.NoError(t, err)
-	x, err := export.New(e.app.store, export.Config{Dir: t.TempDir(), Format: iso20022.Pacs008(), MaxPerFile: 100,
-		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})
-	require.NoError(t, err)
-	cut, err := x.RunCutoff(ctx, time.Now())
+	cut, err := e.exporter(t, t.TempDir()).RunManual(ctx, time.Now())
 	require.NoError(t, err)
 	require.Equal(t, 2, cut.Payments)
 	require.Equal(t, payment.StateExported, e.payment(t, before.ID).State)

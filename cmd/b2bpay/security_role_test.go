@@ -21,9 +21,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/approval"
-	"github.com/b2bpay/b2bpay/calendar"
-	"github.com/b2bpay/b2bpay/export"
-	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/secret"
@@ -105,12 +102,7 @@ func TestSecurityAppRoleCannotRewriteHistory(t *testing.T) {
 	require.Equal(t, approval.Applied, e.decide(t, rita.token, p.ID, payment.StageReview, payment.VerdictApprove, rita.code(t), p.Digest(), "").Outcome)
 	res := e.decide(t, alex.token, p.ID, payment.StageAuthorization, payment.VerdictApprove, alex.code(t), p.Digest(), "")
 	require.Equal(t, payment.StateAuthorized, res.State, res.Reason)
-	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *")
-	require.NoError(t, err)
-	x, err := export.New(e.app.store, export.Config{Dir: t.TempDir(), Format: iso20022.Pacs008(), MaxPerFile: 100,
-		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})
-	require.NoError(t, err)
-	cut, err := x.RunCutoff(ctx, time.Now())
+	cut, err := e.exporter(t, t.TempDir()).RunManual(ctx, time.Now())
 	require.NoError(t, err)
 	require.Equal(t, 1, cut.Payments)
 	require.Equal(t, payment.StateExported, e.payment(t, p.ID).State)

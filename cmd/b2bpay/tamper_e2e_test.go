@@ -14,9 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/approval"
-	"github.com/b2bpay/b2bpay/calendar"
-	"github.com/b2bpay/b2bpay/export"
-	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
 )
 
@@ -77,13 +74,8 @@ func TestTamperCaughtByVerifyAndCutoff(t *testing.T) {
 	require.NotContains(t, got, clean)
 	require.Contains(t, got, "3 payments checked, 2 broken")
 
-	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *")
-	require.NoError(t, err)
 	outbound := t.TempDir()
-	x, err := export.New(e.app.store, export.Config{Dir: outbound, Format: iso20022.Pacs008(), MaxPerFile: 100,
-		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})
-	require.NoError(t, err)
-	cut, err := x.RunCutoff(ctx, time.Now())
+	cut, err := e.exporter(t, outbound).RunManual(ctx, time.Now())
 	require.NoError(t, err)
 	m := newMetrics(e.app.store)
 	m.cutoffRan(cut)
