@@ -314,7 +314,7 @@ if rmq_up; then
     [ "$guest" = guest_ok ] ||
       rmq_need "RabbitMQ refuses guest/guest, which the tests and the demo use: add it back (rabbitmqctl add_user guest guest; set_permissions -p / guest '.*' '.*' '.*'), or set B2BPAY_TEST_AMQP_URL and --amqp-url"
   else
-    log "$RABBITMQCTL_ cannot manage the broker as $(id -un): the tests make their vhosts with it (run them as root, or set RABBITMQCTL to a command that can): ${out%%$'\n'*}"
+    log "$RABBITMQCTL_ cannot manage the broker as $(id -un): the tests make their vhosts with it (run them as root, or set RABBITMQCTL to a command that can): $(grep -m1 . <<<"$out")"
   fi
 fi
 
