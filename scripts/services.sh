@@ -160,7 +160,7 @@ fi
 
 # ---------------------------------------------------------------------------
 # Install what is missing, from the distribution's packages.
-pg_fresh=no
+pg_fresh=no rmq_fresh=no
 if [ ${#services[@]} -gt 0 ] || { [ ${#tools[@]} -gt 0 ] && debian_like; }; then
   # In a subshell: without root or sudo, as_root stops only this step.
   (as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq) ||
@@ -179,6 +179,7 @@ if [ ${#services[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${services[@]}" ||
     die "could not install ${services[*]}"
   if [[ " ${services[*]} " == *" postgresql "* ]]; then pg_fresh=yes; fi
+  if [[ " ${services[*]} " == *" rabbitmq-server "* ]]; then rmq_fresh=yes; fi
 fi
 if [ ${#tools[@]} -gt 0 ]; then
   if debian_like; then
@@ -194,7 +195,9 @@ fi
 # PostgreSQL.
 
 # pg_cluster prints "VERSION NAME" of the cluster on port 5432, if any.
-pg_cluster() { pg_lsclusters --no-header 2>/dev/null | awk -v p="$PGPORT_" '$3 == p { print $1, $2; exit }'; }
+pg_cluster() {
+  { pg_lsclusters --no-header 2>/dev/null || true; } | awk -v p="$PGPORT_" '$3 == p { print $1, $2; exit }'
+}
 
 # pg_ctl runs pg_ctlcluster for the cluster on 5432; through systemd when it
 # runs the machine, directly in a container without it.
@@ -294,8 +297,9 @@ if ! rmq_up; then
 fi
 
 if rmq_up; then
-  # The port can open before the broker is ready to take connections.
-  if [ $rmq_started = yes ]; then
+  # The port can open before the broker is ready to take connections (also
+  # when the package's own start has just opened it).
+  if [ $rmq_started = yes ] || [ $rmq_fresh = yes ]; then
     timeout 120 "$RABBITMQCTL_" await_startup >/dev/null 2>&1 || true
   fi
   # One call (each starts an Erlang VM: a second or two) proves that
@@ -307,12 +311,15 @@ if rmq_up; then
       _ -> io:format("~s guest_refused~n", [V])
     end.'
   if out="$(timeout 120 "$RABBITMQCTL_" --quiet eval "$probe" 2>&1)"; then
-    read -r rv guest <<<"$out"
-    if command -v dpkg >/dev/null && ! dpkg --compare-versions "$rv" ge 3.10; then
+    # The line the probe printed, whatever warnings come before it.
+    read -r rv guest <<<"$(grep -E ' guest_(ok|refused)$' <<<"$out" || true)"
+    if [ -z "${rv:-}" ]; then
+      log "could not read RabbitMQ's version and guest check from rabbitmqctl: $(grep -m1 . <<<"$out")"
+    elif command -v dpkg >/dev/null && ! dpkg --compare-versions "$rv" ge 3.10; then
       rmq_need "RabbitMQ $rv is older than 3.10, which b2bpay needs (at-least-once dead-lettering of quorum queues)"
-    fi
-    [ "$guest" = guest_ok ] ||
+    elif [ "$guest" != guest_ok ]; then
       rmq_need "RabbitMQ refuses guest/guest, which the tests and the demo use: add it back (rabbitmqctl add_user guest guest; set_permissions -p / guest '.*' '.*' '.*'), or set B2BPAY_TEST_AMQP_URL and --amqp-url"
+    fi
   else
     log "$RABBITMQCTL_ cannot manage the broker as $(id -un): the tests make their vhosts with it (run them as root, or set RABBITMQCTL to a command that can): $(grep -m1 . <<<"$out")"
   fi
