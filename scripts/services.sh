@@ -167,8 +167,16 @@ if [ ${#services[@]} -gt 0 ] || { [ ${#tools[@]} -gt 0 ] && debian_like; }; then
     log "apt-get update failed; trying the package lists already here"
 fi
 if [ ${#services[@]} -gt 0 ]; then
-  # Refuse a distribution whose RabbitMQ is too old for the queues b2bpay
-  # declares (Ubuntu 22.04 ships 3.9), before installing anything.
+  # Refuse a distribution whose servers are too old for b2bpay, before
+  # installing anything: RabbitMQ for the queues b2bpay declares (Ubuntu
+  # 22.04 ships 3.9), PostgreSQL for DROP DATABASE … WITH (FORCE) (Ubuntu
+  # 20.04 ships 12; the metapackage's version is the server's, "15+248").
+  if [[ " ${services[*]} " == *" postgresql "* ]]; then
+    v="$(apt-cache show --no-all-versions postgresql 2>/dev/null | sed -n 's/^Version: //p' | head -n1)"
+    if [ -n "$v" ] && ! dpkg --compare-versions "$v" ge 13; then
+      die "this distribution's postgresql is $v; b2bpay needs 13 or later: install it from the PostgreSQL project's apt repository (https://www.postgresql.org/download/linux/), then run this again"
+    fi
+  fi
   if [[ " ${services[*]} " == *" rabbitmq-server "* ]]; then
     v="$(apt-cache show --no-all-versions rabbitmq-server 2>/dev/null | sed -n 's/^Version: //p' | head -n1)"
     if [ -n "$v" ] && ! dpkg --compare-versions "$v" ge 3.10; then
