@@ -14,9 +14,9 @@ import (
 // Cancel is the verdict with which an applicant withdraws a payment.
 const Cancel payment.Verdict = "cancel"
 
-// Request is one decision, its actor already authenticated from the
+// Decision is one person's decision, its actor already authenticated from the
 // session token (never from the message body).
-type Request struct {
+type Decision struct {
 	DecisionID string
 	PaymentID  string
 	Stage      payment.Stage
@@ -57,7 +57,7 @@ type Result struct {
 const ResultSchema = "b2bpay.decision-result.v1"
 
 // Refusal builds the result of a refused decision.
-func Refusal(r Request, err error, at time.Time) Result {
+func Refusal(r Decision, err error, at time.Time) Result {
 	return Result{Schema: ResultSchema, DecisionID: r.DecisionID, PaymentID: r.PaymentID, Outcome: Refused,
 		Code: payment.ErrorCode(err), Reason: err.Error(), At: at.UTC()}
 }
@@ -65,12 +65,12 @@ func Refusal(r Request, err error, at time.Time) Result {
 // Store applies decisions, each in one transaction with its OTP check,
 // timeline entry, result, status event and next task.
 type Store interface {
-	DecisionApply(ctx context.Context, r Request) (Result, error)
+	DecisionApply(ctx context.Context, r Decision) (Result, error)
 	// DecisionApplyMany applies, in one transaction, the decisions that
 	// pass every check, and returns the indexes of the others (in order)
 	// for DecisionApply, one at a time; results[i] is set for the rest.
-	DecisionApplyMany(ctx context.Context, rs []Request) (results []Result, rest []int, err error)
+	DecisionApplyMany(ctx context.Context, rs []Decision) (results []Result, rest []int, err error)
 	// DecisionRefuse records a decision refused before it reached a
 	// payment (bad token, malformed), once per decision id.
-	DecisionRefuse(ctx context.Context, r Request, refusal error) (Result, error)
+	DecisionRefuse(ctx context.Context, r Decision, refusal error) (Result, error)
 }

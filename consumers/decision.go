@@ -73,11 +73,11 @@ func (h *Decisions) Handle(ctx context.Context, d amqp.Delivery) error {
 // single, the Handle chain with its retries, one at a time, in the order
 // the deliveries came (see inOrder).
 func (h *Decisions) Batch(single Handler) rabbitmq.BatchHandler {
-	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
-		return inOrder(ctx, h.log, ds, single, func(d amqp.Delivery) (approval.Request, bool) {
+	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
+		return inOrder(ctx, h.log, ds, single, func(d amqp.Delivery) (approval.Decision, bool) {
 			req, other := h.read(ctx, d)
 			return req, other == nil
-		}, func(reqs []approval.Request) ([]int, error) {
+		}, func(reqs []approval.Decision) ([]int, error) {
 			results, rest, err := h.store.DecisionApplyMany(ctx, reqs)
 			if err != nil {
 				return nil, err
@@ -106,12 +106,12 @@ func (h *Decisions) Batch(single Handler) rabbitmq.BatchHandler {
 // (route.IsReplyQueueOf: refused and answered nowhere otherwise, so
 // b2bpay never publishes into another queue of the vhost); the proof of
 // the content under the session's decision key.
-func (h *Decisions) read(ctx context.Context, d amqp.Delivery) (approval.Request, func(context.Context) error) {
+func (h *Decisions) read(ctx context.Context, d amqp.Delivery) (approval.Decision, func(context.Context) error) {
 	dec, err := decodeDecision(d.Body)
 	if err != nil {
-		return approval.Request{}, func(ctx context.Context) error { return h.poison(ctx, d, err) }
+		return approval.Decision{}, func(ctx context.Context) error { return h.poison(ctx, d, err) }
 	}
-	req := approval.Request{
+	req := approval.Decision{
 		DecisionID: dec.DecisionID, PaymentID: dec.PaymentID, Stage: dec.Stage, Verdict: dec.Verdict,
 		Reason: dec.Reason, OTP: dec.OTP, Digest: dec.Digest, ReplyTo: d.ReplyTo,
 	}
@@ -155,7 +155,7 @@ func clipped(s string) string {
 	return s
 }
 
-func (h *Decisions) logResult(ctx context.Context, req approval.Request, res approval.Result) {
+func (h *Decisions) logResult(ctx context.Context, req approval.Decision, res approval.Result) {
 	h.log.InfoContext(ctx, "decision answered", "decision_id", res.DecisionID, "payment_id", res.PaymentID,
 		"user_id", req.UserID, "stage", req.Stage, "verdict", req.Verdict, "outcome", res.Outcome, "code", res.Code, "state", res.State)
 }

@@ -313,7 +313,7 @@ func TestDecisionsInfrastructureErrors(t *testing.T) {
 		err := h.Handle(t.Context(), d)
 		require.Error(t, err)
 		require.False(t, payment.IsRefusal(err))
-		require.Equal(t, rabbitmq.Requeue, Decide(err), "retried, never acked")
+		require.Equal(t, rabbitmq.Requeue, DispositionOf(err), "retried, never acked")
 		require.Zero(t, countRows(t, `SELECT count(*) FROM decisions WHERE id = $1`, id), "nothing recorded")
 	})
 
@@ -335,7 +335,7 @@ func TestDecisionsInfrastructureErrors(t *testing.T) {
 			err := h.Handle(t.Context(), d)
 			require.Error(t, err, name)
 			require.False(t, errors.Is(err, ErrPoison), name)
-			require.Equal(t, rabbitmq.Requeue, Decide(err), name)
+			require.Equal(t, rabbitmq.Requeue, DispositionOf(err), name)
 			require.Zero(t, countRows(t, `SELECT count(*) FROM decisions WHERE id = $1`, id), name)
 		}
 		f.requireUnchanged(t)
@@ -428,7 +428,7 @@ func TestDecisionsBatch(t *testing.T) {
 	forged, forgedID := f.delivery(t, func(m map[string]any) { m["token"] = "forged" })
 	malformed := amqp.Delivery{MessageId: "bad", Body: []byte("{not json")}
 	got := bh(ctx, []amqp.Delivery{reject, forged, malformed, reject})
-	require.Equal(t, []rabbitmq.Decision{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
+	require.Equal(t, []rabbitmq.Disposition{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
 	require.Equal(t, int32(3), singles.Load(), "the forged, the malformed and the repeat went one at a time")
 
 	p, err := f.store.PaymentGetByID(ctx, f.payment.ID)
@@ -441,6 +441,6 @@ func TestDecisionsBatch(t *testing.T) {
 
 	// The whole batch again: nothing changes, everything is answered.
 	got = bh(ctx, []amqp.Delivery{reject, forged, malformed, reject})
-	require.Equal(t, []rabbitmq.Decision{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
+	require.Equal(t, []rabbitmq.Disposition{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
 	require.Equal(t, 1, countRows(t, `SELECT count(*) FROM decisions WHERE id = $1`, rejectID))
 }

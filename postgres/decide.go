@@ -25,7 +25,7 @@ var _ approval.Store = (*Store)(nil)
 // written together. A refused decision changes no payment: it is recorded
 // with its reason, audited, and answered. A decision id seen before gets
 // its first result again.
-func (s *Store) DecisionApply(ctx context.Context, r approval.Request) (approval.Result, error) {
+func (s *Store) DecisionApply(ctx context.Context, r approval.Decision) (approval.Result, error) {
 	var res approval.Result
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -35,7 +35,7 @@ func (s *Store) DecisionApply(ctx context.Context, r approval.Request) (approval
 	return res, err
 }
 
-func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Request) (approval.Result, error) {
+func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Decision) (approval.Result, error) {
 	now := s.cfg.Now().UTC()
 	if prev, ok, err := s.repeatTx(ctx, tx, r, nil); err != nil || ok {
 		return prev, err
@@ -129,7 +129,7 @@ func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Reque
 
 // DecisionRefuse records a decision refused before it could reach a
 // payment, such as one with an invalid token, and answers it.
-func (s *Store) DecisionRefuse(ctx context.Context, r approval.Request, refusal error) (approval.Result, error) {
+func (s *Store) DecisionRefuse(ctx context.Context, r approval.Decision, refusal error) (approval.Result, error) {
 	var res approval.Result
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		prev, ok, err := s.repeatTx(ctx, tx, r, refusal)
@@ -148,7 +148,7 @@ func (s *Store) DecisionRefuse(ctx context.Context, r approval.Request, refusal 
 // anyone else a refusal that tells nothing of the first decision (refusal
 // if given, else CodeDecisionIDTaken), audited and not recorded (the id
 // stays the first sender's). ok is false for an id not seen before.
-func (s *Store) repeatTx(ctx context.Context, tx pgx.Tx, r approval.Request, refusal error) (approval.Result, bool, error) {
+func (s *Store) repeatTx(ctx context.Context, tx pgx.Tx, r approval.Decision, refusal error) (approval.Result, bool, error) {
 	prev, actor, ok, err := decisionGetTx(ctx, tx, r.DecisionID)
 	if err != nil || !ok {
 		return approval.Result{}, false, err
@@ -185,7 +185,7 @@ func reviewOTPTx(ctx context.Context, tx pgx.Tx, customerID string) (bool, error
 }
 
 // refuseDecisionTx records a refused decision, audits it and answers it.
-func (s *Store) refuseDecisionTx(ctx context.Context, tx pgx.Tx, r approval.Request, refusal error, step *int64) (approval.Result, error) {
+func (s *Store) refuseDecisionTx(ctx context.Context, tx pgx.Tx, r approval.Decision, refusal error, step *int64) (approval.Result, error) {
 	now := s.cfg.Now().UTC()
 	res := approval.Refusal(r, refusal, now)
 	res.Reason = pgText(res.Reason)
@@ -331,7 +331,7 @@ type decisionSeal struct {
 
 // sealDecisionTx makes the MAC of an applied decision, chained to the
 // payment's last applied decision (read here, under the payment's lock).
-func (s *Store) sealDecisionTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, actorID string, r approval.Request, step int64) (decisionSeal, error) {
+func (s *Store) sealDecisionTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, actorID string, r approval.Decision, step int64) (decisionSeal, error) {
 	if s.cfg.Seal == nil {
 		return decisionSeal{}, errNoSeal
 	}
@@ -349,7 +349,7 @@ func (s *Store) sealDecisionTx(ctx context.Context, tx pgx.Tx, p *payment.Paymen
 // decision number seq (0: none) whose MAC is prev.
 // An approval's digest is the content's (payment.Decide checked that the
 // person approved it); a rejection or a cancel records what was sent.
-func (s *Store) sealDecision(p *payment.Payment, actorID string, r approval.Request, step int64, seq int, prev []byte) decisionSeal {
+func (s *Store) sealDecision(p *payment.Payment, actorID string, r approval.Decision, step int64, seq int, prev []byte) decisionSeal {
 	digest := pgText(r.Digest)
 	if r.Verdict == payment.VerdictApprove {
 		digest = p.Digest()
@@ -360,7 +360,7 @@ func (s *Store) sealDecision(p *payment.Payment, actorID string, r approval.Requ
 }
 
 // decisionInsertTx writes a decision's row; sealed is nil for a refusal.
-func decisionInsertTx(ctx context.Context, tx pgx.Tx, r approval.Request, res approval.Result, step *int64, now time.Time, sealed *decisionSeal) error {
+func decisionInsertTx(ctx context.Context, tx pgx.Tx, r approval.Decision, res approval.Result, step *int64, now time.Time, sealed *decisionSeal) error {
 	raw, err := json.Marshal(res)
 	if err != nil {
 		return err
@@ -385,7 +385,7 @@ func decisionInsertTx(ctx context.Context, tx pgx.Tx, r approval.Request, res ap
 
 // decisionRow is a decisions row to write.
 type decisionRow struct {
-	r                   approval.Request
+	r                   approval.Decision
 	raw                 []byte // the result, as JSON
 	pay, actor, session any    // nil when unknown
 	outcome             string

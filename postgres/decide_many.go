@@ -23,7 +23,7 @@ import (
 // is left alone and its index returned in rest, in order, for
 // DecisionApply to handle one at a time after this commits. results[i] is set for every i
 // not in rest.
-func (s *Store) DecisionApplyMany(ctx context.Context, rs []approval.Request) (results []approval.Result, rest []int, err error) {
+func (s *Store) DecisionApplyMany(ctx context.Context, rs []approval.Decision) (results []approval.Result, rest []int, err error) {
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
 		results, rest, err = s.decisionApplyManyTx(ctx, tx, rs)
@@ -39,7 +39,7 @@ type decisionUser struct {
 	otp  otpRow
 }
 
-func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approval.Request) ([]approval.Result, []int, error) {
+func (s *Store) decisionApplyManyTx(ctx context.Context, tx pgx.Tx, rs []approval.Decision) ([]approval.Result, []int, error) {
 	now := s.cfg.Now().UTC()
 	results := make([]approval.Result, len(rs))
 	var rest, todo []int

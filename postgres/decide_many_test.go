@@ -52,7 +52,7 @@ func TestDecisionApplyManyApplies(t *testing.T) {
 	single := a.authorization(t, ps[3], u, seed)
 	a.applied(t, single)
 
-	var rs []approval.Request
+	var rs []approval.Decision
 	for _, p := range ps[:3] {
 		u, seed := a.authorizer(t)
 		rs = append(rs, a.authorization(t, p, u, seed))
@@ -105,7 +105,7 @@ func TestDecisionApplyManyLeavesTheRest(t *testing.T) {
 	badCode.OTP = "000000"
 	notAnAuthorizer := a.decision(ps[2], a.applicant, payment.StageAuthorization, payment.VerdictApprove)
 	notAnAuthorizer.OTP, _ = code(t, a.bundle, a.applicantSeed, 0)
-	rs := []approval.Request{
+	rs := []approval.Decision{
 		a.authorization(t, ps[0], good, goodSeed), // applied
 		badCode,         // a wrong code
 		notAnAuthorizer, // the applicant: wrong role
@@ -143,7 +143,7 @@ func TestDecisionApplyManyConcurrentRedelivery(t *testing.T) {
 	a := setupApprovals(t)
 	ctx := t.Context()
 	ps := a.reviewedMany(t, 3)
-	var rs []approval.Request
+	var rs []approval.Decision
 	for _, p := range ps {
 		u, seed := a.authorizer(t)
 		rs = append(rs, a.authorization(t, p, u, seed))
@@ -194,7 +194,7 @@ func TestDecisionSamePersonConcurrent(t *testing.T) {
 	ctx := t.Context()
 	ps := a.reviewedMany(t, 6)
 	u, seed := a.authorizer(t)
-	var rs []approval.Request
+	var rs []approval.Decision
 	for _, p := range ps {
 		rs = append(rs, a.authorization(t, p, u, seed))
 	}

@@ -63,8 +63,8 @@ func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approval
 // answered to a reply queue. An approval at review carries the
 // reviewer's code (the default review policy), the reviewer enrolled with
 // an OTP the first time.
-func (a *approvals) decision(p *payment.Payment, user payment.User, stage payment.Stage, verdict payment.Verdict) approval.Request {
-	r := approval.Request{
+func (a *approvals) decision(p *payment.Payment, user payment.User, stage payment.Stage, verdict payment.Verdict) approval.Decision {
+	r := approval.Decision{
 		DecisionID: "dec-" + randomHex(8), PaymentID: p.ID, Stage: stage, Verdict: verdict, Digest: p.Digest(),
 		UserID: user.ID, SessionID: uuid.NewString(), ReplyTo: "amq.gen-" + randomHex(6),
 	}
@@ -86,7 +86,7 @@ func (a *approvals) decision(p *payment.Payment, user payment.User, stage paymen
 }
 
 // apply applies r and requires that the store answered (applied or refused).
-func (a *approvals) apply(t *testing.T, r approval.Request) approval.Result {
+func (a *approvals) apply(t *testing.T, r approval.Decision) approval.Result {
 	t.Helper()
 	res, err := a.store.DecisionApply(t.Context(), r)
 	require.NoError(t, err)
@@ -94,7 +94,7 @@ func (a *approvals) apply(t *testing.T, r approval.Request) approval.Result {
 }
 
 // applied applies r and requires that it was applied.
-func (a *approvals) applied(t *testing.T, r approval.Request) approval.Result {
+func (a *approvals) applied(t *testing.T, r approval.Decision) approval.Result {
 	t.Helper()
 	res := a.apply(t, r)
 	require.Equal(t, approval.Applied, res.Outcome, "%s: %s", res.Code, res.Reason)
@@ -102,7 +102,7 @@ func (a *approvals) applied(t *testing.T, r approval.Request) approval.Result {
 }
 
 // confirmation is the applicant's confirmation of p with a valid code.
-func (a *approvals) confirmation(t *testing.T, p *payment.Payment) approval.Request {
+func (a *approvals) confirmation(t *testing.T, p *payment.Payment) approval.Decision {
 	t.Helper()
 	r := a.decision(p, a.applicant, payment.StageConfirmation, payment.VerdictApprove)
 	r.OTP, _ = code(t, a.bundle, a.applicantSeed, 0)
@@ -117,7 +117,7 @@ func (a *approvals) authorizer(t *testing.T) (payment.User, []byte) {
 }
 
 // authorization is u's approval at authorization with a valid code.
-func (a *approvals) authorization(t *testing.T, p *payment.Payment, u payment.User, seed []byte) approval.Request {
+func (a *approvals) authorization(t *testing.T, p *payment.Payment, u payment.User, seed []byte) approval.Decision {
 	t.Helper()
 	r := a.decision(p, u, payment.StageAuthorization, payment.VerdictApprove)
 	r.OTP, _ = code(t, a.bundle, seed, 0)
@@ -238,7 +238,7 @@ func (b *bundle) tasksOf(t *testing.T, paymentID string) []route.Task {
 }
 
 // result reads the one result message of a decision.
-func (b *bundle) result(t *testing.T, r approval.Request) approval.Result {
+func (b *bundle) result(t *testing.T, r approval.Decision) approval.Result {
 	t.Helper()
 	rows := b.sent(t, "result/"+r.DecisionID)
 	require.NotEmpty(t, rows, "no result for decision %s", r.DecisionID)
@@ -423,7 +423,7 @@ func TestDecisionApplyRefused(t *testing.T) {
 
 	tests := []struct {
 		name string
-		r    approval.Request
+		r    approval.Decision
 		code payment.Code
 	}{
 		{"WrongRole", a.decision(p, authorizer, payment.StageReview, payment.VerdictApprove), payment.CodeWrongRole},
@@ -433,19 +433,19 @@ func TestDecisionApplyRefused(t *testing.T) {
 		{"AlreadyConfirmed", a.decision(p, a.applicant, payment.StageConfirmation, payment.VerdictApprove), payment.CodeAlreadyDecided},
 		{"NotYetAtAuthorization", a.decision(p, authorizer, payment.StageAuthorization, payment.VerdictApprove), payment.CodeInvalidTransition},
 		{"OverLimit", a.decision(p, limited, payment.StageReview, payment.VerdictApprove), payment.CodeOverLimit},
-		{"ContentChanged", func() approval.Request {
+		{"ContentChanged", func() approval.Decision {
 			r := a.decision(p, reviewer, payment.StageReview, payment.VerdictApprove)
 			r.Digest = (&payment.Payment{ID: p.ID}).Digest()
 			return r
 		}(), payment.CodeContentChanged},
 		{"RejectWithoutReason", a.decision(p, reviewer, payment.StageReview, payment.VerdictReject), payment.CodeReasonRequired},
 		{"BadStage", a.decision(p, reviewer, "payout", payment.VerdictApprove), payment.CodeInvalidInput},
-		{"UnknownPayment", func() approval.Request {
+		{"UnknownPayment", func() approval.Decision {
 			r := a.decision(p, reviewer, payment.StageReview, payment.VerdictApprove)
 			r.PaymentID = uuid.NewString()
 			return r
 		}(), payment.CodeNotFound},
-		{"PaymentIDNotAUUID", func() approval.Request {
+		{"PaymentIDNotAUUID", func() approval.Decision {
 			r := a.decision(p, reviewer, payment.StageReview, payment.VerdictApprove)
 			r.PaymentID = "not-a-payment"
 			return r
@@ -641,7 +641,7 @@ func TestDecisionConcurrentReviewers(t *testing.T) {
 	a.applied(t, a.confirmation(t, p))
 
 	const n = 10
-	reqs := make([]approval.Request, n)
+	reqs := make([]approval.Decision, n)
 	for i := range reqs {
 		reqs[i] = a.decision(p, a.newUser(t, payment.RoleReviewer), payment.StageReview, payment.VerdictApprove)
 	}

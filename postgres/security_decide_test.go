@@ -67,11 +67,11 @@ func TestSecurityDecisionOtherCustomerNotFound(t *testing.T) {
 	other := setup(t)
 	outsider := other.newUser(t, payment.RoleReviewer, payment.RoleApplicant, payment.RoleAuthorizer)
 
-	for _, r := range []approval.Request{
+	for _, r := range []approval.Decision{
 		a.decision(p, outsider, payment.StageReview, payment.VerdictApprove),
 		a.decision(p, outsider, payment.StageConfirmation, payment.VerdictApprove),
 		a.decision(p, outsider, payment.StageAuthorization, payment.VerdictApprove),
-		func() approval.Request {
+		func() approval.Decision {
 			r := a.decision(p, outsider, "", approval.Cancel)
 			r.Reason = "mine now"
 			return r
@@ -113,7 +113,7 @@ func TestSecurityReviewNeedsOTP(t *testing.T) {
 	// In a batch: the same checks (left to the single path, refused there).
 	batch := a.decision(p, rev, payment.StageReview, payment.VerdictApprove)
 	batch.OTP = ""
-	_, rest, err := a.store.DecisionApplyMany(t.Context(), []approval.Request{batch})
+	_, rest, err := a.store.DecisionApplyMany(t.Context(), []approval.Decision{batch})
 	require.NoError(t, err)
 	require.Equal(t, []int{0}, rest, "left for the single path")
 	require.Equal(t, payment.StateAwaitingReview, a.payment(t, p.ID).State)
@@ -146,14 +146,14 @@ func TestSecurityDecisionBatchSameChecks(t *testing.T) {
 	other := setup(t)
 	outsider := other.newUser(t, payment.RoleReviewer)
 	rev := a.newUser(t, payment.RoleReviewer)
-	_, rest, err := a.store.DecisionApplyMany(t.Context(), []approval.Request{
+	_, rest, err := a.store.DecisionApplyMany(t.Context(), []approval.Decision{
 		a.decision(p, outsider, payment.StageReview, payment.VerdictApprove),
 	})
 	require.NoError(t, err)
 	require.Equal(t, []int{0}, rest)
 	noCode := a.decision(p, rev, payment.StageReview, payment.VerdictApprove)
 	noCode.OTP = ""
-	_, rest, err = a.store.DecisionApplyMany(t.Context(), []approval.Request{noCode})
+	_, rest, err = a.store.DecisionApplyMany(t.Context(), []approval.Decision{noCode})
 	require.NoError(t, err)
 	require.Equal(t, []int{0}, rest, "a review without its code is not applied in a batch")
 	require.Equal(t, payment.StateAwaitingReview, a.payment(t, p.ID).State)

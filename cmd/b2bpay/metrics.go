@@ -220,7 +220,7 @@ type countedApproval struct {
 	m *metrics
 }
 
-func (c countedApproval) DecisionApply(ctx context.Context, r approval.Request) (approval.Result, error) {
+func (c countedApproval) DecisionApply(ctx context.Context, r approval.Decision) (approval.Result, error) {
 	res, err := c.Store.DecisionApply(ctx, r)
 	if err == nil {
 		c.m.decisions.WithLabelValues(string(r.Stage), res.Outcome, string(res.Code)).Inc()
@@ -228,7 +228,7 @@ func (c countedApproval) DecisionApply(ctx context.Context, r approval.Request) 
 	return res, err
 }
 
-func (c countedApproval) DecisionApplyMany(ctx context.Context, rs []approval.Request) ([]approval.Result, []int, error) {
+func (c countedApproval) DecisionApplyMany(ctx context.Context, rs []approval.Decision) ([]approval.Result, []int, error) {
 	results, rest, err := c.Store.DecisionApplyMany(ctx, rs)
 	if err == nil {
 		skip := map[int]bool{}
@@ -244,7 +244,7 @@ func (c countedApproval) DecisionApplyMany(ctx context.Context, rs []approval.Re
 	return results, rest, err
 }
 
-func (c countedApproval) DecisionRefuse(ctx context.Context, r approval.Request, refusal error) (approval.Result, error) {
+func (c countedApproval) DecisionRefuse(ctx context.Context, r approval.Decision, refusal error) (approval.Result, error) {
 	res, err := c.Store.DecisionRefuse(ctx, r, refusal)
 	if err == nil {
 		c.m.decisions.WithLabelValues(string(r.Stage), res.Outcome, string(payment.ErrorCode(refusal))).Inc()
