@@ -45,9 +45,6 @@ type Config struct {
 	// NextCutoff, when set, tells which cutoff a payment authorized at a
 	// time will make; decision results report it.
 	NextCutoff func(time.Time) time.Time
-	// OTPOpener opens users' sealed OTP seeds; OTPPolicy sets the checks.
-	OTPOpener OTPOpener
-	OTPPolicy OTPPolicy
 	// Seal makes the MACs of decisions and timeline entries and checks
 	// them at the export claim; its key is derived from the master key
 	// and never stored (older versions' keys check older MACs). Without it

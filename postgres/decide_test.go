@@ -28,6 +28,9 @@ type approvals struct {
 	otp           *otpKit
 	applicantSeed []byte
 	reviewSeeds   map[string][]byte // reviewers' OTP seeds, enrolled by decision
+	// app is the approval use case over the store, configured as serve
+	// configures it.
+	app *approval.Applier
 }
 
 func setupApprovals(t *testing.T) *approvals { return setupApprovalsAt(t, baseTime) }
@@ -50,11 +53,19 @@ func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approval
 		EventMessage:  eventMessage,
 		TaskMessage:   route.TaskMessage,
 		ResultMessage: route.ResultMessage,
-		OTPOpener:     k.open,
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
-	a := &approvals{bundle: b, t: t, otp: k, reviewSeeds: map[string][]byte{}}
+	app, err := approval.New(b.store, approval.Config{
+		Now:           b.clock.Now,
+		Seal:          pgtest.Key,
+		OTPOpener:     k.open,
+		EventMessage:  eventMessage,
+		TaskMessage:   route.TaskMessage,
+		ResultMessage: route.ResultMessage,
+	})
+	require.NoError(t, err)
+	a := &approvals{bundle: b, t: t, otp: k, reviewSeeds: map[string][]byte{}, app: app}
 	a.applicantSeed = k.enroll(t, b, b.applicant.ID, nil)
 	return a
 }
@@ -88,7 +99,7 @@ func (a *approvals) decision(p *payment.Payment, user payment.User, stage paymen
 // apply applies r and requires that the store answered (applied or refused).
 func (a *approvals) apply(t *testing.T, r approval.Decision) approval.Result {
 	t.Helper()
-	res, err := a.store.DecisionApply(t.Context(), r)
+	res, err := a.app.Apply(t.Context(), r)
 	require.NoError(t, err)
 	return res
 }
@@ -585,7 +596,7 @@ func TestDecisionRefuse(t *testing.T) {
 	// A bad token: nobody is known; the decision is recorded and answered.
 	r := a.decision(p, payment.User{}, payment.StageConfirmation, payment.VerdictApprove)
 	r.SessionID = ""
-	res, err := a.store.DecisionRefuse(ctx, r, badToken)
+	res, err := a.app.Refuse(ctx, r, badToken)
 	require.NoError(t, err)
 	require.Equal(t, approval.Refused, res.Outcome)
 	require.Equal(t, payment.CodeTokenInvalid, res.Code)
@@ -605,7 +616,7 @@ func TestDecisionRefuse(t *testing.T) {
 	require.Nil(t, user)
 
 	// Again: the same answer, one row.
-	again, err := a.store.DecisionRefuse(ctx, r, payment.Errorf(payment.CodeTokenInvalid, "something else"))
+	again, err := a.app.Refuse(ctx, r, payment.Errorf(payment.CodeTokenInvalid, "something else"))
 	require.NoError(t, err)
 	require.Equal(t, res.Reason, again.Reason)
 	require.Equal(t, 1, a.countDecisions(t, p.ID, approval.Refused))
@@ -613,7 +624,7 @@ func TestDecisionRefuse(t *testing.T) {
 	// A token of a user that does not exist, and a payment id that is none.
 	ghost := a.decision(p, payment.User{ID: "ghost-" + a.suffix}, payment.StageReview, payment.VerdictApprove)
 	ghost.PaymentID = "../../etc"
-	res, err = a.store.DecisionRefuse(ctx, ghost, badToken)
+	res, err = a.app.Refuse(ctx, ghost, badToken)
 	require.NoError(t, err)
 	require.Equal(t, payment.CodeTokenInvalid, res.Code)
 	d = a.decisionRow(t, ghost.DecisionID)
@@ -652,7 +663,7 @@ func TestDecisionConcurrentReviewers(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = a.store.DecisionApply(t.Context(), reqs[i])
+			results[i], errs[i] = a.app.Apply(t.Context(), reqs[i])
 		})
 	}
 	close(start)
