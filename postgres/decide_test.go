@@ -47,13 +47,12 @@ func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approval
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
 	b.store, err = postgres.New(pool, postgres.Config{
-		Seal:          pgtest.Key,
-		Now:           b.clock.Now,
-		Location:      loc,
-		EventMessage:  eventMessage,
-		TaskMessage:   route.TaskMessage,
-		ResultMessage: route.ResultMessage,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Seal:         pgtest.Key,
+		Now:          b.clock.Now,
+		Location:     loc,
+		EventMessage: eventMessage,
+		TaskMessage:  route.TaskMessage,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
 	app, err := approval.New(b.store, approval.Config{
