@@ -38,7 +38,7 @@ func shapes(tl []payment.Entry) []shape {
 	return out
 }
 
-// A batch of good decisions is applied as DecisionApply applies each: the
+// A batch of good decisions is applied as Apply applies each alone: the
 // same states, timelines, decision rows, audit entries, OTP steps,
 // events, tasks and results.
 func TestDecisionApplyManyApplies(t *testing.T) {
