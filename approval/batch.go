@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/b2bpay/b2bpay/otp"
@@ -36,11 +37,11 @@ type batch struct {
 func newBatch(cfg Config, f Facts) *batch {
 	b := &batch{cfg: cfg, now: cfg.Now().UTC(), facts: f, people: map[string]*Person{},
 		otpFrom: map[string]otp.State{}, from: map[string]payment.Payment{}}
-	// The maps change as the batch goes: copies, so that a run again of
-	// the transaction starts from what it reads, never from this run.
-	b.facts.Prior = map[string]Prior{}
-	for id, p := range f.Prior {
-		b.facts.Prior[id] = p
+	// The batch changes the facts as it goes (decisions recorded, applied,
+	// codes used up): on copies, leaving what the store returned as it was.
+	b.facts.Prior = maps.Clone(f.Prior)
+	if b.facts.Prior == nil {
+		b.facts.Prior = map[string]Prior{}
 	}
 	b.facts.Applied = map[string][]AppliedDecision{}
 	for id, as := range f.Applied {
