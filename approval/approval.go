@@ -1,11 +1,13 @@
-// Package approval is the application side of the three-person approval:
-// the decision a member of staff sends, the result they get back, and the
-// contract between the decision worker and the store that applies
-// decisions. It knows nothing of AMQP or SQL.
+// Package approval is the three-person approval as one use case: a
+// person's decision (Decision) read against the facts of its payment,
+// judged by the domain (payment.Decide, payment.Cancel) and the OTP policy
+// (otp.Check), then written with its result, audit entries, MAC, status
+// event and next task. Applier runs it over a narrow Store that only reads
+// and writes (postgres implements it with SQL); one path decides one
+// decision or a batch. It knows nothing of AMQP, HTTP or SQL.
 package approval
 
 import (
-	"context"
 	"time"
 
 	"github.com/b2bpay/b2bpay/payment"
@@ -14,9 +16,9 @@ import (
 // Cancel is the verdict with which an applicant withdraws a payment.
 const Cancel payment.Verdict = "cancel"
 
-// Request is one decision, its actor already authenticated from the
+// Decision is one person's decision, its actor already authenticated from the
 // session token (never from the message body).
-type Request struct {
+type Decision struct {
 	DecisionID string
 	PaymentID  string
 	Stage      payment.Stage
@@ -57,20 +59,7 @@ type Result struct {
 const ResultSchema = "b2bpay.decision-result.v1"
 
 // Refusal builds the result of a refused decision.
-func Refusal(r Request, err error, at time.Time) Result {
+func Refusal(r Decision, err error, at time.Time) Result {
 	return Result{Schema: ResultSchema, DecisionID: r.DecisionID, PaymentID: r.PaymentID, Outcome: Refused,
 		Code: payment.ErrorCode(err), Reason: err.Error(), At: at.UTC()}
-}
-
-// Store applies decisions, each in one transaction with its OTP check,
-// timeline entry, result, status event and next task.
-type Store interface {
-	DecisionApply(ctx context.Context, r Request) (Result, error)
-	// DecisionApplyMany applies, in one transaction, the decisions that
-	// pass every check, and returns the indexes of the others (in order)
-	// for DecisionApply, one at a time; results[i] is set for the rest.
-	DecisionApplyMany(ctx context.Context, rs []Request) (results []Result, rest []int, err error)
-	// DecisionRefuse records a decision refused before it reached a
-	// payment (bad token, malformed), once per decision id.
-	DecisionRefuse(ctx context.Context, r Request, refusal error) (Result, error)
 }

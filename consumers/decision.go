@@ -16,7 +16,6 @@ import (
 
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/crash"
-	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
@@ -34,19 +33,29 @@ type TokenVerifier interface {
 	DecisionKey(sessionID string) []byte
 }
 
+// Approvals is what the decision worker needs of the approval use case
+// (approval.Applier): apply one decision or a batch, refuse one that
+// cannot reach a payment, record a message that cannot be read at all.
+type Approvals interface {
+	Apply(ctx context.Context, d approval.Decision) (approval.Result, error)
+	ApplyMany(ctx context.Context, ds []approval.Decision) ([]approval.Result, error)
+	Refuse(ctx context.Context, d approval.Decision, refusal error) (approval.Result, error)
+	Reject(ctx context.Context, r approval.Rejection) (first bool, err error)
+}
+
 // Decisions handles staff decisions from the decisions queue. The actor is
 // taken from the verified session token, never from the message body.
 type Decisions struct {
-	store   approval.Store
-	rejects intake.Store
-	tokens  TokenVerifier
-	log     *slog.Logger
+	app    Approvals
+	tokens TokenVerifier
+	log    *slog.Logger
 }
 
-// NewDecisions builds the decision handler; rejects records messages that
-// cannot be read at all (dead-lettered once, with their reason).
-func NewDecisions(store approval.Store, rejects intake.Store, tokens TokenVerifier, log *slog.Logger) *Decisions {
-	return &Decisions{store: store, rejects: rejects, tokens: tokens, log: log}
+// NewDecisions builds the decision handler over the approval use case;
+// messages that cannot be read at all are recorded through it too
+// (dead-lettered once, with their reason).
+func NewDecisions(app Approvals, tokens TokenVerifier, log *slog.Logger) *Decisions {
+	return &Decisions{app: app, tokens: tokens, log: log}
 }
 
 // Handle is the Handler for one decision delivery.
@@ -55,7 +64,7 @@ func (h *Decisions) Handle(ctx context.Context, d amqp.Delivery) error {
 	if other != nil {
 		return other(ctx)
 	}
-	res, err := h.store.DecisionApply(ctx, req)
+	res, err := h.app.Apply(ctx, req)
 	if err != nil {
 		return fmt.Errorf("decision %s: %w", req.DecisionID, err)
 	}
@@ -65,34 +74,27 @@ func (h *Decisions) Handle(ctx context.Context, d amqp.Delivery) error {
 }
 
 // Batch is the rabbitmq.BatchHandler of the decisions queue. The
-// decisions of a batch whose token is good are applied in one transaction
-// (DecisionApplyMany) and acked once it committed. Every other delivery
-// (unreadable, a bad token), every decision the transaction left (one that
-// would be refused, a repeat, a cancel, a second one on a payment or by a
-// person), and every decision of a transaction that failed, goes through
-// single, the Handle chain with its retries, one at a time, in the order
-// the deliveries came (see inOrder).
+// decisions of a batch whose token is good are decided in one transaction
+// (Approvals.ApplyMany: each applied or refused as it would be alone) and
+// acked once it committed. Every other delivery (unreadable, a bad token),
+// and every decision of a transaction that failed, goes through single,
+// the Handle chain with its retries, one at a time, in the order the
+// deliveries came (see inOrder).
 func (h *Decisions) Batch(single Handler) rabbitmq.BatchHandler {
-	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
-		return inOrder(ctx, h.log, ds, single, func(d amqp.Delivery) (approval.Request, bool) {
+	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
+		return inOrder(ctx, h.log, ds, single, func(d amqp.Delivery) (approval.Decision, bool) {
 			req, other := h.read(ctx, d)
 			return req, other == nil
-		}, func(reqs []approval.Request) ([]int, error) {
-			results, rest, err := h.store.DecisionApplyMany(ctx, reqs)
+		}, func(reqs []approval.Decision) ([]int, error) {
+			results, err := h.app.ApplyMany(ctx, reqs)
 			if err != nil {
 				return nil, err
 			}
 			crash.Point(crash.DecisionAfterCommit) // committed, not yet acked
-			left := map[int]bool{}
-			for _, k := range rest {
-				left[k] = true
-			}
 			for k, req := range reqs {
-				if !left[k] {
-					h.logResult(ctx, req, results[k])
-				}
+				h.logResult(ctx, req, results[k])
 			}
-			return rest, nil
+			return nil, nil
 		})
 	}
 }
@@ -106,18 +108,18 @@ func (h *Decisions) Batch(single Handler) rabbitmq.BatchHandler {
 // (route.IsReplyQueueOf: refused and answered nowhere otherwise, so
 // b2bpay never publishes into another queue of the vhost); the proof of
 // the content under the session's decision key.
-func (h *Decisions) read(ctx context.Context, d amqp.Delivery) (approval.Request, func(context.Context) error) {
+func (h *Decisions) read(ctx context.Context, d amqp.Delivery) (approval.Decision, func(context.Context) error) {
 	dec, err := decodeDecision(d.Body)
 	if err != nil {
-		return approval.Request{}, func(ctx context.Context) error { return h.poison(ctx, d, err) }
+		return approval.Decision{}, func(ctx context.Context) error { return h.poison(ctx, d, err) }
 	}
-	req := approval.Request{
+	req := approval.Decision{
 		DecisionID: dec.DecisionID, PaymentID: dec.PaymentID, Stage: dec.Stage, Verdict: dec.Verdict,
 		Reason: dec.Reason, OTP: dec.OTP, Digest: dec.Digest, ReplyTo: d.ReplyTo,
 	}
 	refuse := func(refusal error) func(context.Context) error {
 		return func(ctx context.Context) error {
-			res, err := h.store.DecisionRefuse(ctx, req, refusal)
+			res, err := h.app.Refuse(ctx, req, refusal)
 			if err != nil {
 				return fmt.Errorf("decision %s: %w", dec.DecisionID, err)
 			}
@@ -155,7 +157,7 @@ func clipped(s string) string {
 	return s
 }
 
-func (h *Decisions) logResult(ctx context.Context, req approval.Request, res approval.Result) {
+func (h *Decisions) logResult(ctx context.Context, req approval.Decision, res approval.Result) {
 	h.log.InfoContext(ctx, "decision answered", "decision_id", res.DecisionID, "payment_id", res.PaymentID,
 		"user_id", req.UserID, "stage", req.Stage, "verdict", req.Verdict, "outcome", res.Outcome, "code", res.Code, "state", res.State)
 }
@@ -204,7 +206,7 @@ func (h *Decisions) poison(ctx context.Context, d amqp.Delivery, refusal error) 
 	orig.Headers["x-b2bpay-body-sha256"] = hex.EncodeToString(sum[:])
 	orig.Body = []byte{}
 	code := payment.ErrorCode(refusal)
-	first, err := h.rejects.IntakeReject(ctx, intake.Rejection{
+	first, err := h.app.Reject(ctx, approval.Rejection{
 		Key: "decision/" + orig.Key, Code: code, Reason: refusal.Error(),
 		DeadLetter: route.DeadLetterTo(route.DecisionsDeadKey, orig, code, refusal.Error()),
 	})

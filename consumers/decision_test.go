@@ -157,6 +157,7 @@ func (v *tokenDouble) DecisionKey(sessionID string) []byte {
 // payment awaiting confirmation, and the decision handler over both.
 type decisionFixture struct {
 	store     *postgres.Store
+	app       *approval.Applier
 	tokens    *tokenDouble
 	h         *Decisions
 	applicant payment.User
@@ -168,7 +169,7 @@ func newDecisionFixture(t *testing.T) *decisionFixture {
 	ctx := t.Context()
 	store, err := postgres.New(testPool, postgres.Config{
 		Seal:         pgtest.Key,
-		EventMessage: route.EventMessage, TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage, Logger: discard(),
+		EventMessage: route.EventMessage, TaskMessage: route.TaskMessage, Logger: discard(),
 	})
 	require.NoError(t, err)
 
@@ -205,8 +206,11 @@ func newDecisionFixture(t *testing.T) *decisionFixture {
 	require.NotNil(t, out.Payment, "refused: %s", out.Answer.Reason)
 
 	tokens := &tokenDouble{sessions: map[string][2]string{"token-of-" + appl.ID: {appl.ID, uuid.NewString()}}}
+	app, err := approval.New(store, approval.Config{Seal: pgtest.Key,
+		EventMessage: route.EventMessage, TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage})
+	require.NoError(t, err)
 	return &decisionFixture{
-		store: store, tokens: tokens, h: NewDecisions(store, store, tokens, discard()),
+		store: store, app: app, tokens: tokens, h: NewDecisions(app, tokens, discard()),
 		applicant: appl, payment: out.Payment,
 	}
 }
@@ -308,12 +312,12 @@ func TestDecisionsInfrastructureErrors(t *testing.T) {
 
 	t.Run("SessionStore", func(t *testing.T) {
 		tokens := &tokenDouble{down: true}
-		h := NewDecisions(f.store, f.store, tokens, discard())
+		h := NewDecisions(f.app, tokens, discard())
 		d, id := f.delivery(t, nil)
 		err := h.Handle(t.Context(), d)
 		require.Error(t, err)
 		require.False(t, payment.IsRefusal(err))
-		require.Equal(t, rabbitmq.Requeue, Decide(err), "retried, never acked")
+		require.Equal(t, rabbitmq.Requeue, DispositionOf(err), "retried, never acked")
 		require.Zero(t, countRows(t, `SELECT count(*) FROM decisions WHERE id = $1`, id), "nothing recorded")
 	})
 
@@ -324,7 +328,9 @@ func TestDecisionsInfrastructureErrors(t *testing.T) {
 		pool.Close()
 		broken, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: discard()})
 		require.NoError(t, err)
-		h := NewDecisions(broken, broken, f.tokens, discard())
+		app, err := approval.New(broken, approval.Config{Seal: pgtest.Key, EventMessage: route.EventMessage})
+		require.NoError(t, err)
+		h := NewDecisions(app, f.tokens, discard())
 
 		for name, change := range map[string]func(m map[string]any){
 			"Apply":  func(m map[string]any) { m["token"] = "token-of-" + f.applicant.ID },
@@ -335,7 +341,7 @@ func TestDecisionsInfrastructureErrors(t *testing.T) {
 			err := h.Handle(t.Context(), d)
 			require.Error(t, err, name)
 			require.False(t, errors.Is(err, ErrPoison), name)
-			require.Equal(t, rabbitmq.Requeue, Decide(err), name)
+			require.Equal(t, rabbitmq.Requeue, DispositionOf(err), name)
 			require.Zero(t, countRows(t, `SELECT count(*) FROM decisions WHERE id = $1`, id), name)
 		}
 		f.requireUnchanged(t)
@@ -414,8 +420,10 @@ func digits(n int) string {
 	return b.String()
 }
 
-// A batch applies its good decisions together and sends everything else
-// through the single path in order; every delivery is acked once answered.
+// A batch decides the decisions it can read together (a repeat among them
+// gets its first result) and sends everything else (unreadable, a bad
+// token) through the single path in order; every delivery is acked once
+// answered.
 func TestDecisionsBatch(t *testing.T) {
 	t.Parallel()
 	f := newDecisionFixture(t)
@@ -428,8 +436,8 @@ func TestDecisionsBatch(t *testing.T) {
 	forged, forgedID := f.delivery(t, func(m map[string]any) { m["token"] = "forged" })
 	malformed := amqp.Delivery{MessageId: "bad", Body: []byte("{not json")}
 	got := bh(ctx, []amqp.Delivery{reject, forged, malformed, reject})
-	require.Equal(t, []rabbitmq.Decision{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
-	require.Equal(t, int32(3), singles.Load(), "the forged, the malformed and the repeat went one at a time")
+	require.Equal(t, []rabbitmq.Disposition{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
+	require.Equal(t, int32(2), singles.Load(), "the forged and the malformed went one at a time, the repeat with its batch")
 
 	p, err := f.store.PaymentGetByID(ctx, f.payment.ID)
 	require.NoError(t, err)
@@ -441,6 +449,6 @@ func TestDecisionsBatch(t *testing.T) {
 
 	// The whole batch again: nothing changes, everything is answered.
 	got = bh(ctx, []amqp.Delivery{reject, forged, malformed, reject})
-	require.Equal(t, []rabbitmq.Decision{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
+	require.Equal(t, []rabbitmq.Disposition{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
 	require.Equal(t, 1, countRows(t, `SELECT count(*) FROM decisions WHERE id = $1`, rejectID))
 }

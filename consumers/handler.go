@@ -1,7 +1,7 @@
 // Package consumers holds b2bpay's message consumers. A consumer only
 // decodes and dispatches: handlers are plain functions of one delivery,
 // cross-cutting concerns (panic recovery, retries of infrastructure
-// failures, logging) are middleware, and one table (Decide) maps what a
+// failures, logging) are middleware, and one table (DispositionOf) maps what a
 // handler returned to ack, reject or requeue. Acks are sent only after the
 // handler returned, which is after its database transaction committed.
 package consumers
@@ -37,9 +37,9 @@ func Chain(h Handler, mws ...Middleware) Handler {
 	return h
 }
 
-// Decide is the one table from a handler's result to what happens to the
+// DispositionOf is the one table from a handler's result to what happens to the
 // delivery.
-func Decide(err error) rabbitmq.Decision {
+func DispositionOf(err error) rabbitmq.Disposition {
 	switch {
 	case err == nil:
 		return rabbitmq.Ack
@@ -61,8 +61,8 @@ func Decide(err error) rabbitmq.Decision {
 // a run's leftovers right after its commit. Only what many stored is acked
 // without single.
 func inOrder[T any](ctx context.Context, log *slog.Logger, ds []amqp.Delivery, single Handler,
-	read func(amqp.Delivery) (T, bool), many func([]T) (left []int, err error)) []rabbitmq.Decision {
-	out := make([]rabbitmq.Decision, len(ds))
+	read func(amqp.Delivery) (T, bool), many func([]T) (left []int, err error)) []rabbitmq.Disposition {
+	out := make([]rabbitmq.Disposition, len(ds))
 	var run []int
 	var items []T
 	flush := func() {
@@ -81,7 +81,7 @@ func inOrder[T any](ctx context.Context, log *slog.Logger, ds []amqp.Delivery, s
 			out[i] = rabbitmq.Ack
 		}
 		for _, k := range left {
-			out[run[k]] = Decide(single(ctx, ds[run[k]]))
+			out[run[k]] = DispositionOf(single(ctx, ds[run[k]]))
 		}
 		run, items = run[:0], items[:0]
 	}
@@ -91,7 +91,7 @@ func inOrder[T any](ctx context.Context, log *slog.Logger, ds []amqp.Delivery, s
 			continue
 		}
 		flush()
-		out[i] = Decide(single(ctx, d))
+		out[i] = DispositionOf(single(ctx, d))
 	}
 	flush()
 	return out

@@ -18,12 +18,12 @@ import (
 	"github.com/b2bpay/b2bpay/rabbitmq"
 )
 
-func TestDecide(t *testing.T) {
+func TestDispositionOf(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
 		err  error
-		want rabbitmq.Decision
+		want rabbitmq.Disposition
 	}{
 		{"Nil", nil, rabbitmq.Ack},
 		{"Poison", ErrPoison, rabbitmq.Reject},
@@ -33,14 +33,14 @@ func TestDecide(t *testing.T) {
 		{"Canceled", context.Canceled, rabbitmq.Requeue},
 		{"WrappedCanceled", fmt.Errorf("submit: %w", context.Canceled), rabbitmq.Requeue},
 		{"DeadlineExceeded", context.DeadlineExceeded, rabbitmq.Requeue},
-		// A refusal reaching Decide was not recorded: retry, never drop it.
+		// A refusal reaching DispositionOf was not recorded: retry, never drop it.
 		{"Refusal", payment.Errorf(payment.CodeMalformed, "bad"), rabbitmq.Requeue},
 		{"PoisonLookalike", errors.New(ErrPoison.Error()), rabbitmq.Requeue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tt.want, Decide(tt.err))
+			require.Equal(t, tt.want, DispositionOf(tt.err))
 		})
 	}
 }
@@ -103,7 +103,7 @@ func TestBatch(t *testing.T) {
 		return results[string(d.Body)]
 	}
 	// Nothing reads for a batch: every delivery goes through single.
-	bh := func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+	bh := func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 		return inOrder(ctx, discard(), ds, single, func(amqp.Delivery) (string, bool) { return "", false },
 			func([]string) ([]int, error) { panic("nothing was read") })
 	}
@@ -113,7 +113,7 @@ func TestBatch(t *testing.T) {
 		ds[i] = amqp.Delivery{MessageId: fmt.Sprintf("m-%d", i), Body: []byte(k)}
 	}
 	got := bh(t.Context(), ds)
-	require.Equal(t, []rabbitmq.Decision{
+	require.Equal(t, []rabbitmq.Disposition{
 		rabbitmq.Requeue, rabbitmq.Ack, rabbitmq.Reject, rabbitmq.Ack, rabbitmq.Requeue, rabbitmq.Reject, rabbitmq.Ack,
 	}, got)
 	require.Equal(t, []string{"m-0", "m-1", "m-2", "m-3", "m-4", "m-5", "m-6"}, rec.calls, "handled in order")

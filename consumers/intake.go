@@ -52,7 +52,7 @@ func (h *Intake) Handle(ctx context.Context, d amqp.Delivery) error {
 // retries, one at a time. Deliveries are handled in the order they came: a
 // cancel after its request sees the request stored.
 func (h *Intake) Batch(single Handler) rabbitmq.BatchHandler {
-	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 		auth := h.auth.Memo()
 		return inOrder(ctx, h.log, ds, single, func(d amqp.Delivery) (intake.Submission, bool) {
 			sub, _ := h.read(ctx, auth, d)

@@ -81,7 +81,7 @@ func TestIntakeBatchMixed(t *testing.T) {
 		Body: []byte(`{"schema_version":1,"request_id":"req-` + f.sfx + `-1"}`)}
 	ds := []amqp.Delivery{f.request(1), f.request(1), f.request(2), malformed, forged, cancel, f.request(3)}
 	got := bh(ctx, ds)
-	require.Equal(t, []rabbitmq.Decision{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
+	require.Equal(t, []rabbitmq.Disposition{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
 	require.Equal(t, int32(3), singles.Load(), "the malformed, the forged and the cancel went one at a time")
 	require.Equal(t, 3, f.ledger(t), "three requests, one of them twice")
 	require.Equal(t, 1, f.rejects(t, original(malformed).Key))
@@ -118,7 +118,7 @@ func TestIntakeBatchFallsBackOneAtATime(t *testing.T) {
 	h := NewIntake(store, intake.NewAuthenticator(f.store, nil), discard())
 	var singles atomic.Int32
 	got := h.Batch(counting(h.Handle, &singles))(t.Context(), []amqp.Delivery{f.request(1), f.request(2), f.request(3)})
-	require.Equal(t, []rabbitmq.Decision{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
+	require.Equal(t, []rabbitmq.Disposition{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
 	require.Equal(t, int32(1), store.calls.Load())
 	require.Equal(t, int32(3), singles.Load())
 	require.Equal(t, 3, f.ledger(t))
@@ -132,6 +132,6 @@ func TestIntakeBatchRequeuesWhatFails(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel() // every transaction fails
 	got := h.Batch(h.Handle)(ctx, []amqp.Delivery{f.request(1), f.request(2)})
-	require.Equal(t, []rabbitmq.Decision{rabbitmq.Requeue, rabbitmq.Requeue}, got)
+	require.Equal(t, []rabbitmq.Disposition{rabbitmq.Requeue, rabbitmq.Requeue}, got)
 	require.Equal(t, 0, f.ledger(t))
 }

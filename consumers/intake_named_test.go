@@ -147,7 +147,7 @@ func TestIntakeBatchNamesRefusedRequests(t *testing.T) {
 
 	neg := withField(t, f.request(2), "amount", `"-1"`)
 	got := bh(t.Context(), []amqp.Delivery{f.request(1), neg, f.request(3)})
-	require.Equal(t, []rabbitmq.Decision{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
+	require.Equal(t, []rabbitmq.Disposition{rabbitmq.Ack, rabbitmq.Ack, rabbitmq.Ack}, got)
 	require.Zero(t, singles.Load(), "all three in the batch")
 	require.Equal(t, 3, f.ledger(t))
 	a := f.answers(t, "req-"+f.sfx+"-2")

@@ -16,7 +16,7 @@ func Log(log *slog.Logger, queue string) Middleware {
 			start := time.Now()
 			err := next(ctx, d)
 			attrs := []any{"queue", queue, "message_id", d.MessageId, "correlation_id", d.CorrelationId,
-				"redelivered", d.Redelivered, "decision", Decide(err).String(), "duration_ms", time.Since(start).Milliseconds()}
+				"redelivered", d.Redelivered, "decision", DispositionOf(err).String(), "duration_ms", time.Since(start).Milliseconds()}
 			if err != nil {
 				log.WarnContext(ctx, "delivery not handled", append(attrs, "error", err)...)
 			} else {

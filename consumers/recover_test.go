@@ -33,7 +33,7 @@ func TestRecover(t *testing.T) {
 			require.Error(t, err)
 			require.Contains(t, err.Error(), "panicked")
 			require.Contains(t, err.Error(), tt.want)
-			require.Equal(t, rabbitmq.Requeue, Decide(err), "a panic is retried, never acked or dropped")
+			require.Equal(t, rabbitmq.Requeue, DispositionOf(err), "a panic is retried, never acked or dropped")
 
 			recs := buf.records(t)
 			require.Len(t, recs, 1)

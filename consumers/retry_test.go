@@ -60,7 +60,7 @@ func TestRetryStopsOnPoison(t *testing.T) {
 		require.ErrorIs(t, err, ErrPoison)
 		require.Equal(t, poison, err, "returned as is")
 		require.EqualValues(t, 1, calls.Load(), "poison is never retried")
-		require.Equal(t, rabbitmq.Reject, Decide(err))
+		require.Equal(t, rabbitmq.Reject, DispositionOf(err))
 	}
 }
 
@@ -84,9 +84,9 @@ func TestRetryStopsWhenCancelled(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Retry kept waiting after its context was cancelled")
 		}
-		require.ErrorIs(t, err, fail, "the handler's error, so Decide requeues")
+		require.ErrorIs(t, err, fail, "the handler's error, so DispositionOf requeues")
 		require.EqualValues(t, 1, calls.Load())
-		require.Equal(t, rabbitmq.Requeue, Decide(err))
+		require.Equal(t, rabbitmq.Requeue, DispositionOf(err))
 	})
 
 	t.Run("DuringHandler", func(t *testing.T) {
@@ -104,7 +104,7 @@ func TestRetryStopsWhenCancelled(t *testing.T) {
 		err := Retry(fast, discard())(h)(ctx, amqp.Delivery{})
 		require.ErrorIs(t, err, context.Canceled)
 		require.EqualValues(t, 2, calls.Load(), "no attempt after ctx is done")
-		require.Equal(t, rabbitmq.Requeue, Decide(err))
+		require.Equal(t, rabbitmq.Requeue, DispositionOf(err))
 	})
 
 	t.Run("AlreadyCancelled", func(t *testing.T) {
@@ -126,7 +126,7 @@ func TestRetryGivesUpAfterBudget(t *testing.T) {
 	err := Retry(cfg, discard())(h)(t.Context(), amqp.Delivery{})
 	elapsed := time.Since(start)
 	require.ErrorIs(t, err, fail)
-	require.Equal(t, rabbitmq.Requeue, Decide(err), "handed back to the broker")
+	require.Equal(t, rabbitmq.Requeue, DispositionOf(err), "handed back to the broker")
 	require.GreaterOrEqual(t, calls.Load(), int32(3), "retried within the budget")
 	require.Less(t, elapsed, cfg.Budget+time.Second, "gave up around the budget")
 	require.GreaterOrEqual(t, elapsed, cfg.Budget/2, "used the budget")

@@ -1,8 +1,11 @@
 // Package otp computes and matches time-based one-time passwords (TOTP,
 // RFC 6238) with github.com/pquerna/otp: enrolment (a random seed, its
-// otpauth:// URI and QR code) and matching a code to its time step. It
-// keeps no state and knows nothing of SQL: the store records the last
-// accepted step so that a code is never accepted twice (RFC 6238 §5.2).
+// otpauth:// URI and QR code) and matching a code to its time step; and
+// the policy of a person's codes (Check, policy.go): a code is accepted
+// once (RFC 6238 §5.2), wrong codes in a row lock the person's OTP for a
+// while. It keeps no state and knows nothing of SQL: the store reads a
+// person's State with their row locked and writes back what Check made of
+// it, in the transaction of what the code authorizes.
 package otp
 
 import (

@@ -192,18 +192,3 @@ func (s *Store) SessionRevoke(ctx context.Context, sessionID, actor string) erro
 		return s.auditTx(ctx, tx, AuditEntry{UserID: userID, Actor: actor, Event: "session_revoked", Detail: "session " + sessionID})
 	})
 }
-
-// countFailure counts one more failure in a row (sign-in or OTP) and says
-// until when the user is locked once the count reaches max. A lock that
-// has run out starts the count again.
-func countFailure(failures int, lockedUntil *time.Time, max int, lockFor time.Duration, now time.Time) (int, *time.Time) {
-	if lockedUntil != nil {
-		failures = 0
-	}
-	failures++
-	if failures < max {
-		return failures, nil
-	}
-	until := now.Add(lockFor)
-	return failures, &until
-}

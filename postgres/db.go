@@ -21,7 +21,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/schema"
@@ -39,15 +38,6 @@ type Config struct {
 	// TaskMessage, when set, turns a payment waiting for a stage into the
 	// task message staff take (authorizationsDone counts those applied).
 	TaskMessage func(p *payment.Payment, s payment.Stage, authorizationsDone int) (outbox.Message, error)
-	// ResultMessage, when set, turns a decision's result into the message
-	// for the decider's reply queue (ok false: nowhere to send it).
-	ResultMessage func(r approval.Result, replyTo string) (m outbox.Message, ok bool, err error)
-	// NextCutoff, when set, tells which cutoff a payment authorized at a
-	// time will make; decision results report it.
-	NextCutoff func(time.Time) time.Time
-	// OTPOpener opens users' sealed OTP seeds; OTPPolicy sets the checks.
-	OTPOpener OTPOpener
-	OTPPolicy OTPPolicy
 	// Seal makes the MACs of decisions and timeline entries and checks
 	// them at the export claim; its key is derived from the master key
 	// and never stored (older versions' keys check older MACs). Without it
@@ -157,9 +147,6 @@ func redact(url string) string {
 	}
 	return url
 }
-
-// SetNextCutoff sets Config.NextCutoff; call it before the store is used.
-func (s *Store) SetNextCutoff(f func(time.Time) time.Time) { s.cfg.NextCutoff = f }
 
 // LatestMigration is the version of the newest migration in this binary.
 func LatestMigration() (uint, error) {

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -11,313 +10,217 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/b2bpay/b2bpay/approval"
+	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/seal"
 )
 
+// The approval use case (approval.Applier) decides; the store only reads,
+// locks and writes for it, with SQL.
 var _ approval.Store = (*Store)(nil)
 
-// DecisionApply applies one person's decision in one transaction: the
-// payment is locked, every check of the seed runs (payment.Decide), then
-// the OTP where the stage needs one; the new state, the timeline entry,
-// the decision row, the result, the status event and the next task are
-// written together. A refused decision changes no payment: it is recorded
-// with its reason, audited, and answered. A decision id seen before gets
-// its first result again.
-func (s *Store) DecisionApply(ctx context.Context, r approval.Request) (approval.Result, error) {
-	var res approval.Result
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var err error
-		res, err = s.decisionApplyTx(ctx, tx, r)
-		return err
-	})
-	return res, err
+// DecisionTx runs fn in one transaction of decisions (approval.Store). A
+// transaction that lost a race (a unique key: the same decision id
+// recorded meanwhile by another worker) is run again and sees the winner.
+func (s *Store) DecisionTx(ctx context.Context, fn func(approval.Tx) error) error {
+	return s.inTx(ctx, func(tx pgx.Tx) error { return fn(decisionTx{s: s, tx: tx}) })
 }
 
-func (s *Store) decisionApplyTx(ctx context.Context, tx pgx.Tx, r approval.Request) (approval.Result, error) {
-	now := s.cfg.Now().UTC()
-	if prev, ok, err := s.repeatTx(ctx, tx, r, nil); err != nil || ok {
-		return prev, err
-	}
-	refuse := func(refusal error) (approval.Result, error) {
-		return s.refuseDecisionTx(ctx, tx, r, refusal, nil)
-	}
-	if validUUIDOrEmpty(r.PaymentID) == "" {
-		// Not a payment id at all: refused, rather than a SQL error retried
-		// until the broker dead-letters the message.
-		return refuse(paymentNotFound(r.PaymentID))
-	}
-	p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+paymentColumns+` FROM payments WHERE id = $1 FOR UPDATE`, r.PaymentID))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return refuse(paymentNotFound(r.PaymentID))
-	}
-	if err != nil {
-		return approval.Result{}, fmt.Errorf("lock payment %s: %w", r.PaymentID, err)
-	}
-	actor, err := userTx(ctx, tx, r.UserID)
-	if errors.Is(err, payment.ErrNotFound) {
-		return refuse(payment.Errorf(payment.CodeTokenInvalid, "user %s no longer exists", r.UserID))
-	}
-	if err != nil {
-		return approval.Result{}, err
-	}
-	if actor.CustomerID != p.CustomerID {
-		// Another customer's payment does not exist for this person, as
-		// over HTTP: nothing of its state or its people is told.
-		return refuse(paymentNotFound(r.PaymentID))
-	}
-	before := *p
-	var entry payment.Entry
-	if r.Verdict == approval.Cancel {
-		entry, err = p.Cancel(payment.Actor{Kind: payment.ActorUser, ID: actor.ID}, r.Reason, now)
-	} else {
-		var facts payment.ApprovalFacts
-		if facts, err = approvalFactsTx(ctx, tx, p, actor.ID); err != nil {
-			return approval.Result{}, err
+// DecisionReject records a decision message that cannot be read at all,
+// as the intake records its own: one row in intake_rejects under the key,
+// and the dead letter, once.
+func (s *Store) DecisionReject(ctx context.Context, r approval.Rejection) (bool, error) {
+	return s.IntakeReject(ctx, intake.Rejection{Key: r.Key, Code: r.Code, Reason: r.Reason, DeadLetter: r.DeadLetter})
+}
+
+// decisionTx is approval.Tx over one pgx transaction.
+type decisionTx struct {
+	s  *Store
+	tx pgx.Tx
+}
+
+// Facts reads, in one round trip, the decisions already recorded under
+// the batch's ids, the payments (locked FOR UPDATE), the people with
+// their OTP state (locked FOR NO KEY UPDATE), each set in id order, the
+// payments' applied decisions, their customers' review policy and the
+// people's limits.
+func (d decisionTx) Facts(ctx context.Context, k approval.Keys) (approval.Facts, error) {
+	f := approval.Facts{Prior: map[string]approval.Prior{}, Payments: map[string]*payment.Payment{},
+		People: map[string]approval.Person{}, Applied: map[string][]approval.AppliedDecision{},
+		ReviewOTP: map[string]bool{}, Limits: map[approval.Limit]int64{}}
+	var payIDs []string
+	for _, id := range k.PaymentIDs {
+		// Not a payment id at all: not found, rather than a SQL error
+		// retried until the broker dead-letters the message.
+		if validUUIDOrEmpty(id) != "" {
+			payIDs = append(payIDs, id)
 		}
-		entry, err = p.Decide(payment.DecisionInput{Stage: r.Stage, Verdict: r.Verdict, Actor: actor, Reason: r.Reason, Digest: r.Digest}, facts, now)
 	}
-	if err != nil {
-		if !payment.IsRefusal(err) {
-			return approval.Result{}, err
-		}
-		return refuse(err)
-	}
-	var step *int64
-	reviewOTP, err := reviewOTPTx(ctx, tx, p.CustomerID)
-	if err != nil {
-		return approval.Result{}, err
-	}
-	if payment.NeedsOTPFor(r.Stage, r.Verdict, reviewOTP) {
-		if r.OTP == "" {
-			return refuse(payment.Errorf(payment.CodeOTPRequired, "%s needs a one-time password", r.Stage))
-		}
-		st, err := s.OTPCheckTx(ctx, tx, actor.ID, r.OTP, s.cfg.OTPOpener, s.cfg.OTPPolicy, string(r.Stage), p.ID)
-		if err != nil {
-			if !payment.IsRefusal(err) {
-				return approval.Result{}, err
+	b := &pgx.Batch{}
+	b.Queue(`SELECT id, result, coalesce(actor_id, '') FROM decisions WHERE id = ANY($1)`, k.DecisionIDs).Query(func(rows pgx.Rows) error {
+		return collect(rows, "decisions", func(row pgx.CollectableRow) error {
+			var id, actor string
+			var raw []byte
+			if err := row.Scan(&id, &raw, &actor); err != nil {
+				return err
 			}
-			return refuse(err)
-		}
-		step = &st
-		entry.OTPStep = st
-	}
-	sealed, err := s.sealDecisionTx(ctx, tx, p, actor.ID, r, entry.OTPStep)
-	if err != nil {
-		return approval.Result{}, err
-	}
-	res := approval.Result{Schema: approval.ResultSchema, DecisionID: r.DecisionID, PaymentID: p.ID,
-		Outcome: approval.Applied, State: p.State, At: now}
-	if p.State == payment.StateAuthorized && s.cfg.NextCutoff != nil {
-		next := s.cfg.NextCutoff(now)
-		res.NextCutoff = &next
-	}
-	if err := decisionInsertTx(ctx, tx, r, res, step, now, &sealed); err != nil {
-		return approval.Result{}, err
-	}
-	if err := s.auditTx(ctx, tx, AuditEntry{UserID: actor.ID, Actor: "user:" + actor.ID, Event: "decision_applied",
-		PaymentID: p.ID, Detail: fmt.Sprintf("%s %s: %s -> %s", r.Stage, r.Verdict, entry.From, entry.To)}); err != nil {
-		return approval.Result{}, err
-	}
-	// After the decision row: the next task counts the applied decisions.
-	if err := s.moveTx(ctx, tx, &before, p, entry); err != nil {
-		return approval.Result{}, err
-	}
-	return res, s.resultTx(ctx, tx, res, r.ReplyTo)
-}
-
-// DecisionRefuse records a decision refused before it could reach a
-// payment, such as one with an invalid token, and answers it.
-func (s *Store) DecisionRefuse(ctx context.Context, r approval.Request, refusal error) (approval.Result, error) {
-	var res approval.Result
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		prev, ok, err := s.repeatTx(ctx, tx, r, refusal)
-		if err != nil || ok {
-			res = prev
-			return err
-		}
-		res, err = s.refuseDecisionTx(ctx, tx, r, refusal, nil)
-		return err
+			var res approval.Result
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return fmt.Errorf("decode decision %s: %w", id, err)
+			}
+			f.Prior[id] = approval.Prior{Result: res, ActorID: actor}
+			return nil
+		})
 	})
-	return res, err
-}
-
-// repeatTx answers a decision id seen before: its first result, again,
-// to the person who sent it (the same user, or nobody known for both); to
-// anyone else a refusal that tells nothing of the first decision (refusal
-// if given, else CodeDecisionIDTaken), audited and not recorded (the id
-// stays the first sender's). ok is false for an id not seen before.
-func (s *Store) repeatTx(ctx context.Context, tx pgx.Tx, r approval.Request, refusal error) (approval.Result, bool, error) {
-	prev, actor, ok, err := decisionGetTx(ctx, tx, r.DecisionID)
-	if err != nil || !ok {
-		return approval.Result{}, false, err
-	}
-	if actor == r.UserID {
-		return prev, true, s.resultTx(ctx, tx, prev, r.ReplyTo)
-	}
-	if refusal == nil {
-		refusal = payment.Errorf(payment.CodeDecisionIDTaken, "decision id %s is taken: send the decision with an id of its own", r.DecisionID)
-	}
-	res := approval.Refusal(r, refusal, s.cfg.Now().UTC())
-	res.Reason = pgText(res.Reason)
-	if err := s.auditTx(ctx, tx, AuditEntry{UserID: r.UserID, Actor: actorOf(r.UserID), Event: "decision_refused",
-		Detail: pgText(fmt.Sprintf("decision %s sent again by another person: %s", r.DecisionID, res.Reason))}); err != nil {
-		return approval.Result{}, false, err
-	}
-	return res, true, s.resultTx(ctx, tx, res, r.ReplyTo)
-}
-
-// paymentNotFound is the one refusal for a payment that does not exist
-// and for a payment of another customer.
-func paymentNotFound(id string) error {
-	return payment.Errorf(payment.CodeNotFound, "payment %s does not exist", id)
-}
-
-// reviewOTPTx reads a customer's review policy: whether an approval at
-// review needs a one-time password.
-func reviewOTPTx(ctx context.Context, tx pgx.Tx, customerID string) (bool, error) {
-	var on bool
-	if err := tx.QueryRow(ctx, `SELECT review_otp FROM customers WHERE id = $1`, customerID).Scan(&on); err != nil {
-		return false, fmt.Errorf("read review policy of %s: %w", customerID, err)
-	}
-	return on, nil
-}
-
-// refuseDecisionTx records a refused decision, audits it and answers it.
-func (s *Store) refuseDecisionTx(ctx context.Context, tx pgx.Tx, r approval.Request, refusal error, step *int64) (approval.Result, error) {
-	now := s.cfg.Now().UTC()
-	res := approval.Refusal(r, refusal, now)
-	res.Reason = pgText(res.Reason)
-	if err := decisionInsertTx(ctx, tx, r, res, step, now, nil); err != nil {
-		return approval.Result{}, err
-	}
-	if err := s.auditTx(ctx, tx, AuditEntry{UserID: r.UserID, Actor: actorOf(r.UserID), Event: "decision_refused",
-		PaymentID: validUUIDOrEmpty(r.PaymentID), Detail: fmt.Sprintf("%s %s refused: %s", r.Stage, r.Verdict, res.Reason)}); err != nil {
-		return approval.Result{}, err
-	}
-	return res, s.resultTx(ctx, tx, res, r.ReplyTo)
-}
-
-// moveTx writes one change of state the domain made: the payment row
-// (guarded by the state and version it was read with), the timeline entry,
-// and what follows (status event, next task).
-func (s *Store) moveTx(ctx context.Context, tx pgx.Tx, before, p *payment.Payment, e payment.Entry) error {
-	if err := paymentUpdateTx(ctx, tx, before, p); err != nil {
-		return err
-	}
-	if err := s.timelineCopyTx(ctx, tx, []payment.Entry{e}, []string{p.Digest()}); err != nil {
-		return err
-	}
-	return s.afterChangeTx(ctx, tx, p, e)
-}
-
-// afterChangeTx writes what follows a change of state (changeMessages),
-// counting the payment's applied authorizations when it waits for more.
-func (s *Store) afterChangeTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, e payment.Entry) error {
-	done := 0
-	if stage, ok := payment.StageOf(p.State); ok && stage == payment.StageAuthorization {
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM decisions WHERE payment_id = $1 AND stage = 'authorization' AND outcome = 'applied'`,
-			p.ID).Scan(&done); err != nil {
+	b.Queue(`SELECT `+paymentColumns+` FROM payments WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, payIDs).Query(func(rows pgx.Rows) error {
+		return collect(rows, "payments", func(row pgx.CollectableRow) error {
+			p, err := scanPayment(row)
+			if err == nil {
+				f.Payments[p.ID] = p
+			}
 			return err
-		}
+		})
+	})
+	b.Queue(`SELECT id, customer_id, name, roles, active, otp_sealed, otp_last_step, otp_failures, otp_locked_until
+		FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, k.UserIDs).Query(func(rows pgx.Rows) error {
+		return collect(rows, "users", func(row pgx.CollectableRow) error {
+			var p approval.Person
+			var roles []string
+			err := row.Scan(&p.User.ID, &p.User.CustomerID, &p.User.Name, &roles, &p.User.Active,
+				&p.OTP.Sealed, &p.OTP.LastStep, &p.OTP.Failures, &p.OTP.LockedUntil)
+			p.User.Roles = toRoles(roles)
+			f.People[p.User.ID] = p
+			return err
+		})
+	})
+	b.Queue(`SELECT payment_id::text, actor_id, stage, coalesce(seal_seq, 0), mac FROM decisions
+		WHERE payment_id = ANY($1::uuid[]) AND outcome = 'applied' ORDER BY payment_id, decided_at, seal_seq`, payIDs).Query(func(rows pgx.Rows) error {
+		return collect(rows, "applied decisions", func(row pgx.CollectableRow) error {
+			var pay, who, stage string
+			var a approval.AppliedDecision
+			err := row.Scan(&pay, &who, &stage, &a.Seq, &a.MAC)
+			a.ActorID, a.Stage = who, payment.Stage(stage)
+			f.Applied[pay] = append(f.Applied[pay], a)
+			return err
+		})
+	})
+	b.Queue(`SELECT id, review_otp FROM customers WHERE id IN (SELECT customer_id FROM payments WHERE id = ANY($1::uuid[]))`, payIDs).Query(func(rows pgx.Rows) error {
+		return collect(rows, "customers", func(row pgx.CollectableRow) error {
+			var id string
+			var on bool
+			err := row.Scan(&id, &on)
+			f.ReviewOTP[id] = on
+			return err
+		})
+	})
+	b.Queue(`SELECT user_id, currency, max_minor FROM user_limits WHERE user_id = ANY($1)`, k.UserIDs).Query(func(rows pgx.Rows) error {
+		return collect(rows, "limits", func(row pgx.CollectableRow) error {
+			var l approval.Limit
+			var limit int64
+			err := row.Scan(&l.UserID, &l.Currency, &limit)
+			f.Limits[l] = limit
+			return err
+		})
+	})
+	if err := d.tx.SendBatch(ctx, b).Close(); err != nil {
+		return approval.Facts{}, err
 	}
-	msgs, err := s.changeMessages(p, e, done)
+	return f, nil
+}
+
+// SaveOTP writes people's OTP state, each where the row still has the
+// last step it was read with. The rows are locked: a mismatch is
+// impossible, and never guessed at.
+func (d decisionTx) SaveOTP(ctx context.Context, ws []approval.OTPWrite) error {
+	ids, froms, steps, failures := make([]string, len(ws)), make([]int64, len(ws)), make([]int64, len(ws)), make([]int32, len(ws))
+	until := make([]*time.Time, len(ws))
+	for i, w := range ws {
+		ids[i], froms[i], steps[i], failures[i], until[i] = w.UserID, w.From.LastStep, w.To.LastStep, int32(w.To.Failures), w.To.LockedUntil
+	}
+	tag, err := d.tx.Exec(ctx, `UPDATE users SET otp_last_step = u.step, otp_failures = u.failures, otp_locked_until = u.until
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::timestamptz[]) AS u(id, from_step, step, failures, until)
+		WHERE users.id = u.id AND users.otp_last_step = u.from_step`, ids, froms, steps, failures, until)
 	if err != nil {
-		return err
+		return fmt.Errorf("record OTP state: %w", err)
 	}
-	return outboxCopyTx(ctx, tx, msgs, e.At)
-}
-
-// changeMessages is what follows a change of state: the status event to
-// the upstream and, when the payment now waits for a stage, its task,
-// which says how many authorizations are done.
-func (s *Store) changeMessages(p *payment.Payment, e payment.Entry, authorizationsDone int) ([]outbox.Message, error) {
-	ev, err := s.cfg.EventMessage(payment.StateChangedEvent(p, e))
-	if err != nil {
-		return nil, fmt.Errorf("encode event of %s: %w", p.ID, err)
-	}
-	msgs := []outbox.Message{ev}
-	if task, ok, err := s.taskMessage(p, authorizationsDone); err != nil {
-		return nil, err
-	} else if ok {
-		msgs = append(msgs, task)
-	}
-	return msgs, nil
-}
-
-// taskMessage builds the task for the stage p now waits for, given how
-// many authorizations it has; ok is false when p waits for none.
-func (s *Store) taskMessage(p *payment.Payment, authorizationsDone int) (m outbox.Message, ok bool, err error) {
-	stage, ok := payment.StageOf(p.State)
-	if !ok || s.cfg.TaskMessage == nil {
-		return outbox.Message{}, false, nil
-	}
-	m, err = s.cfg.TaskMessage(p, stage, authorizationsDone)
-	if err != nil {
-		return outbox.Message{}, false, fmt.Errorf("encode task of %s: %w", p.ID, err)
-	}
-	return m, true, nil
-}
-
-// resultTx writes the result to the decider's reply queue, if it has one.
-func (s *Store) resultTx(ctx context.Context, tx pgx.Tx, res approval.Result, replyTo string) error {
-	msgs, err := s.resultMessages(res, replyTo)
-	if err != nil || len(msgs) == 0 {
-		return err
-	}
-	return outboxCopyTx(ctx, tx, msgs, s.cfg.Now().UTC())
-}
-
-// resultMessages is the result for the decider's reply queue: none when
-// there is no queue to answer to.
-func (s *Store) resultMessages(res approval.Result, replyTo string) ([]outbox.Message, error) {
-	if s.cfg.ResultMessage == nil {
-		return nil, nil
-	}
-	m, ok, err := s.cfg.ResultMessage(res, replyTo)
-	if err != nil || !ok {
-		return nil, err
-	}
-	return []outbox.Message{m}, nil
-}
-
-// paymentUpdateTx writes p's new state, guarded by the state and version
-// it was read with: zero rows means somebody else changed it first.
-func paymentUpdateTx(ctx context.Context, tx pgx.Tx, before, p *payment.Payment) error {
-	tag, err := tx.Exec(ctx, `UPDATE payments SET state = $3, version = $4, updated_at = $5, head_hash = $6
-		WHERE id = $1 AND version = $2 AND state = $7`,
-		p.ID, before.Version, string(p.State), p.Version, p.UpdatedAt, p.HeadHash, string(before.State))
-	if err != nil {
-		return fmt.Errorf("update payment %s: %w", p.ID, err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("update payment %s: %w", p.ID, payment.Errorf(payment.CodeConflict, "payment %s changed meanwhile", p.ID))
+	if int(tag.RowsAffected()) != len(ws) {
+		return fmt.Errorf("record OTP state: %d of %d users updated", tag.RowsAffected(), len(ws))
 	}
 	return nil
 }
 
-// decisionGetTx reads a decision's first result and who sent it ("" when
-// nobody was known).
-func decisionGetTx(ctx context.Context, tx pgx.Tx, id string) (approval.Result, string, bool, error) {
-	var raw []byte
-	var actor *string
-	err := tx.QueryRow(ctx, `SELECT result, actor_id FROM decisions WHERE id = $1`, id).Scan(&raw, &actor)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return approval.Result{}, "", false, nil
+// SaveDecisions writes decision rows with one COPY.
+func (d decisionTx) SaveDecisions(ctx context.Context, rs []approval.Record) error {
+	rows := make([]decisionRow, len(rs))
+	for i, r := range rs {
+		raw, err := json.Marshal(r.Result)
+		if err != nil {
+			return err
+		}
+		row := decisionRow{r: r.Decision, raw: raw, outcome: r.Result.Outcome, code: r.Result.Code, reason: r.Result.Reason,
+			step: r.OTPStep, at: r.At}
+		if r.PaymentID != "" {
+			row.pay = r.PaymentID
+		}
+		if r.ActorID != "" {
+			row.actor = r.ActorID
+		}
+		if validUUIDOrEmpty(r.Decision.SessionID) != "" {
+			row.session = r.Decision.SessionID
+		}
+		if r.Seal != nil {
+			row.seal = decisionSeal{seq: r.Seal.Seq, digest: r.Seal.Digest, mac: r.Seal.MAC}
+		}
+		rows[i] = row
 	}
+	return decisionCopyTx(ctx, d.tx, rows)
+}
+
+// Audit appends entries to the audit trail with one COPY; a payment id
+// that is not a UUID (a decision's, as sent) is left out.
+func (d decisionTx) Audit(ctx context.Context, as []approval.Audit) error {
+	entries := make([]AuditEntry, len(as))
+	for i, a := range as {
+		entries[i] = AuditEntry{UserID: a.UserID, Actor: a.Actor, Event: a.Event, PaymentID: validUUIDOrEmpty(a.PaymentID), Detail: a.Detail}
+	}
+	return d.s.auditCopyTx(ctx, d.tx, entries)
+}
+
+// UpdatePayments writes payments' new state, each guarded by the version
+// and state it was read with: fewer rows than payments means somebody
+// else changed one first.
+func (d decisionTx) UpdatePayments(ctx context.Context, ms []approval.Move) error {
+	n := len(ms)
+	ids, fromStates, states := make([]string, n), make([]string, n), make([]string, n)
+	fromVersions, versions := make([]int32, n), make([]int32, n)
+	updated, heads := make([]time.Time, n), make([][]byte, n)
+	for i, m := range ms {
+		p := m.To
+		ids[i], fromVersions[i], fromStates[i] = p.ID, int32(m.FromVersion), string(m.FromState)
+		states[i], versions[i], updated[i], heads[i] = string(p.State), int32(p.Version), p.UpdatedAt, p.HeadHash
+	}
+	tag, err := d.tx.Exec(ctx, `UPDATE payments p SET state = u.state, version = u.version, updated_at = u.updated_at, head_hash = u.head
+		FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::int[], $6::timestamptz[], $7::bytea[])
+			AS u(id, from_version, from_state, state, version, updated_at, head)
+		WHERE p.id = u.id AND p.version = u.from_version AND p.state = u.from_state`,
+		ids, fromVersions, fromStates, states, versions, updated, heads)
 	if err != nil {
-		return approval.Result{}, "", false, fmt.Errorf("read decision %s: %w", id, err)
+		return fmt.Errorf("update payments: %w", err)
 	}
-	var res approval.Result
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return approval.Result{}, "", false, fmt.Errorf("decode decision %s: %w", id, err)
+	if int(tag.RowsAffected()) != n {
+		return fmt.Errorf("update payments: %w", payment.Errorf(payment.CodeConflict, "%d of %d payments changed meanwhile", n-int(tag.RowsAffected()), n))
 	}
-	who := ""
-	if actor != nil {
-		who = *actor
-	}
-	return res, who, true, nil
+	return nil
+}
+
+// AppendTimeline appends timeline entries with one COPY, each sealed.
+func (d decisionTx) AppendTimeline(ctx context.Context, entries []payment.Entry, digests []string) error {
+	return d.s.timelineCopyTx(ctx, d.tx, entries, digests)
+}
+
+// Outbox writes messages to the outbox with one COPY.
+func (d decisionTx) Outbox(ctx context.Context, msgs []outbox.Message, at time.Time) error {
+	return outboxCopyTx(ctx, d.tx, msgs, at)
 }
 
 // decisionSeal is what an applied decision's row carries for its MAC: its
@@ -329,63 +232,9 @@ type decisionSeal struct {
 	mac    []byte
 }
 
-// sealDecisionTx makes the MAC of an applied decision, chained to the
-// payment's last applied decision (read here, under the payment's lock).
-func (s *Store) sealDecisionTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, actorID string, r approval.Request, step int64) (decisionSeal, error) {
-	if s.cfg.Seal == nil {
-		return decisionSeal{}, errNoSeal
-	}
-	var seq int
-	var prev []byte
-	err := tx.QueryRow(ctx, `SELECT seal_seq, mac FROM decisions WHERE payment_id = $1 AND outcome = 'applied' AND seal_seq IS NOT NULL
-		ORDER BY seal_seq DESC LIMIT 1`, p.ID).Scan(&seq, &prev)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return decisionSeal{}, fmt.Errorf("read the decisions' chain of %s: %w", p.ID, err)
-	}
-	return s.sealDecision(p, actorID, r, step, seq, prev), nil
-}
-
-// sealDecision makes the MAC of an applied decision that follows the
-// decision number seq (0: none) whose MAC is prev.
-// An approval's digest is the content's (payment.Decide checked that the
-// person approved it); a rejection or a cancel records what was sent.
-func (s *Store) sealDecision(p *payment.Payment, actorID string, r approval.Request, step int64, seq int, prev []byte) decisionSeal {
-	digest := pgText(r.Digest)
-	if r.Verdict == payment.VerdictApprove {
-		digest = p.Digest()
-	}
-	d := seal.Decision{PaymentID: p.ID, Digest: digest, ActorID: actorID, Stage: r.Stage, Verdict: r.Verdict,
-		OTPStep: step, RequiredAuthorizers: p.RequiredAuthorizers, Seq: seq + 1, Prev: prev}
-	return decisionSeal{seq: d.Seq, digest: d.Digest, mac: s.cfg.Seal.Decision(d)}
-}
-
-// decisionInsertTx writes a decision's row; sealed is nil for a refusal.
-func decisionInsertTx(ctx context.Context, tx pgx.Tx, r approval.Request, res approval.Result, step *int64, now time.Time, sealed *decisionSeal) error {
-	raw, err := json.Marshal(res)
-	if err != nil {
-		return err
-	}
-	var pay, actor, session any
-	if res.Outcome == approval.Applied || validUUIDOrEmpty(r.PaymentID) != "" && paymentExistsTx(ctx, tx, r.PaymentID) {
-		pay = r.PaymentID
-	}
-	if r.UserID != "" && userExistsTx(ctx, tx, r.UserID) {
-		actor = r.UserID
-	}
-	if validUUIDOrEmpty(r.SessionID) != "" {
-		session = r.SessionID
-	}
-	row := decisionRow{r: r, raw: raw, pay: pay, actor: actor, session: session, outcome: res.Outcome,
-		code: res.Code, reason: res.Reason, step: step, at: now}
-	if sealed != nil {
-		row.seal = *sealed
-	}
-	return decisionCopyTx(ctx, tx, []decisionRow{row})
-}
-
 // decisionRow is a decisions row to write.
 type decisionRow struct {
-	r                   approval.Request
+	r                   approval.Decision
 	raw                 []byte // the result, as JSON
 	pay, actor, session any    // nil when unknown
 	outcome             string
@@ -422,73 +271,6 @@ func decisionCopyTx(ctx context.Context, tx pgx.Tx, rows []decisionRow) error {
 		return fmt.Errorf("record decisions: %w", err)
 	}
 	return nil
-}
-
-// approvalFactsTx reads who already acted on p, how many authorizations it
-// has, and the actor's limit in p's currency.
-func approvalFactsTx(ctx context.Context, tx pgx.Tx, p *payment.Payment, actorID string) (payment.ApprovalFacts, error) {
-	f := payment.ApprovalFacts{RequiredAuthorizers: p.RequiredAuthorizers}
-	rows, err := tx.Query(ctx, `SELECT actor_id, stage FROM decisions WHERE payment_id = $1 AND outcome = 'applied'`, p.ID)
-	if err != nil {
-		return f, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var who, stage string
-		if err := rows.Scan(&who, &stage); err != nil {
-			return f, err
-		}
-		f.Acted = append(f.Acted, who)
-		if stage == string(payment.StageAuthorization) {
-			f.Authorizations++
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return f, err
-	}
-	var limit int64
-	err = tx.QueryRow(ctx, `SELECT max_minor FROM user_limits WHERE user_id = $1 AND currency = $2`, actorID, p.Currency).Scan(&limit)
-	switch {
-	case err == nil:
-		f.Limit = &limit
-	case !errors.Is(err, pgx.ErrNoRows):
-		return f, err
-	}
-	return f, nil
-}
-
-// userTx reads a user and locks the row as the OTP check's update will: a
-// person's decisions run one after the other. A shared lock, upgraded by
-// the OTP check, would deadlock two decisions of one person.
-func userTx(ctx context.Context, tx pgx.Tx, id string) (payment.User, error) {
-	var u payment.User
-	var roles []string
-	err := tx.QueryRow(ctx, `SELECT id, customer_id, name, roles, active FROM users WHERE id = $1 FOR NO KEY UPDATE`, id).
-		Scan(&u.ID, &u.CustomerID, &u.Name, &roles, &u.Active)
-	if err != nil {
-		return u, notFound(err, "user "+id)
-	}
-	u.Roles = toRoles(roles)
-	return u, nil
-}
-
-func paymentExistsTx(ctx context.Context, tx pgx.Tx, id string) bool {
-	var ok bool
-	_ = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payments WHERE id = $1)`, id).Scan(&ok)
-	return ok
-}
-
-func userExistsTx(ctx context.Context, tx pgx.Tx, id string) bool {
-	var ok bool
-	_ = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`, id).Scan(&ok)
-	return ok
-}
-
-func actorOf(userID string) string {
-	if userID == "" {
-		return "unknown"
-	}
-	return "user:" + userID
 }
 
 // validUUIDOrEmpty returns id if it is a UUID, else "".

@@ -38,7 +38,7 @@ func shapes(tl []payment.Entry) []shape {
 	return out
 }
 
-// A batch of good decisions is applied as DecisionApply applies each: the
+// A batch of good decisions is applied as Apply applies each alone: the
 // same states, timelines, decision rows, audit entries, OTP steps,
 // events, tasks and results.
 func TestDecisionApplyManyApplies(t *testing.T) {
@@ -52,14 +52,14 @@ func TestDecisionApplyManyApplies(t *testing.T) {
 	single := a.authorization(t, ps[3], u, seed)
 	a.applied(t, single)
 
-	var rs []approval.Request
+	var rs []approval.Decision
 	for _, p := range ps[:3] {
 		u, seed := a.authorizer(t)
 		rs = append(rs, a.authorization(t, p, u, seed))
 	}
-	results, rest, err := a.store.DecisionApplyMany(ctx, rs)
+	results, err := a.app.ApplyMany(ctx, rs)
 	require.NoError(t, err)
-	require.Empty(t, rest)
+	require.Len(t, results, len(rs))
 	_, want := a.requireChain(t, ps[3].ID)
 	for i, r := range rs {
 		res := results[i]
@@ -86,9 +86,11 @@ func TestDecisionApplyManyApplies(t *testing.T) {
 	require.Equal(t, 3*2, audits, "otp_ok and decision_applied for each authorization")
 }
 
-// What DecisionApply would refuse or treat specially is left for it: the
-// batch changes nothing of those, and applies the rest.
-func TestDecisionApplyManyLeavesTheRest(t *testing.T) {
+// What a single decision would refuse or treat specially gets, in a
+// batch, what it would get alone (a refusal recorded, counted and audited,
+// a repeat's first result, a cancel applied), and blocks none of the
+// others: a second decision on a payment sees the first.
+func TestDecisionApplyManyDecidesEach(t *testing.T) {
 	t.Parallel()
 	a := setupApprovals(t)
 	ctx := t.Context()
@@ -99,13 +101,13 @@ func TestDecisionApplyManyLeavesTheRest(t *testing.T) {
 	earlier, earlierSeed := a.authorizer(t)
 
 	repeated := a.authorization(t, ps[3], earlier, earlierSeed)
-	a.applied(t, repeated)
+	first := a.applied(t, repeated)
 
 	badCode := a.decision(ps[1], wrong, payment.StageAuthorization, payment.VerdictApprove)
 	badCode.OTP = "000000"
 	notAnAuthorizer := a.decision(ps[2], a.applicant, payment.StageAuthorization, payment.VerdictApprove)
 	notAnAuthorizer.OTP, _ = code(t, a.bundle, a.applicantSeed, 0)
-	rs := []approval.Request{
+	rs := []approval.Decision{
 		a.authorization(t, ps[0], good, goodSeed), // applied
 		badCode,         // a wrong code
 		notAnAuthorizer, // the applicant: wrong role
@@ -113,27 +115,30 @@ func TestDecisionApplyManyLeavesTheRest(t *testing.T) {
 		repeated, // a decision id already applied
 		a.decision(ps[2], a.applicant, "", approval.Cancel), // a cancel
 	}
-	results, rest, err := a.store.DecisionApplyMany(ctx, rs)
+	results, err := a.app.ApplyMany(ctx, rs)
 	require.NoError(t, err)
-	require.ElementsMatch(t, []int{1, 2, 3, 4, 5}, rest)
+	require.Len(t, results, len(rs))
 	require.Equal(t, approval.Applied, results[0].Outcome)
 	require.Equal(t, payment.StateAuthorized, a.payment(t, ps[0].ID).State)
-	for _, p := range ps[1:3] {
-		require.Equal(t, payment.StateAwaitingAuthorization, a.payment(t, p.ID).State, "untouched by the batch")
+	require.Equal(t, payment.StateAwaitingAuthorization, a.payment(t, ps[1].ID).State, "a wrong code moves nothing")
+
+	want := map[int]payment.Code{1: payment.CodeOTPInvalid, 2: payment.CodeWrongRole, 3: payment.CodeAlreadyDecided, 4: "", 5: ""}
+	for i := 1; i < len(rs); i++ {
+		require.Equal(t, want[i], results[i].Code, "decision %d: %s", i, results[i].Reason)
+		require.Equal(t, results[i], a.result(t, rs[i]), "decision %d: the result went to the reply queue", i)
+	}
+	require.Equal(t, first.At, results[4].At, "a repeat gets its first result")
+	require.Equal(t, approval.Applied, results[4].Outcome)
+	require.Equal(t, payment.StateCancelled, a.payment(t, ps[2].ID).State)
+	for _, i := range []int{1, 2, 3} {
+		d := a.decisionRow(t, rs[i].DecisionID)
+		require.Equal(t, approval.Refused, d.Outcome, "decision %d: the refusal is recorded", i)
 	}
 	failures, _, last := a.otpState(t, wrong.ID)
-	require.Zero(t, failures, "the wrong code is not counted by the batch")
+	require.Equal(t, 1, failures, "counted once")
 	require.Zero(t, last)
-
-	// One at a time, as the worker does next, each gets its answer.
-	want := map[int]payment.Code{1: payment.CodeOTPInvalid, 2: payment.CodeWrongRole, 3: payment.CodeAlreadyDecided, 4: "", 5: ""}
-	for _, i := range rest {
-		res := a.apply(t, rs[i])
-		require.Equal(t, want[i], res.Code, "request %d: %s", i, res.Reason)
-	}
-	require.Equal(t, payment.StateCancelled, a.payment(t, ps[2].ID).State)
-	failures, _, _ = a.otpState(t, wrong.ID)
-	require.Equal(t, 1, failures, "counted once, by DecisionApply")
+	require.Len(t, a.auditOf(t, wrong.ID, "otp_wrong"), 1)
+	require.Equal(t, 1, a.countDecisions(t, ps[0].ID, approval.Refused), "ps[0]: the second decision refused, once")
 }
 
 // The same batch redelivered to several workers at once: each decision is
@@ -143,7 +148,7 @@ func TestDecisionApplyManyConcurrentRedelivery(t *testing.T) {
 	a := setupApprovals(t)
 	ctx := t.Context()
 	ps := a.reviewedMany(t, 3)
-	var rs []approval.Request
+	var rs []approval.Decision
 	for _, p := range ps {
 		u, seed := a.authorizer(t)
 		rs = append(rs, a.authorization(t, p, u, seed))
@@ -156,13 +161,7 @@ func TestDecisionApplyManyConcurrentRedelivery(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			<-start
-			results, rest, err := a.store.DecisionApplyMany(ctx, rs)
-			for _, i := range rest {
-				if err == nil {
-					results[i], err = a.store.DecisionApply(ctx, rs[i])
-				}
-			}
-			got[w], errs[w] = results, err
+			got[w], errs[w] = a.app.ApplyMany(ctx, rs)
 		})
 	}
 	close(start)
@@ -194,7 +193,7 @@ func TestDecisionSamePersonConcurrent(t *testing.T) {
 	ctx := t.Context()
 	ps := a.reviewedMany(t, 6)
 	u, seed := a.authorizer(t)
-	var rs []approval.Request
+	var rs []approval.Decision
 	for _, p := range ps {
 		rs = append(rs, a.authorization(t, p, u, seed))
 	}
@@ -206,13 +205,10 @@ func TestDecisionSamePersonConcurrent(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			if i%2 == 0 {
-				results[i], errs[i] = a.store.DecisionApply(ctx, rs[i])
+				results[i], errs[i] = a.app.Apply(ctx, rs[i])
 				return
 			}
-			res, rest, err := a.store.DecisionApplyMany(ctx, rs[i:i+1])
-			if err == nil && len(rest) == 1 {
-				res[0], err = a.store.DecisionApply(ctx, rs[i])
-			}
+			res, err := a.app.ApplyMany(ctx, rs[i:i+1])
 			if err == nil {
 				results[i] = res[0]
 			}

@@ -28,6 +28,9 @@ type approvals struct {
 	otp           *otpKit
 	applicantSeed []byte
 	reviewSeeds   map[string][]byte // reviewers' OTP seeds, enrolled by decision
+	// app is the approval use case over the store, configured as serve
+	// configures it.
+	app *approval.Applier
 }
 
 func setupApprovals(t *testing.T) *approvals { return setupApprovalsAt(t, baseTime) }
@@ -44,17 +47,24 @@ func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approval
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
 	b.store, err = postgres.New(pool, postgres.Config{
-		Seal:          pgtest.Key,
+		Seal:         pgtest.Key,
+		Now:          b.clock.Now,
+		Location:     loc,
+		EventMessage: eventMessage,
+		TaskMessage:  route.TaskMessage,
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	require.NoError(t, err)
+	app, err := approval.New(b.store, approval.Config{
 		Now:           b.clock.Now,
-		Location:      loc,
+		Seal:          pgtest.Key,
+		OTPOpener:     k.open,
 		EventMessage:  eventMessage,
 		TaskMessage:   route.TaskMessage,
 		ResultMessage: route.ResultMessage,
-		OTPOpener:     k.open,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
-	a := &approvals{bundle: b, t: t, otp: k, reviewSeeds: map[string][]byte{}}
+	a := &approvals{bundle: b, t: t, otp: k, reviewSeeds: map[string][]byte{}, app: app}
 	a.applicantSeed = k.enroll(t, b, b.applicant.ID, nil)
 	return a
 }
@@ -63,8 +73,8 @@ func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approval
 // answered to a reply queue. An approval at review carries the
 // reviewer's code (the default review policy), the reviewer enrolled with
 // an OTP the first time.
-func (a *approvals) decision(p *payment.Payment, user payment.User, stage payment.Stage, verdict payment.Verdict) approval.Request {
-	r := approval.Request{
+func (a *approvals) decision(p *payment.Payment, user payment.User, stage payment.Stage, verdict payment.Verdict) approval.Decision {
+	r := approval.Decision{
 		DecisionID: "dec-" + randomHex(8), PaymentID: p.ID, Stage: stage, Verdict: verdict, Digest: p.Digest(),
 		UserID: user.ID, SessionID: uuid.NewString(), ReplyTo: "amq.gen-" + randomHex(6),
 	}
@@ -86,15 +96,15 @@ func (a *approvals) decision(p *payment.Payment, user payment.User, stage paymen
 }
 
 // apply applies r and requires that the store answered (applied or refused).
-func (a *approvals) apply(t *testing.T, r approval.Request) approval.Result {
+func (a *approvals) apply(t *testing.T, r approval.Decision) approval.Result {
 	t.Helper()
-	res, err := a.store.DecisionApply(t.Context(), r)
+	res, err := a.app.Apply(t.Context(), r)
 	require.NoError(t, err)
 	return res
 }
 
 // applied applies r and requires that it was applied.
-func (a *approvals) applied(t *testing.T, r approval.Request) approval.Result {
+func (a *approvals) applied(t *testing.T, r approval.Decision) approval.Result {
 	t.Helper()
 	res := a.apply(t, r)
 	require.Equal(t, approval.Applied, res.Outcome, "%s: %s", res.Code, res.Reason)
@@ -102,7 +112,7 @@ func (a *approvals) applied(t *testing.T, r approval.Request) approval.Result {
 }
 
 // confirmation is the applicant's confirmation of p with a valid code.
-func (a *approvals) confirmation(t *testing.T, p *payment.Payment) approval.Request {
+func (a *approvals) confirmation(t *testing.T, p *payment.Payment) approval.Decision {
 	t.Helper()
 	r := a.decision(p, a.applicant, payment.StageConfirmation, payment.VerdictApprove)
 	r.OTP, _ = code(t, a.bundle, a.applicantSeed, 0)
@@ -117,7 +127,7 @@ func (a *approvals) authorizer(t *testing.T) (payment.User, []byte) {
 }
 
 // authorization is u's approval at authorization with a valid code.
-func (a *approvals) authorization(t *testing.T, p *payment.Payment, u payment.User, seed []byte) approval.Request {
+func (a *approvals) authorization(t *testing.T, p *payment.Payment, u payment.User, seed []byte) approval.Decision {
 	t.Helper()
 	r := a.decision(p, u, payment.StageAuthorization, payment.VerdictApprove)
 	r.OTP, _ = code(t, a.bundle, seed, 0)
@@ -238,7 +248,7 @@ func (b *bundle) tasksOf(t *testing.T, paymentID string) []route.Task {
 }
 
 // result reads the one result message of a decision.
-func (b *bundle) result(t *testing.T, r approval.Request) approval.Result {
+func (b *bundle) result(t *testing.T, r approval.Decision) approval.Result {
 	t.Helper()
 	rows := b.sent(t, "result/"+r.DecisionID)
 	require.NotEmpty(t, rows, "no result for decision %s", r.DecisionID)
@@ -423,7 +433,7 @@ func TestDecisionApplyRefused(t *testing.T) {
 
 	tests := []struct {
 		name string
-		r    approval.Request
+		r    approval.Decision
 		code payment.Code
 	}{
 		{"WrongRole", a.decision(p, authorizer, payment.StageReview, payment.VerdictApprove), payment.CodeWrongRole},
@@ -433,19 +443,19 @@ func TestDecisionApplyRefused(t *testing.T) {
 		{"AlreadyConfirmed", a.decision(p, a.applicant, payment.StageConfirmation, payment.VerdictApprove), payment.CodeAlreadyDecided},
 		{"NotYetAtAuthorization", a.decision(p, authorizer, payment.StageAuthorization, payment.VerdictApprove), payment.CodeInvalidTransition},
 		{"OverLimit", a.decision(p, limited, payment.StageReview, payment.VerdictApprove), payment.CodeOverLimit},
-		{"ContentChanged", func() approval.Request {
+		{"ContentChanged", func() approval.Decision {
 			r := a.decision(p, reviewer, payment.StageReview, payment.VerdictApprove)
 			r.Digest = (&payment.Payment{ID: p.ID}).Digest()
 			return r
 		}(), payment.CodeContentChanged},
 		{"RejectWithoutReason", a.decision(p, reviewer, payment.StageReview, payment.VerdictReject), payment.CodeReasonRequired},
 		{"BadStage", a.decision(p, reviewer, "payout", payment.VerdictApprove), payment.CodeInvalidInput},
-		{"UnknownPayment", func() approval.Request {
+		{"UnknownPayment", func() approval.Decision {
 			r := a.decision(p, reviewer, payment.StageReview, payment.VerdictApprove)
 			r.PaymentID = uuid.NewString()
 			return r
 		}(), payment.CodeNotFound},
-		{"PaymentIDNotAUUID", func() approval.Request {
+		{"PaymentIDNotAUUID", func() approval.Decision {
 			r := a.decision(p, reviewer, payment.StageReview, payment.VerdictApprove)
 			r.PaymentID = "not-a-payment"
 			return r
@@ -585,7 +595,7 @@ func TestDecisionRefuse(t *testing.T) {
 	// A bad token: nobody is known; the decision is recorded and answered.
 	r := a.decision(p, payment.User{}, payment.StageConfirmation, payment.VerdictApprove)
 	r.SessionID = ""
-	res, err := a.store.DecisionRefuse(ctx, r, badToken)
+	res, err := a.app.Refuse(ctx, r, badToken)
 	require.NoError(t, err)
 	require.Equal(t, approval.Refused, res.Outcome)
 	require.Equal(t, payment.CodeTokenInvalid, res.Code)
@@ -605,7 +615,7 @@ func TestDecisionRefuse(t *testing.T) {
 	require.Nil(t, user)
 
 	// Again: the same answer, one row.
-	again, err := a.store.DecisionRefuse(ctx, r, payment.Errorf(payment.CodeTokenInvalid, "something else"))
+	again, err := a.app.Refuse(ctx, r, payment.Errorf(payment.CodeTokenInvalid, "something else"))
 	require.NoError(t, err)
 	require.Equal(t, res.Reason, again.Reason)
 	require.Equal(t, 1, a.countDecisions(t, p.ID, approval.Refused))
@@ -613,7 +623,7 @@ func TestDecisionRefuse(t *testing.T) {
 	// A token of a user that does not exist, and a payment id that is none.
 	ghost := a.decision(p, payment.User{ID: "ghost-" + a.suffix}, payment.StageReview, payment.VerdictApprove)
 	ghost.PaymentID = "../../etc"
-	res, err = a.store.DecisionRefuse(ctx, ghost, badToken)
+	res, err = a.app.Refuse(ctx, ghost, badToken)
 	require.NoError(t, err)
 	require.Equal(t, payment.CodeTokenInvalid, res.Code)
 	d = a.decisionRow(t, ghost.DecisionID)
@@ -641,7 +651,7 @@ func TestDecisionConcurrentReviewers(t *testing.T) {
 	a.applied(t, a.confirmation(t, p))
 
 	const n = 10
-	reqs := make([]approval.Request, n)
+	reqs := make([]approval.Decision, n)
 	for i := range reqs {
 		reqs[i] = a.decision(p, a.newUser(t, payment.RoleReviewer), payment.StageReview, payment.VerdictApprove)
 	}
@@ -652,7 +662,7 @@ func TestDecisionConcurrentReviewers(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			results[i], errs[i] = a.store.DecisionApply(t.Context(), reqs[i])
+			results[i], errs[i] = a.app.Apply(t.Context(), reqs[i])
 		})
 	}
 	close(start)

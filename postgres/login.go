@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/b2bpay/b2bpay/auth"
+	"github.com/b2bpay/b2bpay/otp"
 	"github.com/b2bpay/b2bpay/payment"
 )
 
@@ -166,7 +167,7 @@ func (s *Store) loginFailed(ctx context.Context, r loginRow, t auth.Throttle, no
 			return s.auditTx(ctx, tx, AuditEntry{UserID: userID, Actor: actor, Event: "login_failed",
 				Detail: fmt.Sprintf("%s (locked meanwhile)", detail)})
 		}
-		failures, lockUntil := countFailure(failures, until, t.MaxFailures, t.LockFor, now)
+		failures, lockUntil := otp.CountFailure(failures, until, t.MaxFailures, t.LockFor, now)
 		if _, err := tx.Exec(ctx, `UPDATE login_throttle SET failures = $2, locked_until = $3, updated_at = $4 WHERE subject = $1`,
 			r.subject, failures, lockUntil, now); err != nil {
 			return fmt.Errorf("count failed sign-in: %w", err)

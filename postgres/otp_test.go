@@ -18,7 +18,7 @@ import (
 // otpKit is a sealer and the policy the OTP tests check codes with.
 type otpKit struct {
 	sealer *secret.Sealer
-	pol    postgres.OTPPolicy
+	pol    otp.Policy
 }
 
 func newOTPKit(t *testing.T) *otpKit {

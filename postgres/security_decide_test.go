@@ -42,7 +42,7 @@ func TestSecurityDecisionRepeatOnlyForItsPerson(t *testing.T) {
 	// first result.
 	anon := stolen
 	anon.UserID, anon.SessionID = "", ""
-	res, err := a.store.DecisionRefuse(t.Context(), anon, payment.Errorf(payment.CodeTokenInvalid, "garbage"))
+	res, err := a.app.Refuse(t.Context(), anon, payment.Errorf(payment.CodeTokenInvalid, "garbage"))
 	require.NoError(t, err)
 	require.Equal(t, approval.Refused, res.Outcome)
 	require.NotEqual(t, approval.Applied, res.Outcome)
@@ -67,11 +67,11 @@ func TestSecurityDecisionOtherCustomerNotFound(t *testing.T) {
 	other := setup(t)
 	outsider := other.newUser(t, payment.RoleReviewer, payment.RoleApplicant, payment.RoleAuthorizer)
 
-	for _, r := range []approval.Request{
+	for _, r := range []approval.Decision{
 		a.decision(p, outsider, payment.StageReview, payment.VerdictApprove),
 		a.decision(p, outsider, payment.StageConfirmation, payment.VerdictApprove),
 		a.decision(p, outsider, payment.StageAuthorization, payment.VerdictApprove),
-		func() approval.Request {
+		func() approval.Decision {
 			r := a.decision(p, outsider, "", approval.Cancel)
 			r.Reason = "mine now"
 			return r
@@ -110,12 +110,12 @@ func TestSecurityReviewNeedsOTP(t *testing.T) {
 	require.Equal(t, payment.CodeOTPInvalid, a.apply(t, wrong).Code)
 	require.Equal(t, payment.StateAwaitingReview, a.payment(t, p.ID).State)
 
-	// In a batch: the same checks (left to the single path, refused there).
+	// In a batch: the same checks, the same refusal.
 	batch := a.decision(p, rev, payment.StageReview, payment.VerdictApprove)
 	batch.OTP = ""
-	_, rest, err := a.store.DecisionApplyMany(t.Context(), []approval.Request{batch})
+	results, err := a.app.ApplyMany(t.Context(), []approval.Decision{batch})
 	require.NoError(t, err)
-	require.Equal(t, []int{0}, rest, "left for the single path")
+	require.Equal(t, payment.CodeOTPRequired, results[0].Code, "refused in the batch as alone")
 	require.Equal(t, payment.StateAwaitingReview, a.payment(t, p.ID).State)
 
 	// A rejection needs none.
@@ -136,7 +136,7 @@ func TestSecurityReviewNeedsOTP(t *testing.T) {
 
 // TestSecurityDecisionBatchSameChecks: decisions in a batch get the checks
 // single ones get: another customer's payment and a review without its
-// code are not applied by the batch.
+// code are not applied by the batch, and are refused as alone.
 func TestSecurityDecisionBatchSameChecks(t *testing.T) {
 	t.Parallel()
 	a := setupApprovals(t)
@@ -146,15 +146,17 @@ func TestSecurityDecisionBatchSameChecks(t *testing.T) {
 	other := setup(t)
 	outsider := other.newUser(t, payment.RoleReviewer)
 	rev := a.newUser(t, payment.RoleReviewer)
-	_, rest, err := a.store.DecisionApplyMany(t.Context(), []approval.Request{
+	results, err := a.app.ApplyMany(t.Context(), []approval.Decision{
 		a.decision(p, outsider, payment.StageReview, payment.VerdictApprove),
 	})
 	require.NoError(t, err)
-	require.Equal(t, []int{0}, rest)
+	require.Equal(t, approval.Refused, results[0].Outcome)
+	require.Equal(t, payment.CodeNotFound, results[0].Code, "another customer's payment does not exist, in a batch too")
 	noCode := a.decision(p, rev, payment.StageReview, payment.VerdictApprove)
 	noCode.OTP = ""
-	_, rest, err = a.store.DecisionApplyMany(t.Context(), []approval.Request{noCode})
+	results, err = a.app.ApplyMany(t.Context(), []approval.Decision{noCode})
 	require.NoError(t, err)
-	require.Equal(t, []int{0}, rest, "a review without its code is not applied in a batch")
+	require.Equal(t, approval.Refused, results[0].Outcome, "a review without its code is not applied in a batch")
+	require.Equal(t, payment.CodeOTPRequired, results[0].Code)
 	require.Equal(t, payment.StateAwaitingReview, a.payment(t, p.ID).State)
 }

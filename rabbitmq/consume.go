@@ -10,12 +10,12 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// Decision is what a handler wants done with one delivery.
-type Decision int
+// Disposition is what a handler wants done with one delivery.
+type Disposition int
 
 const (
 	// Ack acknowledges the delivery: the broker forgets the message.
-	Ack Decision = iota
+	Ack Disposition = iota
 	// Reject nacks without requeue: the queue's dead-letter exchange takes the message.
 	Reject
 	// Requeue nacks with requeue: the message is delivered again (counting toward x-delivery-limit
@@ -23,8 +23,8 @@ const (
 	Requeue
 )
 
-// String names the decision for logs.
-func (d Decision) String() string {
+// String names the disposition for logs.
+func (d Disposition) String() string {
 	switch d {
 	case Ack:
 		return "ack"
@@ -37,12 +37,12 @@ func (d Decision) String() string {
 	}
 }
 
-// BatchHandler handles a batch of deliveries and returns one decision per delivery, in the same
-// order. A missing decision, an unknown one or a panic counts as Requeue. The handler's ctx is not
+// BatchHandler handles a batch of deliveries and returns one disposition per delivery, in the same
+// order. A missing disposition, an unknown one or a panic counts as Requeue. The handler's ctx is not
 // cancelled when Consume's ctx is: it is cancelled DrainTimeout later, or at once if the channel is
 // lost (its decisions would be dropped anyway). A handler that ignores its ctx can outlive Consume;
 // its late decisions are dropped and the broker redelivers those messages.
-type BatchHandler func(ctx context.Context, ds []amqp.Delivery) []Decision
+type BatchHandler func(ctx context.Context, ds []amqp.Delivery) []Disposition
 
 // ConsumeConfig configures Consume.
 type ConsumeConfig struct {

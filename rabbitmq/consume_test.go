@@ -45,9 +45,9 @@ func TestRejectDeadLetters(t *testing.T) {
 
 	main := newCollector()
 	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue, BatchSize: 4, BatchWait: 50 * time.Millisecond},
-		func(_ context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+		func(_ context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 			main.add(ds)
-			out := make([]rabbitmq.Decision, len(ds))
+			out := make([]rabbitmq.Disposition, len(ds))
 			for i, d := range ds {
 				if d.MessageId[:3] == "bad" {
 					out[i] = rabbitmq.Reject
@@ -74,12 +74,12 @@ func TestRequeueRedelivers(t *testing.T) {
 	publish(t, f, "again")
 
 	col := newCollector()
-	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue}, func(_ context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue}, func(_ context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 		col.add(ds)
 		if !ds[0].Redelivered {
-			return []rabbitmq.Decision{rabbitmq.Requeue}
+			return []rabbitmq.Disposition{rabbitmq.Requeue}
 		}
-		return []rabbitmq.Decision{rabbitmq.Ack}
+		return []rabbitmq.Disposition{rabbitmq.Ack}
 	})
 	require.Eventually(t, func() bool { return col.snapshot()["again"] == 2 }, 10*time.Second, 10*time.Millisecond)
 	time.Sleep(100 * time.Millisecond)
@@ -95,9 +95,9 @@ func TestDeliveryLimitDeadLetters(t *testing.T) {
 	publish(t, f, "poison")
 
 	col := newCollector()
-	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue}, func(_ context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue}, func(_ context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 		col.add(ds)
-		return []rabbitmq.Decision{rabbitmq.Requeue}
+		return []rabbitmq.Disposition{rabbitmq.Requeue}
 	})
 	dead := newCollector()
 	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.dlq}, dead.ackAll)
@@ -116,10 +116,10 @@ func TestHandlerMistakesRequeue(t *testing.T) {
 	publish(t, f, "panic", "short")
 
 	col := newCollector()
-	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue}, func(_ context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue}, func(_ context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 		col.add(ds)
 		if ds[0].Redelivered {
-			return []rabbitmq.Decision{rabbitmq.Ack}
+			return []rabbitmq.Disposition{rabbitmq.Ack}
 		}
 		if ds[0].MessageId == "panic" {
 			panic("handler bug")
@@ -141,11 +141,11 @@ func TestGracefulShutdownAcksInFlight(t *testing.T) {
 	started := make(chan struct{})
 	var handlerCtxErr atomic.Value
 	stop := consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue, DrainTimeout: 5 * time.Second},
-		func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+		func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 			close(started)
 			time.Sleep(500 * time.Millisecond)
 			handlerCtxErr.Store(ctx.Err() == nil)
-			return []rabbitmq.Decision{rabbitmq.Ack}
+			return []rabbitmq.Disposition{rabbitmq.Ack}
 		})
 	<-started
 	begin := time.Now()
@@ -166,12 +166,12 @@ func TestDrainTimeoutLeavesMessageForRedelivery(t *testing.T) {
 	started := make(chan struct{})
 	returned := make(chan struct{})
 	stop := consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue, DrainTimeout: 200 * time.Millisecond},
-		func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+		func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 			close(started)
 			<-ctx.Done() // cancelled once the drain timeout passes
 			time.Sleep(100 * time.Millisecond)
 			defer close(returned)
-			return []rabbitmq.Decision{rabbitmq.Ack}
+			return []rabbitmq.Disposition{rabbitmq.Ack}
 		})
 	<-started
 	stop()

@@ -176,9 +176,9 @@ func consume(t testing.TB, c *rabbitmq.Conn, cfg rabbitmq.ConsumeConfig, h rabbi
 }
 
 // ackAll is a handler that records and acks everything.
-func (col *collector) ackAll(_ context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+func (col *collector) ackAll(_ context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 	col.add(ds)
-	return make([]rabbitmq.Decision, len(ds)) // all Ack
+	return make([]rabbitmq.Disposition, len(ds)) // all Ack
 }
 
 // ids returns "prefix-0" … "prefix-(n-1)".

@@ -68,7 +68,7 @@ func TestPublishMany(t *testing.T) {
 
 	col := newCollector()
 	var maxBatch atomic.Int64
-	h := func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+	h := func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 		if n := int64(len(ds)); n > maxBatch.Load() {
 			maxBatch.Store(n) // one worker: no race
 		}

@@ -133,14 +133,14 @@ func TestDecisionsFromDeadChannelAreDropped(t *testing.T) {
 
 	inHandler := make(chan struct{}, 1)
 	col := newCollector()
-	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue}, func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Decision {
+	consume(t, c, rabbitmq.ConsumeConfig{Queue: f.queue}, func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 		col.add(ds)
 		if !ds[0].Redelivered && ds[0].MessageId == "inflight" {
 			inHandler <- struct{}{}
 			<-ctx.Done() // cancelled when the channel is lost
-			return []rabbitmq.Decision{rabbitmq.Ack}
+			return []rabbitmq.Disposition{rabbitmq.Ack}
 		}
-		return []rabbitmq.Decision{rabbitmq.Ack}
+		return []rabbitmq.Disposition{rabbitmq.Ack}
 	})
 	<-inHandler
 	require.NoError(t, rabbitmqtest.CloseConnections(vhost, "b2bpay test: fault during handler"))

@@ -154,7 +154,7 @@ func (s *session) work1() {
 }
 
 // handle runs the handler, turning a panic into Requeue for the whole batch.
-func (s *session) handle(b []amqp.Delivery) (ds []Decision) {
+func (s *session) handle(b []amqp.Delivery) (ds []Disposition) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("rabbitmq handler panicked; requeueing its batch", "panic", r, "batch_size", len(b))
@@ -172,7 +172,7 @@ func (s *session) handle(b []amqp.Delivery) (ds []Decision) {
 // then every delivery before the batch was settled before this batch was handled, so "all tags up
 // to N" means exactly this prefix. With several workers another batch with lower tags may still be
 // in a handler, and multiple=true would ack it too early.
-func (s *session) settle(b []amqp.Delivery, ds []Decision) {
+func (s *session) settle(b []amqp.Delivery, ds []Disposition) {
 	if len(ds) != len(b) {
 		s.log.Error("rabbitmq handler returned the wrong number of decisions; requeueing the missing ones",
 			"batch_size", len(b), "decisions", len(ds))
@@ -203,7 +203,7 @@ func (s *session) settle(b []amqp.Delivery, ds []Decision) {
 }
 
 // send sends one decision.
-func (s *session) send(tag uint64, d Decision) error {
+func (s *session) send(tag uint64, d Disposition) error {
 	switch d {
 	case Ack:
 		return s.ch.Ack(tag, false)
@@ -225,7 +225,7 @@ func (s *session) dropped(b []amqp.Delivery) {
 
 // ackPrefix returns the length of the leading run of Ack decisions whose delivery tags are
 // consecutive.
-func ackPrefix(b []amqp.Delivery, ds []Decision) int {
+func ackPrefix(b []amqp.Delivery, ds []Disposition) int {
 	n := 0
 	for n < len(b) && ds[n] == Ack && b[n].DeliveryTag == b[0].DeliveryTag+uint64(n) {
 		n++
@@ -234,8 +234,8 @@ func ackPrefix(b []amqp.Delivery, ds []Decision) int {
 }
 
 // fitDecisions pads ds with Requeue, or cuts it, to length n.
-func fitDecisions(ds []Decision, n int) []Decision {
-	out := make([]Decision, n)
+func fitDecisions(ds []Disposition, n int) []Disposition {
+	out := make([]Disposition, n)
 	for i := range out {
 		out[i] = Requeue
 		if i < len(ds) {

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/consumers"
 	"github.com/b2bpay/b2bpay/export"
@@ -39,8 +40,10 @@ type app struct {
 	log   *slog.Logger
 	pool  *pgxpool.Pool
 	store *postgres.Store
-	conn  *rabbitmq.Conn
-	sec   *security
+	// approval applies staff decisions over store.
+	approval *approval.Applier
+	conn     *rabbitmq.Conn
+	sec      *security
 	// ring is the master key's ring, checked against the database's key
 	// versions; nil when no master key is configured.
 	ring *keyring.Ring
@@ -54,7 +57,7 @@ func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
 		return nil, err
 	}
 	sc := postgres.Config{Location: cfg.Location, Logger: cfg.Logger, EventMessage: route.EventMessage,
-		TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage}
+		TaskMessage: route.TaskMessage}
 	// Commands that handle no secrets still write timelines (a cutoff) or
 	// check them (verify) when the master key is configured.
 	var master []byte
@@ -76,14 +79,26 @@ func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
 	}
 	if sec != nil {
 		sec.sealer, sec.mac = ring.Sealer, ring.MAC
-		sc.OTPOpener, sc.OTPPolicy = sec.otpOpener, sec.otpPolicy
 	}
 	store, err := postgres.New(pool, sc)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, log: cfg.Logger, pool: pool, store: store, sec: sec, ring: ring}, nil
+	// The approval use case over the store: results to reply queues, OTP
+	// seeds opened with the master key's sealer, decisions sealed with the
+	// ring's MAC key.
+	ac := approval.Config{Seal: sc.Seal, EventMessage: route.EventMessage, TaskMessage: route.TaskMessage,
+		ResultMessage: route.ResultMessage}
+	if sec != nil {
+		ac.OTPOpener, ac.OTPPolicy = sec.otpOpener, sec.otpPolicy
+	}
+	decisions, err := approval.New(store, ac)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &app{cfg: cfg, log: cfg.Logger, pool: pool, store: store, approval: decisions, sec: sec, ring: ring}, nil
 }
 
 // openBroker connects to RabbitMQ, waiting at most timeout for it.
@@ -235,7 +250,7 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 	in := consumers.NewIntake(counted, intake.NewAuthenticator(a.store, a.sec.sealer), a.log)
 	intakeHandler := in.Batch(consumers.Chain(in.Handle,
 		consumers.Log(a.log, route.IntakeQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log)))
-	dec := consumers.NewDecisions(countedApproval{Store: a.store, m: m}, counted, tokenVerifier{sess}, a.log)
+	dec := consumers.NewDecisions(countedApproval{Applier: a.approval, m: m}, tokenVerifier{sess}, a.log)
 	decisionHandler := dec.Batch(consumers.Chain(dec.Handle,
 		consumers.Log(a.log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log)))
 	pub := rabbitmq.NewPublisher(a.conn, a.log)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/httpapi"
+	"github.com/b2bpay/b2bpay/otp"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/seal"
@@ -24,7 +25,7 @@ type security struct {
 	mac          *seal.Key
 	decisionKeys *auth.DecisionKeys
 	throttle     auth.Throttle
-	otpPolicy    postgres.OTPPolicy
+	otpPolicy    otp.Policy
 	// loginKey names the sign-in lock rows (postgres.Config.LoginKey).
 	loginKey []byte
 	// gate throttles sign-ins before their password is checked.

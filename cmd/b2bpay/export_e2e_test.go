@@ -30,7 +30,7 @@ func TestSeedToSettlement(t *testing.T) {
 	ctx := context.Background()
 	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *", "30 22 * * *")
 	require.NoError(t, err)
-	e.app.store.SetNextCutoff(sched.Next)
+	e.app.approval.SetNextCutoff(sched.Next)
 	outbound, inbound := t.TempDir(), t.TempDir()
 	x, err := export.New(e.app.store, export.Config{Dir: outbound, Format: iso20022.Pacs008(), MaxPerFile: 100,
 		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})

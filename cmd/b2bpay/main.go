@@ -16,6 +16,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/jobs"
+	"github.com/b2bpay/b2bpay/otp"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/route"
@@ -157,7 +158,7 @@ func serveCommand() *cli.Command {
 				return err
 			}
 			sec.throttle = auth.Throttle{MaxFailures: 5, LockFor: cmd.Duration("login-lock")}
-			sec.otpPolicy = postgres.OTPPolicy{MaxFailures: 5, LockFor: cmd.Duration("otp-lock")}
+			sec.otpPolicy = otp.Policy{MaxFailures: 5, LockFor: cmd.Duration("otp-lock")}
 			a, err := openDB(ctx, cfg, sec)
 			if err != nil {
 				return err
@@ -180,7 +181,7 @@ func serveCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			a.store.SetNextCutoff(ec.schedule.Next)
+			a.approval.SetNextCutoff(ec.schedule.Next)
 			elector := postgres.NewElector(cfg.DatabaseURL, electorKey, cfg.Logger)
 			defer elector.Close()
 			hup := make(chan os.Signal, 1)

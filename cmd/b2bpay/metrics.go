@@ -216,38 +216,32 @@ func (c countedIntake) IntakeReject(ctx context.Context, r intake.Rejection) (bo
 
 // countedApproval counts decisions.
 type countedApproval struct {
-	approval.Store
+	*approval.Applier
 	m *metrics
 }
 
-func (c countedApproval) DecisionApply(ctx context.Context, r approval.Request) (approval.Result, error) {
-	res, err := c.Store.DecisionApply(ctx, r)
+func (c countedApproval) Apply(ctx context.Context, d approval.Decision) (approval.Result, error) {
+	res, err := c.Applier.Apply(ctx, d)
 	if err == nil {
-		c.m.decisions.WithLabelValues(string(r.Stage), res.Outcome, string(res.Code)).Inc()
+		c.m.decisions.WithLabelValues(string(d.Stage), res.Outcome, string(res.Code)).Inc()
 	}
 	return res, err
 }
 
-func (c countedApproval) DecisionApplyMany(ctx context.Context, rs []approval.Request) ([]approval.Result, []int, error) {
-	results, rest, err := c.Store.DecisionApplyMany(ctx, rs)
+func (c countedApproval) ApplyMany(ctx context.Context, ds []approval.Decision) ([]approval.Result, error) {
+	results, err := c.Applier.ApplyMany(ctx, ds)
 	if err == nil {
-		skip := map[int]bool{}
-		for _, i := range rest {
-			skip[i] = true
-		}
 		for i, res := range results {
-			if !skip[i] {
-				c.m.decisions.WithLabelValues(string(rs[i].Stage), res.Outcome, string(res.Code)).Inc()
-			}
+			c.m.decisions.WithLabelValues(string(ds[i].Stage), res.Outcome, string(res.Code)).Inc()
 		}
 	}
-	return results, rest, err
+	return results, err
 }
 
-func (c countedApproval) DecisionRefuse(ctx context.Context, r approval.Request, refusal error) (approval.Result, error) {
-	res, err := c.Store.DecisionRefuse(ctx, r, refusal)
+func (c countedApproval) Refuse(ctx context.Context, d approval.Decision, refusal error) (approval.Result, error) {
+	res, err := c.Applier.Refuse(ctx, d, refusal)
 	if err == nil {
-		c.m.decisions.WithLabelValues(string(r.Stage), res.Outcome, string(payment.ErrorCode(refusal))).Inc()
+		c.m.decisions.WithLabelValues(string(d.Stage), res.Outcome, string(payment.ErrorCode(refusal))).Inc()
 	}
 	return res, err
 }
