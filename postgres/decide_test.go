@@ -765,13 +765,9 @@ func TestDecisionRejectAndCancel(t *testing.T) {
 // TestDecisionCancelAfterConfirmation: the applicant may cancel until
 // authorization (README, payment.Cancel), also after confirming.
 //
-// Known bug: the applicant's confirmation is an applied decision, and so is
-// the cancel; the unique index decisions_one_act_per_person (payment,
-// actor, applied) refuses the second row, the transaction is retried and
-// DecisionApply returns an infrastructure error, so the decision message is
-// retried until the broker dead-letters it and the applicant never gets an
-// answer. The fix is a schema change (exclude verdict 'cancel' from the
-// index) in the next numbered migration.
+// The applicant's confirmation is an applied decision, and so is the
+// cancel: the unique index decisions_one_act_per_person leaves cancels out
+// (migration 0003), so the second row is not refused.
 func TestDecisionCancelAfterConfirmation(t *testing.T) {
 	t.Parallel()
 	a := setupApprovals(t)
