@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // listAnswer is the answer of GET /v1/payments: payments without their
@@ -37,7 +36,7 @@ type listQuery struct {
 	// byOrder is set for an order lookup: order_ref and upstream_id and
 	// nothing else. Every payment of the order comes back, newest first.
 	byOrder bool
-	filter  postgres.PaymentFilter
+	filter  PaymentFilter
 }
 
 // paymentList answers GET /v1/payments: the payments of one order, or one
@@ -102,11 +101,11 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 	if err := checkListText(values); err != nil {
 		return listQuery{}, err
 	}
-	q := listQuery{filter: postgres.PaymentFilter{
+	q := listQuery{filter: PaymentFilter{
 		OrderRef:   values.Get(paramOrderRef),
 		UpstreamID: values.Get(paramUpstreamID),
 		After:      values.Get(paramAfter),
-		Limit:      postgres.DefaultPageSize,
+		Limit:      DefaultPageSize,
 	}}
 	if q.filter.OrderRef != "" && q.filter.UpstreamID != "" {
 		if len(values) > 2 {
@@ -136,9 +135,9 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 	}
 	if v := values.Get(paramLimit); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > postgres.MaxPageSize {
+		if err != nil || n < 1 || n > MaxPageSize {
 			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, paramLimit, "%q is not a whole number from 1 to %d",
-				clipInput(v, 64), postgres.MaxPageSize)
+				clipInput(v, 64), MaxPageSize)
 		}
 		q.filter.Limit = n
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
@@ -186,10 +187,10 @@ func TestTamperedPaymentsAreHeld(t *testing.T) {
 		}
 	}
 
-	var held []postgres.Held
+	var held []export.Held
 	a.clock.Set(cutoffAt10.Add(time.Second))
 	c := claim(cutoffAt10, 100)
-	c.OnHeld = func(h []postgres.Held) { held = h }
+	c.OnHeld = func(h []export.Held) { held = h }
 	batches, err := a.store.CutoffClaimBatches(ctx, c)
 	require.NoError(t, err)
 
