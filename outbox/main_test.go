@@ -1,4 +1,4 @@
-package relay_test
+package outbox_test
 
 import (
 	"bytes"
@@ -19,12 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
-	"github.com/b2bpay/b2bpay/relay"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -164,9 +164,9 @@ func setup(t *testing.T) *bundle {
 }
 
 // relay builds a relay over the bundle's store and publisher.
-func (b *bundle) relay(batch int, poll time.Duration) *relay.Relay {
+func (b *bundle) relay(batch int, poll time.Duration) *outbox.Relay {
 	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return relay.New(b.store, b.pub, relay.Config{Batch: batch, Poll: poll, Logger: log})
+	return outbox.NewRelay(b.store, b.pub, outbox.RelayConfig{Batch: batch, Poll: poll, Logger: log})
 }
 
 // reject records a rejected message of the bundle's upstream, writing its

@@ -1,4 +1,4 @@
-package relay_test
+package outbox_test
 
 import (
 	"context"
