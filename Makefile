@@ -53,10 +53,14 @@ BENCH_FLAGS ?=
 bench: services
 	$(GO) run ./cmd/b2bpay bench $(BENCH_FLAGS)
 
+# gofmt, go vet, staticcheck, and the import rules (scripts/imports.sh:
+# only cmd and the test kits import postgres, no pgx under the flows, the
+# domain imports no transport, the binary links no test kit).
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@GO=$(GO) bash scripts/imports.sh
 
 clean:
 	rm -rf bin
