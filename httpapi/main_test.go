@@ -8,62 +8,29 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai even where the system has no zoneinfo
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
-// testPool is the pool of this package run's own database. Tests never
-// share registry rows: each seeds its own with random suffixes.
-var testPool *pgxpool.Pool
-
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	url, drop, err := pgtest.NewDatabase(ctx)
-	if err != nil {
-		cancel()
-		fmt.Fprintln(os.Stderr, "httpapi tests need a database:", err)
-		return 1
-	}
-	testPool, err = postgres.Open(ctx, url, 16)
-	cancel()
-	if err != nil {
-		drop()
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	testPool.Close()
-	drop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			return 1
-		}
-	}
-	return code
-}
+func TestMain(m *testing.M) { testkit.Main(m, testkit.Options{PoolSize: 16}) }
 
 // baseTime is the store's pinned "now": 10:00 on 10 March 2026 in Shanghai.
 var baseTime = time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
@@ -76,24 +43,6 @@ var shanghai = func() *time.Location {
 	}
 	return loc
 }()
-
-// clock is a pinned, settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // logBuffer collects the API's log lines; handlers write from many goroutines.
 type logBuffer struct {
@@ -128,7 +77,7 @@ type tenant struct {
 // with two customers: ours and another one.
 type bundle struct {
 	store *postgres.Store
-	clock *clock
+	clock *testkit.Clock
 	auth  *fakeAuth
 	srv   *httptest.Server
 	logs  *logBuffer
@@ -138,10 +87,10 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	clk := &clock{now: baseTime}
-	store, err := postgres.New(testPool, postgres.Config{
+	clk := testkit.NewClock(baseTime)
+	store, err := postgres.New(testkit.Pool(t), postgres.Config{
 		Seal: pgtest.Key,
-		Now:  clk.Now, Location: shanghai, EventMessage: eventMessage,
+		Now:  clk.Now, Location: shanghai, EventMessage: route.EventMessage,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
@@ -217,13 +166,8 @@ func (b *bundle) submit(t *testing.T, tn tenant, mods ...func(*payment.Request))
 // that would do it are not what these tests are about.
 func (b *bundle) forceState(t *testing.T, id string, st payment.State) {
 	t.Helper()
-	_, err := testPool.Exec(t.Context(), `UPDATE payments SET state = $2 WHERE id = $1`, id, string(st))
+	_, err := testkit.Pool(t).Exec(t.Context(), `UPDATE payments SET state = $2 WHERE id = $1`, id, string(st))
 	require.NoError(t, err)
-}
-
-func eventMessage(ev payment.Event) (outbox.Message, error) {
-	body, err := json.Marshal(ev)
-	return outbox.Message{MessageID: ev.ID, Exchange: "b2bpay.events", RoutingKey: "payment." + ev.UpstreamID, Body: body}, err
 }
 
 // answer is an HTTP answer as the tests read it.

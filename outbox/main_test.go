@@ -6,18 +6,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
@@ -26,52 +22,13 @@ import (
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // The relay claims every due row of the outbox, so the tests of this
-// package share one database and one vhost but run one at a time, each
-// leaving the outbox empty.
-var (
-	testPool *pgxpool.Pool
-	testAMQP string
-)
-
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	dbURL, drop, err := pgtest.NewDatabase(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "relay tests need a database:", err)
-		return 1
-	}
-	defer drop()
-	testPool, err = postgres.Open(ctx, dbURL, 8)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	amqpURL, deleteVhost, err := rabbitmqtest.NewVhost()
-	if err != nil {
-		testPool.Close()
-		fmt.Fprintln(os.Stderr, "relay tests need a broker and rabbitmqctl:", err)
-		return 1
-	}
-	testAMQP = amqpURL
-	code := m.Run()
-	deleteVhost()
-	testPool.Close()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			return 1
-		}
-	}
-	return code
-}
+// package share one database and one vhost (opened by the first test that
+// asks) but run one at a time, each leaving the outbox empty.
+func TestMain(m *testing.M) { testkit.Main(m, testkit.Options{}) }
 
 // logBuffer collects JSON log records; it is safe for concurrent use.
 type logBuffer struct {
@@ -119,19 +76,19 @@ func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := t.Context()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := postgres.New(testPool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: quiet})
+	store, err := postgres.New(testkit.Pool(t), postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: quiet})
 	require.NoError(t, err)
 	var pending int
-	require.NoError(t, testPool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&pending))
+	require.NoError(t, testkit.Pool(t).QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&pending))
 	require.Zero(t, pending, "the outbox starts empty")
 	t.Cleanup(func() {
-		_, err := testPool.Exec(context.Background(), `DELETE FROM outbox`)
+		_, err := testkit.Pool(t).Exec(context.Background(), `DELETE FROM outbox`)
 		require.NoError(t, err)
 	})
 
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := rabbitmq.Dial(dctx, rabbitmq.Config{URL: testAMQP, Name: "b2bpay-relay-test " + t.Name(),
+	conn, err := rabbitmq.Dial(dctx, rabbitmq.Config{URL: testkit.AMQP(t), Name: "b2bpay-relay-test " + t.Name(),
 		OpTimeout: 5 * time.Second, Logger: quiet})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, conn.Close()) })
@@ -232,7 +189,7 @@ type row struct {
 func outboxRow(t *testing.T, messageID string) row {
 	t.Helper()
 	var r row
-	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT sent_at, available_at, attempts, last_error
+	require.NoError(t, testkit.Pool(t).QueryRow(t.Context(), `SELECT sent_at, available_at, attempts, last_error
 		FROM outbox WHERE message_id = $1`, messageID).Scan(&r.SentAt, &r.AvailableAt, &r.Attempts, &r.LastError))
 	return r
 }

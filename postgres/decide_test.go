@@ -33,7 +33,7 @@ type approvals struct {
 func setupApprovals(t *testing.T) *approvals { return setupApprovalsAt(t, baseTime) }
 
 func setupApprovalsAt(t *testing.T, now time.Time) *approvals {
-	return setupApprovalsOn(t, testPool, now)
+	return setupApprovalsOn(t, testPool(t), now)
 }
 
 // setupApprovalsOn is setupApprovalsAt on the database of pool.
@@ -47,7 +47,7 @@ func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approval
 		Seal:          pgtest.Key,
 		Now:           b.clock.Now,
 		Location:      loc,
-		EventMessage:  eventMessage,
+		EventMessage:  route.EventMessage,
 		TaskMessage:   route.TaskMessage,
 		ResultMessage: route.ResultMessage,
 		OTPOpener:     k.open,

@@ -16,6 +16,8 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // setupOwnDB is setupAt on a database of its own: CutoffClaimBatches
@@ -26,16 +28,11 @@ import (
 func setupOwnDB(t *testing.T, now time.Time) (*bundle, map[string]string, payment.Bank) {
 	t.Helper()
 	ctx := t.Context()
-	url, drop, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err)
-	t.Cleanup(drop)
-	pool, err := postgres.Open(ctx, url, 8)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool := testkit.OwnPool(t, 8)
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
-	clk := &clock{now: now}
-	store, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, Now: clk.Now, Location: loc, EventMessage: eventMessage,
+	clk := testkit.NewClock(now)
+	store, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, Now: clk.Now, Location: loc, EventMessage: route.EventMessage,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	sfx := randomHex(5)
