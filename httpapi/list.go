@@ -90,7 +90,7 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 		switch {
 		case !slices.Contains(listParams, name):
 			return listQuery{}, payment.Errorf(payment.CodeInvalidInput, "unknown query parameter %q; known are %s",
-				clipInput(name, 64), strings.Join(listParams, ", "))
+				payment.Clip(name, 64), strings.Join(listParams, ", "))
 		case len(vs) > 1 && name != paramState:
 			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, name, "give it once")
 		case slices.Contains(vs, ""):
@@ -119,7 +119,7 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 		st := payment.State(s)
 		if !st.Valid() {
 			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, paramState, "%q is not a payment state; states are %s",
-				clipInput(s, 64), stateNames())
+				payment.Clip(s, 64), stateNames())
 		}
 		q.filter.States = append(q.filter.States, st)
 	}
@@ -137,7 +137,7 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxPageSize {
 			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, paramLimit, "%q is not a whole number from 1 to %d",
-				clipInput(v, 64), MaxPageSize)
+				payment.Clip(v, 64), MaxPageSize)
 		}
 		q.filter.Limit = n
 	}
@@ -183,7 +183,7 @@ func parseTime(name, v string, loc *time.Location, wholeDay bool) (time.Time, er
 		return d, nil
 	}
 	return time.Time{}, payment.FieldErrorf(payment.CodeInvalidInput, name,
-		"%q is neither an RFC 3339 time (2026-03-10T09:30:00+08:00) nor a date (2026-03-10)", clipInput(v, 64))
+		"%q is neither an RFC 3339 time (2026-03-10T09:30:00+08:00) nor a date (2026-03-10)", payment.Clip(v, 64))
 }
 
 // stateNames lists the payment states for messages.
@@ -193,12 +193,4 @@ func stateNames() string {
 		names[i] = string(st)
 	}
 	return strings.Join(names, ", ")
-}
-
-// clipInput shortens client input echoed in a message.
-func clipInput(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -25,7 +25,7 @@ func checkFilter(f httpapi.PaymentFilter) error {
 	case f.Limit < 0 || f.Limit > httpapi.MaxPageSize:
 		return payment.FieldErrorf(payment.CodeInvalidInput, "limit", "%d is not between 1 and %d", f.Limit, httpapi.MaxPageSize)
 	case f.After != "" && !canonicalUUID(f.After):
-		return payment.FieldErrorf(payment.CodeInvalidInput, "after", "%q is not a payment id", clipInput(f.After, 64))
+		return payment.FieldErrorf(payment.CodeInvalidInput, "after", "%q is not a payment id", payment.Clip(f.After, 64))
 	case !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo):
 		return payment.FieldErrorf(payment.CodeInvalidInput, "created_to", "%s is not after created_from %s",
 			f.CreatedTo.Format(time.RFC3339), f.CreatedFrom.Format(time.RFC3339))
@@ -35,7 +35,7 @@ func checkFilter(f httpapi.PaymentFilter) error {
 	}
 	for _, st := range f.States {
 		if !st.Valid() {
-			return payment.FieldErrorf(payment.CodeInvalidInput, "state", "%q is not a payment state", clipInput(string(st), 64))
+			return payment.FieldErrorf(payment.CodeInvalidInput, "state", "%q is not a payment state", payment.Clip(string(st), 64))
 		}
 	}
 	return nil
@@ -150,12 +150,4 @@ func collectPayments(rows pgx.Rows) ([]*payment.Payment, error) {
 		out = []*payment.Payment{}
 	}
 	return out, err
-}
-
-// clipInput shortens s for error messages, so hostile input never floods them.
-func clipInput(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -59,7 +58,7 @@ func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, message
 			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO status_reports (sha256, file_name, message_id, outcome, entries, received_at)
-			VALUES ($1, $2, $3, 'applied', $4, $5)`, sha256, fileName, pgText(messageID), len(entries), now)
+			VALUES ($1, $2, $3, 'applied', $4, $5)`, sha256, fileName, payment.Text(messageID), len(entries), now)
 		return err
 	})
 	return applied, err
@@ -67,12 +66,12 @@ func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, message
 
 func (s *Store) reportEntryTx(ctx context.Context, tx pgx.Tx, en export.ReportEntry, messageID string, now time.Time) (bool, error) {
 	if uuid.Validate(en.PaymentID) != nil {
-		return false, &export.ReportRefusal{Reason: fmt.Sprintf("transaction id %q is not a b2bpay payment id", clipText(en.PaymentID))}
+		return false, &export.ReportRefusal{Reason: fmt.Sprintf("transaction id %q is not a b2bpay payment id", payment.Clip(en.PaymentID, 80))}
 	}
 	p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+prefixed("p.", paymentColumns)+` FROM payments p
 		JOIN batch_payments bp ON bp.payment_id = p.id WHERE p.id = $1 AND bp.batch_id = $2 FOR UPDATE OF p`, en.PaymentID, en.BatchID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, &export.ReportRefusal{Reason: fmt.Sprintf("payment %s is not in batch %s", en.PaymentID, clipText(en.BatchID))}
+		return false, &export.ReportRefusal{Reason: fmt.Sprintf("payment %s is not in batch %s", en.PaymentID, payment.Clip(en.BatchID, 80))}
 	}
 	if err != nil {
 		return false, err
@@ -95,12 +94,12 @@ func (s *Store) reportEntryTx(ctx context.Context, tx pgx.Tx, en export.ReportEn
 	if p.State != payment.StateExported {
 		return false, &export.ReportRefusal{Reason: fmt.Sprintf("payment %s is %s; a report cannot %s it", p.ID, p.State, action)}
 	}
-	note := "status report " + pgText(messageID) + ": " + en.Status
+	note := "status report " + payment.Text(messageID) + ": " + en.Status
 	if en.Info != "" {
-		note += " (" + pgText(clipText(en.Info)) + ")"
+		note += " (" + payment.Text(payment.Clip(en.Info, 80)) + ")"
 	}
 	err = s.applyManyTx(ctx, tx, []*payment.Payment{p}, now, func(int, *payment.Payment) (payment.Action, payment.Actor, string, payment.Code) {
-		return action, payment.Actor{Kind: payment.ActorSystem, ID: "clearing"}, note, payment.Code(pgText(en.ReasonCode))
+		return action, payment.Actor{Kind: payment.ActorSystem, ID: "clearing"}, note, payment.Code(payment.Text(en.ReasonCode))
 	})
 	return err == nil, err
 }
@@ -109,18 +108,6 @@ func (s *Store) reportEntryTx(ctx context.Context, tx pgx.Tx, en export.ReportEn
 func (s *Store) StatusReportQuarantine(ctx context.Context, sha256, fileName, messageID, reason string) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO status_reports (sha256, file_name, message_id, outcome, reason, received_at)
 		VALUES ($1, $2, $3, 'quarantined', $4, $5) ON CONFLICT (sha256) DO NOTHING`,
-		sha256, pgText(fileName), pgText(messageID), pgText(reason), s.cfg.Now().UTC())
+		sha256, payment.Text(fileName), payment.Text(messageID), payment.Text(reason), s.cfg.Now().UTC())
 	return err
-}
-
-// clipText keeps the first 80 bytes of s, cut on a character boundary.
-func clipText(s string) string {
-	if len(s) <= 80 {
-		return s
-	}
-	n := 80
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
