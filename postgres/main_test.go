@@ -130,13 +130,7 @@ func (b *bundle) submission(t *testing.T, r payment.Request) postgres.Submission
 		BodySHA256: sha256.Sum256(body),
 		MessageID:  msgID,
 		DeadLetter: func(code payment.Code, reason string) outbox.Message {
-			return outbox.Message{
-				MessageID:  msgID,
-				Exchange:   "b2bpay.dlx",
-				RoutingKey: "payment.requests.dead",
-				Headers:    map[string]string{"x-b2bpay-code": string(code), "x-b2bpay-reason": reason},
-				Body:       body,
-			}
+			return route.DeadLetter(route.Original{Key: msgID, MessageID: msgID, UserID: b.upstream.AMQPUser, Body: body}, code, reason)
 		},
 	}
 }
@@ -157,12 +151,13 @@ type outboxRow struct {
 }
 
 // outboxRows returns, in id order, the outbox rows of the bundle: every
-// message id the tests use starts with the upstream id.
+// message id the tests use starts with the upstream id (a dead letter's
+// with dead/ and the upstream id: route.DeadLetter names it so).
 func (b *bundle) outboxRows(t *testing.T) []outboxRow {
 	t.Helper()
 	rows, err := b.pool.Query(t.Context(), `SELECT id, message_id, exchange, routing_key, content_type, headers,
 			body, available_at, sent_at, attempts, last_error
-		FROM outbox WHERE starts_with(message_id, $1) ORDER BY id`, b.upstream.ID+"/")
+		FROM outbox WHERE starts_with(message_id, $1) OR starts_with(message_id, 'dead/' || $1) ORDER BY id`, b.upstream.ID+"/")
 	require.NoError(t, err)
 	defer rows.Close()
 	var out []outboxRow
