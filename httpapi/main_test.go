@@ -154,7 +154,7 @@ func (b *bundle) submit(t *testing.T, tn tenant, mods ...func(*payment.Request))
 	out, err := b.store.IntakeSubmit(t.Context(), postgres.Submission{
 		Upstream: tn.upstream, Request: decoded, BodySHA256: sha256.Sum256(body), MessageID: msgID,
 		DeadLetter: func(code payment.Code, reason string) outbox.Message {
-			return outbox.Message{MessageID: msgID, Exchange: "b2bpay.dlx", RoutingKey: "intake", Body: body}
+			return route.DeadLetter(route.Original{Key: msgID, MessageID: msgID, UserID: tn.upstream.AMQPUser, Body: body}, code, reason)
 		},
 	})
 	require.NoError(t, err)
