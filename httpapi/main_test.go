@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -28,6 +27,7 @@ import (
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/testkit"
+	"github.com/b2bpay/b2bpay/testlog"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m, testkit.Options{PoolSize: 16}) }
@@ -43,24 +43,6 @@ var shanghai = func() *time.Location {
 	}
 	return loc
 }()
-
-// logBuffer collects the API's log lines; handlers write from many goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // tenant is one customer with what it takes to make payments, and a
 // signed-in user of it.
@@ -80,7 +62,7 @@ type bundle struct {
 	clock *testkit.Clock
 	auth  *fakeAuth
 	srv   *httptest.Server
-	logs  *logBuffer
+	logs  *testlog.Buffer
 	mine  tenant
 	other tenant
 }
@@ -94,7 +76,7 @@ func setup(t *testing.T) *bundle {
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
-	b := &bundle{store: store, clock: clk, auth: newFakeAuth(), logs: &logBuffer{}}
+	b := &bundle{store: store, clock: clk, auth: newFakeAuth(), logs: &testlog.Buffer{}}
 	b.mine, b.other = b.seed(t), b.seed(t)
 	b.srv = b.serve(t, store)
 	return b

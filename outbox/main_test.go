@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/testkit"
+	"github.com/b2bpay/b2bpay/testlog"
 )
 
 // The relay claims every due row of the outbox, so the tests of this
@@ -31,24 +31,13 @@ import (
 func TestMain(m *testing.M) { testkit.Main(m, testkit.Options{}) }
 
 // logBuffer collects JSON log records; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testlog.Buffer }
 
 // records returns the records logged at level or above.
 func (b *logBuffer) records(t *testing.T, level slog.Level) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for line := range bytes.Lines(b.buf.Bytes()) {
+	for line := range bytes.Lines(b.Bytes()) {
 		var rec map[string]any
 		require.NoError(t, json.Unmarshal(line, &rec), "log line %s", line)
 		var l slog.Level
