@@ -19,7 +19,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/export"
@@ -32,13 +31,10 @@ import (
 	"github.com/b2bpay/b2bpay/testkit"
 )
 
+// A crash helper (see TestHelperProcess) exits on its own, and goleak has
+// nothing to say about a process that is killed.
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) != "" {
-		// A crash helper (see TestHelperProcess): it exits on its own, and
-		// goleak has nothing to say about a process that is killed.
-		os.Exit(m.Run())
-	}
-	goleak.VerifyTestMain(m)
+	testkit.Main(m, testkit.Options{NoLeakCheck: os.Getenv(helperEnv) != ""})
 }
 
 // pacs008XSD is the vendored schema every file must satisfy.
