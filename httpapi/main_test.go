@@ -2,14 +2,11 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -98,12 +95,12 @@ func (b *bundle) serve(t *testing.T, store httpapi.Store) *httptest.Server {
 func (b *bundle) seed(t *testing.T) tenant {
 	t.Helper()
 	ctx := t.Context()
-	sfx := randomHex(5)
+	sfx := testkit.RandomHex(5)
 	tn := tenant{
 		customer: payment.Customer{ID: "cust-" + sfx, Name: "Customer " + sfx, OnlinePayment: true, Active: true},
-		bank:     payment.Bank{ID: randomDigits(12), Name: "Bank " + sfx, B2B: true},
+		bank:     payment.Bank{ID: testkit.RandomDigits(12), Name: "Bank " + sfx, B2B: true},
 	}
-	tn.account = payment.Account{Number: "6222" + randomDigits(12), BankID: tn.bank.ID, CustomerID: tn.customer.ID, Currency: "CNY", Active: true}
+	tn.account = payment.Account{Number: "6222" + testkit.RandomDigits(12), BankID: tn.bank.ID, CustomerID: tn.customer.ID, Currency: "CNY", Active: true}
 	tn.applicant = payment.User{ID: "appl-" + sfx, CustomerID: tn.customer.ID, Name: "Applicant " + sfx, Roles: []payment.Role{payment.RoleApplicant}, Active: true}
 	tn.upstream = payment.Upstream{ID: "erp-" + sfx, Name: "ERP " + sfx, AMQPUser: "erp-" + sfx, Active: true, Customers: []string{tn.customer.ID}}
 	require.NoError(t, b.store.CustomerCreate(ctx, tn.customer))
@@ -120,7 +117,7 @@ func (b *bundle) seed(t *testing.T) tenant {
 func (b *bundle) submit(t *testing.T, tn tenant, mods ...func(*payment.Request)) *payment.Payment {
 	t.Helper()
 	r := payment.Request{
-		SchemaVersion: payment.SchemaVersion, RequestID: "req-" + randomHex(6), OrderRef: "PO-" + randomHex(6),
+		SchemaVersion: payment.SchemaVersion, RequestID: "req-" + testkit.RandomHex(6), OrderRef: "PO-" + testkit.RandomHex(6),
 		CustomerID: tn.customer.ID, Applicant: tn.applicant.ID, BankID: tn.bank.ID, DebtorAccount: tn.account.Number,
 		Creditor: payment.Creditor{Name: "上海华东机电设备有限公司", Account: "31001520313050012345", BankID: "105290036005"},
 		Amount:   "1286400.50", Currency: "CNY", Remittance: "采购合同 HT-2026-0215 第二期货款", ExecutionDate: "2026-03-12",
@@ -132,7 +129,7 @@ func (b *bundle) submit(t *testing.T, tn tenant, mods ...func(*payment.Request))
 	require.NoError(t, err)
 	decoded, err := payment.Decode(body)
 	require.NoError(t, err)
-	msgID := tn.upstream.ID + "/msg-" + randomHex(6)
+	msgID := tn.upstream.ID + "/msg-" + testkit.RandomHex(6)
 	out, err := b.store.IntakeSubmit(t.Context(), postgres.Submission{
 		Upstream: tn.upstream, Request: decoded, BodySHA256: sha256.Sum256(body), MessageID: msgID,
 		DeadLetter: func(code payment.Code, reason string) outbox.Message {
@@ -245,8 +242,8 @@ func (f *fakeAuth) addUser(id string, u fakeUser) {
 func (f *fakeAuth) issue(userID, customerID string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	token := "tok-" + randomHex(16)
-	f.sessions[token] = httpapi.Principal{UserID: userID, CustomerID: customerID, SessionID: randomHex(8)}
+	token := "tok-" + testkit.RandomHex(16)
+	f.sessions[token] = httpapi.Principal{UserID: userID, CustomerID: customerID, SessionID: testkit.RandomHex(8)}
 	return token
 }
 
@@ -305,19 +302,4 @@ func (f *fakeAuth) Logout(_ context.Context, p httpapi.Principal) error {
 		}
 	}
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func randomDigits(n int) string {
-	var s strings.Builder
-	for range n {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		s.WriteString(d.String())
-	}
-	return s.String()
 }

@@ -175,7 +175,7 @@ func TestAuthenticationRequired(t *testing.T) {
 func TestPaymentsByOrder(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ref := "PO-" + randomHex(6)
+	ref := "PO-" + testkit.RandomHex(6)
 	withRef := func(r *payment.Request) { r.OrderRef = ref }
 
 	first := b.submit(t, b.mine, withRef)
@@ -207,7 +207,7 @@ func TestPaymentsByOrder(t *testing.T) {
 	// Another customer's order is, for us, an order without payments.
 	for _, tc := range []struct{ upstream, ref string }{
 		{b.other.upstream.ID, ref},
-		{b.mine.upstream.ID, "PO-never-" + randomHex(3)},
+		{b.mine.upstream.ID, "PO-never-" + testkit.RandomHex(3)},
 	} {
 		a := b.do(t, http.MethodGet, "/v1/payments?order_ref="+tc.ref+"&upstream_id="+tc.upstream, b.mine.token, "")
 		require.Equal(t, http.StatusOK, a.status)

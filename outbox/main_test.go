@@ -3,8 +3,6 @@ package outbox_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -86,7 +84,7 @@ func setup(t *testing.T) *bundle {
 
 	b := &bundle{
 		store: store, conn: conn, pub: pub, logs: &logBuffer{},
-		upstream: "erp-" + randomHex(4),
+		upstream: "erp-" + testkit.RandomHex(4),
 		ex:       rabbitmqtest.QueueName(t, "ex"),
 		q:        rabbitmqtest.QueueName(t, "q"),
 	}
@@ -120,7 +118,7 @@ func (b *bundle) relay(batch int, poll time.Duration) *outbox.Relay {
 // refusal event to the outbox. It returns the rejection.
 func (b *bundle) reject(t *testing.T, exchange string, answer bool) postgres.Rejection {
 	t.Helper()
-	key := randomHex(16)
+	key := testkit.RandomHex(16)
 	refusal := payment.Errorf(payment.CodeMalformed, "body is not a JSON object")
 	r := postgres.Rejection{
 		Key: key, UpstreamID: b.upstream, Code: payment.CodeMalformed, Reason: refusal.Error(),
@@ -181,10 +179,4 @@ func outboxRow(t *testing.T, messageID string) row {
 	require.NoError(t, testkit.Pool(t).QueryRow(t.Context(), `SELECT sent_at, available_at, attempts, last_error
 		FROM outbox WHERE message_id = $1`, messageID).Scan(&r.SentAt, &r.AvailableAt, &r.Attempts, &r.LastError))
 	return r
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

@@ -162,7 +162,7 @@ func TestRunOnceUnroutable(t *testing.T) {
 func TestAnswerToUncleanMessageID(t *testing.T) {
 	b := setup(t)
 	ctx := t.Context()
-	key := randomHex(16)
+	key := testkit.RandomHex(16)
 	msgID := "m\x00sg\xff-" + key
 	refusal := payment.Errorf(payment.CodeTooLarge, "body is %d bytes, the limit is %d", payment.MaxRequestBytes+1, payment.MaxRequestBytes)
 	ev := payment.RefusedEvent(b.upstream+"/message/"+key, b.upstream, payment.Request{}, msgID, refusal, time.Now())
@@ -315,8 +315,8 @@ func insert(t *testing.T, messageID, exchange, key string, discardUnroutable boo
 func TestRunOnceDiscardsUnroutableReply(t *testing.T) {
 	b := setup(t)
 	ctx := t.Context()
-	gone := "reply-" + randomHex(8)
-	there := "reply-" + randomHex(8)
+	gone := "reply-" + testkit.RandomHex(8)
+	there := "reply-" + testkit.RandomHex(8)
 	insert(t, gone, b.ex, "nobody-listens", true)
 	insert(t, there, b.ex, "dead", true)
 

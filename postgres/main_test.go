@@ -1,14 +1,11 @@
 package postgres_test
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"testing"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai even where the system has no zoneinfo
@@ -31,6 +28,12 @@ func TestMain(m *testing.M) { testkit.Main(m, testkit.Options{PoolSize: 32}) }
 // opened by the first test that asks. Tests never share registry rows:
 // each seeds its own with a random suffix.
 func testPool(t testing.TB) *pgxpool.Pool { return testkit.Pool(t) }
+
+// The kit's random suffixes, under this package's short names.
+var (
+	randomHex    = testkit.RandomHex
+	randomDigits = testkit.RandomDigits
+)
 
 // baseTime is the pinned "now" of most tests: 10:00 in Shanghai.
 var baseTime = time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
@@ -226,21 +229,6 @@ func pgError(t *testing.T, err error) *pgconn.PgError {
 	var pe *pgconn.PgError
 	require.True(t, errors.As(err, &pe), "want a PostgreSQL error, got %v", err)
 	return pe
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func randomDigits(n int) string {
-	s := ""
-	for range n {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		s += d.String()
-	}
-	return s
 }
 
 // requireTime checks two instants are the same, whatever their zones.

@@ -98,8 +98,9 @@ func run(m *testing.M, o Options) int {
 	return code
 }
 
-// need stops a test whose service is missing: skipped in the unit run,
-// failed otherwise (a missing service is never a silent skip in make test).
+// need fails a test whose service did not answer: outside the unit run
+// (where skipInUnit already skipped it) a missing service is a failure,
+// never a silent skip.
 func need(t testing.TB, service string, err error) {
 	t.Helper()
 	if err == nil {
