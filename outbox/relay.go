@@ -1,11 +1,5 @@
 package outbox
 
-// The relay publishes the outbox: it claims pending rows, publishes them
-// with publisher confirms and the mandatory flag, and marks them sent only
-// after the broker confirmed and routed them. An unroutable message stays
-// pending and raises an alert; a crash between the confirm and the mark
-// publishes the message again with the same message id.
-
 import (
 	"context"
 	"errors"
@@ -39,7 +33,12 @@ type RelayConfig struct {
 	Logger *slog.Logger
 }
 
-// Relay moves messages from the outbox to the broker.
+// Relay moves messages from the outbox to the broker: it claims pending
+// rows, publishes them with publisher confirms and the mandatory flag, and
+// marks them sent only after the broker confirmed and routed them. An
+// unroutable message stays pending and raises an alert; a crash between the
+// confirm and the mark publishes the message again with the same message
+// id.
 type Relay struct {
 	store Store
 	pub   Publisher
