@@ -7,7 +7,7 @@ BIN       := bin/b2bpay
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build demo test faults security bench lint services clean
+.PHONY: all build demo test unit faults security bench lint services clean
 
 all: build
 
@@ -22,6 +22,16 @@ demo: services build
 
 test: services
 	$(GO) test $(TEST_FLAGS) ./...
+
+# The tests that need no service, in seconds: with B2BPAY_UNIT=1 the test
+# kit (testkit) skips every test that asks for PostgreSQL or RabbitMQ,
+# before connecting. No services needed. The fault suite (real processes
+# only) is left out, and so is cmd/b2bpay until its tests open their
+# databases and vhosts through the kit. In make test a missing service
+# fails its tests; it is never a skip.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e '/faults$$' -e '/cmd/')
+unit:
+	B2BPAY_UNIT=1 $(GO) test -count=1 $(UNIT_PKGS)
 
 # The fault suite with every scenario but the disruptive ones and bigger
 # counts (B2BPAY_FAULTS_DISRUPTIVE=1 adds a broker and a PostgreSQL
@@ -53,10 +63,14 @@ BENCH_FLAGS ?=
 bench: services
 	$(GO) run ./cmd/b2bpay bench $(BENCH_FLAGS)
 
+# gofmt, go vet, staticcheck, and the import rules (scripts/imports.sh:
+# only cmd and the test kits import postgres, no pgx under the flows, the
+# domain imports no transport, the binary links no test kit).
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@GO=$(GO) bash scripts/imports.sh
 
 clean:
 	rm -rf bin

@@ -3,7 +3,6 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,20 +10,8 @@ import (
 
 	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/testkit"
 )
-
-// gateClock is a settable clock.
-type gateClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *gateClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *gateClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func requireThrottled(t *testing.T, err error) *auth.Throttled {
 	t.Helper()
@@ -40,7 +27,7 @@ func requireThrottled(t *testing.T, err error) *auth.Throttled {
 // lock of 5), successes are never charged, and time refills both.
 func TestSecuritySignInGateBySourceThenUser(t *testing.T) {
 	t.Parallel()
-	clk := &gateClock{now: time.Unix(1_700_000_000, 0)}
+	clk := testkit.NewClock(time.Unix(1_700_000_000, 0))
 	g := auth.NewGate(auth.GateConfig{PerSource: auth.Rate{Every: 10 * time.Second, Burst: 3},
 		PerUser: auth.Rate{Every: time.Minute, Burst: 4}, Hashers: 4, Now: clk.Now})
 	ctx := context.Background()

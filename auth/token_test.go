@@ -3,7 +3,6 @@ package auth_test
 import (
 	"bytes"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,31 +12,14 @@ import (
 
 	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 500_000_000, time.UTC)
 
-// clock is a pinned, settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-func newSigner(t *testing.T, key []byte) (*auth.Signer, *clock) {
+func newSigner(t *testing.T, key []byte) (*auth.Signer, *testkit.Clock) {
 	t.Helper()
-	clk := &clock{now: t0}
+	clk := testkit.NewClock(t0)
 	s, err := auth.NewSigner(key, time.Hour, clk.Now)
 	require.NoError(t, err)
 	return s, clk

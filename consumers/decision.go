@@ -137,7 +137,7 @@ func (h *Decisions) read(ctx context.Context, d amqp.Delivery) (approval.Decisio
 	}
 	req.UserID, req.SessionID = userID, sessionID
 	if req.ReplyTo != "" && !route.IsReplyQueueOf(userID, req.ReplyTo) {
-		h.log.WarnContext(ctx, "decision reply_to refused", "decision_id", dec.DecisionID, "user_id", userID, "reply_to", clipped(req.ReplyTo))
+		h.log.WarnContext(ctx, "decision reply_to refused", "decision_id", dec.DecisionID, "user_id", userID, "reply_to", payment.Clip(req.ReplyTo, 80))
 		req.ReplyTo = ""
 		return req, refuse(payment.FieldErrorf(payment.CodeReplyToRefused, "reply_to",
 			"results go only to a reply queue of your own, %s%s.<suffix>", route.ReplyQueuePrefix, userID))
@@ -147,14 +147,6 @@ func (h *Decisions) read(ctx context.Context, d amqp.Delivery) (approval.Decisio
 			"the decision's proof does not match its content under the session's decision key"))
 	}
 	return req, nil
-}
-
-// clipped shortens a value from a message for a log line.
-func clipped(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }
 
 func (h *Decisions) logResult(ctx context.Context, req approval.Decision, res approval.Result) {

@@ -167,7 +167,7 @@ type decisionFixture struct {
 func newDecisionFixture(t *testing.T) *decisionFixture {
 	t.Helper()
 	ctx := t.Context()
-	store, err := postgres.New(testPool, postgres.Config{
+	store, err := postgres.New(testPool(t), postgres.Config{
 		Seal:         pgtest.Key,
 		EventMessage: route.EventMessage, TaskMessage: route.TaskMessage, Logger: discard(),
 	})
@@ -256,7 +256,7 @@ func (f *decisionFixture) requireUnchanged(t *testing.T) {
 func countRows(t *testing.T, query string, args ...any) int {
 	t.Helper()
 	var n int
-	require.NoError(t, testPool.QueryRow(t.Context(), query, args...).Scan(&n))
+	require.NoError(t, testPool(t).QueryRow(t.Context(), query, args...).Scan(&n))
 	return n
 }
 
@@ -268,7 +268,7 @@ func TestDecisionsBadToken(t *testing.T) {
 	require.NoError(t, f.h.Handle(t.Context(), d), "a refusal is an answer: ack")
 	var outcome, code, reason string
 	var actor *string
-	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT outcome, code, reason, actor_id FROM decisions WHERE id = $1`, id).
+	require.NoError(t, testPool(t).QueryRow(t.Context(), `SELECT outcome, code, reason, actor_id FROM decisions WHERE id = $1`, id).
 		Scan(&outcome, &code, &reason, &actor))
 	require.Equal(t, approval.Refused, outcome)
 	require.Equal(t, string(payment.CodeTokenInvalid), code)
@@ -298,7 +298,7 @@ func TestDecisionsActorFromToken(t *testing.T) {
 
 	var outcome string
 	var actor *string
-	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT outcome, actor_id FROM decisions WHERE id = $1`, id).Scan(&outcome, &actor))
+	require.NoError(t, testPool(t).QueryRow(t.Context(), `SELECT outcome, actor_id FROM decisions WHERE id = $1`, id).Scan(&outcome, &actor))
 	require.Equal(t, approval.Applied, outcome)
 	require.Equal(t, &f.applicant.ID, actor)
 	p, err := f.store.PaymentGetByID(t.Context(), f.payment.ID)
@@ -323,7 +323,7 @@ func TestDecisionsInfrastructureErrors(t *testing.T) {
 
 	t.Run("Store", func(t *testing.T) {
 		// A store whose database is gone.
-		pool, err := pgxpool.NewWithConfig(t.Context(), testPool.Config())
+		pool, err := pgxpool.NewWithConfig(t.Context(), testPool(t).Config())
 		require.NoError(t, err)
 		pool.Close()
 		broken, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: discard()})
@@ -374,13 +374,13 @@ func TestDecisionsPoison(t *testing.T) {
 			require.NoError(t, f.h.Handle(t.Context(), d))
 
 			var code string
-			require.NoError(t, testPool.QueryRow(t.Context(), `SELECT code FROM intake_rejects WHERE message_key = $1`,
+			require.NoError(t, testPool(t).QueryRow(t.Context(), `SELECT code FROM intake_rejects WHERE message_key = $1`,
 				"decision/"+key).Scan(&code))
 			require.Equal(t, string(tt.code), code)
 			require.Zero(t, countRows(t, `SELECT count(*) FROM intake_rejects WHERE message_key = $1`, key),
 				"kept apart from intake's rejects")
 
-			rows, err := testPool.Query(t.Context(), `SELECT exchange, routing_key, headers, body FROM outbox WHERE message_id = $1`, "dead/"+key)
+			rows, err := testPool(t).Query(t.Context(), `SELECT exchange, routing_key, headers, body FROM outbox WHERE message_id = $1`, "dead/"+key)
 			require.NoError(t, err)
 			type dead struct {
 				exchange, key string

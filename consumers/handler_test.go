@@ -16,6 +16,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/rabbitmq"
+	"github.com/b2bpay/b2bpay/testlog"
 )
 
 func TestDispositionOf(t *testing.T) {
@@ -157,24 +158,13 @@ func TestInOrderRuns(t *testing.T) {
 }
 
 // logBuffer collects JSON log records; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testlog.Buffer }
 
 // records returns the logged records, decoded.
 func (b *logBuffer) records(t *testing.T) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for line := range bytes.Lines(b.buf.Bytes()) {
+	for line := range bytes.Lines(b.Bytes()) {
 		var rec map[string]any
 		require.NoError(t, json.Unmarshal(line, &rec), "log line %s", line)
 		out = append(out, rec)
@@ -216,5 +206,5 @@ func TestLog(t *testing.T) {
 	require.Equal(t, "requeue", recs[1]["decision"])
 	require.Equal(t, true, recs[1]["redelivered"])
 	require.Equal(t, fail.Error(), recs[1]["error"])
-	require.NotContains(t, buf.buf.String(), "31001520313050012345", "bodies are never logged")
+	require.NotContains(t, buf.String(), "31001520313050012345", "bodies are never logged")
 }

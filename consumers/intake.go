@@ -110,7 +110,7 @@ func (h *Intake) read(ctx context.Context, auth *intake.Authenticator, d amqp.De
 		BodySHA256: sha256.Sum256(d.Body),
 		// The publisher's message id goes into the answer, which the
 		// ledger stores as jsonb: make it text that jsonb takes (no NUL).
-		MessageID: route.Text(d.MessageId),
+		MessageID: payment.Text(d.MessageId),
 		DeadLetter: func(code payment.Code, reason string) outbox.Message {
 			return route.DeadLetter(orig, code, reason)
 		},
@@ -146,7 +146,7 @@ func (h *Intake) cancel(ctx context.Context, orig route.Original, up payment.Ups
 		}
 		return h.reject(ctx, orig, up.ID, named, err)
 	}
-	ev, err := h.store.IntakeCancel(ctx, up, c, route.Text(d.MessageId))
+	ev, err := h.store.IntakeCancel(ctx, up, c, payment.Text(d.MessageId))
 	if err != nil {
 		return fmt.Errorf("cancel request %s of %s: %w", c.RequestID, up.ID, err)
 	}

@@ -30,7 +30,7 @@ type batchFixture struct {
 
 func newBatchFixture(t *testing.T) batchFixture {
 	t.Helper()
-	store, err := postgres.New(testPool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: discard()})
+	store, err := postgres.New(testPool(t), postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: discard()})
 	require.NoError(t, err)
 	sfx := rand.Text()[:12]
 	up := payment.Upstream{ID: "erp-" + sfx, Name: "ERP", AMQPUser: "erp-user-" + sfx, Active: true}
@@ -49,13 +49,13 @@ func (f batchFixture) request(n int) amqp.Delivery {
 
 func (f batchFixture) ledger(t *testing.T) int {
 	var n int
-	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT count(*) FROM intake_requests WHERE upstream_id = $1`, f.up.ID).Scan(&n))
+	require.NoError(t, testPool(t).QueryRow(t.Context(), `SELECT count(*) FROM intake_requests WHERE upstream_id = $1`, f.up.ID).Scan(&n))
 	return n
 }
 
 func (f batchFixture) rejects(t *testing.T, key string) int {
 	var n int
-	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT count(*) FROM intake_rejects WHERE message_key = $1`, key).Scan(&n))
+	require.NoError(t, testPool(t).QueryRow(t.Context(), `SELECT count(*) FROM intake_rejects WHERE message_key = $1`, key).Scan(&n))
 	return n
 }
 

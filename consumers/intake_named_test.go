@@ -36,7 +36,7 @@ type sentAnswer struct {
 
 func (f batchFixture) answers(t *testing.T, requestID string) []sentAnswer {
 	t.Helper()
-	rows, err := testPool.Query(t.Context(), `SELECT message_id, coalesce(headers->>'x-b2bpay-correlation-id', ''), body
+	rows, err := testPool(t).Query(t.Context(), `SELECT message_id, coalesce(headers->>'x-b2bpay-correlation-id', ''), body
 		FROM outbox WHERE exchange = $1 AND routing_key LIKE $2 AND convert_from(body, 'UTF8')::jsonb->>'request_id' = $3 ORDER BY id`,
 		route.EventsExchange, "payment."+f.up.ID+".%", requestID)
 	require.NoError(t, err)
@@ -55,7 +55,7 @@ func (f batchFixture) answers(t *testing.T, requestID string) []sentAnswer {
 
 func (f batchFixture) deadLetters(t *testing.T, d amqp.Delivery) int {
 	var n int
-	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE message_id = $1`,
+	require.NoError(t, testPool(t).QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE message_id = $1`,
 		"dead/"+original(d).Key).Scan(&n))
 	return n
 }
@@ -110,7 +110,7 @@ func TestIntakeAnswersTheRequestItRefuses(t *testing.T) {
 			require.Equal(t, got[0].ev, got[1].ev, "the same answer")
 
 			var outcome, code string
-			require.NoError(t, testPool.QueryRow(ctx, `SELECT outcome, code FROM intake_requests
+			require.NoError(t, testPool(t).QueryRow(ctx, `SELECT outcome, code FROM intake_requests
 				WHERE upstream_id = $1 AND request_id = $2`, f.up.ID, req.RequestID).Scan(&outcome, &code))
 			require.Equal(t, "refused", outcome)
 			require.Equal(t, string(tt.code), code)

@@ -124,7 +124,7 @@ func TestHeaderString(t *testing.T) {
 func TestIntakeUncleanMessageID(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	store, err := postgres.New(testPool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: discard()})
+	store, err := postgres.New(testPool(t), postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: discard()})
 	require.NoError(t, err)
 	sfx := rand.Text()[:12]
 	up := payment.Upstream{ID: "erp-" + sfx, Name: "ERP", AMQPUser: "erp-user-" + sfx, Active: true}
@@ -145,7 +145,7 @@ func TestIntakeUncleanMessageID(t *testing.T) {
 	require.NoError(t, h.Handle(ctx, d))
 	require.NoError(t, h.Handle(ctx, d), "a redelivery is answered again")
 	var code, answerMsgID string
-	require.NoError(t, testPool.QueryRow(ctx, `SELECT code, answer->>'message_id' FROM intake_requests
+	require.NoError(t, testPool(t).QueryRow(ctx, `SELECT code, answer->>'message_id' FROM intake_requests
 		WHERE upstream_id = $1 AND request_id = $2`, up.ID, reqID).Scan(&code, &answerMsgID))
 	require.Equal(t, string(payment.CodeUnknownCustomer), code)
 	require.Equal(t, "msg\uFFFD-1", answerMsgID)
@@ -155,7 +155,7 @@ func TestIntakeUncleanMessageID(t *testing.T) {
 	d = amqp.Delivery{MessageId: "m\x00sg\xff-2", UserId: up.AMQPUser, Body: []byte("{not json")}
 	require.NoError(t, h.Handle(ctx, d))
 	require.NoError(t, h.Handle(ctx, d))
-	rows, err := testPool.Query(ctx, `SELECT headers->>'x-b2bpay-correlation-id' FROM outbox
+	rows, err := testPool(t).Query(ctx, `SELECT headers->>'x-b2bpay-correlation-id' FROM outbox
 		WHERE exchange = $1 AND routing_key = $2 AND headers->>'x-b2bpay-correlation-id' <> $3 ORDER BY id`,
 		route.EventsExchange, route.EventKey(up.ID, payment.EventRefused), reqID)
 	require.NoError(t, err)

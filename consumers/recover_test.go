@@ -43,7 +43,7 @@ func TestRecover(t *testing.T) {
 			require.Contains(t, recs[0]["panic"], tt.want)
 			stack, _ := recs[0]["stack"].(string)
 			require.True(t, strings.Contains(stack, "recover_test.go"), "the stack names the panicking code")
-			require.NotContains(t, buf.buf.String(), "secret body")
+			require.NotContains(t, buf.String(), "secret body")
 		})
 	}
 }

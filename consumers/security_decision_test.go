@@ -16,7 +16,7 @@ import (
 func decisionOutcome(t *testing.T, id string) (string, string) {
 	t.Helper()
 	var outcome, code string
-	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT outcome, code FROM decisions WHERE id = $1`, id).Scan(&outcome, &code))
+	require.NoError(t, testPool(t).QueryRow(t.Context(), `SELECT outcome, code FROM decisions WHERE id = $1`, id).Scan(&outcome, &code))
 	return outcome, code
 }
 

@@ -10,7 +10,7 @@
 //	                        commits a request (nothing of it is stored)
 //	intake-after-commit     consumers.Intake, right after that call commits,
 //	                        before the handler returns and the delivery is acked
-//	relay-after-confirm     relay.RunOnce, after the broker confirmed a batch and
+//	relay-after-confirm     outbox.Relay.RunOnce, after the broker confirmed a batch and
 //	                        before it is marked sent in the outbox
 //	decision-after-commit   consumers.Decisions, right after a decision is
 //	                        applied and committed, before the delivery is acked

@@ -20,17 +20,16 @@ import (
 	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/crash"
 	"github.com/b2bpay/b2bpay/iso20022"
-	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/seal"
 )
 
 // Store is what the exporter needs from storage.
 type Store interface {
-	CutoffClaimBatches(ctx context.Context, c postgres.CutoffClaim) ([]postgres.Batch, error)
-	BatchesClaimed(ctx context.Context) ([]postgres.Batch, error)
-	BatchItems(ctx context.Context, batchID string, fn func(postgres.BatchItem) error) error
+	CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch, error)
+	BatchesClaimed(ctx context.Context) ([]Batch, error)
+	BatchItems(ctx context.Context, batchID string, fn func(BatchItem) error) error
 	BatchMarkWritten(ctx context.Context, id, sha256 string) error
-	BatchGet(ctx context.Context, id string) (postgres.Batch, error)
+	BatchGet(ctx context.Context, id string) (Batch, error)
 	CutoffFinish(ctx context.Context, cutoffAt time.Time) error
 	CutoffHorizon(ctx context.Context, now time.Time) (time.Time, error)
 	CutoffRunsBetween(ctx context.Context, from, to time.Time) ([]time.Time, error)
@@ -130,23 +129,23 @@ func (x *Exporter) Dir() string { return x.cfg.Dir }
 // Result says what a cutoff run did.
 type Result struct {
 	CutoffAt time.Time
-	// Kind is postgres.CutoffScheduled or postgres.CutoffManual.
+	// Kind is CutoffScheduled or CutoffManual.
 	Kind string
 	// SettlementDate is the business day the run's files settle on: the
 	// cutoff's date when that is a business day, else the next one (and
 	// never before today, for a cutoff caught up late).
 	SettlementDate calendar.Date
 	// Batches are the batches this run claimed, Payments their payments.
-	Batches  []postgres.Batch
+	Batches  []Batch
 	Payments int
 	// Recovered are the batches of earlier runs, left claimed by a crash,
 	// whose files this run wrote.
-	Recovered []postgres.Batch
+	Recovered []Batch
 	// Taken is true when another run had the cutoff.
 	Taken bool
 	// Held are the due payments held instead of exported: their approvals
 	// do not check (each is logged at ERROR with alert=approval_mismatch).
-	Held []postgres.Held
+	Held []Held
 }
 
 // RunCutoff runs a cutoff of the schedule, as the scheduler does: it
@@ -154,7 +153,7 @@ type Result struct {
 // (this run's and any a crash left). The run is recorded as scheduled: it
 // is the horizon Due catches up from.
 func (x *Exporter) RunCutoff(ctx context.Context, cutoffAt time.Time) (Result, error) {
-	return x.run(ctx, cutoffAt, postgres.CutoffScheduled)
+	return x.run(ctx, cutoffAt, CutoffScheduled)
 }
 
 // RunManual runs a cutoff an operator asked for, at any instant: the same
@@ -163,19 +162,19 @@ func (x *Exporter) RunCutoff(ctx context.Context, cutoffAt time.Time) (Result, e
 // move the horizon Due catches up from. On a day that is not a business
 // day its files settle on the next business day (Result.SettlementDate).
 func (x *Exporter) RunManual(ctx context.Context, at time.Time) (Result, error) {
-	return x.run(ctx, at, postgres.CutoffManual)
+	return x.run(ctx, at, CutoffManual)
 }
 
 func (x *Exporter) run(ctx context.Context, cutoffAt time.Time, kind string) (Result, error) {
 	res := Result{CutoffAt: cutoffAt, Kind: kind, SettlementDate: x.settlementDate(cutoffAt)}
-	batches, err := x.store.CutoffClaimBatches(ctx, postgres.CutoffClaim{
+	batches, err := x.store.CutoffClaimBatches(ctx, CutoffClaim{
 		CutoffAt: cutoffAt, SettlementDate: res.SettlementDate.Time(time.UTC), MaxPerFile: x.cfg.MaxPerFile,
 		Format: x.cfg.Format.Name(), FileName: x.fileName, Runner: x.cfg.Runner, Location: x.cfg.Location,
 		Kind: kind, Dir: x.cfg.Dir,
-		OnHeld: func(held []postgres.Held) { res.Held = held; x.alertHeld(ctx, held) },
+		OnHeld: func(held []Held) { res.Held = held; x.alertHeld(ctx, held) },
 	})
 	switch {
-	case errors.Is(err, postgres.ErrCutoffTaken):
+	case errors.Is(err, ErrCutoffTaken):
 		res.Taken = true
 	case err != nil:
 		return res, fmt.Errorf("claim cutoff %s: %w", cutoffAt.In(x.cfg.Location).Format(time.RFC3339), err)
@@ -209,7 +208,7 @@ func (x *Exporter) run(ctx context.Context, cutoffAt time.Time, kind string) (Re
 
 // alertHeld logs each payment the claim held: its approvals do not match
 // its content, or their MACs do not check. Someone changed the database.
-func (x *Exporter) alertHeld(ctx context.Context, held []postgres.Held) {
+func (x *Exporter) alertHeld(ctx context.Context, held []Held) {
 	for _, h := range held {
 		x.cfg.Log.ErrorContext(ctx, "payment held: its approvals do not check, it is not exported", "alert", "approval_mismatch",
 			"payment_id", h.PaymentID, "failed", strings.Join(seal.Kinds(h.Problems), ","), "detail", seal.Summary(h.Problems))
@@ -221,13 +220,13 @@ func (x *Exporter) alertHeld(ctx context.Context, held []postgres.Held) {
 // all written. It returns the batches it wrote. A batch claimed for another
 // directory is refused (ErrOtherDir, logged with alert=outbound_dir) and
 // stays claimed for the exporter that shares its directory.
-func (x *Exporter) WritePending(ctx context.Context) ([]postgres.Batch, error) {
+func (x *Exporter) WritePending(ctx context.Context) ([]Batch, error) {
 	pending, err := x.store.BatchesClaimed(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var errs []error
-	var written []postgres.Batch
+	var written []Batch
 	for _, b := range pending {
 		if err := x.ownDir(ctx, b); err != nil {
 			errs = append(errs, err)
@@ -235,7 +234,7 @@ func (x *Exporter) WritePending(ctx context.Context) ([]postgres.Batch, error) {
 		}
 		sum, err := x.writeBatch(ctx, b, x.cfg.Dir, "")
 		if err != nil {
-			if errors.Is(err, postgres.ErrContentChanged) {
+			if errors.Is(err, ErrContentChanged) {
 				x.cfg.Log.ErrorContext(ctx, "batch not written: a payment changed after the claim", "alert", "approval_mismatch",
 					"batch_id", b.ID, "error", err)
 			}
@@ -263,7 +262,7 @@ func (x *Exporter) WritePending(ctx context.Context) ([]postgres.Batch, error) {
 // ownDir refuses a batch claimed for another outbound directory, loudly:
 // two exporters with different directories mean a misconfiguration that
 // would deliver files where no gateway reads them.
-func (x *Exporter) ownDir(ctx context.Context, b postgres.Batch) error {
+func (x *Exporter) ownDir(ctx context.Context, b Batch) error {
 	if b.Dir == "" || b.Dir == x.cfg.Dir {
 		return nil
 	}

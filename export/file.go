@@ -18,7 +18,6 @@ import (
 
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // Manifest describes a delivered file; it sits beside the file as
@@ -41,7 +40,7 @@ type Manifest struct {
 // returns the file's SHA-256. The content depends only on the batch, so
 // writing it again gives the same bytes. When want is set, a file whose
 // SHA-256 differs is refused before it replaces anything in dir.
-func (x *Exporter) writeBatch(ctx context.Context, b postgres.Batch, dir, want string) (string, error) {
+func (x *Exporter) writeBatch(ctx context.Context, b Batch, dir, want string) (string, error) {
 	g := iso20022.Group{
 		MessageID: b.ID, CreatedAt: b.CreatedAt, SettlementDate: b.SettlementDate, Currency: b.Currency,
 		Count: b.Count, ControlSumMinor: b.ControlSumMinor,
@@ -77,14 +76,14 @@ func (x *Exporter) writeBatch(ctx context.Context, b postgres.Batch, dir, want s
 
 // streamBatch feeds the batch's payments from the store to the format,
 // one at a time.
-func (x *Exporter) streamBatch(ctx context.Context, b postgres.Batch, g iso20022.Group, w io.Writer) error {
+func (x *Exporter) streamBatch(ctx context.Context, b Batch, g iso20022.Group, w io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	items := make(chan postgres.BatchItem, 512)
+	items := make(chan BatchItem, 512)
 	read := make(chan error, 1)
 	go func() {
 		defer close(items)
-		read <- x.store.BatchItems(ctx, b.ID, func(it postgres.BatchItem) error {
+		read <- x.store.BatchItems(ctx, b.ID, func(it BatchItem) error {
 			select {
 			case items <- it:
 				return nil
@@ -108,7 +107,7 @@ func (x *Exporter) streamBatch(ctx context.Context, b postgres.Batch, g iso20022
 }
 
 // transaction maps a stored payment to a file's transaction.
-func transaction(b postgres.Batch, it postgres.BatchItem) iso20022.Transaction {
+func transaction(b Batch, it BatchItem) iso20022.Transaction {
 	p := it.Payment
 	return iso20022.Transaction{
 		InstructionID: fmt.Sprintf("%s-%06d", b.ID, it.Seq),

@@ -13,14 +13,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai even where the system has no zoneinfo
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/export"
@@ -30,15 +28,13 @@ import (
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
+// A crash helper (see TestHelperProcess) exits on its own, and goleak has
+// nothing to say about a process that is killed.
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) != "" {
-		// A crash helper (see TestHelperProcess): it exits on its own, and
-		// goleak has nothing to say about a process that is killed.
-		os.Exit(m.Run())
-	}
-	goleak.VerifyTestMain(m)
+	testkit.Main(m, testkit.Options{NoLeakCheck: os.Getenv(helperEnv) != ""})
 }
 
 // pacs008XSD is the vendored schema every file must satisfy.
@@ -67,25 +63,6 @@ func at(year int, month time.Month, day, hour, minute int) time.Time {
 	return time.Date(year, month, day, hour, minute, 0, 0, shanghai())
 }
 
-// clock is a pinned, settable clock shared by a fixture's store and
-// exporters.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
 // fixture is a database of its own (CutoffClaimBatches claims every
 // authorized payment in a database, so tests that claim never share one),
 // a store on a pinned clock, and one customer with CNY and USD accounts at
@@ -94,7 +71,7 @@ type fixture struct {
 	url      string
 	pool     *pgxpool.Pool
 	store    *postgres.Store
-	clock    *clock
+	clock    *testkit.Clock
 	upstream payment.Upstream
 	customer payment.Customer
 	// accounts maps bank id and currency ("104100000004/CNY") to the
@@ -106,10 +83,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	url, drop, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err, "the export tests need PostgreSQL")
-	t.Cleanup(drop)
-	f := &fixture{url: url, clock: &clock{now: at(2026, 3, 10, 9, 0)}, accounts: map[string]string{}}
+	f := &fixture{url: testkit.NewDatabase(t), clock: testkit.NewClock(at(2026, 3, 10, 9, 0)), accounts: map[string]string{}}
 	f.pool, f.store = f.newStore(t)
 
 	f.customer = payment.Customer{ID: "CUST-310115000123", Name: "上海浦东精密机械有限公司", OnlinePayment: true, Active: true}

@@ -16,12 +16,11 @@ import (
 	"strings"
 
 	"github.com/b2bpay/b2bpay/iso20022"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // ReportStore applies interbank status reports.
 type ReportStore interface {
-	StatusReportApply(ctx context.Context, sha256, fileName, messageID string, entries []postgres.ReportEntry) (int, error)
+	StatusReportApply(ctx context.Context, sha256, fileName, messageID string, entries []ReportEntry) (int, error)
 	StatusReportQuarantine(ctx context.Context, sha256, fileName, messageID, reason string) error
 }
 
@@ -109,15 +108,15 @@ func (r *Reports) importFile(ctx context.Context, name string) (int, string, err
 		// per-payment statuses only, so a person must decide.
 		return 0, "quarantined", r.quarantine(ctx, name, sha, rep.MessageID, groupOnlyReason(rep))
 	}
-	entries := make([]postgres.ReportEntry, len(rep.Entries))
+	entries := make([]ReportEntry, len(rep.Entries))
 	for i, e := range rep.Entries {
-		entries[i] = postgres.ReportEntry{BatchID: rep.OriginalMessageID, PaymentID: e.OriginalTransactionID,
+		entries[i] = ReportEntry{BatchID: rep.OriginalMessageID, PaymentID: e.OriginalTransactionID,
 			Status: e.Status, ReasonCode: e.ReasonCode, Info: e.AdditionalInfo}
 	}
 	n, err := r.Store.StatusReportApply(ctx, sha, name, rep.MessageID, entries)
-	var refusal *postgres.ReportRefusal
+	var refusal *ReportRefusal
 	switch {
-	case errors.Is(err, postgres.ErrReportSeen):
+	case errors.Is(err, ErrReportSeen):
 		return 0, "repeated", r.move(ctx, name, "processed")
 	case errors.As(err, &refusal):
 		return 0, "quarantined", r.quarantine(ctx, name, sha, rep.MessageID, refusal.Reason)

@@ -15,7 +15,6 @@ import (
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // reportFixture is a cutoff run's two batches, written, and an inbound
@@ -25,7 +24,7 @@ type reportFixture struct {
 	reports *export.Reports
 	inbound string
 	// batch holds four payments (in file order); other one, of another bank.
-	batch, other postgres.Batch
+	batch, other export.Batch
 	ids          []string
 	otherID      string
 	orders       map[string]string
@@ -47,7 +46,7 @@ func newReportFixture(t *testing.T) *reportFixture {
 	require.Equal(t, bankCNAPS, r.batch.DebtorBankID)
 	r.reports = &export.Reports{Store: f.store, Dir: r.inbound, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	// The payments in file order, as the clearing house sees them.
-	require.NoError(t, f.store.BatchItems(t.Context(), r.batch.ID, func(it postgres.BatchItem) error {
+	require.NoError(t, f.store.BatchItems(t.Context(), r.batch.ID, func(it export.BatchItem) error {
 		r.ids = append(r.ids, it.Payment.ID)
 		r.orders[it.Payment.ID] = it.Payment.OrderRef
 		return nil

@@ -12,7 +12,6 @@ import (
 
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/testlog"
 )
 
@@ -101,7 +100,7 @@ func TestWriteRefusesContentChangedAfterClaim(t *testing.T) {
 
 	x = f.exporter(t, f.store, dir)
 	_, err = x.WritePending(ctx)
-	require.ErrorIs(t, err, postgres.ErrContentChanged)
+	require.ErrorIs(t, err, export.ErrContentChanged)
 	require.Contains(t, err.Error(), cny[1])
 	pending, err := f.store.BatchesClaimed(ctx)
 	require.NoError(t, err)

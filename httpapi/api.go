@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -72,12 +71,10 @@ type Store interface {
 	// PaymentTimeline returns a payment's timeline in order.
 	PaymentTimeline(ctx context.Context, id string) ([]payment.Entry, error)
 	// PaymentList returns one page of payments in id order.
-	PaymentList(ctx context.Context, f postgres.PaymentFilter) ([]*payment.Payment, error)
+	PaymentList(ctx context.Context, f PaymentFilter) ([]*payment.Payment, error)
 	// PaymentGetByOrder returns every payment of an order, newest first.
 	PaymentGetByOrder(ctx context.Context, upstreamID, orderRef string) ([]*payment.Payment, error)
 }
-
-var _ Store = (*postgres.Store)(nil)
 
 // Config configures the API.
 type Config struct {

@@ -18,7 +18,7 @@ import (
 // (36 characters, hyphens; no urn:uuid: prefix, no braces).
 func checkPaymentID(field, id string) error {
 	if len(id) != 36 || uuid.Validate(id) != nil {
-		return payment.FieldErrorf(payment.CodeInvalidInput, field, "%q is not a payment id (a UUID such as 019cd2a0-5d3e-7c41-9a0b-3f6e2d1c4b5a)", clipInput(printable(id), 64))
+		return payment.FieldErrorf(payment.CodeInvalidInput, field, "%q is not a payment id (a UUID such as 019cd2a0-5d3e-7c41-9a0b-3f6e2d1c4b5a)", payment.Clip(printable(id), 64))
 	}
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // listAnswer is the answer of GET /v1/payments: payments without their
@@ -37,7 +36,7 @@ type listQuery struct {
 	// byOrder is set for an order lookup: order_ref and upstream_id and
 	// nothing else. Every payment of the order comes back, newest first.
 	byOrder bool
-	filter  postgres.PaymentFilter
+	filter  PaymentFilter
 }
 
 // paymentList answers GET /v1/payments: the payments of one order, or one
@@ -91,7 +90,7 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 		switch {
 		case !slices.Contains(listParams, name):
 			return listQuery{}, payment.Errorf(payment.CodeInvalidInput, "unknown query parameter %q; known are %s",
-				clipInput(name, 64), strings.Join(listParams, ", "))
+				payment.Clip(name, 64), strings.Join(listParams, ", "))
 		case len(vs) > 1 && name != paramState:
 			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, name, "give it once")
 		case slices.Contains(vs, ""):
@@ -102,11 +101,11 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 	if err := checkListText(values); err != nil {
 		return listQuery{}, err
 	}
-	q := listQuery{filter: postgres.PaymentFilter{
+	q := listQuery{filter: PaymentFilter{
 		OrderRef:   values.Get(paramOrderRef),
 		UpstreamID: values.Get(paramUpstreamID),
 		After:      values.Get(paramAfter),
-		Limit:      postgres.DefaultPageSize,
+		Limit:      DefaultPageSize,
 	}}
 	if q.filter.OrderRef != "" && q.filter.UpstreamID != "" {
 		if len(values) > 2 {
@@ -120,7 +119,7 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 		st := payment.State(s)
 		if !st.Valid() {
 			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, paramState, "%q is not a payment state; states are %s",
-				clipInput(s, 64), stateNames())
+				payment.Clip(s, 64), stateNames())
 		}
 		q.filter.States = append(q.filter.States, st)
 	}
@@ -136,9 +135,9 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 	}
 	if v := values.Get(paramLimit); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > postgres.MaxPageSize {
+		if err != nil || n < 1 || n > MaxPageSize {
 			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, paramLimit, "%q is not a whole number from 1 to %d",
-				clipInput(v, 64), postgres.MaxPageSize)
+				payment.Clip(v, 64), MaxPageSize)
 		}
 		q.filter.Limit = n
 	}
@@ -184,7 +183,7 @@ func parseTime(name, v string, loc *time.Location, wholeDay bool) (time.Time, er
 		return d, nil
 	}
 	return time.Time{}, payment.FieldErrorf(payment.CodeInvalidInput, name,
-		"%q is neither an RFC 3339 time (2026-03-10T09:30:00+08:00) nor a date (2026-03-10)", clipInput(v, 64))
+		"%q is neither an RFC 3339 time (2026-03-10T09:30:00+08:00) nor a date (2026-03-10)", payment.Clip(v, 64))
 }
 
 // stateNames lists the payment states for messages.
@@ -194,12 +193,4 @@ func stateNames() string {
 		names[i] = string(st)
 	}
 	return strings.Join(names, ", ")
-}
-
-// clipInput shortens client input echoed in a message.
-func clipInput(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -1,69 +1,33 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai even where the system has no zoneinfo
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
+	"github.com/b2bpay/b2bpay/testlog"
 )
 
-// testPool is the pool of this package run's own database. Tests never
-// share registry rows: each seeds its own with random suffixes.
-var testPool *pgxpool.Pool
-
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	url, drop, err := pgtest.NewDatabase(ctx)
-	if err != nil {
-		cancel()
-		fmt.Fprintln(os.Stderr, "httpapi tests need a database:", err)
-		return 1
-	}
-	testPool, err = postgres.Open(ctx, url, 16)
-	cancel()
-	if err != nil {
-		drop()
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	testPool.Close()
-	drop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			return 1
-		}
-	}
-	return code
-}
+func TestMain(m *testing.M) { testkit.Main(m, testkit.Options{PoolSize: 16}) }
 
 // baseTime is the store's pinned "now": 10:00 on 10 March 2026 in Shanghai.
 var baseTime = time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
@@ -76,42 +40,6 @@ var shanghai = func() *time.Location {
 	}
 	return loc
 }()
-
-// clock is a pinned, settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// logBuffer collects the API's log lines; handlers write from many goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // tenant is one customer with what it takes to make payments, and a
 // signed-in user of it.
@@ -128,24 +56,24 @@ type tenant struct {
 // with two customers: ours and another one.
 type bundle struct {
 	store *postgres.Store
-	clock *clock
+	clock *testkit.Clock
 	auth  *fakeAuth
 	srv   *httptest.Server
-	logs  *logBuffer
+	logs  *testlog.Buffer
 	mine  tenant
 	other tenant
 }
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	clk := &clock{now: baseTime}
-	store, err := postgres.New(testPool, postgres.Config{
+	clk := testkit.NewClock(baseTime)
+	store, err := postgres.New(testkit.Pool(t), postgres.Config{
 		Seal: pgtest.Key,
-		Now:  clk.Now, Location: shanghai, EventMessage: eventMessage,
+		Now:  clk.Now, Location: shanghai, EventMessage: route.EventMessage,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
-	b := &bundle{store: store, clock: clk, auth: newFakeAuth(), logs: &logBuffer{}}
+	b := &bundle{store: store, clock: clk, auth: newFakeAuth(), logs: &testlog.Buffer{}}
 	b.mine, b.other = b.seed(t), b.seed(t)
 	b.srv = b.serve(t, store)
 	return b
@@ -167,12 +95,12 @@ func (b *bundle) serve(t *testing.T, store httpapi.Store) *httptest.Server {
 func (b *bundle) seed(t *testing.T) tenant {
 	t.Helper()
 	ctx := t.Context()
-	sfx := randomHex(5)
+	sfx := testkit.RandomHex(5)
 	tn := tenant{
 		customer: payment.Customer{ID: "cust-" + sfx, Name: "Customer " + sfx, OnlinePayment: true, Active: true},
-		bank:     payment.Bank{ID: randomDigits(12), Name: "Bank " + sfx, B2B: true},
+		bank:     payment.Bank{ID: testkit.RandomDigits(12), Name: "Bank " + sfx, B2B: true},
 	}
-	tn.account = payment.Account{Number: "6222" + randomDigits(12), BankID: tn.bank.ID, CustomerID: tn.customer.ID, Currency: "CNY", Active: true}
+	tn.account = payment.Account{Number: "6222" + testkit.RandomDigits(12), BankID: tn.bank.ID, CustomerID: tn.customer.ID, Currency: "CNY", Active: true}
 	tn.applicant = payment.User{ID: "appl-" + sfx, CustomerID: tn.customer.ID, Name: "Applicant " + sfx, Roles: []payment.Role{payment.RoleApplicant}, Active: true}
 	tn.upstream = payment.Upstream{ID: "erp-" + sfx, Name: "ERP " + sfx, AMQPUser: "erp-" + sfx, Active: true, Customers: []string{tn.customer.ID}}
 	require.NoError(t, b.store.CustomerCreate(ctx, tn.customer))
@@ -189,7 +117,7 @@ func (b *bundle) seed(t *testing.T) tenant {
 func (b *bundle) submit(t *testing.T, tn tenant, mods ...func(*payment.Request)) *payment.Payment {
 	t.Helper()
 	r := payment.Request{
-		SchemaVersion: payment.SchemaVersion, RequestID: "req-" + randomHex(6), OrderRef: "PO-" + randomHex(6),
+		SchemaVersion: payment.SchemaVersion, RequestID: "req-" + testkit.RandomHex(6), OrderRef: "PO-" + testkit.RandomHex(6),
 		CustomerID: tn.customer.ID, Applicant: tn.applicant.ID, BankID: tn.bank.ID, DebtorAccount: tn.account.Number,
 		Creditor: payment.Creditor{Name: "上海华东机电设备有限公司", Account: "31001520313050012345", BankID: "105290036005"},
 		Amount:   "1286400.50", Currency: "CNY", Remittance: "采购合同 HT-2026-0215 第二期货款", ExecutionDate: "2026-03-12",
@@ -201,11 +129,11 @@ func (b *bundle) submit(t *testing.T, tn tenant, mods ...func(*payment.Request))
 	require.NoError(t, err)
 	decoded, err := payment.Decode(body)
 	require.NoError(t, err)
-	msgID := tn.upstream.ID + "/msg-" + randomHex(6)
+	msgID := tn.upstream.ID + "/msg-" + testkit.RandomHex(6)
 	out, err := b.store.IntakeSubmit(t.Context(), postgres.Submission{
 		Upstream: tn.upstream, Request: decoded, BodySHA256: sha256.Sum256(body), MessageID: msgID,
 		DeadLetter: func(code payment.Code, reason string) outbox.Message {
-			return outbox.Message{MessageID: msgID, Exchange: "b2bpay.dlx", RoutingKey: "intake", Body: body}
+			return route.DeadLetter(route.Original{Key: msgID, MessageID: msgID, UserID: tn.upstream.AMQPUser, Body: body}, code, reason)
 		},
 	})
 	require.NoError(t, err)
@@ -217,13 +145,8 @@ func (b *bundle) submit(t *testing.T, tn tenant, mods ...func(*payment.Request))
 // that would do it are not what these tests are about.
 func (b *bundle) forceState(t *testing.T, id string, st payment.State) {
 	t.Helper()
-	_, err := testPool.Exec(t.Context(), `UPDATE payments SET state = $2 WHERE id = $1`, id, string(st))
+	_, err := testkit.Pool(t).Exec(t.Context(), `UPDATE payments SET state = $2 WHERE id = $1`, id, string(st))
 	require.NoError(t, err)
-}
-
-func eventMessage(ev payment.Event) (outbox.Message, error) {
-	body, err := json.Marshal(ev)
-	return outbox.Message{MessageID: ev.ID, Exchange: "b2bpay.events", RoutingKey: "payment." + ev.UpstreamID, Body: body}, err
 }
 
 // answer is an HTTP answer as the tests read it.
@@ -319,8 +242,8 @@ func (f *fakeAuth) addUser(id string, u fakeUser) {
 func (f *fakeAuth) issue(userID, customerID string) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	token := "tok-" + randomHex(16)
-	f.sessions[token] = httpapi.Principal{UserID: userID, CustomerID: customerID, SessionID: randomHex(8)}
+	token := "tok-" + testkit.RandomHex(16)
+	f.sessions[token] = httpapi.Principal{UserID: userID, CustomerID: customerID, SessionID: testkit.RandomHex(8)}
 	return token
 }
 
@@ -379,19 +302,4 @@ func (f *fakeAuth) Logout(_ context.Context, p httpapi.Principal) error {
 		}
 	}
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func randomDigits(n int) string {
-	var s strings.Builder
-	for range n {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		s.WriteString(d.String())
-	}
-	return s.String()
 }

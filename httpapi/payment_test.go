@@ -14,6 +14,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // paymentJSON mirrors the payment of an answer.
@@ -174,7 +175,7 @@ func TestAuthenticationRequired(t *testing.T) {
 func TestPaymentsByOrder(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	ref := "PO-" + randomHex(6)
+	ref := "PO-" + testkit.RandomHex(6)
 	withRef := func(r *payment.Request) { r.OrderRef = ref }
 
 	first := b.submit(t, b.mine, withRef)
@@ -206,7 +207,7 @@ func TestPaymentsByOrder(t *testing.T) {
 	// Another customer's order is, for us, an order without payments.
 	for _, tc := range []struct{ upstream, ref string }{
 		{b.other.upstream.ID, ref},
-		{b.mine.upstream.ID, "PO-never-" + randomHex(3)},
+		{b.mine.upstream.ID, "PO-never-" + testkit.RandomHex(3)},
 	} {
 		a := b.do(t, http.MethodGet, "/v1/payments?order_ref="+tc.ref+"&upstream_id="+tc.upstream, b.mine.token, "")
 		require.Equal(t, http.StatusOK, a.status)
@@ -242,10 +243,10 @@ func TestPaymentGetIsOneMoment(t *testing.T) {
 	b.srv = b.serve(t, &movingStore{Store: b.store, move: func(ctx context.Context, p payment.Payment) {
 		e, err := p.Apply(payment.ActionConfirm, payment.Actor{Kind: payment.ActorUser, ID: b.mine.applicant.ID}, baseTime.Add(time.Minute), "confirmed")
 		require.NoError(t, err)
-		_, err = testPool.Exec(ctx, `UPDATE payments SET state = $2, version = $3, updated_at = $4, head_hash = $5 WHERE id = $1`,
+		_, err = testkit.Pool(t).Exec(ctx, `UPDATE payments SET state = $2, version = $3, updated_at = $4, head_hash = $5 WHERE id = $1`,
 			p.ID, string(p.State), p.Version, p.UpdatedAt, p.HeadHash)
 		require.NoError(t, err)
-		_, err = testPool.Exec(ctx, `INSERT INTO payment_timeline (payment_id, seq, at, actor_kind, actor_id, action, from_state, to_state, note, prev_hash, hash)
+		_, err = testkit.Pool(t).Exec(ctx, `INSERT INTO payment_timeline (payment_id, seq, at, actor_kind, actor_id, action, from_state, to_state, note, prev_hash, hash)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			e.PaymentID, e.Seq, e.At, string(e.Actor.Kind), e.Actor.ID, string(e.Action), string(e.From), string(e.To), e.Note, e.PrevHash, e.Hash)
 		require.NoError(t, err)

@@ -70,7 +70,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Claim, body []byte) 
 	if c.UserID != "" {
 		cred, err := a.creds.UpstreamGetByAMQPUser(ctx, c.UserID)
 		if errors.Is(err, payment.ErrNotFound) {
-			return payment.Upstream{}, payment.Errorf(payment.CodeUnauthenticated, "RabbitMQ user %q is not a registered upstream", clip(c.UserID))
+			return payment.Upstream{}, payment.Errorf(payment.CodeUnauthenticated, "RabbitMQ user %q is not a registered upstream", payment.Clip(c.UserID, 64))
 		}
 		if err != nil {
 			return payment.Upstream{}, fmt.Errorf("authenticate: %w", err)
@@ -83,7 +83,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, c Claim, body []byte) 
 	}
 	cred, err := a.creds.UpstreamGetByID(ctx, c.Upstream)
 	if errors.Is(err, payment.ErrNotFound) {
-		return payment.Upstream{}, payment.Errorf(payment.CodeUnauthenticated, "upstream %q is not registered", clip(c.Upstream))
+		return payment.Upstream{}, payment.Errorf(payment.CodeUnauthenticated, "upstream %q is not registered", payment.Clip(c.Upstream, 64))
 	}
 	if err != nil {
 		return payment.Upstream{}, fmt.Errorf("authenticate: %w", err)
@@ -108,13 +108,6 @@ func active(u payment.Upstream) (payment.Upstream, error) {
 		return payment.Upstream{}, payment.Errorf(payment.CodeUnauthenticated, "upstream %s is disabled", u.ID)
 	}
 	return u, nil
-}
-
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "…"
-	}
-	return s
 }
 
 // Memo returns an Authenticator that reads each registration at most once:

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/b2bpay/b2bpay/payment"
@@ -129,7 +128,7 @@ func checkGroup(g Group) error {
 // checkTransaction validates one transaction against its group's currency.
 func checkTransaction(tx Transaction, currency string) error {
 	if tx.Currency != currency {
-		return fmt.Errorf("currency %q in a %s file: %w", clip(tx.Currency, 8), currency, ErrMismatch)
+		return fmt.Errorf("currency %q in a %s file: %w", payment.Clip(tx.Currency, 8), currency, ErrMismatch)
 	}
 	if tx.AmountMinor < 1 || tx.AmountMinor > payment.MaxAmountMinor {
 		return fieldError("amount", "is %d minor units, want 1 to %d", tx.AmountMinor, payment.MaxAmountMinor)
@@ -167,21 +166,7 @@ func checkTransaction(tx Transaction, currency string) error {
 func exponent(currency string) (int, error) {
 	e, ok := payment.CurrencyExponent(currency)
 	if !ok {
-		return 0, fieldError("currency", "%q is not an active ISO 4217 code", clip(currency, 8))
+		return 0, fieldError("currency", "%q is not an active ISO 4217 code", payment.Clip(currency, 8))
 	}
 	return e, nil
-}
-
-// clip shortens s to n characters for an error message, so hostile input
-// never floods a log, and makes it valid UTF-8.
-func clip(s string, n int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n]) + "…"
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/b2bpay/b2bpay/payment"
 )
 
 // Pacs002Namespace is the XML namespace of pacs.002.001.10.
@@ -110,7 +112,7 @@ type StatusEntry struct {
 // ReadStatusReport gives r back.
 func WriteStatusReport(w io.Writer, r StatusReport) error {
 	if err := checkReport(r); err != nil {
-		return fmt.Errorf("iso20022: write status report %q: %w", clip(r.MessageID, 40), err)
+		return fmt.Errorf("iso20022: write status report %q: %w", payment.Clip(r.MessageID, 40), err)
 	}
 	x := newWriter(w, Pacs002Namespace)
 	x.start("FIToFIPmtStsRpt")
@@ -129,7 +131,7 @@ func WriteStatusReport(w io.Writer, r StatusReport) error {
 	}
 	x.end("FIToFIPmtStsRpt")
 	if err := x.close(); err != nil {
-		return fmt.Errorf("iso20022: write status report %q: %w", clip(r.MessageID, 40), err)
+		return fmt.Errorf("iso20022: write status report %q: %w", payment.Clip(r.MessageID, 40), err)
 	}
 	return nil
 }
@@ -192,7 +194,7 @@ func checkReport(r StatusReport) error {
 		return err
 	}
 	if r.GroupStatus != "" && !isGroupStatus(r.GroupStatus) {
-		return reportError("OrgnlGrpInfAndSts/GrpSts %q is not a known group status", clip(r.GroupStatus, 10))
+		return reportError("OrgnlGrpInfAndSts/GrpSts %q is not a known group status", payment.Clip(r.GroupStatus, 10))
 	}
 	err := checkReasons(r.GroupReasonCode, r.GroupReasonProprietary)
 	if err == nil {
@@ -239,7 +241,7 @@ func checkEntry(e StatusEntry) error {
 		return reportError("TxSts is missing")
 	}
 	if !transactionStatuses[e.Status] {
-		return reportError("TxSts %q is not a known ExternalPaymentTransactionStatus1Code", clip(e.Status, 10))
+		return reportError("TxSts %q is not a known ExternalPaymentTransactionStatus1Code", payment.Clip(e.Status, 10))
 	}
 	return checkReasons(e.ReasonCode, e.ReasonProprietary)
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/b2bpay/b2bpay/payment"
 )
 
 // maxReportDepth bounds element nesting; pacs.002 needs about a dozen.
@@ -153,9 +155,9 @@ func (rd *reportReader) read(in *capReader) (StatusReport, error) {
 			case in.err != nil:
 				return StatusReport{}, in.err
 			case errors.As(err, &syn):
-				return StatusReport{}, reportError("not well-formed XML: line %d: %s", syn.Line, clip(syn.Msg, 200))
+				return StatusReport{}, reportError("not well-formed XML: line %d: %s", syn.Line, payment.Clip(syn.Msg, 200))
 			default:
-				return StatusReport{}, reportError("not readable XML: %s", clip(err.Error(), 200))
+				return StatusReport{}, reportError("not readable XML: %s", payment.Clip(err.Error(), 200))
 			}
 		}
 		switch t := tok.(type) {
@@ -166,7 +168,7 @@ func (rd *reportReader) read(in *capReader) (StatusReport, error) {
 		case xml.CharData:
 			err = rd.chars(t)
 		case xml.Directive:
-			err = reportError("declarations (<!%s) are not allowed", clip(string(t), 20))
+			err = reportError("declarations (<!%s) are not allowed", payment.Clip(string(t), 20))
 		}
 		if err != nil {
 			return StatusReport{}, err
@@ -181,10 +183,10 @@ func (rd *reportReader) read(in *capReader) (StatusReport, error) {
 // start opens an element and decides whether its text is wanted.
 func (rd *reportReader) start(t xml.StartElement) error {
 	if rd.done {
-		return reportError("<%s> after the root element", clip(t.Name.Local, 40))
+		return reportError("<%s> after the root element", payment.Clip(t.Name.Local, 40))
 	}
 	if rd.leaf != "" {
-		return reportError("%s holds an element <%s>; it must hold text only", rd.leaf, clip(t.Name.Local, 40))
+		return reportError("%s holds an element <%s>; it must hold text only", rd.leaf, payment.Clip(t.Name.Local, 40))
 	}
 	if len(rd.path) == maxReportDepth {
 		return reportError("elements nested deeper than %d", maxReportDepth)
@@ -197,12 +199,12 @@ func (rd *reportReader) start(t xml.StartElement) error {
 	case 0:
 		if name != "Document" {
 			return reportError("root element is <%s> in namespace %q, want <Document> in %q",
-				clip(t.Name.Local, 40), clip(t.Name.Space, 80), Pacs002Namespace)
+				payment.Clip(t.Name.Local, 40), payment.Clip(t.Name.Space, 80), Pacs002Namespace)
 		}
 	case 1:
 		if name != "FIToFIPmtStsRpt" || rd.seen["FIToFIPmtStsRpt"] {
 			return reportError("Document holds <%s> in namespace %q, want one <FIToFIPmtStsRpt>",
-				clip(t.Name.Local, 40), clip(t.Name.Space, 80))
+				payment.Clip(t.Name.Local, 40), payment.Clip(t.Name.Space, 80))
 		}
 		rd.seen["FIToFIPmtStsRpt"] = true
 	}

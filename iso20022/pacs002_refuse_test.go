@@ -12,6 +12,8 @@ import (
 	"testing/iotest"
 	"time"
 	"unicode/utf8"
+
+	"github.com/b2bpay/b2bpay/payment"
 )
 
 // Pieces of hand-built reports.
@@ -178,7 +180,7 @@ func FuzzReadStatusReport(f *testing.F) {
 			msg := err.Error()
 			if !errors.Is(err, ErrInvalidReport) || !utf8.ValidString(msg) || len(msg) > 1000 ||
 				!strings.HasPrefix(msg, "iso20022: read status report: ") {
-				t.Fatalf("unclean error (%d bytes): %q", len(msg), clip(msg, 300))
+				t.Fatalf("unclean error (%d bytes): %q", len(msg), payment.Clip(msg, 300))
 			}
 			return
 		}

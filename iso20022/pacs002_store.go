@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/b2bpay/b2bpay/payment"
 )
 
 // reasons collects the StsRsnInf of a group or an entry: the first Rsn/Cd,
@@ -41,7 +43,7 @@ func (rd *reportReader) store(key, s string) error {
 	if key == "GrpHdr/CreDtTm" {
 		t, err := parseDateTime(s)
 		if err != nil {
-			return reportError("GrpHdr/CreDtTm %q is not an ISODateTime", clip(s, 40))
+			return reportError("GrpHdr/CreDtTm %q is not an ISODateTime", payment.Clip(s, 40))
 		}
 		if p := timeProblem(t); p != "" {
 			return reportError("GrpHdr/CreDtTm %s", p)

@@ -32,7 +32,7 @@ func (pacs008) Extension() string { return ".xml" }
 // the group's, fails at once) and at the end.
 func (f pacs008) Write(w io.Writer, g Group, next func() (Transaction, bool, error)) error {
 	if err := checkGroup(g); err != nil {
-		return fmt.Errorf("iso20022: %s group %q: %w", f.Name(), clip(g.MessageID, 40), err)
+		return fmt.Errorf("iso20022: %s group %q: %w", f.Name(), payment.Clip(g.MessageID, 40), err)
 	}
 	x := newWriter(w, Pacs008Namespace)
 	x.start("FIToFICstmrCdtTrf")

@@ -292,7 +292,7 @@ func checkAgent(field, id string) (cnaps bool, err error) {
 	if isBIC(id) {
 		return false, nil
 	}
-	return false, fieldError(field, "%q is neither a 12-digit CNAPS code nor a BIC", clip(id, 40))
+	return false, fieldError(field, "%q is neither a 12-digit CNAPS code nor a BIC", payment.Clip(id, 40))
 }
 
 // isCNAPS reports whether id is 12 ASCII digits.
@@ -331,5 +331,5 @@ func isBIC(id string) bool {
 // describe names a transaction in an error: its position and order
 // reference.
 func describe(n int, tx Transaction) string {
-	return fmt.Sprintf("transaction %d (end-to-end id %q)", n, clip(tx.EndToEndID, 40))
+	return fmt.Sprintf("transaction %d (end-to-end id %q)", n, payment.Clip(tx.EndToEndID, 40))
 }

@@ -8,14 +8,13 @@ import (
 	"time"
 
 	"github.com/b2bpay/b2bpay/export"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // Exporter is the export as the cutoff job drives it.
 type Exporter interface {
 	Due(ctx context.Context) ([]time.Time, error)
 	RunCutoff(ctx context.Context, cutoffAt time.Time) (export.Result, error)
-	WritePending(ctx context.Context) ([]postgres.Batch, error)
+	WritePending(ctx context.Context) ([]export.Batch, error)
 }
 
 // DefaultGrace is how long after its instant a scheduled cutoff still
@@ -82,7 +81,7 @@ func (j *Cutoffs) RunOnce(ctx context.Context) ([]export.Result, error) {
 
 // logRecovered reports the files of earlier runs, left by a crash, that a
 // tick wrote.
-func (j *Cutoffs) logRecovered(ctx context.Context, bs []postgres.Batch) {
+func (j *Cutoffs) logRecovered(ctx context.Context, bs []export.Batch) {
 	if j.Log == nil {
 		return
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/jobs"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 func shanghai(t *testing.T) *time.Location {
@@ -147,7 +146,7 @@ func (x *fakeExporter) RunCutoff(_ context.Context, at time.Time) (export.Result
 	return export.Result{CutoffAt: at}, nil
 }
 
-func (x *fakeExporter) WritePending(context.Context) ([]postgres.Batch, error) {
+func (x *fakeExporter) WritePending(context.Context) ([]export.Batch, error) {
 	x.wrotePending++
 	return nil, x.writeErr
 }

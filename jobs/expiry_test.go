@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,32 +19,15 @@ import (
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
-
-// clock is a pinned, settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
 
 // expiryFixture is the real store on a database of its own, with one
 // customer's registry to submit payments for.
 type expiryFixture struct {
 	pool  *pgxpool.Pool
 	store *postgres.Store
-	clock *clock
+	clock *testkit.Clock
 	up    payment.Upstream
 	req   map[string]any
 }
@@ -53,13 +35,8 @@ type expiryFixture struct {
 func newExpiryFixture(t *testing.T) *expiryFixture {
 	t.Helper()
 	ctx := t.Context()
-	url, drop, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err, "the expiry tests need PostgreSQL")
-	t.Cleanup(drop)
-	pool, err := postgres.Open(ctx, url, 8)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	clk := &clock{}
+	pool := testkit.OwnPool(t, 8)
+	clk := &testkit.Clock{}
 	store, err := postgres.New(pool, postgres.Config{
 		Seal: pgtest.Key,
 		Now:  clk.Now, EventMessage: route.EventMessage, TaskMessage: route.TaskMessage,

@@ -172,7 +172,7 @@ func (p *Payment) checkDecision(in DecisionInput, f ApprovalFacts) error {
 		return Errorf(CodeOverLimit, "%s %s exceeds the %s limit of %s %s for user %s",
 			FormatAmount(p.AmountMinor, p.Currency), p.Currency, in.Stage, FormatAmount(*f.Limit, p.Currency), p.Currency, u.ID)
 	case in.Verdict == VerdictApprove && in.Digest != p.Digest():
-		return Errorf(CodeContentChanged, "the content approved (digest %s) is not the payment's content (digest %s)", clip(in.Digest, 64), p.Digest())
+		return Errorf(CodeContentChanged, "the content approved (digest %s) is not the payment's content (digest %s)", Clip(in.Digest, 64), p.Digest())
 	}
 	return nil
 }

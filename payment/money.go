@@ -70,7 +70,7 @@ func ParseAmount(s, currency string) (int64, error) {
 		if digitsPattern.MatchString(s) && len(strings.SplitN(s, ".", 2)[0]) > 18 {
 			return 0, tooLarge(s, currency)
 		}
-		return 0, FieldErrorf(CodeInvalidAmount, "amount", "%q is not a plain positive decimal such as \"1234.50\"", clip(s, 40))
+		return 0, FieldErrorf(CodeInvalidAmount, "amount", "%q is not a plain positive decimal such as \"1234.50\"", Clip(s, 40))
 	}
 	if i := strings.IndexByte(s, '.'); i >= 0 {
 		frac := strings.TrimRight(s[i+1:], "0")
@@ -100,7 +100,7 @@ func ParseAmount(s, currency string) (int64, error) {
 // largest amount accepted in the currency.
 func tooLarge(s, currency string) error {
 	return FieldErrorf(CodeInvalidAmount, "amount", "%q exceeds the largest amount accepted, %s %s",
-		clip(s, 40), FormatAmount(MaxAmountMinor, currency), currency)
+		Clip(s, 40), FormatAmount(MaxAmountMinor, currency), currency)
 }
 
 // FormatAmount renders minor units as a decimal string with exactly the
@@ -122,12 +122,4 @@ func FormatAmount(minor int64, currency string) string {
 		return "-" + u
 	}
 	return u
-}
-
-// clip shortens s for error messages, so hostile input never floods a log.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

@@ -90,7 +90,7 @@ var (
 // letter or digit.
 func ValidID(field, s string) error {
 	if !idPattern.MatchString(s) {
-		return FieldErrorf(CodeInvalidField, field, "%q must be 1-64 letters, digits or . _ : - starting with a letter or digit", clip(s, 70))
+		return FieldErrorf(CodeInvalidField, field, "%q must be 1-64 letters, digits or . _ : - starting with a letter or digit", Clip(s, 70))
 	}
 	return nil
 }
@@ -104,7 +104,7 @@ func ValidID(field, s string) error {
 // a permission regular expression reads as an operator.
 func ValidUpstreamID(field, s string) error {
 	if !upstreamPattern.MatchString(s) {
-		return FieldErrorf(CodeInvalidField, field, "%q must be 1-64 letters, digits, _ or - starting with a letter or digit (no '.', '*' or '#': it names routing keys and queues)", clip(s, 70))
+		return FieldErrorf(CodeInvalidField, field, "%q must be 1-64 letters, digits, _ or - starting with a letter or digit (no '.', '*' or '#': it names routing keys and queues)", Clip(s, 70))
 	}
 	return nil
 }
@@ -113,7 +113,7 @@ func ValidUpstreamID(field, s string) error {
 // IBAN limit; domestic numbers are shorter).
 func ValidAccountNumber(field, s string) error {
 	if !accountPattern.MatchString(s) {
-		return FieldErrorf(CodeInvalidAccount, field, "%q must be 1-34 letters and digits", clip(s, 40))
+		return FieldErrorf(CodeInvalidAccount, field, "%q must be 1-34 letters and digits", Clip(s, 40))
 	}
 	return nil
 }
@@ -121,7 +121,7 @@ func ValidAccountNumber(field, s string) error {
 // ValidBankID checks a bank identifier: a 12-digit CNAPS code or a BIC.
 func ValidBankID(field, s string) error {
 	if !cnapsPattern.MatchString(s) && !bicPattern.MatchString(s) {
-		return FieldErrorf(CodeInvalidField, field, "%q is neither a 12-digit CNAPS code nor a BIC", clip(s, 40))
+		return FieldErrorf(CodeInvalidField, field, "%q is neither a 12-digit CNAPS code nor a BIC", Clip(s, 40))
 	}
 	return nil
 }

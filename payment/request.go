@@ -83,7 +83,7 @@ func Decode(body []byte) (Request, error) {
 		return Request{}, Errorf(CodeUnknownVersion, "schema_version is missing; this build reads version %d", SchemaVersion)
 	}
 	if v := strings.TrimSpace(string(version)); v != fmt.Sprint(SchemaVersion) {
-		return Request{}, Errorf(CodeUnknownVersion, "schema_version %s is not supported; this build reads version %d", clip(v, 20), SchemaVersion)
+		return Request{}, Errorf(CodeUnknownVersion, "schema_version %s is not supported; this build reads version %d", Clip(v, 20), SchemaVersion)
 	}
 	var r Request
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -173,7 +173,7 @@ func (r *Request) check() error {
 	}
 	d, err := time.Parse(DateLayout, r.ExecutionDate)
 	if err != nil {
-		return FieldErrorf(CodeInvalidDate, "execution_date", "%q is not a date in the form YYYY-MM-DD", clip(r.ExecutionDate, 20))
+		return FieldErrorf(CodeInvalidDate, "execution_date", "%q is not a date in the form YYYY-MM-DD", Clip(r.ExecutionDate, 20))
 	}
 	if y := d.Year(); y < MinExecutionYear || y > MaxExecutionYear {
 		return FieldErrorf(CodeInvalidDate, "execution_date", "%s is not a date from %d to %d", r.ExecutionDate, MinExecutionYear, MaxExecutionYear)
@@ -214,7 +214,7 @@ func exactNames(head map[string]json.RawMessage) error {
 func exactObject(prefix string, obj map[string]json.RawMessage, names []string) error {
 	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		if !slices.Contains(names, k) {
-			return Errorf(CodeMalformed, "body does not match the version %d contract: unknown field %q", SchemaVersion, clip(prefix+k, 70))
+			return Errorf(CodeMalformed, "body does not match the version %d contract: unknown field %q", SchemaVersion, Clip(prefix+k, 70))
 		}
 		if string(obj[k]) == "null" {
 			return Errorf(CodeMalformed, "body does not match the version %d contract: %s is null", SchemaVersion, prefix+k)
@@ -241,5 +241,5 @@ func validText(field, s string, max int, required bool) error {
 
 // jsonReason shortens a decoder error to something safe to echo back.
 func jsonReason(err error) string {
-	return clip(err.Error(), 200)
+	return Clip(err.Error(), 200)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/b2bpay/b2bpay/payment"
 )
 
 // AuditEntry is one line of the audit trail.
@@ -34,7 +36,7 @@ func (s *Store) auditCopyTx(ctx context.Context, tx pgx.Tx, as []AuditEntry) err
 			if a.PaymentID != "" {
 				pay = copyUUID(a.PaymentID)
 			}
-			return []any{now, user, pgText(a.Actor), a.Event, pay, pgText(a.Detail)}, nil
+			return []any{now, user, payment.Text(a.Actor), a.Event, pay, payment.Text(a.Detail)}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("write audit trail: %w", err)

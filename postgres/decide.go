@@ -258,13 +258,13 @@ func decisionCopyTx(ctx context.Context, tx pgx.Tx, rows []decisionRow) error {
 			if s, ok := d.session.(string); ok {
 				d.session = copyUUID(s)
 			}
-			digest := pgText(d.r.Digest)
+			digest := payment.Text(d.r.Digest)
 			var seq any
 			if d.seal.seq > 0 {
 				// An applied decision records the digest its MAC covers.
 				digest, seq = d.seal.digest, d.seal.seq
 			}
-			return []any{d.r.DecisionID, d.pay, pgText(string(d.r.Stage)), pgText(string(d.r.Verdict)), d.actor, d.session, d.outcome,
+			return []any{d.r.DecisionID, d.pay, payment.Text(string(d.r.Stage)), payment.Text(string(d.r.Verdict)), d.actor, d.session, d.outcome,
 				string(d.code), d.reason, digest, d.step, string(d.raw), d.at, seq, d.seal.mac}, nil
 		}))
 	if err != nil {

@@ -36,7 +36,7 @@ type approvals struct {
 func setupApprovals(t *testing.T) *approvals { return setupApprovalsAt(t, baseTime) }
 
 func setupApprovalsAt(t *testing.T, now time.Time) *approvals {
-	return setupApprovalsOn(t, testPool, now)
+	return setupApprovalsOn(t, testPool(t), now)
 }
 
 // setupApprovalsOn is setupApprovalsAt on the database of pool.
@@ -50,7 +50,7 @@ func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approval
 		Seal:         pgtest.Key,
 		Now:          b.clock.Now,
 		Location:     loc,
-		EventMessage: eventMessage,
+		EventMessage: route.EventMessage,
 		TaskMessage:  route.TaskMessage,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -59,7 +59,7 @@ func setupApprovalsOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *approval
 		Now:           b.clock.Now,
 		Seal:          pgtest.Key,
 		OTPOpener:     k.open,
-		EventMessage:  eventMessage,
+		EventMessage:  route.EventMessage,
 		TaskMessage:   route.TaskMessage,
 		ResultMessage: route.ResultMessage,
 	})

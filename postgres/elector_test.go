@@ -35,7 +35,7 @@ func newElector(t *testing.T, key int64, logger *slog.Logger) *postgres.Elector 
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	e := postgres.NewElector(testPool.Config().ConnString(), key, logger)
+	e := postgres.NewElector(testPool(t).Config().ConnString(), key, logger)
 	t.Cleanup(func() { require.NoError(t, e.Close()) })
 	return e
 }
@@ -45,7 +45,7 @@ func newElector(t *testing.T, key int64, logger *slog.Logger) *postgres.Elector 
 func lockHolder(t *testing.T, key int64) int {
 	t.Helper()
 	var pids []int
-	rows, err := testPool.Query(t.Context(), `SELECT pid FROM pg_locks
+	rows, err := testPool(t).Query(t.Context(), `SELECT pid FROM pg_locks
 		WHERE locktype = 'advisory' AND granted AND objsubid = 1
 		  AND classid = ($1::bigint >> 32) & 4294967295 AND objid = $1::bigint & 4294967295`, key)
 	require.NoError(t, err)
@@ -76,7 +76,7 @@ func TestElectorOneLeader(t *testing.T) {
 	pid := lockHolder(t, key)
 	require.NotZero(t, pid)
 	var app string
-	require.NoError(t, testPool.QueryRow(ctx, `SELECT application_name FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&app))
+	require.NoError(t, testPool(t).QueryRow(ctx, `SELECT application_name FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&app))
 	require.Equal(t, "b2bpay-elector", app)
 
 	// Many electors asked concurrently: one leader, always the same.
@@ -152,7 +152,7 @@ func TestElectorBackendKilled(t *testing.T) {
 	pid := lockHolder(t, key)
 	require.NotZero(t, pid)
 	var killed bool
-	require.NoError(t, testPool.QueryRow(ctx, `SELECT pg_terminate_backend($1, 5000)`, pid).Scan(&killed))
+	require.NoError(t, testPool(t).QueryRow(ctx, `SELECT pg_terminate_backend($1, 5000)`, pid).Scan(&killed))
 	require.True(t, killed)
 
 	err := a.IsLeader(ctx)

@@ -83,6 +83,6 @@ func (s *Store) IntakeCancel(ctx context.Context, up payment.Upstream, c payment
 		id += "/" + messageID
 	}
 	ev := payment.RefusedEvent(id, up.ID, payment.Request{RequestID: c.RequestID}, messageID, err, s.cfg.Now())
-	ev.Reason = pgText(ev.Reason)
+	ev.Reason = payment.Text(ev.Reason)
 	return ev, s.inTx(ctx, func(tx pgx.Tx) error { return s.eventTx(ctx, tx, ev, s.cfg.Now().UTC()) })
 }

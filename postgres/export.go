@@ -9,71 +9,19 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 )
 
-// Batch is a set of payments exported together in one interbank file.
-type Batch struct {
-	ID              string
-	CutoffAt        time.Time
-	DebtorBankID    string
-	Currency        string
-	SettlementDate  time.Time
-	Format          string
-	FileName        string
-	Count           int
-	ControlSumMinor int64
-	// State is "claimed" (payments assigned, file not yet known to be
-	// written) or "written".
-	State     string
-	SHA256    string
-	CreatedAt time.Time
-	WrittenAt *time.Time
-	// Dir is the outbound directory the file goes to, recorded at the
-	// claim ("" for a batch claimed before directories were recorded).
-	Dir string
-}
-
-// CutoffClaim says what to claim at a cutoff.
-type CutoffClaim struct {
-	CutoffAt time.Time
-	// SettlementDate is the interbank settlement date of the files; only
-	// payments whose execution date is on or before it are claimed.
-	SettlementDate time.Time
-	// MaxPerFile bounds the payments in one batch.
-	MaxPerFile int
-	Format     string
-	// FileName names a batch's file from its id.
-	FileName func(batchID string) string
-	// Runner names the process, for the record.
-	Runner string
-	// Location formats batch ids in the customers' zone.
-	Location *time.Location
-	// OnHeld, when set, is told after the claim commits which due payments
-	// it held instead of exporting, because their approvals do not check
-	// (see recheckClaimTx).
-	OnHeld func([]Held)
-	// Kind says who started the run: CutoffScheduled or CutoffManual.
-	Kind string
-	// Dir is the outbound directory the batches' files go to (absolute,
-	// cleaned), recorded on each batch ("" records none).
-	Dir string
-}
-
-// The kinds of cutoff run: started by the scheduler at an instant of the
-// schedule, or by an operator at any instant.
-const (
-	CutoffScheduled = "scheduled"
-	CutoffManual    = "manual"
+// The exporter claims, writes and settles through this store.
+var (
+	_ export.Store       = (*Store)(nil)
+	_ export.ReportStore = (*Store)(nil)
 )
 
 // claimChunk is how many payments are moved to exported per round trip.
 const claimChunk = 2000
-
-// ErrCutoffTaken is returned when another process already ran (or runs)
-// the cutoff: the unique key on the cutoff time decided.
-var ErrCutoffTaken = errors.New("postgres: cutoff already taken by another run")
 
 // CutoffClaimBatches claims, in one transaction, every authorized payment
 // that was authorized before the cutoff (one authorized at its very instant
@@ -83,20 +31,20 @@ var ErrCutoffTaken = errors.New("postgres: cutoff already taken by another run")
 // by debtor bank, currency and settlement date into batches of at most
 // MaxPerFile, moves each to exported with a timeline entry naming its batch
 // and file, and writes their status events. It returns the new batches
-// (none when nothing was due) or ErrCutoffTaken.
-func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch, error) {
+// (none when nothing was due) or export.ErrCutoffTaken.
+func (s *Store) CutoffClaimBatches(ctx context.Context, c export.CutoffClaim) ([]export.Batch, error) {
 	if c.MaxPerFile <= 0 || c.FileName == nil || c.Format == "" {
 		return nil, errors.New("postgres: cutoff claim needs MaxPerFile, FileName and Format")
 	}
 	if c.Kind == "" {
-		c.Kind = CutoffScheduled
+		c.Kind = export.CutoffScheduled
 	}
 	loc := c.Location
 	if loc == nil {
 		loc = s.cfg.Location
 	}
-	var batches []Batch
-	var held []Held
+	var batches []export.Batch
+	var held []export.Held
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		batches, held = nil, nil
 		now := s.cfg.Now().UTC().Truncate(time.Microsecond)
@@ -104,7 +52,7 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c CutoffClaim) ([]Batch,
 		err := tx.QueryRow(ctx, `INSERT INTO cutoff_runs (cutoff_at, started_at, runner, kind) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (cutoff_at) DO NOTHING RETURNING id`, c.CutoffAt, now, c.Runner, c.Kind).Scan(&runID)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return ErrCutoffTaken
+			return export.ErrCutoffTaken
 		}
 		if err != nil {
 			return fmt.Errorf("record cutoff run: %w", err)
@@ -175,7 +123,7 @@ func chunkClaimTx(ctx context.Context, tx pgx.Tx, maxPerFile int) error {
 
 // createBatchesTx makes one batch per (bank, currency, chunk) of the
 // claimed payments and assigns the payments to them.
-func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, runID int64, now time.Time, loc *time.Location) ([]Batch, error) {
+func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim, runID int64, now time.Time, loc *time.Location) ([]export.Batch, error) {
 	rows, err := tx.Query(ctx, `SELECT bank_id, currency, chunk, count(*), sum(amount_minor)
 		FROM claim GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
 	if err != nil {
@@ -186,11 +134,11 @@ func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, r
 		chunk          int64
 	}
 	var groups []group
-	var batches []Batch
+	var batches []export.Batch
 	prefix := "B" + c.CutoffAt.In(loc).Format("20060102150405")
 	for rows.Next() {
 		var g group
-		var b Batch
+		var b export.Batch
 		if err := rows.Scan(&g.bank, &g.currency, &g.chunk, &b.Count, &b.ControlSumMinor); err != nil {
 			rows.Close()
 			return nil, err
@@ -224,7 +172,7 @@ func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, r
 
 // exportPaymentsTx moves the claimed payments to exported, in chunks,
 // with their timeline entries (naming batch and file) and status events.
-func (s *Store) exportPaymentsTx(ctx context.Context, tx pgx.Tx, c CutoffClaim, now time.Time) (int, error) {
+func (s *Store) exportPaymentsTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim, now time.Time) (int, error) {
 	moved := 0
 	var after string
 	for {
@@ -318,36 +266,36 @@ func paymentsUpdateTx(ctx context.Context, tx pgx.Tx, now time.Time, ids []strin
 
 // BatchesClaimed lists the batches whose files are not known to be
 // written: the work a crashed export left, oldest first.
-func (s *Store) BatchesClaimed(ctx context.Context) ([]Batch, error) {
+func (s *Store) BatchesClaimed(ctx context.Context) ([]export.Batch, error) {
 	return s.batchList(ctx, `WHERE b.state = 'claimed' ORDER BY b.created_at, b.id`)
 }
 
 // BatchList lists the most recent batches, newest first.
-func (s *Store) BatchList(ctx context.Context, limit int) ([]Batch, error) {
+func (s *Store) BatchList(ctx context.Context, limit int) ([]export.Batch, error) {
 	return s.batchList(ctx, `ORDER BY b.created_at DESC, b.id DESC LIMIT $1`, limit)
 }
 
 // BatchGet returns one batch.
-func (s *Store) BatchGet(ctx context.Context, id string) (Batch, error) {
+func (s *Store) BatchGet(ctx context.Context, id string) (export.Batch, error) {
 	bs, err := s.batchList(ctx, `WHERE b.id = $1`, id)
 	if err != nil {
-		return Batch{}, err
+		return export.Batch{}, err
 	}
 	if len(bs) == 0 {
-		return Batch{}, fmt.Errorf("batch %s: %w", id, payment.ErrNotFound)
+		return export.Batch{}, fmt.Errorf("batch %s: %w", id, payment.ErrNotFound)
 	}
 	return bs[0], nil
 }
 
-func (s *Store) batchList(ctx context.Context, tail string, args ...any) ([]Batch, error) {
+func (s *Store) batchList(ctx context.Context, tail string, args ...any) ([]export.Batch, error) {
 	rows, err := s.pool.Query(ctx, `SELECT b.id, r.cutoff_at, b.debtor_bank_id, b.currency, b.settlement_date, b.format, b.file_name,
 		b.count, b.control_sum_minor, b.state, coalesce(b.sha256, ''), b.created_at, b.written_at, coalesce(b.outbound_dir, '')
 		FROM batches b JOIN cutoff_runs r ON r.id = b.cutoff_run_id `+tail, args...)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Batch, error) {
-		var b Batch
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (export.Batch, error) {
+		var b export.Batch
 		err := row.Scan(&b.ID, &b.CutoffAt, &b.DebtorBankID, &b.Currency, &b.SettlementDate, &b.Format, &b.FileName,
 			&b.Count, &b.ControlSumMinor, &b.State, &b.SHA256, &b.CreatedAt, &b.WrittenAt, &b.Dir)
 		return b, err
@@ -382,19 +330,12 @@ func (s *Store) CutoffLast(ctx context.Context) (time.Time, error) {
 	return *t, nil
 }
 
-// BatchItem is one payment of a batch, as a file needs it.
-type BatchItem struct {
-	Seq        int
-	Payment    *payment.Payment
-	DebtorName string
-}
-
 // BatchItems streams a batch's payments in file order to fn. Rows are read
 // as they come, so memory does not grow with the batch. Each payment's
 // content must still be what its export entry sealed at the claim
-// (ErrContentChanged otherwise): a row changed between the claim and the
+// (export.ErrContentChanged otherwise): a row changed between the claim and the
 // file never reaches the file.
-func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchItem) error) error {
+func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(export.BatchItem) error) error {
 	if s.cfg.Seal == nil {
 		return errNoSeal
 	}
@@ -407,7 +348,7 @@ func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchIte
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var it BatchItem
+		var it export.BatchItem
 		var e payment.Entry
 		var seq *int
 		var at *time.Time
@@ -428,7 +369,7 @@ func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchIte
 			e.Code, e.Note = payment.Code(deref(code)), deref(note)
 		}
 		if !s.cfg.Seal.Sealed(p.Digest(), e) {
-			return fmt.Errorf("batch %s, payment %s: %w", batchID, p.ID, ErrContentChanged)
+			return fmt.Errorf("batch %s, payment %s: %w", batchID, p.ID, export.ErrContentChanged)
 		}
 		it.Payment = p
 		if err := fn(it); err != nil {
@@ -437,11 +378,6 @@ func (s *Store) BatchItems(ctx context.Context, batchID string, fn func(BatchIte
 	}
 	return rows.Err()
 }
-
-// ErrContentChanged is returned when a claimed payment's content, or its
-// export entry, no longer matches the MAC sealed at the claim: the file is
-// not written.
-var ErrContentChanged = errors.New("alert=approval_mismatch: the payment's content or export entry changed after the claim; its file is not written")
 
 // exportEntryColumns are the timeline columns BatchItems checks.
 const exportEntryColumns = `seq, at, actor_kind, actor_id, action, from_state, to_state, code, note, prev_hash, hash, otp_step, mac`

@@ -12,9 +12,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // setupOwnDB is setupAt on a database of its own: CutoffClaimBatches
@@ -25,16 +28,11 @@ import (
 func setupOwnDB(t *testing.T, now time.Time) (*bundle, map[string]string, payment.Bank) {
 	t.Helper()
 	ctx := t.Context()
-	url, drop, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err)
-	t.Cleanup(drop)
-	pool, err := postgres.Open(ctx, url, 8)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool := testkit.OwnPool(t, 8)
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
-	clk := &clock{now: now}
-	store, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, Now: clk.Now, Location: loc, EventMessage: eventMessage,
+	clk := testkit.NewClock(now)
+	store, err := postgres.New(pool, postgres.Config{Seal: pgtest.Key, Now: clk.Now, Location: loc, EventMessage: route.EventMessage,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.NoError(t, err)
 	sfx := randomHex(5)
@@ -83,8 +81,8 @@ func (b *bundle) submitAuthorized(t *testing.T, accounts map[string]string, bank
 }
 
 // claim is a CutoffClaim at cutoff settling on 2026-03-12.
-func claim(cutoff time.Time, maxPerFile int) postgres.CutoffClaim {
-	return postgres.CutoffClaim{
+func claim(cutoff time.Time, maxPerFile int) export.CutoffClaim {
+	return export.CutoffClaim{
 		CutoffAt: cutoff, SettlementDate: time.Date(2026, 3, 12, 0, 0, 0, 0, time.UTC), MaxPerFile: maxPerFile,
 		Format: "pacs.008.001.08", FileName: func(id string) string { return id + ".xml" }, Runner: "test",
 	}
@@ -94,10 +92,10 @@ func claim(cutoff time.Time, maxPerFile int) postgres.CutoffClaim {
 var cutoffAt10 = baseTime
 
 // batchItems lists a batch's items.
-func batchItems(t *testing.T, s *postgres.Store, batchID string) []postgres.BatchItem {
+func batchItems(t *testing.T, s *postgres.Store, batchID string) []export.BatchItem {
 	t.Helper()
-	var items []postgres.BatchItem
-	require.NoError(t, s.BatchItems(t.Context(), batchID, func(it postgres.BatchItem) error {
+	var items []export.BatchItem
+	require.NoError(t, s.BatchItems(t.Context(), batchID, func(it export.BatchItem) error {
 		items = append(items, it)
 		return nil
 	}))
@@ -219,7 +217,7 @@ func TestCutoffClaimBatches(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*), sum(batches), sum(payments) FROM cutoff_runs`).Scan(&runs, &nBatches, &nPayments))
 	require.Equal(t, []int{1, 5, 8}, []int{runs, nBatches, nPayments})
 	again, err := b.store.CutoffClaimBatches(ctx, claim(cutoffAt10, 2))
-	require.ErrorIs(t, err, postgres.ErrCutoffTaken)
+	require.ErrorIs(t, err, export.ErrCutoffTaken)
 	require.Empty(t, again)
 
 	// The next cutoff takes the one authorized at 10:00 sharp (it made the
@@ -232,7 +230,7 @@ func TestCutoffClaimBatches(t *testing.T) {
 	require.ElementsMatch(t, slices.Concat(atCutoff, afterCutoff), idsOf(batchItems(t, b.store, next[0].ID)))
 }
 
-func idsOf(items []postgres.BatchItem) []string {
+func idsOf(items []export.BatchItem) []string {
 	var ids []string
 	for _, it := range items {
 		ids = append(ids, it.Payment.ID)
@@ -249,7 +247,7 @@ func TestCutoffClaimAtomic(t *testing.T) {
 	ids := b.submitAuthorized(t, accounts, b.bank.ID, "CNY", "2026-03-12", 3, cutoffAt10.Add(-time.Hour))
 	b.clock.Set(cutoffAt10.Add(time.Second))
 
-	_, err := b.store.CutoffClaimBatches(ctx, postgres.CutoffClaim{CutoffAt: cutoffAt10, MaxPerFile: 0, Format: "x", FileName: func(string) string { return "" }})
+	_, err := b.store.CutoffClaimBatches(ctx, export.CutoffClaim{CutoffAt: cutoffAt10, MaxPerFile: 0, Format: "x", FileName: func(string) string { return "" }})
 	require.ErrorContains(t, err, "MaxPerFile")
 
 	// Every batch gets the same file name: the second batch breaks the
@@ -380,7 +378,7 @@ func TestBatchLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	requireTime(t, afternoon, last)
 
-	ids := func(bs []postgres.Batch) []string {
+	ids := func(bs []export.Batch) []string {
 		var out []string
 		for _, x := range bs {
 			out = append(out, x.ID)
@@ -411,11 +409,11 @@ func TestBatchLifecycle(t *testing.T) {
 	require.Equal(t, []string{second[0].ID, first[1].ID}, ids(list), "newest first")
 	_, err = b.store.BatchGet(ctx, "B20990101000000-0001")
 	require.ErrorIs(t, err, payment.ErrNotFound)
-	require.NoError(t, b.store.BatchItems(ctx, "B20990101000000-0001", func(postgres.BatchItem) error {
+	require.NoError(t, b.store.BatchItems(ctx, "B20990101000000-0001", func(export.BatchItem) error {
 		return errors.New("no item expected")
 	}))
 	stop := errors.New("stop")
-	require.ErrorIs(t, b.store.BatchItems(ctx, first[0].ID, func(postgres.BatchItem) error { return stop }), stop)
+	require.ErrorIs(t, b.store.BatchItems(ctx, first[0].ID, func(export.BatchItem) error { return stop }), stop)
 
 	// A run is finished only once all its batches are written.
 	var finished *time.Time

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,7 +60,7 @@ func rejectOnceTx(ctx context.Context, tx pgx.Tx, key, upstreamID string, code p
 		up = upstreamID
 	}
 	tag, err := tx.Exec(ctx, `INSERT INTO intake_rejects (message_key, upstream_id, code, reason, received_at)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_key) DO NOTHING`, key, up, string(code), pgText(reason), now)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_key) DO NOTHING`, key, up, string(code), payment.Text(reason), now)
 	if err != nil {
 		return false, fmt.Errorf("record rejected message: %w", err)
 	}
@@ -74,9 +73,4 @@ func toRoles(ss []string) []payment.Role {
 		out[i] = payment.Role(s)
 	}
 	return out
-}
-
-// pgText makes s storable as PostgreSQL text: valid UTF-8, no NUL.
-func pgText(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }

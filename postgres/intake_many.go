@@ -304,7 +304,7 @@ func (b *intakeBatch) repeat(ctx context.Context, tx pgx.Tx, sub Submission, pre
 // record adds the ledger row of a first answer, which later submissions of
 // the batch see.
 func (b *intakeBatch) record(sub Submission, outcome string, paymentID *string, ev payment.Event) {
-	ev.Reason, ev.MessageID = pgText(ev.Reason), pgText(ev.MessageID)
+	ev.Reason, ev.MessageID = payment.Text(ev.Reason), payment.Text(ev.MessageID)
 	b.rows = append(b.rows, ledgerRow{sub: sub, outcome: outcome, paymentID: paymentID, answer: ev})
 	b.ledger[ledgerKey{sub.Upstream.ID, sub.Request.RequestID}] = ledgerEntry{hash: sub.BodySHA256[:], answer: ev}
 }

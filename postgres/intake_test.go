@@ -9,6 +9,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/route"
 )
 
 func TestIntakeSubmitAccepted(t *testing.T) {
@@ -175,7 +176,7 @@ func TestIntakeSubmitIdempotencyConflict(t *testing.T) {
 	rows := b.outboxRows(t)
 	dead := byExchange(rows, "b2bpay.dlx")
 	require.Len(t, dead, 1, "one dead-letter copy however often the conflict comes")
-	require.Equal(t, string(payment.CodeIdempotencyConflict), dead[0].Headers["x-b2bpay-code"])
+	require.Equal(t, string(payment.CodeIdempotencyConflict), dead[0].Headers[route.HeaderReasonCode])
 	answers := byExchange(rows, "b2bpay.events")
 	require.Len(t, answers, 3) // accepted, then a refusal answer per conflicting copy
 	require.Equal(t, first.Answer.ID, answers[0].MessageID)
@@ -286,9 +287,9 @@ func TestIntakeSubmitRefused(t *testing.T) {
 			require.Equal(t, tc.code, decodeEvent(t, answers[0].Body).Code)
 			dead := byExchange(rows, "b2bpay.dlx")
 			require.Len(t, dead, 1)
-			require.Equal(t, sub.MessageID, dead[0].MessageID)
-			require.Equal(t, string(tc.code), dead[0].Headers["x-b2bpay-code"])
-			require.Equal(t, out.Answer.Reason, dead[0].Headers["x-b2bpay-reason"])
+			require.Equal(t, "dead/"+sub.MessageID, dead[0].MessageID) // route.DeadLetter names the copy
+			require.Equal(t, string(tc.code), dead[0].Headers[route.HeaderReasonCode])
+			require.Equal(t, out.Answer.Reason, dead[0].Headers[route.HeaderReason])
 		})
 	}
 }

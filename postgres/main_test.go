@@ -1,18 +1,11 @@
 package postgres_test
 
 import (
-	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
-	"os"
-	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata" // Asia/Shanghai even where the system has no zoneinfo
@@ -20,48 +13,27 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
-// testPool is the pool of the one database this package run works in. Tests
-// never share registry rows: each seeds its own with a random suffix.
-var testPool *pgxpool.Pool
+func TestMain(m *testing.M) { testkit.Main(m, testkit.Options{PoolSize: 32}) }
 
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
+// testPool is the pool of the one database this package run works in,
+// opened by the first test that asks. Tests never share registry rows:
+// each seeds its own with a random suffix.
+func testPool(t testing.TB) *pgxpool.Pool { return testkit.Pool(t) }
 
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	url, drop, err := pgtest.NewDatabase(ctx)
-	if err != nil {
-		cancel()
-		fmt.Fprintln(os.Stderr, "postgres tests need a database:", err)
-		return 1
-	}
-	testPool, err = postgres.Open(ctx, url, 32)
-	cancel()
-	if err != nil {
-		drop()
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	code := m.Run()
-	testPool.Close()
-	drop()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			return 1
-		}
-	}
-	return code
-}
+// The kit's random suffixes, under this package's short names.
+var (
+	randomHex    = testkit.RandomHex
+	randomDigits = testkit.RandomDigits
+)
 
 // baseTime is the pinned "now" of most tests: 10:00 in Shanghai.
 var baseTime = time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
@@ -69,51 +41,12 @@ var baseTime = time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
 // executionDate is a valid execution date at baseTime.
 const executionDate = "2026-03-12"
 
-// clock is a pinned, settable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-}
-
-// eventMessage encodes a status event as the message that carries it.
-func eventMessage(ev payment.Event) (outbox.Message, error) {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return outbox.Message{}, err
-	}
-	return outbox.Message{
-		MessageID:   ev.ID,
-		Exchange:    "b2bpay.events",
-		RoutingKey:  "payment." + ev.UpstreamID + "." + string(ev.Kind),
-		ContentType: "application/json",
-		Body:        body,
-	}, nil
-}
-
 // bundle is what a test works with: a store on a pinned clock and its own
 // freshly seeded registry rows.
 type bundle struct {
 	store     *postgres.Store
 	pool      *pgxpool.Pool
-	clock     *clock
+	clock     *testkit.Clock
 	suffix    string
 	customer  payment.Customer
 	bank      payment.Bank
@@ -127,7 +60,7 @@ func setup(t *testing.T) *bundle { return setupAt(t, baseTime) }
 // setupAt seeds a customer enabled for online payment, a B2B bank, a CNY
 // account, an applicant and an upstream registered for the customer, with
 // the store's clock pinned at now.
-func setupAt(t *testing.T, now time.Time) *bundle { return setupOn(t, testPool, now) }
+func setupAt(t *testing.T, now time.Time) *bundle { return setupOn(t, testPool(t), now) }
 
 // setupOn is setupAt on the database of pool.
 func setupOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *bundle {
@@ -135,12 +68,12 @@ func setupOn(t *testing.T, pool *pgxpool.Pool, now time.Time) *bundle {
 	ctx := t.Context()
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)
-	clk := &clock{now: now}
+	clk := testkit.NewClock(now)
 	store, err := postgres.New(pool, postgres.Config{
 		Seal:         pgtest.Key,
 		Now:          clk.Now,
 		Location:     loc,
-		EventMessage: eventMessage,
+		EventMessage: route.EventMessage,
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)
@@ -200,13 +133,7 @@ func (b *bundle) submission(t *testing.T, r payment.Request) postgres.Submission
 		BodySHA256: sha256.Sum256(body),
 		MessageID:  msgID,
 		DeadLetter: func(code payment.Code, reason string) outbox.Message {
-			return outbox.Message{
-				MessageID:  msgID,
-				Exchange:   "b2bpay.dlx",
-				RoutingKey: "payment.requests.dead",
-				Headers:    map[string]string{"x-b2bpay-code": string(code), "x-b2bpay-reason": reason},
-				Body:       body,
-			}
+			return route.DeadLetter(route.Original{Key: msgID, MessageID: msgID, UserID: b.upstream.AMQPUser, Body: body}, code, reason)
 		},
 	}
 }
@@ -227,12 +154,13 @@ type outboxRow struct {
 }
 
 // outboxRows returns, in id order, the outbox rows of the bundle: every
-// message id the tests use starts with the upstream id.
+// message id the tests use starts with the upstream id (a dead letter's
+// with dead/ and the upstream id: route.DeadLetter names it so).
 func (b *bundle) outboxRows(t *testing.T) []outboxRow {
 	t.Helper()
 	rows, err := b.pool.Query(t.Context(), `SELECT id, message_id, exchange, routing_key, content_type, headers,
 			body, available_at, sent_at, attempts, last_error
-		FROM outbox WHERE starts_with(message_id, $1) ORDER BY id`, b.upstream.ID+"/")
+		FROM outbox WHERE starts_with(message_id, $1) OR starts_with(message_id, 'dead/' || $1) ORDER BY id`, b.upstream.ID+"/")
 	require.NoError(t, err)
 	defer rows.Close()
 	var out []outboxRow
@@ -301,21 +229,6 @@ func pgError(t *testing.T, err error) *pgconn.PgError {
 	var pe *pgconn.PgError
 	require.True(t, errors.As(err, &pe), "want a PostgreSQL error, got %v", err)
 	return pe
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-func randomDigits(n int) string {
-	s := ""
-	for range n {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		s += d.String()
-	}
-	return s
 }
 
 // requireTime checks two instants are the same, whatever their zones.

@@ -22,6 +22,9 @@ func outboxInsertTx(ctx context.Context, tx pgx.Tx, m outbox.Message, now time.T
 	return outboxCopyTx(ctx, tx, []outbox.Message{m}, now)
 }
 
+// The outbox relay claims and marks through this store.
+var _ outbox.Store = (*Store)(nil)
+
 // OutboxLease is how long a claimed message is left to its relay before
 // another relay may publish it again.
 const OutboxLease = 10 * time.Second

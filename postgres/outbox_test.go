@@ -13,6 +13,7 @@ import (
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/route"
 )
 
 // rejection is a rejected message of the bundle's upstream.
@@ -23,13 +24,8 @@ func (b *bundle) rejection(withAnswer bool) postgres.Rejection {
 		UpstreamID: b.upstream.ID,
 		Code:       payment.CodeMalformed,
 		Reason:     "body is not a JSON object",
-		DeadLetter: outbox.Message{
-			MessageID:  key,
-			Exchange:   "b2bpay.dlx",
-			RoutingKey: "payment.requests.dead",
-			Headers:    map[string]string{"x-b2bpay-code": string(payment.CodeMalformed)},
-			Body:       []byte("{not json"),
-		},
+		DeadLetter: route.DeadLetter(route.Original{Key: key, MessageID: key, UserID: b.upstream.AMQPUser, Body: []byte("{not json")},
+			payment.CodeMalformed, "body is not a JSON object"),
 	}
 	if withAnswer {
 		ev := payment.Event{Schema: payment.EventSchema, ID: key + "/answer", Kind: payment.EventRefused,
@@ -81,7 +77,7 @@ func TestIntakeReject(t *testing.T) {
 	require.True(t, first)
 	rows = b.outboxRows(t)
 	require.Len(t, rows, 3)
-	require.Equal(t, anon.Key, rows[2].MessageID)
+	require.Equal(t, anon.DeadLetter.MessageID, rows[2].MessageID)
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT upstream_id FROM intake_rejects WHERE message_key = $1`, anon.Key).Scan(&upstreamID))
 	require.Nil(t, upstreamID)
 	first, err = b.store.IntakeReject(ctx, anon)
@@ -134,8 +130,8 @@ func TestOutbox(t *testing.T) {
 	for i, m := range msgs {
 		require.Equal(t, rejs[i].DeadLetter.MessageID, m.MessageID)
 		require.Equal(t, "b2bpay.dlx", m.Exchange)
-		require.Equal(t, "payment.requests.dead", m.RoutingKey)
-		require.Equal(t, "application/json", m.ContentType)
+		require.Equal(t, route.IntakeDeadKey, m.RoutingKey)
+		require.Equal(t, "application/octet-stream", m.ContentType)
 		require.Equal(t, rejs[i].DeadLetter.Headers, m.Headers)
 		require.Equal(t, rejs[i].DeadLetter.Body, m.Body)
 		require.Zero(t, m.Attempts)
@@ -201,7 +197,7 @@ func TestOutbox(t *testing.T) {
 		r := b.rejection(false)
 		_, err := b.store.IntakeReject(ctx, r)
 		require.NoError(t, err)
-		keys = append(keys, r.Key)
+		keys = append(keys, r.DeadLetter.MessageID)
 	}
 	msgs, err = b.store.OutboxClaim(ctx, 2)
 	require.NoError(t, err)

@@ -11,47 +11,21 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/payment"
 )
 
-// Page sizes of PaymentList.
-const (
-	// DefaultPageSize is the page size when PaymentFilter.Limit is zero.
-	DefaultPageSize = 50
-	// MaxPageSize is the largest PaymentFilter.Limit accepted.
-	MaxPageSize = 500
-)
+// The API reads payments through this store.
+var _ httpapi.Store = (*Store)(nil)
 
-// PaymentFilter selects payments for PaymentList. Every field set narrows
-// the selection; zero values leave it open.
-type PaymentFilter struct {
-	// CustomerID keeps the payments of one customer. The API always sets it
-	// for users, who see their own customer's payments only; "" means any
-	// customer, for operators.
-	CustomerID string
-	// UpstreamID and OrderRef keep the payments of one upstream and of one
-	// order reference.
-	UpstreamID, OrderRef string
-	// States keeps payments in any of these states.
-	States []payment.State
-	// CreatedFrom (inclusive) and CreatedTo (exclusive) bound the creation
-	// time; a zero time leaves that end open.
-	CreatedFrom, CreatedTo time.Time
-	// Limit is the page size: DefaultPageSize when zero, at most MaxPageSize.
-	Limit int
-	// After is the keyset cursor: the id of the last payment of the
-	// previous page. Ids are UUIDv7, so id order is creation order.
-	After string
-}
-
-// check refuses a filter that no query could honour, with an error that
+// checkFilter refuses a filter that no query could honour, with an error that
 // says which field is wrong.
-func (f PaymentFilter) check() error {
+func checkFilter(f httpapi.PaymentFilter) error {
 	switch {
-	case f.Limit < 0 || f.Limit > MaxPageSize:
-		return payment.FieldErrorf(payment.CodeInvalidInput, "limit", "%d is not between 1 and %d", f.Limit, MaxPageSize)
+	case f.Limit < 0 || f.Limit > httpapi.MaxPageSize:
+		return payment.FieldErrorf(payment.CodeInvalidInput, "limit", "%d is not between 1 and %d", f.Limit, httpapi.MaxPageSize)
 	case f.After != "" && !canonicalUUID(f.After):
-		return payment.FieldErrorf(payment.CodeInvalidInput, "after", "%q is not a payment id", clipInput(f.After, 64))
+		return payment.FieldErrorf(payment.CodeInvalidInput, "after", "%q is not a payment id", payment.Clip(f.After, 64))
 	case !f.CreatedFrom.IsZero() && !f.CreatedTo.IsZero() && !f.CreatedFrom.Before(f.CreatedTo):
 		return payment.FieldErrorf(payment.CodeInvalidInput, "created_to", "%s is not after created_from %s",
 			f.CreatedTo.Format(time.RFC3339), f.CreatedFrom.Format(time.RFC3339))
@@ -61,14 +35,14 @@ func (f PaymentFilter) check() error {
 	}
 	for _, st := range f.States {
 		if !st.Valid() {
-			return payment.FieldErrorf(payment.CodeInvalidInput, "state", "%q is not a payment state", clipInput(string(st), 64))
+			return payment.FieldErrorf(payment.CodeInvalidInput, "state", "%q is not a payment state", payment.Clip(string(st), 64))
 		}
 	}
 	return nil
 }
 
-// where builds the filter's WHERE clause and its arguments.
-func (f PaymentFilter) where() (string, []any) {
+// filterWhere builds the filter's WHERE clause and its arguments.
+func filterWhere(f httpapi.PaymentFilter) (string, []any) {
 	var conds []string
 	var args []any
 	add := func(cond string, arg any) {
@@ -109,15 +83,15 @@ func (f PaymentFilter) where() (string, []any) {
 // PaymentList returns one page of the payments that f selects, in id order
 // (creation order). The next page starts after the last id returned; a page
 // shorter than the limit is the last one.
-func (s *Store) PaymentList(ctx context.Context, f PaymentFilter) ([]*payment.Payment, error) {
-	if err := f.check(); err != nil {
+func (s *Store) PaymentList(ctx context.Context, f httpapi.PaymentFilter) ([]*payment.Payment, error) {
+	if err := checkFilter(f); err != nil {
 		return nil, err
 	}
 	limit := f.Limit
 	if limit == 0 {
-		limit = DefaultPageSize
+		limit = httpapi.DefaultPageSize
 	}
-	where, args := f.where()
+	where, args := filterWhere(f)
 	args = append(args, limit)
 	rows, err := s.pool.Query(ctx, `SELECT `+paymentColumns+` FROM payments`+where+
 		` ORDER BY id LIMIT $`+strconv.Itoa(len(args)), args...)
@@ -176,12 +150,4 @@ func collectPayments(rows pgx.Rows) ([]*payment.Payment, error) {
 		out = []*payment.Payment{}
 	}
 	return out, err
-}
-
-// clipInput shortens s for error messages, so hostile input never floods them.
-func clipInput(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

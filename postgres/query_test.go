@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // submitPayment stores a valid request of the bundle's customer through intake and
@@ -65,28 +65,28 @@ func TestPaymentListFilters(t *testing.T) {
 	cust := b.customer.ID
 	for _, tc := range []struct {
 		name string
-		f    postgres.PaymentFilter
+		f    httpapi.PaymentFilter
 		want []*payment.Payment
 	}{
-		{"customer", postgres.PaymentFilter{CustomerID: cust}, []*payment.Payment{p1, p2, p3, p4}},
-		{"other customer", postgres.PaymentFilter{CustomerID: other.customer.ID}, []*payment.Payment{q1}},
-		{"order at any customer", postgres.PaymentFilter{OrderRef: shared}, []*payment.Payment{p1, q1}},
-		{"order of the customer", postgres.PaymentFilter{CustomerID: cust, OrderRef: shared}, []*payment.Payment{p1}},
-		{"upstream", postgres.PaymentFilter{UpstreamID: b.upstream.ID}, []*payment.Payment{p1, p2, p3, p4}},
-		{"upstream and order", postgres.PaymentFilter{UpstreamID: other.upstream.ID, OrderRef: shared}, []*payment.Payment{q1}},
-		{"upstream of another customer", postgres.PaymentFilter{CustomerID: cust, UpstreamID: other.upstream.ID}, nil},
-		{"one state", postgres.PaymentFilter{CustomerID: cust, States: []payment.State{payment.StateAwaitingReview}}, []*payment.Payment{p3}},
-		{"two states", postgres.PaymentFilter{CustomerID: cust, States: []payment.State{payment.StateCancelled, payment.StateAwaitingReview}}, []*payment.Payment{p3, p4}},
-		{"initial state", postgres.PaymentFilter{CustomerID: cust, States: []payment.State{payment.StateAwaitingConfirmation}}, []*payment.Payment{p1, p2}},
-		{"state nobody is in", postgres.PaymentFilter{CustomerID: cust, States: []payment.State{payment.StateSettled}}, nil},
-		{"created from (inclusive)", postgres.PaymentFilter{CustomerID: cust, CreatedFrom: t0.Add(time.Hour)}, []*payment.Payment{p2, p3, p4}},
-		{"created to (exclusive)", postgres.PaymentFilter{CustomerID: cust, CreatedTo: t0.Add(2 * time.Hour)}, []*payment.Payment{p1, p2}},
-		{"created window", postgres.PaymentFilter{CustomerID: cust, CreatedFrom: t0.Add(time.Hour), CreatedTo: t0.Add(2 * time.Hour)}, []*payment.Payment{p2}},
-		{"created window in another zone", postgres.PaymentFilter{CustomerID: cust,
+		{"customer", httpapi.PaymentFilter{CustomerID: cust}, []*payment.Payment{p1, p2, p3, p4}},
+		{"other customer", httpapi.PaymentFilter{CustomerID: other.customer.ID}, []*payment.Payment{q1}},
+		{"order at any customer", httpapi.PaymentFilter{OrderRef: shared}, []*payment.Payment{p1, q1}},
+		{"order of the customer", httpapi.PaymentFilter{CustomerID: cust, OrderRef: shared}, []*payment.Payment{p1}},
+		{"upstream", httpapi.PaymentFilter{UpstreamID: b.upstream.ID}, []*payment.Payment{p1, p2, p3, p4}},
+		{"upstream and order", httpapi.PaymentFilter{UpstreamID: other.upstream.ID, OrderRef: shared}, []*payment.Payment{q1}},
+		{"upstream of another customer", httpapi.PaymentFilter{CustomerID: cust, UpstreamID: other.upstream.ID}, nil},
+		{"one state", httpapi.PaymentFilter{CustomerID: cust, States: []payment.State{payment.StateAwaitingReview}}, []*payment.Payment{p3}},
+		{"two states", httpapi.PaymentFilter{CustomerID: cust, States: []payment.State{payment.StateCancelled, payment.StateAwaitingReview}}, []*payment.Payment{p3, p4}},
+		{"initial state", httpapi.PaymentFilter{CustomerID: cust, States: []payment.State{payment.StateAwaitingConfirmation}}, []*payment.Payment{p1, p2}},
+		{"state nobody is in", httpapi.PaymentFilter{CustomerID: cust, States: []payment.State{payment.StateSettled}}, nil},
+		{"created from (inclusive)", httpapi.PaymentFilter{CustomerID: cust, CreatedFrom: t0.Add(time.Hour)}, []*payment.Payment{p2, p3, p4}},
+		{"created to (exclusive)", httpapi.PaymentFilter{CustomerID: cust, CreatedTo: t0.Add(2 * time.Hour)}, []*payment.Payment{p1, p2}},
+		{"created window", httpapi.PaymentFilter{CustomerID: cust, CreatedFrom: t0.Add(time.Hour), CreatedTo: t0.Add(2 * time.Hour)}, []*payment.Payment{p2}},
+		{"created window in another zone", httpapi.PaymentFilter{CustomerID: cust,
 			CreatedFrom: t0.Add(time.Hour).In(shanghai), CreatedTo: t0.Add(2 * time.Hour).In(shanghai)}, []*payment.Payment{p2}},
-		{"everything at once", postgres.PaymentFilter{CustomerID: cust, UpstreamID: b.upstream.ID,
+		{"everything at once", httpapi.PaymentFilter{CustomerID: cust, UpstreamID: b.upstream.ID,
 			States: []payment.State{payment.StateAwaitingConfirmation}, CreatedFrom: t0, CreatedTo: t0.Add(time.Minute), OrderRef: shared}, []*payment.Payment{p1}},
-		{"after a cursor", postgres.PaymentFilter{CustomerID: cust, After: p2.ID}, []*payment.Payment{p3, p4}},
+		{"after a cursor", httpapi.PaymentFilter{CustomerID: cust, After: p2.ID}, []*payment.Payment{p3, p4}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := b.store.PaymentList(ctx, tc.f)
@@ -97,7 +97,7 @@ func TestPaymentListFilters(t *testing.T) {
 	}
 
 	// The rows come back whole.
-	got, err := b.store.PaymentList(ctx, postgres.PaymentFilter{CustomerID: cust, OrderRef: shared})
+	got, err := b.store.PaymentList(ctx, httpapi.PaymentFilter{CustomerID: cust, OrderRef: shared})
 	require.NoError(t, err)
 	require.Len(t, got, 1)
 	want, err := b.store.PaymentGetByID(ctx, p1.ID)
@@ -118,7 +118,7 @@ func TestPaymentListPagination(t *testing.T) {
 	for _, limit := range []int{1, 5, 7, 23, 24} {
 		t.Run("limit "+strconv.Itoa(limit), func(t *testing.T) {
 			var seen []string
-			f := postgres.PaymentFilter{CustomerID: b.customer.ID, Limit: limit}
+			f := httpapi.PaymentFilter{CustomerID: b.customer.ID, Limit: limit}
 			for pages := 0; ; pages++ {
 				require.Less(t, pages, 30, "pagination does not end")
 				page, err := b.store.PaymentList(ctx, f)
@@ -143,7 +143,7 @@ func TestPaymentListPaginationWhileInserting(t *testing.T) {
 	for range 6 {
 		all = append(all, b.submitPayment(t).ID)
 	}
-	f := postgres.PaymentFilter{CustomerID: b.customer.ID, Limit: 4}
+	f := httpapi.PaymentFilter{CustomerID: b.customer.ID, Limit: 4}
 	first, err := b.store.PaymentList(ctx, f)
 	require.NoError(t, err)
 	require.Equal(t, all[:4], paymentIDs(first))
@@ -161,31 +161,31 @@ func TestPaymentListLimits(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := t.Context()
-	for range postgres.DefaultPageSize + 1 {
+	for range httpapi.DefaultPageSize + 1 {
 		b.submitPayment(t)
 	}
-	count := func(f postgres.PaymentFilter) int {
+	count := func(f httpapi.PaymentFilter) int {
 		t.Helper()
 		f.CustomerID = b.customer.ID
 		page, err := b.store.PaymentList(ctx, f)
 		require.NoError(t, err)
 		return len(page)
 	}
-	require.Equal(t, postgres.DefaultPageSize, count(postgres.PaymentFilter{}), "zero limit is the default page size")
-	require.Equal(t, 1, count(postgres.PaymentFilter{Limit: 1}))
-	require.Equal(t, postgres.DefaultPageSize+1, count(postgres.PaymentFilter{Limit: postgres.MaxPageSize}))
+	require.Equal(t, httpapi.DefaultPageSize, count(httpapi.PaymentFilter{}), "zero limit is the default page size")
+	require.Equal(t, 1, count(httpapi.PaymentFilter{Limit: 1}))
+	require.Equal(t, httpapi.DefaultPageSize+1, count(httpapi.PaymentFilter{Limit: httpapi.MaxPageSize}))
 
 	for _, tc := range []struct {
 		name  string
-		f     postgres.PaymentFilter
+		f     httpapi.PaymentFilter
 		field string
 	}{
-		{"negative limit", postgres.PaymentFilter{Limit: -1}, "limit"},
-		{"limit over the maximum", postgres.PaymentFilter{Limit: postgres.MaxPageSize + 1}, "limit"},
-		{"cursor that is no payment id", postgres.PaymentFilter{After: "x'; DROP TABLE payments; --"}, "after"},
-		{"unknown state", postgres.PaymentFilter{States: []payment.State{payment.StateAwaitingReview, "paid"}}, "state"},
-		{"empty window", postgres.PaymentFilter{CreatedFrom: baseTime, CreatedTo: baseTime}, "created_to"},
-		{"window backwards", postgres.PaymentFilter{CreatedFrom: baseTime, CreatedTo: baseTime.Add(-time.Second)}, "created_to"},
+		{"negative limit", httpapi.PaymentFilter{Limit: -1}, "limit"},
+		{"limit over the maximum", httpapi.PaymentFilter{Limit: httpapi.MaxPageSize + 1}, "limit"},
+		{"cursor that is no payment id", httpapi.PaymentFilter{After: "x'; DROP TABLE payments; --"}, "after"},
+		{"unknown state", httpapi.PaymentFilter{States: []payment.State{payment.StateAwaitingReview, "paid"}}, "state"},
+		{"empty window", httpapi.PaymentFilter{CreatedFrom: baseTime, CreatedTo: baseTime}, "created_to"},
+		{"window backwards", httpapi.PaymentFilter{CreatedFrom: baseTime, CreatedTo: baseTime.Add(-time.Second)}, "created_to"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := b.store.PaymentList(ctx, tc.f)

@@ -8,15 +8,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/seal"
 )
-
-// Held is a due payment the claim held instead of exporting, and why.
-type Held struct {
-	PaymentID string
-	Problems  []seal.Problem
-}
 
 // recheckClaimTx re-checks every payment of the claim table before it
 // enters a batch: its current content digest must be what each required,
@@ -25,11 +20,11 @@ type Held struct {
 // transaction, with its timeline entry, its status event and an audit
 // line. Payments and their applied decisions are read a chunk at a time,
 // each chunk in one round trip.
-func (s *Store) recheckClaimTx(ctx context.Context, tx pgx.Tx, now time.Time) ([]Held, error) {
+func (s *Store) recheckClaimTx(ctx context.Context, tx pgx.Tx, now time.Time) ([]export.Held, error) {
 	if s.cfg.Seal == nil {
 		return nil, errNoSeal
 	}
-	var held []Held
+	var held []export.Held
 	var holdPs []*payment.Payment
 	var after string
 	const chunk = `SELECT id FROM claim WHERE ($1 = '' OR id > $1::uuid) ORDER BY id LIMIT $2`
@@ -67,7 +62,7 @@ func (s *Store) recheckClaimTx(ctx context.Context, tx pgx.Tx, now time.Time) ([
 		}
 		for _, p := range ps {
 			if problems := s.cfg.Seal.CheckApprovals(p, decided[p.ID]); len(problems) > 0 {
-				held, holdPs = append(held, Held{PaymentID: p.ID, Problems: problems}), append(holdPs, p)
+				held, holdPs = append(held, export.Held{PaymentID: p.ID, Problems: problems}), append(holdPs, p)
 			}
 		}
 		after = ps[len(ps)-1].ID

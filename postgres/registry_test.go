@@ -18,7 +18,7 @@ import (
 func TestMigrateTwice(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	first, err := postgres.Migrate(ctx, testPool)
+	first, err := postgres.Migrate(ctx, testPool(t))
 	require.NoError(t, err)
 	ups, err := fs.Glob(schema.Migrations, "migrations/*.up.sql")
 	require.NoError(t, err)
@@ -31,7 +31,7 @@ func TestMigrateTwice(t *testing.T) {
 		latest = max(latest, uint(n))
 	}
 	require.Equal(t, latest, first, "the latest migration is applied")
-	second, err := postgres.Migrate(ctx, testPool)
+	second, err := postgres.Migrate(ctx, testPool(t))
 	require.NoError(t, err)
 	require.Equal(t, first, second)
 }

@@ -5,34 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
 )
-
-// ReportEntry is one line of an interbank status report, already read.
-type ReportEntry struct {
-	// BatchID is the original message id: the batch the payment went in.
-	BatchID string
-	// PaymentID is the original transaction id.
-	PaymentID string
-	// Status is the ISO 20022 transaction status code.
-	Status     string
-	ReasonCode string
-	Info       string
-}
-
-// ErrReportSeen is returned for a report whose content was processed before.
-var ErrReportSeen = errors.New("postgres: status report already processed")
-
-// ReportRefusal is why a report was quarantined instead of applied.
-type ReportRefusal struct{ Reason string }
-
-// Error implements error.
-func (r *ReportRefusal) Error() string { return "status report refused: " + r.Reason }
 
 // settles and returns map transaction statuses to actions; other known
 // statuses (accepted, pending) change nothing.
@@ -46,10 +25,10 @@ var (
 // state the entry reports); settled statuses settle it, rejections return
 // it with the reason code; every change gets its timeline entry and status
 // event. Any entry that does not match refuses the whole report with a
-// *ReportRefusal (nothing applied) — the caller quarantines it. A report
-// already applied gives ErrReportSeen; one quarantined before is refused
+// *export.ReportRefusal (nothing applied) — the caller quarantines it. A report
+// already applied gives export.ErrReportSeen; one quarantined before is refused
 // again.
-func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, messageID string, entries []ReportEntry) (int, error) {
+func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, messageID string, entries []export.ReportEntry) (int, error) {
 	applied := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		applied = 0
@@ -58,9 +37,9 @@ func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, message
 		switch {
 		case err == nil && outcome == "quarantined":
 			// Refused before: refused again, not passed off as processed.
-			return &ReportRefusal{Reason: "quarantined before: " + reason}
+			return &export.ReportRefusal{Reason: "quarantined before: " + reason}
 		case err == nil:
-			return ErrReportSeen
+			return export.ErrReportSeen
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
@@ -68,9 +47,9 @@ func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, message
 		for i, en := range entries {
 			changed, err := s.reportEntryTx(ctx, tx, en, messageID, now)
 			if err != nil {
-				var rr *ReportRefusal
+				var rr *export.ReportRefusal
 				if errors.As(err, &rr) {
-					return &ReportRefusal{Reason: fmt.Sprintf("entry %d: %s", i+1, rr.Reason)}
+					return &export.ReportRefusal{Reason: fmt.Sprintf("entry %d: %s", i+1, rr.Reason)}
 				}
 				return err
 			}
@@ -79,20 +58,20 @@ func (s *Store) StatusReportApply(ctx context.Context, sha256, fileName, message
 			}
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO status_reports (sha256, file_name, message_id, outcome, entries, received_at)
-			VALUES ($1, $2, $3, 'applied', $4, $5)`, sha256, fileName, pgText(messageID), len(entries), now)
+			VALUES ($1, $2, $3, 'applied', $4, $5)`, sha256, fileName, payment.Text(messageID), len(entries), now)
 		return err
 	})
 	return applied, err
 }
 
-func (s *Store) reportEntryTx(ctx context.Context, tx pgx.Tx, en ReportEntry, messageID string, now time.Time) (bool, error) {
+func (s *Store) reportEntryTx(ctx context.Context, tx pgx.Tx, en export.ReportEntry, messageID string, now time.Time) (bool, error) {
 	if uuid.Validate(en.PaymentID) != nil {
-		return false, &ReportRefusal{Reason: fmt.Sprintf("transaction id %q is not a b2bpay payment id", clipText(en.PaymentID))}
+		return false, &export.ReportRefusal{Reason: fmt.Sprintf("transaction id %q is not a b2bpay payment id", payment.Clip(en.PaymentID, 80))}
 	}
 	p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+prefixed("p.", paymentColumns)+` FROM payments p
 		JOIN batch_payments bp ON bp.payment_id = p.id WHERE p.id = $1 AND bp.batch_id = $2 FOR UPDATE OF p`, en.PaymentID, en.BatchID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, &ReportRefusal{Reason: fmt.Sprintf("payment %s is not in batch %s", en.PaymentID, clipText(en.BatchID))}
+		return false, &export.ReportRefusal{Reason: fmt.Sprintf("payment %s is not in batch %s", en.PaymentID, payment.Clip(en.BatchID, 80))}
 	}
 	if err != nil {
 		return false, err
@@ -113,14 +92,14 @@ func (s *Store) reportEntryTx(ctx context.Context, tx pgx.Tx, en ReportEntry, me
 		return false, nil // accepted or pending: no change of state
 	}
 	if p.State != payment.StateExported {
-		return false, &ReportRefusal{Reason: fmt.Sprintf("payment %s is %s; a report cannot %s it", p.ID, p.State, action)}
+		return false, &export.ReportRefusal{Reason: fmt.Sprintf("payment %s is %s; a report cannot %s it", p.ID, p.State, action)}
 	}
-	note := "status report " + pgText(messageID) + ": " + en.Status
+	note := "status report " + payment.Text(messageID) + ": " + en.Status
 	if en.Info != "" {
-		note += " (" + pgText(clipText(en.Info)) + ")"
+		note += " (" + payment.Text(payment.Clip(en.Info, 80)) + ")"
 	}
 	err = s.applyManyTx(ctx, tx, []*payment.Payment{p}, now, func(int, *payment.Payment) (payment.Action, payment.Actor, string, payment.Code) {
-		return action, payment.Actor{Kind: payment.ActorSystem, ID: "clearing"}, note, payment.Code(pgText(en.ReasonCode))
+		return action, payment.Actor{Kind: payment.ActorSystem, ID: "clearing"}, note, payment.Code(payment.Text(en.ReasonCode))
 	})
 	return err == nil, err
 }
@@ -129,18 +108,6 @@ func (s *Store) reportEntryTx(ctx context.Context, tx pgx.Tx, en ReportEntry, me
 func (s *Store) StatusReportQuarantine(ctx context.Context, sha256, fileName, messageID, reason string) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO status_reports (sha256, file_name, message_id, outcome, reason, received_at)
 		VALUES ($1, $2, $3, 'quarantined', $4, $5) ON CONFLICT (sha256) DO NOTHING`,
-		sha256, pgText(fileName), pgText(messageID), pgText(reason), s.cfg.Now().UTC())
+		sha256, payment.Text(fileName), payment.Text(messageID), payment.Text(reason), s.cfg.Now().UTC())
 	return err
-}
-
-// clipText keeps the first 80 bytes of s, cut on a character boundary.
-func clipText(s string) string {
-	if len(s) <= 80 {
-		return s
-	}
-	n := 80
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -9,13 +9,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // reportSetup is a database of its own with one claimed batch of four
 // payments (in file order) and one other batch.
-func reportSetup(t *testing.T) (*bundle, postgres.Batch, []string, string) {
+func reportSetup(t *testing.T) (*bundle, export.Batch, []string, string) {
 	t.Helper()
 	b, accounts, bic := setupOwnDB(t, baseTime.Add(-2*time.Hour))
 	b.submitAuthorized(t, accounts, b.bank.ID, "CNY", "2026-03-12", 4, cutoffAt10.Add(-time.Hour))
@@ -28,11 +28,11 @@ func reportSetup(t *testing.T) (*bundle, postgres.Batch, []string, string) {
 	return b, batches[0], idsOf(batchItems(t, b.store, batches[0].ID)), other[0]
 }
 
-// refusal returns the reason of a *postgres.ReportRefusal, failing the test
+// refusal returns the reason of a *export.ReportRefusal, failing the test
 // on any other error.
 func refusal(t *testing.T, err error) string {
 	t.Helper()
-	var rr *postgres.ReportRefusal
+	var rr *export.ReportRefusal
 	require.True(t, errors.As(err, &rr), "want a refusal, got %v", err)
 	return rr.Reason
 }
@@ -67,7 +67,7 @@ func TestStatusReportApply(t *testing.T) {
 
 	// Settle one, return one (with the reason code), one pending.
 	info := strings.Repeat("收款账户已销户", 5) // 105 bytes: clipped to 80 in the note
-	n, err := b.store.StatusReportApply(ctx, sha(0), "r0.xml", "STS-0", []postgres.ReportEntry{
+	n, err := b.store.StatusReportApply(ctx, sha(0), "r0.xml", "STS-0", []export.ReportEntry{
 		{BatchID: batch.ID, PaymentID: p[0], Status: "ACSC"},
 		{BatchID: batch.ID, PaymentID: strings.ReplaceAll(p[1], "-", ""), Status: "RJCT", ReasonCode: "AC04", Info: info},
 		{BatchID: batch.ID, PaymentID: p[2], Status: "PDNG"},
@@ -111,14 +111,14 @@ func TestStatusReportApply(t *testing.T) {
 	require.Equal(t, []payment.State{payment.StateExported}, events[p[2]])
 
 	// The same content again: seen, nothing changes.
-	_, err = b.store.StatusReportApply(ctx, sha(0), "r0-again.xml", "STS-0", []postgres.ReportEntry{
+	_, err = b.store.StatusReportApply(ctx, sha(0), "r0-again.xml", "STS-0", []export.ReportEntry{
 		{BatchID: batch.ID, PaymentID: p[2], Status: "ACSC"},
 	})
-	require.ErrorIs(t, err, postgres.ErrReportSeen)
+	require.ErrorIs(t, err, export.ErrReportSeen)
 	require.Equal(t, payment.StateExported, b.state(t, p[2]))
 
 	// The same statuses in a new report change nothing and are applied.
-	n, err = b.store.StatusReportApply(ctx, sha(1), "r1.xml", "STS-1", []postgres.ReportEntry{
+	n, err = b.store.StatusReportApply(ctx, sha(1), "r1.xml", "STS-1", []export.ReportEntry{
 		{BatchID: batch.ID, PaymentID: p[0], Status: "ACSC"},
 		{BatchID: batch.ID, PaymentID: p[1], Status: "RJCT", ReasonCode: "AC04"},
 	})
@@ -128,16 +128,16 @@ func TestStatusReportApply(t *testing.T) {
 	// Refused whole: the valid first entry is not applied either, and the
 	// report is not recorded (the caller quarantines it).
 	for i, tc := range []struct {
-		entry postgres.ReportEntry
+		entry export.ReportEntry
 		why   string
 	}{
-		{postgres.ReportEntry{BatchID: batch.ID, PaymentID: other, Status: "ACSC"}, "payment " + other + " is not in batch " + batch.ID},
-		{postgres.ReportEntry{BatchID: "B20990101000000-0001", PaymentID: p[3], Status: "ACSC"}, "payment " + p[3] + " is not in batch B20990101000000-0001"},
-		{postgres.ReportEntry{BatchID: batch.ID, PaymentID: "PO-0001", Status: "ACSC"}, `transaction id "PO-0001" is not a b2bpay payment id`},
-		{postgres.ReportEntry{BatchID: batch.ID, PaymentID: p[0], Status: "RJCT", ReasonCode: "AM04"}, "payment " + p[0] + " is settled; a report cannot return it"},
-		{postgres.ReportEntry{BatchID: batch.ID, PaymentID: p[1], Status: "ACSC"}, "payment " + p[1] + " is returned; a report cannot settle it"},
+		{export.ReportEntry{BatchID: batch.ID, PaymentID: other, Status: "ACSC"}, "payment " + other + " is not in batch " + batch.ID},
+		{export.ReportEntry{BatchID: "B20990101000000-0001", PaymentID: p[3], Status: "ACSC"}, "payment " + p[3] + " is not in batch B20990101000000-0001"},
+		{export.ReportEntry{BatchID: batch.ID, PaymentID: "PO-0001", Status: "ACSC"}, `transaction id "PO-0001" is not a b2bpay payment id`},
+		{export.ReportEntry{BatchID: batch.ID, PaymentID: p[0], Status: "RJCT", ReasonCode: "AM04"}, "payment " + p[0] + " is settled; a report cannot return it"},
+		{export.ReportEntry{BatchID: batch.ID, PaymentID: p[1], Status: "ACSC"}, "payment " + p[1] + " is returned; a report cannot settle it"},
 	} {
-		_, err := b.store.StatusReportApply(ctx, sha(10+i), "bad.xml", "STS-BAD", []postgres.ReportEntry{
+		_, err := b.store.StatusReportApply(ctx, sha(10+i), "bad.xml", "STS-BAD", []export.ReportEntry{
 			{BatchID: batch.ID, PaymentID: p[2], Status: "ACSC"}, tc.entry,
 		})
 		require.Equal(t, "entry 2: "+tc.why, refusal(t, err))
@@ -166,7 +166,7 @@ func TestStatusReportQuarantine(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM status_reports`).Scan(&n))
 	require.Equal(t, 1, n)
 
-	_, err := b.store.StatusReportApply(ctx, sha, "bad-again.xml", "STS-Q", []postgres.ReportEntry{{BatchID: batch.ID, PaymentID: p[0], Status: "ACSC"}})
+	_, err := b.store.StatusReportApply(ctx, sha, "bad-again.xml", "STS-Q", []export.ReportEntry{{BatchID: batch.ID, PaymentID: p[0], Status: "ACSC"}})
 	require.Equal(t, "quarantined before: entry 1: payment x is not in batch y", refusal(t, err))
 	require.Equal(t, payment.StateExported, b.state(t, p[0]))
 }

@@ -10,23 +10,18 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
-	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/seal"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // setupApprovalsOwnDB is setupApprovals on a database of its own, for tests
 // that run a cutoff (it claims every authorized payment of a database).
 func setupApprovalsOwnDB(t *testing.T, now time.Time) *approvals {
 	t.Helper()
-	url, drop, err := pgtest.NewDatabase(t.Context())
-	require.NoError(t, err)
-	t.Cleanup(drop)
-	pool, err := postgres.Open(t.Context(), url, 8)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	return setupApprovalsOn(t, pool, now)
+	return setupApprovalsOn(t, testkit.OwnPool(t, 8), now)
 }
 
 // authorizedPayment takes a new payment through its decisions (as many
@@ -186,10 +181,10 @@ func TestTamperedPaymentsAreHeld(t *testing.T) {
 		}
 	}
 
-	var held []postgres.Held
+	var held []export.Held
 	a.clock.Set(cutoffAt10.Add(time.Second))
 	c := claim(cutoffAt10, 100)
-	c.OnHeld = func(h []postgres.Held) { held = h }
+	c.OnHeld = func(h []export.Held) { held = h }
 	batches, err := a.store.CutoffClaimBatches(ctx, c)
 	require.NoError(t, err)
 

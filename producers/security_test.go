@@ -15,6 +15,7 @@ import (
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // TestSecurityUpstreamReadsOnlyItsOwnEvents runs two upstreams, erp and
@@ -28,9 +29,7 @@ import (
 func TestSecurityUpstreamReadsOnlyItsOwnEvents(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	vhost, drop, err := rabbitmqtest.NewVhost()
-	require.NoError(t, err)
-	t.Cleanup(drop)
+	vhost := testkit.OwnVhost(t)
 
 	admin, err := amqp.Dial(vhost)
 	require.NoError(t, err)

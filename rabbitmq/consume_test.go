@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/rabbitmq"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // publish publishes the ids to the fixture's queue and requires every confirm.
@@ -39,7 +40,7 @@ func xDeathReason(d amqp.Delivery) string {
 
 func TestRejectDeadLetters(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	publish(t, f, "ok-1", "bad-1", "ok-2", "bad-2")
 
@@ -69,7 +70,7 @@ func TestRejectDeadLetters(t *testing.T) {
 
 func TestRequeueRedelivers(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	publish(t, f, "again")
 
@@ -89,7 +90,7 @@ func TestRequeueRedelivers(t *testing.T) {
 
 func TestDeliveryLimitDeadLetters(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	const limit = 2
 	f := setup(t, c, limit)
 	publish(t, f, "poison")
@@ -111,7 +112,7 @@ func TestDeliveryLimitDeadLetters(t *testing.T) {
 
 func TestHandlerMistakesRequeue(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	publish(t, f, "panic", "short")
 
@@ -134,7 +135,7 @@ func TestHandlerMistakesRequeue(t *testing.T) {
 
 func TestGracefulShutdownAcksInFlight(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	publish(t, f, "slow")
 
@@ -159,7 +160,7 @@ func TestGracefulShutdownAcksInFlight(t *testing.T) {
 
 func TestDrainTimeoutLeavesMessageForRedelivery(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	publish(t, f, "stuck")
 
@@ -182,7 +183,7 @@ func TestDrainTimeoutLeavesMessageForRedelivery(t *testing.T) {
 
 func TestConsumeConfigErrors(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	ack := newCollector().ackAll
 	require.Error(t, rabbitmq.Consume(t.Context(), c, rabbitmq.ConsumeConfig{}, ack))
 	require.Error(t, rabbitmq.Consume(t.Context(), c, rabbitmq.ConsumeConfig{Queue: "q"}, nil))

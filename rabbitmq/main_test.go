@@ -4,39 +4,19 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
-// testURL is the amqp URL of the vhost shared by this package's tests.
-var testURL string
-
-func TestMain(m *testing.M) {
-	u, cleanup, err := rabbitmqtest.NewVhost()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "rabbitmq tests need a broker and rabbitmqctl:", err)
-		os.Exit(1)
-	}
-	testURL = u
-	code := m.Run()
-	cleanup()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.Main(m, testkit.Options{}) }
 
 // testLogger logs to the test's output at Info and above.
 func testLogger(t testing.TB) *slog.Logger {

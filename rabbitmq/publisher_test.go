@@ -13,11 +13,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/rabbitmq"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 func TestPublishConsumeExactlyOnce(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	pub := rabbitmq.NewPublisher(c, nil)
 	t.Cleanup(func() { require.NoError(t, pub.Close()) })
@@ -49,7 +50,7 @@ func TestPublishConsumeExactlyOnce(t *testing.T) {
 
 func TestPublishMany(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	pub := rabbitmq.NewPublisher(c, nil)
 	t.Cleanup(func() { require.NoError(t, pub.Close()) })
@@ -85,7 +86,7 @@ func TestPublishMany(t *testing.T) {
 
 func TestPublishReturnedIsMatchedByMessageID(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	pub := rabbitmq.NewPublisher(c, nil)
 	t.Cleanup(func() { require.NoError(t, pub.Close()) })
@@ -119,7 +120,7 @@ func TestPublishReturnedIsMatchedByMessageID(t *testing.T) {
 
 func TestPublishErrors(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	pub := rabbitmq.NewPublisher(c, nil)
 
@@ -144,7 +145,7 @@ func TestPublishErrors(t *testing.T) {
 
 func TestPublishNackedWhenQueueFull(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 5)
 	full := rabbitmq.QuorumQueue(f.queue+".full", 5, f.dlx, "dead")
 	full.Args["x-max-length"] = 1

@@ -13,14 +13,13 @@ import (
 
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // ownVhost gives a test a vhost of its own, for faults that hit every connection in it.
 func ownVhost(t *testing.T) (amqpURL, vhost string) {
 	t.Helper()
-	u, cleanup, err := rabbitmqtest.NewVhost()
-	require.NoError(t, err)
-	t.Cleanup(cleanup)
+	u := testkit.OwnVhost(t)
 	v, err := rabbitmqtest.VhostOf(u)
 	require.NoError(t, err)
 	return u, v
@@ -112,7 +111,7 @@ func TestChannelAfterClose(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	c, err := rabbitmq.Dial(ctx, rabbitmq.Config{URL: testURL, Name: "b2bpay-test"})
+	c, err := rabbitmq.Dial(ctx, rabbitmq.Config{URL: testkit.AMQP(t), Name: "b2bpay-test"})
 	require.NoError(t, err)
 	ch, err := c.Channel(ctx)
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 func TestQuorumQueueArgs(t *testing.T) {
@@ -27,7 +28,7 @@ func TestQuorumQueueArgs(t *testing.T) {
 
 func TestDeclareIsIdempotent(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
+	c := dial(t, testkit.AMQP(t))
 	f := setup(t, c, 4)
 	require.NoError(t, f.topology.Declare(t.Context(), c), "second declare")
 
@@ -41,8 +42,8 @@ func TestDeclareIsIdempotent(t *testing.T) {
 
 func TestDefinitions(t *testing.T) {
 	t.Parallel()
-	c := dial(t, testURL)
-	vhost, err := rabbitmqtest.VhostOf(testURL)
+	c := dial(t, testkit.AMQP(t))
+	vhost, err := rabbitmqtest.VhostOf(testkit.AMQP(t))
 	require.NoError(t, err)
 	f := &fixture{
 		ex:    rabbitmqtest.QueueName(t, "ex"),

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"strings"
 
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
@@ -155,9 +154,9 @@ func EventMessage(ev payment.Event) (outbox.Message, error) {
 // NUL) and AMQP can carry.
 func correlation(ev payment.Event) string {
 	if ev.RequestID != "" {
-		return Text(ev.RequestID)
+		return payment.Text(ev.RequestID)
 	}
-	return Text(ev.MessageID)
+	return payment.Text(ev.MessageID)
 }
 
 // Original describes a consumed message for its dead-letter copy.
@@ -179,12 +178,12 @@ func DeadLetter(o Original, code payment.Code, reason string) outbox.Message {
 func DeadLetterTo(key string, o Original, code payment.Code, reason string) outbox.Message {
 	h := make(map[string]string, len(o.Headers)+4)
 	for k, v := range o.Headers {
-		h[Text(k)] = Text(v)
+		h[payment.Text(k)] = payment.Text(v)
 	}
 	h[HeaderReasonCode] = string(code)
-	h[HeaderReason] = clip(Text(reason), 512) // clean first: U+FFFD is longer than the byte it replaces
-	h[HeaderOriginalMessageID] = Text(o.MessageID)
-	h[HeaderOriginalUserID] = Text(o.UserID)
+	h[HeaderReason] = payment.Cut(payment.Text(reason), 512) // clean first: U+FFFD is longer than the byte it replaces
+	h[HeaderOriginalMessageID] = payment.Text(o.MessageID)
+	h[HeaderOriginalUserID] = payment.Text(o.UserID)
 	return outbox.Message{
 		MessageID:   "dead/" + o.Key,
 		Exchange:    DeadLetterExchange,
@@ -193,16 +192,4 @@ func DeadLetterTo(key string, o Original, code payment.Code, reason string) outb
 		Headers:     h,
 		Body:        o.Body,
 	}
-}
-
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
-}
-
-// Text makes s safe to store and carry as text: valid UTF-8, no NUL.
-func Text(s string) string {
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }

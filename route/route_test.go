@@ -286,7 +286,7 @@ func TestDeadLetterClipsReason(t *testing.T) {
 			requireText(t, got)
 			require.LessOrEqual(t, len(got), 512)
 			require.GreaterOrEqual(t, len(got), 500, "clipped, not emptied")
-			require.True(t, strings.HasPrefix(route.Text(tt.reason), got), "a prefix of the cleaned reason")
+			require.True(t, strings.HasPrefix(payment.Text(tt.reason), got), "a prefix of the cleaned reason")
 		})
 	}
 
@@ -294,24 +294,6 @@ func TestDeadLetterClipsReason(t *testing.T) {
 	require.Equal(t, "账户不存在", short.Headers[route.HeaderReason])
 	exact := strings.Repeat("a", 512)
 	require.Equal(t, exact, route.DeadLetter(route.Original{Key: "k"}, payment.CodeInvalidField, exact).Headers[route.HeaderReason])
-}
-
-func TestText(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"", ""},
-		{"plain", "plain"},
-		{"付款", "付款"},
-		{"a\x00b", "ab"},
-		{"a\xffb", "a\uFFFDb"},
-		{"\x00\xff\x00", "\uFFFD"},
-		{"\xe4\xbb", "\uFFFD"}, // a cut rune
-	}
-	for _, tt := range tests {
-		got := route.Text(tt.in)
-		require.Equal(t, tt.want, got, "Text(%q)", tt.in)
-		requireText(t, got)
-	}
 }
 
 // requireText checks s is valid UTF-8 without NUL.

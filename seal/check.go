@@ -118,7 +118,7 @@ func (k *Key) CheckApprovals(p *payment.Payment, stored []Stored, others ...stri
 			continue
 		case k.checks(want, d.MAC):
 			if d.Verdict == payment.VerdictApprove && d.Digest != current {
-				add(ContentChanged, "%s approved content digest %s; the payment's content digest is now %s", name(), clip(d.Digest), clip(current))
+				add(ContentChanged, "%s approved content digest %s; the payment's content digest is now %s", name(), payment.Clip(d.Digest, 16), payment.Clip(current, 16))
 				continue
 			}
 			valid = append(valid, d)
@@ -279,11 +279,4 @@ func UserActors(entries []payment.Entry) []string {
 		}
 	}
 	return out
-}
-
-func clip(s string) string {
-	if len(s) > 16 {
-		return s[:16] + "…"
-	}
-	return s
 }

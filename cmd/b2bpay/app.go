@@ -25,10 +25,10 @@ import (
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/jobs"
 	"github.com/b2bpay/b2bpay/keyring"
+	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/rabbitmq"
-	"github.com/b2bpay/b2bpay/relay"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -255,7 +255,7 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 		consumers.Log(a.log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log)))
 	pub := rabbitmq.NewPublisher(a.conn, a.log)
 	defer pub.Close()
-	rl := relay.New(a.store, countedPublisher{Publisher: pub, m: m}, relay.Config{Logger: a.log})
+	rl := outbox.NewRelay(a.store, countedPublisher{Publisher: pub, m: m}, outbox.RelayConfig{Logger: a.log})
 
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()

@@ -13,7 +13,6 @@ import (
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // exportWalk runs a cutoff for the authorized payments, shows the file,
@@ -54,7 +53,7 @@ func exportWalk(ctx context.Context, a *app, dir string) error {
 	status := []string{"ACSC", "RJCT"}
 	reasons := []string{"", "AM04"}
 	i := 0
-	err = a.store.BatchItems(ctx, b.ID, func(it postgres.BatchItem) error {
+	err = a.store.BatchItems(ctx, b.ID, func(it export.BatchItem) error {
 		entries = append(entries, iso20022.StatusEntry{OriginalEndToEndID: it.Payment.OrderRef,
 			OriginalTransactionID: strings.ReplaceAll(it.Payment.ID, "-", ""), Status: status[i%2], ReasonCode: reasons[i%2]})
 		i++

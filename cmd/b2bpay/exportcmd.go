@@ -14,7 +14,6 @@ import (
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // exportFlags configure the interbank export; serve and the operations
@@ -246,7 +245,7 @@ func batchCommand() *cli.Command {
 						b.SettlementDate.Format(payment.DateLayout), b.Count, payment.FormatAmount(b.ControlSumMinor, b.Currency), b.Currency, b.SHA256)
 					w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "#\tPAYMENT\tORDER\tAMOUNT\tCREDITOR\tSTATE")
-					err = a.store.BatchItems(ctx, b.ID, func(it postgres.BatchItem) error {
+					err = a.store.BatchItems(ctx, b.ID, func(it export.BatchItem) error {
 						p := it.Payment
 						fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", it.Seq, p.ID, p.OrderRef, payment.FormatAmount(p.AmountMinor, p.Currency), p.Creditor.Name, p.State)
 						return nil

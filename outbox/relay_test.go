@@ -1,4 +1,4 @@
-package relay_test
+package outbox_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 func TestRunOncePublishesPending(t *testing.T) {
@@ -140,7 +141,7 @@ func TestRunOnceUnroutable(t *testing.T) {
 			_ = ch.Close()
 		}
 	})
-	_, err = testPool.Exec(ctx, `UPDATE outbox SET available_at = $2 WHERE message_id = $1`, stuck.DeadLetter.MessageID, time.Now())
+	_, err = testkit.Pool(t).Exec(ctx, `UPDATE outbox SET available_at = $2 WHERE message_id = $1`, stuck.DeadLetter.MessageID, time.Now())
 	require.NoError(t, err)
 	sent, failed, err = r.RunOnce(ctx)
 	require.NoError(t, err)
@@ -161,7 +162,7 @@ func TestRunOnceUnroutable(t *testing.T) {
 func TestAnswerToUncleanMessageID(t *testing.T) {
 	b := setup(t)
 	ctx := t.Context()
-	key := randomHex(16)
+	key := testkit.RandomHex(16)
 	msgID := "m\x00sg\xff-" + key
 	refusal := payment.Errorf(payment.CodeTooLarge, "body is %d bytes, the limit is %d", payment.MaxRequestBytes+1, payment.MaxRequestBytes)
 	ev := payment.RefusedEvent(b.upstream+"/message/"+key, b.upstream, payment.Request{}, msgID, refusal, time.Now())
@@ -262,7 +263,7 @@ func TestStartWokenByNotify(t *testing.T) {
 	// Wait until the listener is listening.
 	require.Eventually(t, func() bool {
 		var n int
-		require.NoError(t, testPool.QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
+		require.NoError(t, testkit.Pool(t).QueryRow(t.Context(), `SELECT count(*) FROM pg_stat_activity
 			WHERE datname = current_database() AND query = 'LISTEN '||$1::text`, postgres.OutboxChannel).Scan(&n))
 		return n == 1
 	}, 5*time.Second, 10*time.Millisecond)
@@ -294,7 +295,7 @@ func TestStartDrainsBacklog(t *testing.T) {
 	require.Equal(t, want, got, "published oldest first")
 	stop()
 	var pending int
-	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&pending))
+	require.NoError(t, testkit.Pool(t).QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&pending))
 	require.Zero(t, pending)
 }
 
@@ -302,7 +303,7 @@ func TestStartDrainsBacklog(t *testing.T) {
 // may, due now.
 func insert(t *testing.T, messageID, exchange, key string, discardUnroutable bool) {
 	t.Helper()
-	_, err := testPool.Exec(t.Context(), `INSERT INTO outbox (message_id, exchange, routing_key, content_type, headers, body,
+	_, err := testkit.Pool(t).Exec(t.Context(), `INSERT INTO outbox (message_id, exchange, routing_key, content_type, headers, body,
 			created_at, available_at, discard_unroutable)
 		VALUES ($1, $2, $3, 'application/json', '{"x-b2bpay-correlation-id": "corr-1"}', '{}', now(), now(), $4)`,
 		messageID, exchange, key, discardUnroutable)
@@ -314,8 +315,8 @@ func insert(t *testing.T, messageID, exchange, key string, discardUnroutable boo
 func TestRunOnceDiscardsUnroutableReply(t *testing.T) {
 	b := setup(t)
 	ctx := t.Context()
-	gone := "reply-" + randomHex(8)
-	there := "reply-" + randomHex(8)
+	gone := "reply-" + testkit.RandomHex(8)
+	there := "reply-" + testkit.RandomHex(8)
 	insert(t, gone, b.ex, "nobody-listens", true)
 	insert(t, there, b.ex, "dead", true)
 

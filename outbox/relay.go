@@ -1,9 +1,4 @@
-// Package relay publishes the outbox: it claims pending rows, publishes
-// them with publisher confirms and the mandatory flag, and marks them sent
-// only after the broker confirmed and routed them. An unroutable message
-// stays pending and raises an alert; a crash between the confirm and the
-// mark publishes the message again with the same message id.
-package relay
+package outbox
 
 import (
 	"context"
@@ -14,14 +9,13 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/b2bpay/b2bpay/crash"
-	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 )
 
 // Store is the outbox as the relay needs it.
 type Store interface {
-	OutboxClaim(ctx context.Context, limit int) ([]outbox.Message, error)
-	OutboxMark(ctx context.Context, msgs []outbox.Message, errs []error) error
+	OutboxClaim(ctx context.Context, limit int) ([]Message, error)
+	OutboxMark(ctx context.Context, msgs []Message, errs []error) error
 }
 
 // Publisher publishes messages with confirms; one error per message.
@@ -29,8 +23,8 @@ type Publisher interface {
 	PublishMany(ctx context.Context, ms []rabbitmq.Message) []error
 }
 
-// Config configures a Relay.
-type Config struct {
+// RelayConfig configures a Relay.
+type RelayConfig struct {
 	// Batch is the most messages claimed and published at once.
 	Batch int
 	// Poll is the longest wait between two looks at the outbox when no
@@ -39,15 +33,20 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Relay moves messages from the outbox to the broker.
+// Relay moves messages from the outbox to the broker: it claims pending
+// rows, publishes them with publisher confirms and the mandatory flag, and
+// marks them sent only after the broker confirmed and routed them. An
+// unroutable message stays pending and raises an alert; a crash between the
+// confirm and the mark publishes the message again with the same message
+// id.
 type Relay struct {
 	store Store
 	pub   Publisher
-	cfg   Config
+	cfg   RelayConfig
 }
 
-// New builds a Relay.
-func New(store Store, pub Publisher, cfg Config) *Relay {
+// NewRelay builds a Relay.
+func NewRelay(store Store, pub Publisher, cfg RelayConfig) *Relay {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 200
 	}
@@ -127,7 +126,7 @@ func (r *Relay) Start(ctx context.Context, wake <-chan struct{}) error {
 }
 
 // toAMQP turns an outbox row into a persistent AMQP message.
-func toAMQP(m outbox.Message) rabbitmq.Message {
+func toAMQP(m Message) rabbitmq.Message {
 	var headers amqp.Table
 	if len(m.Headers) > 0 {
 		headers = make(amqp.Table, len(m.Headers))

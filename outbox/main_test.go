@@ -1,97 +1,41 @@
-package relay_test
+package outbox_test
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
-	"github.com/b2bpay/b2bpay/relay"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
+	"github.com/b2bpay/b2bpay/testlog"
 )
 
 // The relay claims every due row of the outbox, so the tests of this
-// package share one database and one vhost but run one at a time, each
-// leaving the outbox empty.
-var (
-	testPool *pgxpool.Pool
-	testAMQP string
-)
-
-func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	dbURL, drop, err := pgtest.NewDatabase(ctx)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "relay tests need a database:", err)
-		return 1
-	}
-	defer drop()
-	testPool, err = postgres.Open(ctx, dbURL, 8)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	amqpURL, deleteVhost, err := rabbitmqtest.NewVhost()
-	if err != nil {
-		testPool.Close()
-		fmt.Fprintln(os.Stderr, "relay tests need a broker and rabbitmqctl:", err)
-		return 1
-	}
-	testAMQP = amqpURL
-	code := m.Run()
-	deleteVhost()
-	testPool.Close()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
-			return 1
-		}
-	}
-	return code
-}
+// package share one database and one vhost (opened by the first test that
+// asks) but run one at a time, each leaving the outbox empty.
+func TestMain(m *testing.M) { testkit.Main(m, testkit.Options{}) }
 
 // logBuffer collects JSON log records; it is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ testlog.Buffer }
 
 // records returns the records logged at level or above.
 func (b *logBuffer) records(t *testing.T, level slog.Level) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for line := range bytes.Lines(b.buf.Bytes()) {
+	for line := range bytes.Lines(b.Bytes()) {
 		var rec map[string]any
 		require.NoError(t, json.Unmarshal(line, &rec), "log line %s", line)
 		var l slog.Level
@@ -119,19 +63,19 @@ func setup(t *testing.T) *bundle {
 	t.Helper()
 	ctx := t.Context()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	store, err := postgres.New(testPool, postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: quiet})
+	store, err := postgres.New(testkit.Pool(t), postgres.Config{Seal: pgtest.Key, EventMessage: route.EventMessage, Logger: quiet})
 	require.NoError(t, err)
 	var pending int
-	require.NoError(t, testPool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&pending))
+	require.NoError(t, testkit.Pool(t).QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&pending))
 	require.Zero(t, pending, "the outbox starts empty")
 	t.Cleanup(func() {
-		_, err := testPool.Exec(context.Background(), `DELETE FROM outbox`)
+		_, err := testkit.Pool(t).Exec(context.Background(), `DELETE FROM outbox`)
 		require.NoError(t, err)
 	})
 
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := rabbitmq.Dial(dctx, rabbitmq.Config{URL: testAMQP, Name: "b2bpay-relay-test " + t.Name(),
+	conn, err := rabbitmq.Dial(dctx, rabbitmq.Config{URL: testkit.AMQP(t), Name: "b2bpay-relay-test " + t.Name(),
 		OpTimeout: 5 * time.Second, Logger: quiet})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, conn.Close()) })
@@ -140,7 +84,7 @@ func setup(t *testing.T) *bundle {
 
 	b := &bundle{
 		store: store, conn: conn, pub: pub, logs: &logBuffer{},
-		upstream: "erp-" + randomHex(4),
+		upstream: "erp-" + testkit.RandomHex(4),
 		ex:       rabbitmqtest.QueueName(t, "ex"),
 		q:        rabbitmqtest.QueueName(t, "q"),
 	}
@@ -164,9 +108,9 @@ func setup(t *testing.T) *bundle {
 }
 
 // relay builds a relay over the bundle's store and publisher.
-func (b *bundle) relay(batch int, poll time.Duration) *relay.Relay {
+func (b *bundle) relay(batch int, poll time.Duration) *outbox.Relay {
 	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return relay.New(b.store, b.pub, relay.Config{Batch: batch, Poll: poll, Logger: log})
+	return outbox.NewRelay(b.store, b.pub, outbox.RelayConfig{Batch: batch, Poll: poll, Logger: log})
 }
 
 // reject records a rejected message of the bundle's upstream, writing its
@@ -174,7 +118,7 @@ func (b *bundle) relay(batch int, poll time.Duration) *relay.Relay {
 // refusal event to the outbox. It returns the rejection.
 func (b *bundle) reject(t *testing.T, exchange string, answer bool) postgres.Rejection {
 	t.Helper()
-	key := randomHex(16)
+	key := testkit.RandomHex(16)
 	refusal := payment.Errorf(payment.CodeMalformed, "body is not a JSON object")
 	r := postgres.Rejection{
 		Key: key, UpstreamID: b.upstream, Code: payment.CodeMalformed, Reason: refusal.Error(),
@@ -232,13 +176,7 @@ type row struct {
 func outboxRow(t *testing.T, messageID string) row {
 	t.Helper()
 	var r row
-	require.NoError(t, testPool.QueryRow(t.Context(), `SELECT sent_at, available_at, attempts, last_error
+	require.NoError(t, testkit.Pool(t).QueryRow(t.Context(), `SELECT sent_at, available_at, attempts, last_error
 		FROM outbox WHERE message_id = $1`, messageID).Scan(&r.SentAt, &r.AvailableAt, &r.Attempts, &r.LastError))
 	return r
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

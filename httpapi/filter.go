@@ -1,0 +1,37 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/b2bpay/b2bpay/payment"
+)
+
+// Page sizes of the Store's PaymentList.
+const (
+	// DefaultPageSize is the page size when PaymentFilter.Limit is zero.
+	DefaultPageSize = 50
+	// MaxPageSize is the largest PaymentFilter.Limit accepted.
+	MaxPageSize = 500
+)
+
+// PaymentFilter selects payments for Store.PaymentList. Every field set narrows
+// the selection; zero values leave it open.
+type PaymentFilter struct {
+	// CustomerID keeps the payments of one customer. The API always sets it
+	// for users, who see their own customer's payments only; "" means any
+	// customer, for operators.
+	CustomerID string
+	// UpstreamID and OrderRef keep the payments of one upstream and of one
+	// order reference.
+	UpstreamID, OrderRef string
+	// States keeps payments in any of these states.
+	States []payment.State
+	// CreatedFrom (inclusive) and CreatedTo (exclusive) bound the creation
+	// time; a zero time leaves that end open.
+	CreatedFrom, CreatedTo time.Time
+	// Limit is the page size: DefaultPageSize when zero, at most MaxPageSize.
+	Limit int
+	// After is the keyset cursor: the id of the last payment of the
+	// previous page. Ids are UUIDv7, so id order is creation order.
+	After string
+}
