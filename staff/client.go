@@ -1,7 +1,13 @@
-package main
+// Package staff is the client library of the people who decide payments:
+// sign in over the HTTP API and keep the session, take a task of a stage
+// from the customer's queue, check and show it, and send a decision
+// (approve, reject, cancel) signed with the session's decision key,
+// waiting for its result on a reply queue of the person's own. The
+// `b2bpay login/logout/staff/decide/confirm/cancel` commands are built on
+// it, as a web console would be. It knows nothing of the database.
+package staff
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -19,25 +25,19 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/urfave/cli/v3"
 
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/secret"
 )
 
-// staffFlags are shared by the staff client's commands.
-var staffFlags = []cli.Flag{
-	&cli.StringFlag{Name: "api-url", Value: "http://127.0.0.1:8480", Sources: cli.EnvVars("B2BPAY_API_URL"), Usage: "b2bpay HTTP API"},
-	&cli.StringFlag{Name: "session-file", Sources: cli.EnvVars("B2BPAY_SESSION_FILE"), Usage: "where the signed-in session is kept (default ~/.b2bpay/session.json)"},
-}
-
-// session is what `b2bpay login` keeps: the signed token, the session's
+// Session is what signing in keeps: the signed token, the session's
 // decision key (hex; it signs each decision and never goes on the queue)
 // and, read from the token for routing only (b2bpay verifies the token
 // itself), user and customer.
-type session struct {
+type Session struct {
 	Token       string    `json:"token"`
 	DecisionKey string    `json:"decision_key"`
 	UserID      string    `json:"user_id"`
@@ -45,10 +45,9 @@ type session struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 }
 
-func sessionPath(cmd *cli.Command) (string, error) {
-	if p := cmd.String("session-file"); p != "" {
-		return p, nil
-	}
+// DefaultSessionPath is where the session is kept unless told otherwise:
+// ~/.b2bpay/session.json.
+func DefaultSessionPath() (string, error) {
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return "", err
@@ -56,109 +55,61 @@ func sessionPath(cmd *cli.Command) (string, error) {
 	return filepath.Join(home, ".b2bpay", "session.json"), nil
 }
 
-func loadSession(cmd *cli.Command) (session, error) {
-	path, err := sessionPath(cmd)
-	if err != nil {
-		return session{}, err
-	}
+// LoadSession reads the session kept at path; a missing file means not
+// signed in, an expired session means signing in again.
+func LoadSession(path string) (Session, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return session{}, errors.New("not signed in: run `b2bpay login --user ID` first")
+		return Session{}, errors.New("not signed in: run `b2bpay login --user ID` first")
 	}
 	if err != nil {
-		return session{}, err
+		return Session{}, err
 	}
-	var s session
+	var s Session
 	if err := json.Unmarshal(b, &s); err != nil {
-		return session{}, fmt.Errorf("session file %s: %w", path, err)
+		return Session{}, fmt.Errorf("session file %s: %w", path, err)
 	}
 	if time.Now().After(s.ExpiresAt) {
-		return session{}, errors.New("the session has expired: run `b2bpay login` again")
+		return Session{}, errors.New("the session has expired: run `b2bpay login` again")
 	}
 	return s, nil
 }
 
-func loginCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "login",
-		Usage: "sign in (password) and keep the session token for the staff commands",
-		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "user", Required: true},
-			&cli.StringFlag{Name: "password-file", Usage: "read the password from this file (default: the first line of stdin)"},
-		}, staffFlags...),
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			pw, err := readSecret(cmd.String("password-file"), "password: ")
-			if err != nil {
-				return err
-			}
-			var out struct {
-				Token       string    `json:"token"`
-				ExpiresAt   time.Time `json:"expires_at"`
-				DecisionKey string    `json:"decision_key"`
-			}
-			if err := signIn(ctx, cmd.String("api-url"), map[string]string{"user": cmd.String("user"), "password": pw}, &out); err != nil {
-				return err
-			}
-			claims := jwt.MapClaims{}
-			if _, _, err := jwt.NewParser().ParseUnverified(out.Token, claims); err != nil {
-				return fmt.Errorf("the API returned an unreadable token: %w", err)
-			}
-			s := session{Token: out.Token, DecisionKey: out.DecisionKey, UserID: fmt.Sprint(claims["sub"]), CustomerID: fmt.Sprint(claims["cid"]),
-				ExpiresAt: out.ExpiresAt}
-			path, err := sessionPath(cmd)
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-				return err
-			}
-			b, _ := json.Marshal(s)
-			if err := writePrivateFile(path, b); err != nil {
-				return err
-			}
-			fmt.Printf("signed in as %s of %s until %s\n", s.UserID, s.CustomerID, s.ExpiresAt.Format(time.RFC3339))
-			return nil
-		},
+// Save keeps the session at path, readable by its owner only.
+func (s Session) Save(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
 	}
+	b, _ := json.Marshal(s)
+	return secret.WritePrivateFile(path, b)
 }
 
-func logoutCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "logout",
-		Usage: "revoke the session token and forget it",
-		Flags: staffFlags,
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			s, err := loadSession(cmd)
-			if err != nil {
-				return err
-			}
-			if err := apiCall(ctx, cmd.String("api-url"), http.MethodDelete, "/v1/sessions/current", s.Token, nil, nil); err != nil {
-				return err
-			}
-			path, _ := sessionPath(cmd)
-			_ = os.Remove(path)
-			fmt.Println("signed out")
-			return nil
-		},
+// Login signs in with a password through the API at api and returns the
+// session (not yet saved).
+func Login(ctx context.Context, api, user, password string) (Session, error) {
+	var out struct {
+		Token       string    `json:"token"`
+		ExpiresAt   time.Time `json:"expires_at"`
+		DecisionKey string    `json:"decision_key"`
 	}
+	if err := signIn(ctx, api, map[string]string{"user": user, "password": password}, &out); err != nil {
+		return Session{}, err
+	}
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(out.Token, claims); err != nil {
+		return Session{}, fmt.Errorf("the API returned an unreadable token: %w", err)
+	}
+	return Session{Token: out.Token, DecisionKey: out.DecisionKey, UserID: fmt.Sprint(claims["sub"]), CustomerID: fmt.Sprint(claims["cid"]),
+		ExpiresAt: out.ExpiresAt}, nil
 }
 
-// readSecret reads a password or code from a file, or one line of stdin.
-func readSecret(file, prompt string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		return strings.TrimRight(string(b), "\r\n"), err
-	}
-	fmt.Fprint(os.Stderr, prompt)
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	return strings.TrimRight(line, "\r\n"), nil
+// Logout revokes the session's token.
+func Logout(ctx context.Context, api string, s Session) error {
+	return Call(ctx, api, http.MethodDelete, "/v1/sessions/current", s.Token, nil, nil)
 }
 
-// apiCall calls the b2bpay HTTP API and decodes its JSON answer into out.
-func apiCall(ctx context.Context, base, method, path, token string, in, out any) error {
+// Call calls the b2bpay HTTP API and decodes its JSON answer into out.
+func Call(ctx context.Context, base, method, path, token string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -185,7 +136,7 @@ func apiCall(ctx context.Context, base, method, path, token string, in, out any)
 		var e struct {
 			Error struct{ Code, Message string } `json:"error"`
 		}
-		ae := &apiError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		ae := &APIError{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
 			ae.RetryAfter = time.Duration(s) * time.Second
 		}
@@ -202,23 +153,23 @@ func apiCall(ctx context.Context, base, method, path, token string, in, out any)
 	return json.Unmarshal(raw, out)
 }
 
-// apiError is an error answer of the API.
-type apiError struct {
+// APIError is an error answer of the API.
+type APIError struct {
 	Status        int
 	Code, Message string
 	// RetryAfter is the answer's Retry-After, 0 when it has none.
 	RetryAfter time.Duration
 }
 
-func (e *apiError) Error() string {
+func (e *APIError) Error() string {
 	if e.Code == "" {
 		return e.Message
 	}
 	return e.Code + ": " + e.Message
 }
 
-// signInRetries is how many times `b2bpay login` tries again when the API
-// is busy checking other sign-ins (429 with a short Retry-After).
+// signInRetries is how many times Login tries again when the API is busy
+// checking other sign-ins (429 with a short Retry-After).
 const signInRetries = 8
 
 // signIn posts a sign-in, trying again while the API answers that it is
@@ -226,8 +177,8 @@ const signInRetries = 8
 // its answer at once.
 func signIn(ctx context.Context, api string, in map[string]string, out any) error {
 	for attempt := 0; ; attempt++ {
-		err := apiCall(ctx, api, http.MethodPost, "/v1/sessions", "", in, out)
-		var ae *apiError
+		err := Call(ctx, api, http.MethodPost, "/v1/sessions", "", in, out)
+		var ae *APIError
 		if attempt >= signInRetries || !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests ||
 			ae.RetryAfter <= 0 || ae.RetryAfter > 2*time.Second {
 			return err
@@ -240,23 +191,23 @@ func signIn(ctx context.Context, api string, in map[string]string, out any) erro
 	}
 }
 
-// showTask prints what the person is asked to decide, with its digest.
-func showTask(t route.Task) {
-	fmt.Printf("\n%s of payment %s (customer %s, applicant %s)\n", t.Stage, t.PaymentID, t.CustomerID, t.Applicant)
-	fmt.Printf("  order       %s\n  amount      %s %s\n  debtor      %s at %s\n  creditor    %s, %s at %s\n  execution   %s\n",
+// ShowTask writes what the person is asked to decide, with its digest.
+func ShowTask(w io.Writer, t route.Task) {
+	fmt.Fprintf(w, "\n%s of payment %s (customer %s, applicant %s)\n", t.Stage, t.PaymentID, t.CustomerID, t.Applicant)
+	fmt.Fprintf(w, "  order       %s\n  amount      %s %s\n  debtor      %s at %s\n  creditor    %s, %s at %s\n  execution   %s\n",
 		t.OrderRef, t.Amount, t.Currency, t.Debtor, t.BankID, t.Creditor.Name, t.Creditor.Account, t.Creditor.BankID, t.Execution)
 	if t.Remittance != "" {
-		fmt.Printf("  remittance  %s\n", t.Remittance)
+		fmt.Fprintf(w, "  remittance  %s\n", t.Remittance)
 	}
 	if t.Authorizations != "" {
-		fmt.Printf("  authorization %s\n", t.Authorizations)
+		fmt.Fprintf(w, "  authorization %s\n", t.Authorizations)
 	}
-	fmt.Printf("  digest      %s\n", t.Digest)
+	fmt.Fprintf(w, "  digest      %s\n", t.Digest)
 }
 
-// checkTaskDigest recomputes the digest from the content shown, so a
+// CheckTaskDigest recomputes the digest from the content shown, so a
 // person never approves content other than what they saw.
-func checkTaskDigest(t route.Task) error {
+func CheckTaskDigest(t route.Task) error {
 	amount, err := payment.ParseAmount(t.Amount, t.Currency)
 	if err != nil {
 		return err
@@ -273,12 +224,12 @@ func checkTaskDigest(t route.Task) error {
 	return nil
 }
 
-// sendDecision signs a decision with the session's decision key,
+// SendDecision signs a decision with the session's decision key,
 // publishes it with a reply queue of the person's own
 // (b2bpay.reply.<user>.<random>, exclusive to this connection: the only
 // queue b2bpay answers a decision of this person to) and waits for its
 // result.
-func sendDecision(ctx context.Context, conn *rabbitmq.Conn, s session, d route.Decision, wait time.Duration) (approval.Result, error) {
+func SendDecision(ctx context.Context, conn *rabbitmq.Conn, s Session, d route.Decision, wait time.Duration) (approval.Result, error) {
 	key, err := hex.DecodeString(s.DecisionKey)
 	if err != nil || len(key) == 0 {
 		return approval.Result{}, errors.New("the session has no decision key: run `b2bpay login` again")
@@ -327,4 +278,5 @@ func sendDecision(ctx context.Context, conn *rabbitmq.Conn, s session, d route.D
 	}
 }
 
-func newDecisionID() string { return "d-" + uuid.NewString() }
+// NewDecisionID is a fresh decision id.
+func NewDecisionID() string { return "d-" + uuid.NewString() }

@@ -1,4 +1,4 @@
-package main
+package secret
 
 import (
 	"fmt"
@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 )
 
-// writePrivateFile writes a file that holds a secret (the staff session
+// WritePrivateFile writes a file that holds a secret (the staff session
 // token, an OTP enrolment QR code) readable by its owner only. The bytes
 // go to a new file created exclusively (O_EXCL) with mode 0600 beside
 // path, then renamed onto path: a file already there never keeps its
 // looser mode, and a symlink at path is replaced, never followed.
-func writePrivateFile(path string, data []byte) (err error) {
+func WritePrivateFile(path string, data []byte) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

@@ -1,4 +1,4 @@
-package main
+package staff
 
 import (
 	"sync"
@@ -7,19 +7,20 @@ import (
 	"github.com/b2bpay/b2bpay/otp"
 )
 
-// authenticator stands in for a person's authenticator app (the demo and
+// Authenticator stands in for a person's authenticator app (the demo and
 // the tests use it): it shows the code of the current time step, and never
 // the same step twice, since b2bpay accepts each step once per user.
-type authenticator struct {
-	seed []byte
+type Authenticator struct {
+	// Seed is the person's OTP seed.
+	Seed []byte
 	mu   sync.Mutex
 	step int64
 }
 
-// next returns a code for a later step than the last one shown, within
+// Next returns a code for a later step than the last one shown, within
 // the ±1 step window b2bpay accepts, waiting for the clock when the window
 // is used up.
-func (a *authenticator) next() (string, error) {
+func (a *Authenticator) Next() (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for {
@@ -29,15 +30,15 @@ func (a *authenticator) next() (string, error) {
 		}
 		if next := max(now-1, a.step+1); next <= now+1 {
 			a.step = next
-			return otp.CodeAt(a.seed, next, otp.Options{})
+			return otp.CodeAt(a.Seed, next, otp.Options{})
 		}
 		time.Sleep(time.Second)
 	}
 }
 
-// last returns the code shown last: using it again is a replay.
-func (a *authenticator) last() (string, error) {
+// Last returns the code shown last: using it again is a replay.
+func (a *Authenticator) Last() (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return otp.CodeAt(a.seed, a.step, otp.Options{})
+	return otp.CodeAt(a.Seed, a.step, otp.Options{})
 }

@@ -1,4 +1,4 @@
-package main
+package secret
 
 import (
 	"os"
@@ -19,7 +19,7 @@ func TestSecurityPrivateFiles(t *testing.T) {
 	loose := filepath.Join(dir, "session.json")
 	require.NoError(t, os.WriteFile(loose, []byte("old"), 0o644))
 	require.NoError(t, os.Chmod(loose, 0o644))
-	require.NoError(t, writePrivateFile(loose, []byte("token")))
+	require.NoError(t, WritePrivateFile(loose, []byte("token")))
 	requirePrivate(t, loose, "token")
 
 	// A symlink to a file the attacker can read: the target is untouched.
@@ -27,16 +27,16 @@ func TestSecurityPrivateFiles(t *testing.T) {
 	require.NoError(t, os.WriteFile(target, nil, 0o666))
 	link := filepath.Join(dir, "alice-otp.png")
 	require.NoError(t, os.Symlink(target, link))
-	require.NoError(t, writePrivateFile(link, []byte("png")))
+	require.NoError(t, WritePrivateFile(link, []byte("png")))
 	requirePrivate(t, link, "png")
 	got, err := os.ReadFile(target)
 	require.NoError(t, err)
 	require.Empty(t, got, "the symlink was followed")
 
 	// The session written by `b2bpay login` and the QR of `users enrol-otp`
-	// go through writePrivateFile; a fresh path is 0600 too.
+	// go through WritePrivateFile; a fresh path is 0600 too.
 	fresh := filepath.Join(dir, "new.png")
-	require.NoError(t, writePrivateFile(fresh, []byte("x")))
+	require.NoError(t, WritePrivateFile(fresh, []byte("x")))
 	requirePrivate(t, fresh, "x")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
