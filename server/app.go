@@ -31,24 +31,27 @@ import (
 	"github.com/b2bpay/b2bpay/route"
 )
 
-// app is b2bpay wired together: the database, the store, the broker
+// App is b2bpay wired together: the database, the store, the broker
 // connection and, when the master key is known, the security it derives.
 // Subcommands and end-to-end tests build it the same way.
-type app struct {
-	cfg   config
-	log   *slog.Logger
-	pool  *pgxpool.Pool
-	store *postgres.Store
-	conn  *rabbitmq.Conn
-	sec   *security
-	// ring is the master key's ring, checked against the database's key
+type App struct {
+	Config Config
+	Log    *slog.Logger
+	Pool   *pgxpool.Pool
+	Store  *postgres.Store
+	// Conn is the broker connection, once OpenBroker has made it.
+	Conn *rabbitmq.Conn
+	// Sec is what the master key yields; nil for commands that handle no
+	// secrets.
+	Sec *Security
+	// Ring is the master key's ring, checked against the database's key
 	// versions; nil when no master key is configured.
-	ring *keyring.Ring
+	Ring *keyring.Ring
 }
 
-// openDB opens the database side. sec may be nil for commands that handle
+// Open opens the database side. sec may be nil for commands that handle
 // no secrets.
-func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
+func Open(ctx context.Context, cfg Config, sec *Security) (*App, error) {
 	pool, err := postgres.Open(ctx, cfg.DatabaseURL, 0)
 	if err != nil {
 		return nil, err
@@ -59,8 +62,8 @@ func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
 	// check them (verify) when the master key is configured.
 	var master []byte
 	if sec != nil {
-		master = sec.master
-	} else if m, err := cfg.masterKey(); err == nil {
+		master = sec.Master
+	} else if m, err := cfg.MasterKey(); err == nil {
 		master = m
 	}
 	var ring *keyring.Ring
@@ -75,26 +78,26 @@ func openDB(ctx context.Context, cfg config, sec *security) (*app, error) {
 		sc.Seal = ring.MAC
 	}
 	if sec != nil {
-		sec.sealer, sec.mac = ring.Sealer, ring.MAC
-		sc.OTPOpener, sc.OTPPolicy = sec.otpOpener, sec.otpPolicy
+		sec.Sealer, sec.MAC = ring.Sealer, ring.MAC
+		sc.OTPOpener, sc.OTPPolicy = sec.otpOpener, sec.OTPPolicy
 	}
 	store, err := postgres.New(pool, sc)
 	if err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &app{cfg: cfg, log: cfg.Logger, pool: pool, store: store, sec: sec, ring: ring}, nil
+	return &App{Config: cfg, Log: cfg.Logger, Pool: pool, Store: store, Sec: sec, Ring: ring}, nil
 }
 
 // openBroker connects to RabbitMQ, waiting at most timeout for it.
-func (a *app) openBroker(ctx context.Context, name string, timeout time.Duration) error {
+func (a *App) OpenBroker(ctx context.Context, name string, timeout time.Duration) error {
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := rabbitmq.Dial(dctx, rabbitmq.Config{URL: a.cfg.AMQPURL, Name: name, Logger: a.log})
+	conn, err := rabbitmq.Dial(dctx, rabbitmq.Config{URL: a.Config.AMQPURL, Name: name, Logger: a.Log})
 	if err != nil {
-		return fmt.Errorf("connect to RabbitMQ at %s: %w", rabbitmq.RedactURL(a.cfg.AMQPURL), err)
+		return fmt.Errorf("connect to RabbitMQ at %s: %w", rabbitmq.RedactURL(a.Config.AMQPURL), err)
 	}
-	a.conn = conn
+	a.Conn = conn
 	return nil
 }
 
@@ -102,8 +105,8 @@ func (a *app) openBroker(ctx context.Context, name string, timeout time.Duration
 // status queue and every customer's task queues. It first checks every
 // registered upstream id (checkUpstreamIDs) and declares nothing while an
 // active upstream's id is unsafe.
-func (a *app) declare(ctx context.Context) error {
-	ups, err := a.store.UpstreamIDs(ctx)
+func (a *App) Declare(ctx context.Context) error {
+	ups, err := a.Store.UpstreamIDs(ctx)
 	if err != nil {
 		return err
 	}
@@ -111,20 +114,20 @@ func (a *app) declare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := route.Static().Declare(ctx, a.conn); err != nil {
+	if err := route.Static().Declare(ctx, a.Conn); err != nil {
 		return err
 	}
 	for _, id := range ups {
-		if err := route.UpstreamTopology(id).Declare(ctx, a.conn); err != nil {
+		if err := route.UpstreamTopology(id).Declare(ctx, a.Conn); err != nil {
 			return err
 		}
 	}
-	customers, err := a.store.CustomerIDs(ctx)
+	customers, err := a.Store.CustomerIDs(ctx)
 	if err != nil {
 		return err
 	}
 	for _, id := range customers {
-		if err := route.CustomerTopology(id).Declare(ctx, a.conn); err != nil {
+		if err := route.CustomerTopology(id).Declare(ctx, a.Conn); err != nil {
 			return err
 		}
 	}
@@ -137,14 +140,14 @@ func (a *app) declare(ctx context.Context) error {
 // another upstream's binding or permission can match (erp's), so it is an
 // error while its upstream is active; an inactive one is left out, with a
 // warning.
-func (a *app) checkUpstreamIDs(ctx context.Context, ids []string) ([]string, error) {
+func (a *App) checkUpstreamIDs(ctx context.Context, ids []string) ([]string, error) {
 	var ok, active []string
 	for _, id := range ids {
 		if payment.ValidUpstreamID("upstream id", id) == nil {
 			ok = append(ok, id)
 			continue
 		}
-		up, err := a.store.UpstreamGetByID(ctx, id)
+		up, err := a.Store.UpstreamGetByID(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -152,7 +155,7 @@ func (a *app) checkUpstreamIDs(ctx context.Context, ids []string) ([]string, err
 			active = append(active, strconv.Quote(id))
 			continue
 		}
-		a.log.WarnContext(ctx, "inactive upstream with an id outside letters, digits, _ and -: its status queue is not declared",
+		a.Log.WarnContext(ctx, "inactive upstream with an id outside letters, digits, _ and -: its status queue is not declared",
 			"upstream_id", id, "alert", "upstream_id_unsafe")
 	}
 	if len(active) > 0 {
@@ -164,15 +167,15 @@ func (a *app) checkUpstreamIDs(ctx context.Context, ids []string) ([]string, err
 }
 
 // close releases everything, broker first, database last.
-func (a *app) close() {
-	if a.conn != nil {
-		_ = a.conn.Close()
+func (a *App) Close() {
+	if a.Conn != nil {
+		_ = a.Conn.Close()
 	}
-	a.pool.Close()
+	a.Pool.Close()
 }
 
-// serveOptions tune the workers.
-type serveOptions struct {
+// ServeOptions tune the workers.
+type ServeOptions struct {
 	// Prefetch is each consumer's prefetch, raised to its batch ×
 	// Concurrency, then lowered to what MaxMessageBytes and
 	// DeliveryMemory allow (deliveryPrefetch).
@@ -213,46 +216,46 @@ type serveOptions struct {
 	Calendar       *calendarSource
 	CalendarCheck  time.Duration
 	CalendarReload <-chan os.Signal
-	// ready, when set, receives the API's address once everything runs;
-	// metricsReady the metrics address.
-	ready, metricsReady chan<- string
+	// Ready, when set, receives the API's address once everything runs;
+	// MetricsReady the metrics address.
+	Ready, MetricsReady chan<- string
 }
 
 // serve runs the intake and decision consumers, the outbox relay, the
 // status API and the expiry job until ctx is done, then shuts down in
 // order: stop taking messages and requests, let in-flight ones finish,
 // stop the scheduler, publish what was committed, stop the relay.
-func (a *app) serve(ctx context.Context, opt serveOptions) error {
-	if a.sec == nil {
-		return errNoKey
+func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
+	if a.Sec == nil {
+		return ErrNoKey
 	}
-	if err := a.declare(ctx); err != nil {
+	if err := a.Declare(ctx); err != nil {
 		return fmt.Errorf("declare topology: %w", err)
 	}
-	sess := sessions{sec: a.sec, store: a.store}
-	m := newMetrics(a.store)
-	counted := countedIntake{Store: a.store, m: m}
-	in := consumers.NewIntake(counted, intake.NewAuthenticator(a.store, a.sec.sealer), a.log)
+	sess := sessions{Sec: a.Sec, Store: a.Store}
+	m := NewMetrics(a.Store)
+	counted := countedIntake{Store: a.Store, m: m}
+	in := consumers.NewIntake(counted, intake.NewAuthenticator(a.Store, a.Sec.Sealer), a.Log)
 	intakeHandler := in.Batch(consumers.Chain(in.Handle,
-		consumers.Log(a.log, route.IntakeQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log)))
-	dec := consumers.NewDecisions(countedApproval{Store: a.store, m: m}, counted, tokenVerifier{sess}, a.log)
+		consumers.Log(a.Log, route.IntakeQueue), consumers.Retry(consumers.RetryConfig{}, a.Log), consumers.Recover(a.Log)))
+	dec := consumers.NewDecisions(countedApproval{Store: a.Store, m: m}, counted, tokenVerifier{sess}, a.Log)
 	decisionHandler := dec.Batch(consumers.Chain(dec.Handle,
-		consumers.Log(a.log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.log), consumers.Recover(a.log)))
-	pub := rabbitmq.NewPublisher(a.conn, a.log)
+		consumers.Log(a.Log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.Log), consumers.Recover(a.Log)))
+	pub := rabbitmq.NewPublisher(a.Conn, a.Log)
 	defer pub.Close()
-	rl := relay.New(a.store, countedPublisher{Publisher: pub, m: m}, relay.Config{Logger: a.log})
+	rl := relay.New(a.Store, countedPublisher{Publisher: pub, m: m}, relay.Config{Logger: a.Log})
 
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
 	var background sync.WaitGroup
 	wake := make(chan struct{}, 1)
 	background.Add(2)
-	go func() { defer background.Done(); a.store.Listen(relayCtx, postgres.OutboxChannel, wake) }()
+	go func() { defer background.Done(); a.Store.Listen(relayCtx, postgres.OutboxChannel, wake) }()
 	go func() { defer background.Done(); _ = rl.Start(relayCtx, wake) }()
 
 	if opt.Calendar != nil {
-		m.calendarDaysLeft(opt.Calendar, a.cfg.Location, time.Now)
-		watch := &calendarWatch{src: opt.Calendar, loc: a.cfg.Location, log: a.log, now: time.Now}
+		m.calendarDaysLeft(opt.Calendar, a.Config.Location, time.Now)
+		watch := &calendarWatch{src: opt.Calendar, loc: a.Config.Location, log: a.Log, now: time.Now}
 		watchCtx, stopWatch := context.WithCancel(ctx)
 		defer stopWatch()
 		background.Add(1)
@@ -290,25 +293,25 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 		want := max(opt.Prefetch, c.batch*opt.Concurrency)
 		prefetch := deliveryPrefetch(want, consumerCount, opt.MaxMessageBytes, opt.DeliveryMemory)
 		if prefetch < want {
-			a.log.Warn("prefetch lowered: prefetch × the broker's largest message would pass the delivery memory",
+			a.Log.Warn("prefetch lowered: prefetch × the broker's largest message would pass the delivery memory",
 				"queue", c.queue, "prefetch", prefetch, "wanted", want, "max_message_bytes", opt.MaxMessageBytes, "delivery_memory", opt.DeliveryMemory)
 		}
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
-			errs <- rabbitmq.Consume(ctx, a.conn, rabbitmq.ConsumeConfig{
+			errs <- rabbitmq.Consume(ctx, a.Conn, rabbitmq.ConsumeConfig{
 				Queue: c.queue, Tag: "b2bpay-" + c.queue, Prefetch: prefetch,
 				BatchSize: c.batch, BatchWait: opt.BatchWait, Concurrency: opt.Concurrency, DrainTimeout: opt.Drain,
 			}, c.h)
 		}()
 	}
-	a.log.Info("b2bpay serving", "queues", []string{route.IntakeQueue, route.DecisionsQueue}, "http_addr", addr, "metrics_addr", metricsAddr,
+	a.Log.Info("b2bpay serving", "queues", []string{route.IntakeQueue, route.DecisionsQueue}, "http_addr", addr, "metrics_addr", metricsAddr,
 		"prefetch", opt.Prefetch, "concurrency", opt.Concurrency, "intake_batch", opt.IntakeBatch, "decision_batch", opt.DecisionBatch)
-	if opt.ready != nil {
-		opt.ready <- addr
+	if opt.Ready != nil {
+		opt.Ready <- addr
 	}
-	if opt.metricsReady != nil {
-		opt.metricsReady <- metricsAddr
+	if opt.MetricsReady != nil {
+		opt.MetricsReady <- metricsAddr
 	}
 
 	<-ctx.Done()
@@ -335,7 +338,7 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 	cancelFlush()
 	stopRelay()
 	background.Wait()
-	a.log.Info("b2bpay stopped")
+	a.Log.Info("b2bpay stopped")
 	var result []error
 	for err := range errs {
 		if err != nil && !errors.Is(err, rabbitmq.ErrClosed) {
@@ -348,8 +351,8 @@ func (a *app) serve(ctx context.Context, opt serveOptions) error {
 // schedule starts the scheduled jobs. Each job runs alone (a slow run is
 // never overlapped by the next) and is safe to run on several b2bpay
 // processes at once: the store claims work with SKIP LOCKED.
-func (a *app) schedule(opt serveOptions, m *metrics) (gocron.Scheduler, error) {
-	opts := []gocron.SchedulerOption{gocron.WithLocation(a.cfg.Location)}
+func (a *App) schedule(opt ServeOptions, m *Metrics) (gocron.Scheduler, error) {
+	opts := []gocron.SchedulerOption{gocron.WithLocation(a.Config.Location)}
 	if opt.Elector != nil {
 		opts = append(opts, gocron.WithDistributedElector(opt.Elector))
 	}
@@ -360,7 +363,7 @@ func (a *app) schedule(opt serveOptions, m *metrics) (gocron.Scheduler, error) {
 	every := func(name string, d time.Duration, run func(context.Context) error) error {
 		_, err := sched.NewJob(gocron.DurationJob(d), gocron.NewTask(func(ctx context.Context) {
 			if err := run(ctx); err != nil {
-				a.log.ErrorContext(ctx, name+" job failed", "error", err)
+				a.Log.ErrorContext(ctx, name+" job failed", "error", err)
 			}
 		}), gocron.WithName(name), gocron.WithSingletonMode(gocron.LimitModeReschedule),
 			gocron.WithStartAt(gocron.WithStartImmediately()))
@@ -371,12 +374,12 @@ func (a *app) schedule(opt serveOptions, m *metrics) (gocron.Scheduler, error) {
 		if tick <= 0 {
 			tick = 15 * time.Second
 		}
-		cutoffs := &jobs.Cutoffs{Export: opt.Export, Log: a.log,
+		cutoffs := &jobs.Cutoffs{Export: opt.Export, Log: a.Log,
 			Missed: func(time.Time) { m.missed.Inc() }, CaughtUp: func(time.Time) { m.caughtUp.Inc() }}
 		if err := every("cutoffs", tick, func(ctx context.Context) error {
 			results, err := cutoffs.RunOnce(ctx)
 			for _, r := range results {
-				m.cutoffRan(r)
+				m.CutoffRan(r)
 			}
 			return err
 		}); err != nil {
@@ -399,7 +402,7 @@ func (a *app) schedule(opt serveOptions, m *metrics) (gocron.Scheduler, error) {
 		if ttls == nil {
 			ttls = jobs.DefaultTTLs
 		}
-		job := &jobs.Expiry{Store: a.store, TTLs: ttls, Log: a.log}
+		job := &jobs.Expiry{Store: a.Store, TTLs: ttls, Log: a.Log}
 		if err := every("expiry", opt.ExpiryEvery, func(ctx context.Context) error { _, err := job.RunOnce(ctx); return err }); err != nil {
 			return nil, err
 		}
@@ -410,22 +413,22 @@ func (a *app) schedule(opt serveOptions, m *metrics) (gocron.Scheduler, error) {
 
 // listen starts the HTTP API on addr ("" for none) and returns the bound
 // address.
-func (a *app) listen(addr string, sess sessions) (*http.Server, string, error) {
-	api := httpapi.New(a.store, sess, httpapi.Config{Location: a.cfg.Location, Logger: a.log,
-		SignIn: auth.NewGate(a.sec.gate)})
+func (a *App) listen(addr string, sess sessions) (*http.Server, string, error) {
+	api := httpapi.New(a.Store, sess, httpapi.Config{Location: a.Config.Location, Logger: a.Log,
+		SignIn: auth.NewGate(a.Sec.Gate)})
 	return a.serveHTTP("HTTP API", addr, api)
 }
 
 // listenMetrics serves /metrics on addr ("" for none), an address of its
 // own: operators' scrapers reach it, the API's clients do not.
-func (a *app) listenMetrics(addr string, m *metrics) (*http.Server, string, error) {
+func (a *App) listenMetrics(addr string, m *Metrics) (*http.Server, string, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return a.serveHTTP("metrics", addr, mux)
 }
 
 // serveHTTP serves h on addr ("" for none) and returns the bound address.
-func (a *app) serveHTTP(name, addr string, h http.Handler) (*http.Server, string, error) {
+func (a *App) serveHTTP(name, addr string, h http.Handler) (*http.Server, string, error) {
 	if addr == "" {
 		return nil, "", nil
 	}
@@ -439,7 +442,7 @@ func (a *app) serveHTTP(name, addr string, h http.Handler) (*http.Server, string
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			a.log.Error(name+" stopped", "error", err)
+			a.Log.Error(name+" stopped", "error", err)
 		}
 	}()
 	return srv, ln.Addr().String(), nil

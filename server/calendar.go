@@ -169,11 +169,11 @@ func (w *calendarWatch) run(ctx context.Context, every time.Duration, reload <-c
 	}
 }
 
-// cutoffNext writes the count cutoffs after t, each marked when its year
+// CutoffNext writes the count cutoffs after t, each marked when its year
 // has no data (on the calendar's fallback, or weekends only), then a line
 // for every such year; with no such year, a warning when the calendar's
 // data runs out within calendarWarnDays of t.
-func cutoffNext(w io.Writer, ec exportConfig, t time.Time, count int, loc *time.Location) {
+func CutoffNext(w io.Writer, ec ExportConfig, t time.Time, count int, loc *time.Location) {
 	from := t
 	var years []int
 	seen := map[int]bool{}

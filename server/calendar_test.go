@@ -199,7 +199,7 @@ func TestCalendarDaysLeftGauge(t *testing.T) {
 	now := time.Date(2026, 12, 6, 9, 0, 0, 0, shanghai())
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	m := &metrics{reg: prometheus.NewRegistry()}
+	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.calendarDaysLeft(src, shanghai(), clock)
 	require.Equal(t, []float64{25}, gauge(t, m.reg, "b2bpay_calendar_days_left"))
 	mu.Lock()
@@ -213,7 +213,7 @@ func TestCalendarDaysLeftGauge(t *testing.T) {
 
 	wk, err := loadCalendar("weekdays")
 	require.NoError(t, err)
-	none := &metrics{reg: prometheus.NewRegistry()}
+	none := &Metrics{reg: prometheus.NewRegistry()}
 	none.calendarDaysLeft(wk, shanghai(), clock)
 	require.Empty(t, gauge(t, none.reg, "b2bpay_calendar_days_left"), "no gauge for a calendar without data")
 }

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/urfave/cli/v3"
 
 	"github.com/b2bpay/b2bpay/keyring"
 	"github.com/b2bpay/b2bpay/postgres"
@@ -65,77 +65,58 @@ func adKind(ad []byte) string {
 	return "secret"
 }
 
-// sealer is the sealer of the master key's version, for the commands that
+// Sealer is the sealer of the master key's version, for the commands that
 // seal secrets (user enroll, upstream add --hmac).
-func (a *app) sealer() (*secret.Sealer, error) {
-	if a.ring == nil {
-		return nil, errNoKey
+func (a *App) Sealer() (*secret.Sealer, error) {
+	if a.Ring == nil {
+		return nil, ErrNoKey
 	}
-	return a.ring.Sealer, nil
+	return a.Ring.Sealer, nil
 }
 
-func keyCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "key",
-		Usage: "master key versions: show them, rotate to a new key",
-		Commands: []*cli.Command{{
-			Name:  "status",
-			Usage: "check the configured master key against the database and list the key versions",
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *app) error {
-					if a.ring == nil {
-						return errNoKey
-					}
-					versions, err := postgres.KeyVersions(ctx, a.pool)
-					if err != nil {
-						return err
-					}
-					for _, v := range versions {
-						state := "retired"
-						if v.Version == a.ring.Version {
-							state = "current (the configured key)"
-						}
-						fmt.Printf("key version %d  check %x…  %s\n", v.Version, v.Check[:4], state)
-					}
-					return nil
-				})
-			},
-		}, {
-			Name: "rotate",
-			Usage: "switch to a new master key: re-seal every upstream HMAC key and OTP seed with it, keep the older MAC keys " +
-				"sealed with it so old decisions and timeline entries still verify; run with the configured (current) key and " +
-				"the owner's database URL, with every serve stopped, then start them with the new key",
-			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "new-key-file", Required: true, Usage: "file with the new 32-byte key (`b2bpay keygen`, chmod 600)"},
-			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				next, err := secret.LoadKeyFile(cmd.String("new-key-file"))
-				if err != nil {
-					return err
-				}
-				return withDB(ctx, cmd, func(a *app) error {
-					if a.ring == nil {
-						return fmt.Errorf("key rotate needs the current key: %w", errNoKey)
-					}
-					versions, err := postgres.KeyVersions(ctx, a.pool)
-					if err != nil {
-						return err
-					}
-					rot, err := a.ring.Rotate(next, versions)
-					if err != nil {
-						return err
-					}
-					done, err := postgres.KeyRotate(ctx, a.pool, rot)
-					if err != nil {
-						return err
-					}
-					fmt.Printf("master key rotated to version %d: %d upstream HMAC keys and %d OTP seeds re-sealed; "+
-						"%d older MAC keys kept sealed with the new key\n", done.Version, done.Upstreams, done.Users, len(rot.Older))
-					fmt.Println("now point B2BPAY_MASTER_KEY_FILE at the new key and start serve; the old key opens nothing any more " +
-						"(destroy it once every serve runs with the new one); everyone signs in again")
-					return nil
-				})
-			},
-		}},
+// KeyStatus writes the database's key versions and which one the
+// configured master key is.
+func (a *App) KeyStatus(ctx context.Context, w io.Writer) error {
+	if a.Ring == nil {
+		return ErrNoKey
 	}
+	versions, err := postgres.KeyVersions(ctx, a.Pool)
+	if err != nil {
+		return err
+	}
+	for _, v := range versions {
+		state := "retired"
+		if v.Version == a.Ring.Version {
+			state = "current (the configured key)"
+		}
+		fmt.Fprintf(w, "key version %d  check %x…  %s\n", v.Version, v.Check[:4], state)
+	}
+	return nil
+}
+
+// KeyRotate switches to the master key next: every upstream HMAC key and
+// OTP seed is sealed again with it, the older MAC keys are kept sealed
+// with it so old decisions and timeline entries still verify. It runs
+// with the current key configured, every serve stopped.
+func (a *App) KeyRotate(ctx context.Context, w io.Writer, next []byte) error {
+	if a.Ring == nil {
+		return fmt.Errorf("key rotate needs the current key: %w", ErrNoKey)
+	}
+	versions, err := postgres.KeyVersions(ctx, a.Pool)
+	if err != nil {
+		return err
+	}
+	rot, err := a.Ring.Rotate(next, versions)
+	if err != nil {
+		return err
+	}
+	done, err := postgres.KeyRotate(ctx, a.Pool, rot)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "master key rotated to version %d: %d upstream HMAC keys and %d OTP seeds re-sealed; "+
+		"%d older MAC keys kept sealed with the new key\n", done.Version, done.Upstreams, done.Users, len(rot.Older))
+	fmt.Fprintln(w, "now point B2BPAY_MASTER_KEY_FILE at the new key and start serve; the old key opens nothing any more "+
+		"(destroy it once every serve runs with the new one); everyone signs in again")
+	return nil
 }

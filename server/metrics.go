@@ -18,11 +18,11 @@ import (
 	"github.com/b2bpay/b2bpay/rabbitmq"
 )
 
-// metrics are b2bpay's Prometheus metrics, served at /metrics on an
-// address of their own (--metrics-addr), never the API's. They are
+// Metrics are b2bpay's Prometheus Metrics, served at /Metrics on an
+// address of their own (--Metrics-addr), never the API's. They are
 // counted by decorators around the stores and the publisher, so the
 // packages that do the work know nothing of Prometheus.
-type metrics struct {
+type Metrics struct {
 	reg       *prometheus.Registry
 	intake    *prometheus.CounterVec
 	decisions *prometheus.CounterVec
@@ -101,8 +101,8 @@ func (d *dbFigures) run(ctx context.Context, every time.Duration) {
 // written) before the gauge counts it as stuck: a file takes seconds.
 const stuckAfter = 5 * time.Minute
 
-func newMetrics(store *postgres.Store) *metrics {
-	m := &metrics{
+func NewMetrics(store *postgres.Store) *Metrics {
+	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		intake: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b2bpay_intake_messages_total",
 			Help: "Intake messages handled, by outcome (accepted, refused, duplicate, conflict, rejected) and code."}, []string{"outcome", "code"}),
@@ -147,10 +147,13 @@ func newMetrics(store *postgres.Store) *metrics {
 	return m
 }
 
+// Registry is the registry /metrics serves.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
 // calendarDaysLeft exports the days of calendar data left (State Council
 // notices, for China) as b2bpay_calendar_days_left, computed at each scrape
 // so that it follows the clock and calendar reloads.
-func (m *metrics) calendarDaysLeft(src *calendarSource, loc *time.Location, now func() time.Time) {
+func (m *Metrics) calendarDaysLeft(src *calendarSource, loc *time.Location, now func() time.Time) {
 	if _, _, ok := src.daysLeft(now(), loc); !ok {
 		return // a calendar without data (weekdays) has nothing to run out of
 	}
@@ -162,9 +165,9 @@ func (m *metrics) calendarDaysLeft(src *calendarSource, loc *time.Location, now 
 		}))
 }
 
-// cutoffRan counts a cutoff run: its payments, its files, and the
+// CutoffRan counts a cutoff run: its payments, its files, and the
 // payments it held because their approvals do not check.
-func (m *metrics) cutoffRan(r export.Result) {
+func (m *Metrics) CutoffRan(r export.Result) {
 	m.cutoffs.Inc()
 	m.exported.Add(float64(r.Payments))
 	m.files.Add(float64(len(r.Batches)))
@@ -174,7 +177,7 @@ func (m *metrics) cutoffRan(r export.Result) {
 // countedIntake counts what intake decides.
 type countedIntake struct {
 	intake.Store
-	m *metrics
+	m *Metrics
 }
 
 func (c countedIntake) IntakeSubmit(ctx context.Context, s intake.Submission) (intake.Outcome, error) {
@@ -217,7 +220,7 @@ func (c countedIntake) IntakeReject(ctx context.Context, r intake.Rejection) (bo
 // countedApproval counts decisions.
 type countedApproval struct {
 	approval.Store
-	m *metrics
+	m *Metrics
 }
 
 func (c countedApproval) DecisionApply(ctx context.Context, r approval.Request) (approval.Result, error) {
@@ -255,7 +258,7 @@ func (c countedApproval) DecisionRefuse(ctx context.Context, r approval.Request,
 // countedPublisher counts the relay's publishes.
 type countedPublisher struct {
 	*rabbitmq.Publisher
-	m *metrics
+	m *Metrics
 }
 
 func (c countedPublisher) PublishMany(ctx context.Context, ms []rabbitmq.Message) []error {

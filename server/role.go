@@ -10,11 +10,11 @@ import (
 	"github.com/b2bpay/b2bpay/postgres"
 )
 
-// checkRole refuses to serve as a role that could rewrite history (a
+// CheckRole refuses to serve as a role that could rewrite history (a
 // superuser, or the owner of b2bpay's tables: TRUNCATE, ALTER, DISABLE
 // TRIGGER), unless allow is set; then it logs an ERROR with
 // alert=db_role_privileged at every start.
-func checkRole(ctx context.Context, pool *pgxpool.Pool, allow bool, log *slog.Logger) error {
+func CheckRole(ctx context.Context, pool *pgxpool.Pool, allow bool, log *slog.Logger) error {
 	r, err := postgres.CurrentRole(ctx, pool)
 	if err != nil {
 		return err

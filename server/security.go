@@ -12,26 +12,28 @@ import (
 	"github.com/b2bpay/b2bpay/secret"
 )
 
-// security is what b2bpay derives from its master key: the sealer for
+// Security is what b2bpay derives from its master key: the sealer for
 // secrets at rest, the signer of session tokens and the key of the MACs
-// over decisions and timeline entries. openDB checks the master key
+// over decisions and timeline entries. Open checks the master key
 // against the database's key versions and replaces sealer and mac with
 // the ring of its version.
-type security struct {
-	master       []byte
-	sealer       *secret.Sealer
-	signer       *auth.Signer
-	mac          *seal.Key
-	decisionKeys *auth.DecisionKeys
-	throttle     auth.Throttle
-	otpPolicy    postgres.OTPPolicy
-	// loginKey names the sign-in lock rows (postgres.Config.LoginKey).
-	loginKey []byte
-	// gate throttles sign-ins before their password is checked.
-	gate auth.GateConfig
+type Security struct {
+	Master       []byte
+	Sealer       *secret.Sealer
+	Signer       *auth.Signer
+	MAC          *seal.Key
+	DecisionKeys *auth.DecisionKeys
+	Throttle     auth.Throttle
+	OTPPolicy    postgres.OTPPolicy
+	// LoginKey names the sign-in lock rows (postgres.Config.LoginKey).
+	LoginKey []byte
+	// Gate throttles sign-ins before their password is checked.
+	Gate auth.GateConfig
 }
 
-func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*security, error) {
+// NewSecurity derives b2bpay's keys from the master key; now, when not
+// nil, is the clock of the session tokens.
+func NewSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*Security, error) {
 	sealer, err := sealerFor(master)
 	if err != nil {
 		return nil, err
@@ -40,7 +42,7 @@ func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	mac, err := macKey(master)
+	mac, err := MACKey(master)
 	if err != nil {
 		return nil, err
 	}
@@ -48,45 +50,49 @@ func newSecurity(master []byte, tokenTTL time.Duration, now func() time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &security{master: master, sealer: sealer, signer: signer, mac: mac, decisionKeys: decisionKeys, throttle: auth.DefaultThrottle,
-		loginKey: loginKey(master)}, nil
+	return &Security{Master: master, Sealer: sealer, Signer: signer, MAC: mac, DecisionKeys: decisionKeys, Throttle: auth.DefaultThrottle,
+		LoginKey: loginKey(master)}, nil
 }
 
 // loginKey derives the key that names the sign-in lock rows from the
 // master key, with its own label; never stored.
 func loginKey(master []byte) []byte { return auth.DeriveKey(master, "login-throttle") }
 
-// macKey derives the key of the approval MACs from the master key, with its
+// MACKey derives the key of the approval MACs from the master key, with its
 // own label: never the session token's key, never stored.
-func macKey(master []byte) (*seal.Key, error) {
+func MACKey(master []byte) (*seal.Key, error) {
 	return seal.New(auth.DeriveKey(master, seal.Purpose))
 }
 
 // otpOpener opens a user's sealed OTP seed, bound to that user.
-func (s *security) otpOpener(sealed []byte, userID string) ([]byte, error) {
-	return s.sealer.Open(sealed, postgres.OTPSeedAD(userID))
+func (s *Security) otpOpener(sealed []byte, userID string) ([]byte, error) {
+	return s.Sealer.Open(sealed, postgres.OTPSeedAD(userID))
 }
 
 // sessions signs people in and checks their tokens against the store, for
 // the HTTP API and the decision worker alike.
 type sessions struct {
-	sec   *security
-	store *postgres.Store
+	Sec   *Security
+	Store *postgres.Store
 }
 
 var _ httpapi.Auth = sessions{}
 
+// Sessions signs people in and checks their tokens, as the HTTP API and
+// the decision worker do.
+func (a *App) Sessions() httpapi.Auth { return sessions{Sec: a.Sec, Store: a.Store} }
+
 // Login checks the password (throttled), opens a session and signs its token.
 func (s sessions) Login(ctx context.Context, userID, password string) (string, time.Time, error) {
-	u, err := s.store.Login(ctx, userID, password, auth.CheckPassword, s.sec.throttle)
+	u, err := s.Store.Login(ctx, userID, password, auth.CheckPassword, s.Sec.Throttle)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	token, claims, err := s.sec.signer.Issue(u.ID, u.CustomerID)
+	token, claims, err := s.Sec.Signer.Issue(u.ID, u.CustomerID)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := s.store.SessionCreate(ctx, claims); err != nil {
+	if err := s.Store.SessionCreate(ctx, claims); err != nil {
 		return "", time.Time{}, err
 	}
 	return token, claims.ExpiresAt, nil
@@ -95,11 +101,11 @@ func (s sessions) Login(ctx context.Context, userID, password string) (string, t
 // Verify checks a token's signature and expiry, then that its session is
 // neither revoked nor expired and its user still active.
 func (s sessions) Verify(ctx context.Context, token string) (httpapi.Principal, error) {
-	c, err := s.sec.signer.Verify(token)
+	c, err := s.Sec.Signer.Verify(token)
 	if err != nil {
 		return httpapi.Principal{}, err
 	}
-	userID, err := s.store.SessionCheck(ctx, c.SessionID)
+	userID, err := s.Store.SessionCheck(ctx, c.SessionID)
 	if err != nil {
 		return httpapi.Principal{}, err
 	}
@@ -112,16 +118,16 @@ func (s sessions) Verify(ctx context.Context, token string) (httpapi.Principal, 
 // DecisionKey returns the decision key of a token's session (the token's
 // signature is checked; the key is derived, never stored).
 func (s sessions) DecisionKey(token string) ([]byte, error) {
-	c, err := s.sec.signer.Verify(token)
+	c, err := s.Sec.Signer.Verify(token)
 	if err != nil {
 		return nil, err
 	}
-	return s.sec.decisionKeys.For(c.SessionID), nil
+	return s.Sec.DecisionKeys.For(c.SessionID), nil
 }
 
 // Logout revokes the session.
 func (s sessions) Logout(ctx context.Context, p httpapi.Principal) error {
-	return s.store.SessionRevoke(ctx, p.SessionID, "user:"+p.UserID)
+	return s.Store.SessionRevoke(ctx, p.SessionID, "user:"+p.UserID)
 }
 
 // tokenVerifier adapts sessions to the decision worker.
@@ -135,5 +141,5 @@ func (t tokenVerifier) Verify(ctx context.Context, token string) (string, string
 
 // DecisionKey returns the decision key of a session.
 func (t tokenVerifier) DecisionKey(sessionID string) []byte {
-	return t.sessions.sec.decisionKeys.For(sessionID)
+	return t.sessions.Sec.DecisionKeys.For(sessionID)
 }

@@ -6,47 +6,35 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-
-	"github.com/urfave/cli/v3"
+	"time"
 
 	"github.com/b2bpay/b2bpay/payment"
 )
 
-func statusCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "status",
-		Usage:     "show a payment's state and full timeline",
-		ArgsUsage: "PAYMENT_ID | UPSTREAM/REQUEST_ID",
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.Args().Len() != 1 {
-				return fmt.Errorf("usage: b2bpay status PAYMENT_ID | UPSTREAM/REQUEST_ID")
-			}
-			arg := cmd.Args().First()
-			return withDB(ctx, cmd, func(a *app) error {
-				var p *payment.Payment
-				var err error
-				if up, req, ok := strings.Cut(arg, "/"); ok {
-					p, err = a.store.PaymentGetByRequest(ctx, up, req)
-				} else {
-					p, err = a.store.PaymentGetByID(ctx, arg)
-				}
-				if err != nil {
-					return err
-				}
-				tl, err := a.store.PaymentTimeline(ctx, p.ID)
-				if err != nil {
-					return err
-				}
-				printPayment(cmd.Root().Writer, p, tl, a.cfg)
-				return nil
-			})
-		},
+// Status writes a payment, found by its id or as UPSTREAM/REQUEST_ID,
+// and its full timeline.
+func (a *App) Status(ctx context.Context, w io.Writer, arg string) error {
+	var p *payment.Payment
+	var err error
+	if up, req, ok := strings.Cut(arg, "/"); ok {
+		p, err = a.Store.PaymentGetByRequest(ctx, up, req)
+	} else {
+		p, err = a.Store.PaymentGetByID(ctx, arg)
 	}
+	if err != nil {
+		return err
+	}
+	tl, err := a.Store.PaymentTimeline(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	PrintPayment(w, p, tl, a.Config.Location)
+	return nil
 }
 
-// printPayment writes a payment and its timeline; each entry's code is the
+// PrintPayment writes a payment and its timeline; each entry's code is the
 // reason code of the change (a return's, e.g. AM04), "-" when it has none.
-func printPayment(out io.Writer, p *payment.Payment, tl []payment.Entry, cfg config) {
+func PrintPayment(out io.Writer, p *payment.Payment, tl []payment.Entry, loc *time.Location) {
 	const layout = "2006-01-02 15:04:05 MST"
 	fmt.Fprintf(out, "payment   %s\nstate     %s\nrequest   %s/%s\norder     %s\ncustomer  %s (applicant %s)\n",
 		p.ID, p.State, p.UpstreamID, p.RequestID, p.OrderRef, p.CustomerID, p.ApplicantID)
@@ -63,7 +51,7 @@ func printPayment(out io.Writer, p *payment.Payment, tl []payment.Entry, cfg con
 		if code == "" {
 			code = "-"
 		}
-		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.In(cfg.Location).Format(layout), e.Actor, e.Action, from, e.To, code, e.Note)
+		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.In(loc).Format(layout), e.Actor, e.Action, from, e.To, code, e.Note)
 	}
 	_ = w.Flush()
 }

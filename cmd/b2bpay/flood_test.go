@@ -1,4 +1,4 @@
-package server
+package main
 
 import (
 	"bufio"
@@ -110,8 +110,8 @@ func TestSecurityLoginFloodDoesNotStarve(t *testing.T) {
 	const users = 64
 	for i := range users {
 		id := fmt.Sprintf("flo-%d", i)
-		require.NoError(t, e.app.store.UserCreate(ctx, payment.User{ID: id, CustomerID: "C1", Name: id, Roles: []payment.Role{payment.RoleReviewer}, Active: true}))
-		require.NoError(t, e.app.store.UserSetPassword(ctx, id, hash, "test"))
+		require.NoError(t, e.app.Store.UserCreate(ctx, payment.User{ID: id, CustomerID: "C1", Name: id, Roles: []payment.Role{payment.RoleReviewer}, Active: true}))
+		require.NoError(t, e.app.Store.UserSetPassword(ctx, id, hash, "test"))
 	}
 	viewer := e.person(t, "vic", "C1", payment.RoleReviewer)
 	e.submit(t, request("flood-0"))

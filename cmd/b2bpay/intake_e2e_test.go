@@ -1,4 +1,4 @@
-package server
+package main
 
 import (
 	"bytes"
@@ -43,11 +43,11 @@ func TestIntakeEndToEnd(t *testing.T) {
 		ev := wait("e2e-ok-1")
 		require.Equal(t, payment.EventAccepted, ev.Kind)
 		require.Equal(t, payment.StateAwaitingConfirmation, ev.State)
-		p, err := e.app.store.PaymentGetByID(ctx, ev.PaymentID)
+		p, err := e.app.Store.PaymentGetByID(ctx, ev.PaymentID)
 		require.NoError(t, err)
 		require.Equal(t, int64(128640050), p.AmountMinor)
 		require.Equal(t, "erp", p.UpstreamID)
-		tl, err := e.app.store.PaymentTimeline(ctx, p.ID)
+		tl, err := e.app.Store.PaymentTimeline(ctx, p.ID)
 		require.NoError(t, err)
 		require.Len(t, tl, 2)
 		require.Equal(t, 1, e.count(`SELECT count(*) FROM payments WHERE request_id = 'e2e-ok-1'`))

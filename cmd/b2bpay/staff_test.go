@@ -1,4 +1,4 @@
-package server
+package main
 
 import (
 	"bytes"
@@ -21,6 +21,7 @@ import (
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/staff"
 )
 
 func TestMain(m *testing.M) {
@@ -48,7 +49,7 @@ const testPassword = "correct horse battery staple"
 func (e *env) person(t *testing.T, id, customer string, roles ...payment.Role) *person {
 	t.Helper()
 	ctx := context.Background()
-	s := e.app.store
+	s := e.app.Store
 	require.NoError(t, s.UserCreate(ctx, payment.User{ID: id, CustomerID: customer, Name: id, Roles: roles, Active: true}))
 	hash, err := auth.HashPassword(testPassword)
 	require.NoError(t, err)
@@ -136,17 +137,17 @@ func (e *env) decide(t *testing.T, token, paymentID string, stage payment.Stage,
 	defer cancel()
 	d := route.Decision{Schema: route.DecisionSchema, DecisionID: staff.NewDecisionID(), Token: token,
 		PaymentID: paymentID, Stage: stage, Verdict: verdict, OTP: code, Digest: digest, Reason: reason}
-	if _, err := (sessions{sec: e.app.sec, store: e.app.store}).Verify(ctx, token); err != nil {
+	if _, err := e.app.Sessions().Verify(ctx, token); err != nil {
 		require.True(t, payment.IsRefusal(err), "verify: %v", err)
-		_, err := staff.SendDecision(ctx, e.app.conn, sessionOf(token), d, time.Millisecond)
+		_, err := staff.SendDecision(ctx, e.app.Conn, sessionOf(token), d, time.Millisecond)
 		require.ErrorContains(t, err, "no result")
 		var res approval.Result
 		require.Eventually(t, func() bool {
-			return e.app.pool.QueryRow(ctx, `SELECT result FROM decisions WHERE id = $1`, d.DecisionID).Scan(&res) == nil
+			return e.app.Pool.QueryRow(ctx, `SELECT result FROM decisions WHERE id = $1`, d.DecisionID).Scan(&res) == nil
 		}, 20*time.Second, 20*time.Millisecond)
 		return res
 	}
-	res, err := staff.SendDecision(ctx, e.app.conn, sessionOf(token), d, 30*time.Second)
+	res, err := staff.SendDecision(ctx, e.app.Conn, sessionOf(token), d, 30*time.Second)
 	require.NoError(t, err)
 	return res
 }
@@ -159,7 +160,7 @@ func (e *env) submit(t *testing.T, r payment.Request) *payment.Payment {
 	var p *payment.Payment
 	require.Eventually(t, func() bool {
 		var err error
-		p, err = e.app.store.PaymentGetByRequest(ctx, "erp", r.RequestID)
+		p, err = e.app.Store.PaymentGetByRequest(ctx, "erp", r.RequestID)
 		return err == nil
 	}, 20*time.Second, 20*time.Millisecond)
 	return p
@@ -172,7 +173,7 @@ func (e *env) publishAs(t *testing.T, r payment.Request) {
 
 func (e *env) payment(t *testing.T, id string) *payment.Payment {
 	t.Helper()
-	p, err := e.app.store.PaymentGetByID(context.Background(), id)
+	p, err := e.app.Store.PaymentGetByID(context.Background(), id)
 	require.NoError(t, err)
 	return p
 }

@@ -1,4 +1,4 @@
-package server
+package main
 
 import (
 	"bytes"
@@ -30,12 +30,12 @@ func TestSeedToSettlement(t *testing.T) {
 	ctx := context.Background()
 	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *", "30 22 * * *")
 	require.NoError(t, err)
-	e.app.store.SetNextCutoff(sched.Next)
+	e.app.Store.SetNextCutoff(sched.Next)
 	outbound, inbound := t.TempDir(), t.TempDir()
-	x, err := export.New(e.app.store, export.Config{Dir: outbound, Format: iso20022.Pacs008(), MaxPerFile: 100,
+	x, err := export.New(e.app.Store, export.Config{Dir: outbound, Format: iso20022.Pacs008(), MaxPerFile: 100,
 		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})
 	require.NoError(t, err)
-	reports := &export.Reports{Store: e.app.store, Dir: inbound}
+	reports := &export.Reports{Store: e.app.Store, Dir: inbound}
 
 	ann := e.enroll(t, "ann")
 	rita := e.person(t, "rita", "C1", payment.RoleReviewer)
@@ -57,7 +57,7 @@ func TestSeedToSettlement(t *testing.T) {
 
 	// The file is valid pacs.008.001.08 and its manifest matches it.
 	file := filepath.Join(outbound, b.FileName)
-	out, err := exec.Command("xmllint", "--noout", "--schema", "../iso20022/testdata/xsd/pacs.008.001.08.xsd", file).CombinedOutput()
+	out, err := exec.Command("xmllint", "--noout", "--schema", "../../iso20022/testdata/xsd/pacs.008.001.08.xsd", file).CombinedOutput()
 	require.NoError(t, err, string(out))
 	raw, err := os.ReadFile(file)
 	require.NoError(t, err)
@@ -69,7 +69,7 @@ func TestSeedToSettlement(t *testing.T) {
 	require.NoError(t, json.Unmarshal(mb, &m))
 	require.Equal(t, 1, m.Count)
 	require.Equal(t, "1286400.50", m.ControlSum)
-	written, err := e.app.store.BatchGet(ctx, b.ID)
+	written, err := e.app.Store.BatchGet(ctx, b.ID)
 	require.NoError(t, err)
 	require.Equal(t, "written", written.State)
 	require.Equal(t, written.SHA256, m.SHA256)
@@ -103,7 +103,7 @@ func TestSeedToSettlement(t *testing.T) {
 	require.Equal(t, []string{"receive", "request_confirmation", "confirm", "approve", "authorize", "export", "settle"}, actions)
 	require.Contains(t, view.Timeline[5].Note, b.FileName)
 	q := e.payment(t, p.ID)
-	tl, err := e.app.store.PaymentTimeline(ctx, p.ID)
+	tl, err := e.app.Store.PaymentTimeline(ctx, p.ID)
 	require.NoError(t, err)
 	seq, why := payment.VerifyChain(tl, q.HeadHash)
 	require.Zero(t, seq, why)
@@ -115,7 +115,7 @@ func (e *env) exporter(t *testing.T, dir string) *export.Exporter {
 	t.Helper()
 	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *")
 	require.NoError(t, err)
-	x, err := export.New(e.app.store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 100,
+	x, err := export.New(e.app.Store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 100,
 		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})
 	require.NoError(t, err)
 	return x
