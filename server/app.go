@@ -181,9 +181,9 @@ type ServeOptions struct {
 	// DeliveryMemory allow (deliveryPrefetch).
 	Prefetch int
 	// MaxMessageBytes is the broker's max_message_size, the largest
-	// delivery (defaultMaxMessageBytes when 0); DeliveryMemory bounds what
+	// delivery (DefaultMaxMessageBytes when 0); DeliveryMemory bounds what
 	// all consumers' unacknowledged deliveries may take together
-	// (defaultDeliveryMemory when 0).
+	// (DefaultDeliveryMemory when 0).
 	MaxMessageBytes, DeliveryMemory int64
 	Concurrency                     int
 	// IntakeBatch is how many payment requests one intake transaction
@@ -291,7 +291,7 @@ func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 		h     rabbitmq.BatchHandler
 	}{{route.IntakeQueue, opt.IntakeBatch, intakeHandler}, {route.DecisionsQueue, max(opt.DecisionBatch, 1), decisionHandler}} {
 		want := max(opt.Prefetch, c.batch*opt.Concurrency)
-		prefetch := deliveryPrefetch(want, consumerCount, opt.MaxMessageBytes, opt.DeliveryMemory)
+		prefetch := deliveryPrefetch(want, ConsumerCount, opt.MaxMessageBytes, opt.DeliveryMemory)
 		if prefetch < want {
 			a.Log.Warn("prefetch lowered: prefetch × the broker's largest message would pass the delivery memory",
 				"queue", c.queue, "prefetch", prefetch, "wanted", want, "max_message_bytes", opt.MaxMessageBytes, "delivery_memory", opt.DeliveryMemory)

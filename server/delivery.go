@@ -6,15 +6,15 @@ package server
 // before b2bpay sees its size. So serve keeps prefetch × message size ×
 // consumers within a budget.
 const (
-	// defaultMaxMessageBytes is the largest message serve assumes the broker
+	// DefaultMaxMessageBytes is the largest message serve assumes the broker
 	// delivers: the max_message_size that deploy/README.md sets in
 	// rabbitmq.conf (RabbitMQ's own default is 128 MiB). Requests are at
 	// most 64 KiB and decisions 16 KiB.
-	defaultMaxMessageBytes = 1 << 20
-	// defaultDeliveryMemory is the budget of every consumer's deliveries.
-	defaultDeliveryMemory = 512 << 20
-	// consumerCount is how many queues serve consumes (intake, decisions).
-	consumerCount = 2
+	DefaultMaxMessageBytes = 1 << 20
+	// DefaultDeliveryMemory is the budget of every consumer's deliveries.
+	DefaultDeliveryMemory = 512 << 20
+	// ConsumerCount is how many queues serve consumes (intake, decisions).
+	ConsumerCount = 2
 )
 
 // deliveryPrefetch is one consumer's prefetch: want, lowered so that
@@ -22,10 +22,10 @@ const (
 // Zero maxMessage or budget take their defaults.
 func deliveryPrefetch(want, consumers int, maxMessage, budget int64) int {
 	if maxMessage <= 0 {
-		maxMessage = defaultMaxMessageBytes
+		maxMessage = DefaultMaxMessageBytes
 	}
 	if budget <= 0 {
-		budget = defaultDeliveryMemory
+		budget = DefaultDeliveryMemory
 	}
 	limit := budget / (int64(max(consumers, 1)) * maxMessage)
 	return int(max(min(int64(want), limit), 1))

@@ -16,9 +16,9 @@ func TestSecurityPrefetchTimesMessageSize(t *testing.T) {
 		budget          int64
 		prefetch        int
 	}{
-		{200, 2, 128 << 20, defaultDeliveryMemory, 2},
-		{200, 2, 1 << 20, defaultDeliveryMemory, 200},
-		{10000 * 10000, 2, 1 << 20, defaultDeliveryMemory, 256},
+		{200, 2, 128 << 20, DefaultDeliveryMemory, 2},
+		{200, 2, 1 << 20, DefaultDeliveryMemory, 200},
+		{10000 * 10000, 2, 1 << 20, DefaultDeliveryMemory, 256},
 		{200, 2, 0, 0, 200}, // the defaults: 1 MiB, 512 MiB
 		{50, 2, 512 << 20, 64 << 20, 1},
 		{0, 2, 1 << 20, 64 << 20, 1},

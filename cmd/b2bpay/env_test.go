@@ -119,7 +119,7 @@ func (e *env) start() {
 	go func() {
 		e.done <- e.app.Serve(ctx, server.ServeOptions{Prefetch: 50, Concurrency: 4, IntakeBatch: 10, Drain: 10 * time.Second,
 			HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", ExpiryEvery: e.expiryEvery, TTLs: e.ttls,
-			ready: ready, metricsReady: metricsReady})
+			Ready: ready, MetricsReady: metricsReady})
 	}()
 	select {
 	case e.apiAddr = <-ready:

@@ -15,6 +15,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // TestTamperCaughtByVerifyAndCutoff approves three payments through the

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/server"
+	"github.com/b2bpay/b2bpay/staff"
 )
 
 // demoStaff is a member of the demo's staff, signed in through the API.
@@ -21,7 +23,7 @@ type demoStaff struct {
 	id          string
 	token       string
 	decisionKey string // hex, from the sign-in answer
-	auth        *authenticator
+	auth        *staff.Authenticator
 }
 
 // demoPassword is the demo users' password (the demo database only).
@@ -29,11 +31,11 @@ const demoPassword = "demo-password-2026"
 
 // seedStaff gives the demo's people passwords and OTP seeds, and the
 // customer a two-authorizer tier above 1,000,000.00 CNY.
-func seedStaff(ctx context.Context, a *app) (map[string]*demoStaff, error) {
-	if err := a.store.ApprovalTierSet(ctx, "CUST-SH-001", "CNY", 100000000, 2); err != nil {
+func seedStaff(ctx context.Context, a *server.App) (map[string]*demoStaff, error) {
+	if err := a.Store.ApprovalTierSet(ctx, "CUST-SH-001", "CNY", 100000000, 2); err != nil {
 		return nil, err
 	}
-	if err := a.store.UserCreate(ctx, payment.User{ID: "erin", CustomerID: "CUST-SH-001", Name: "刘洋 (authorizer)",
+	if err := a.Store.UserCreate(ctx, payment.User{ID: "erin", CustomerID: "CUST-SH-001", Name: "刘洋 (authorizer)",
 		Roles: []payment.Role{payment.RoleAuthorizer}, Active: true}); err != nil {
 		return nil, err
 	}
@@ -41,21 +43,21 @@ func seedStaff(ctx context.Context, a *app) (map[string]*demoStaff, error) {
 	if err != nil {
 		return nil, err
 	}
-	staff := map[string]*demoStaff{}
+	people := map[string]*demoStaff{}
 	for _, id := range []string{"alice", "bob", "carol", "erin"} {
-		if err := a.store.UserSetPassword(ctx, id, hash, "demo"); err != nil {
+		if err := a.Store.UserSetPassword(ctx, id, hash, "demo"); err != nil {
 			return nil, err
 		}
 		seed, _, err := otp.Generate("b2bpay-demo", id)
 		if err != nil {
 			return nil, err
 		}
-		if err := a.store.UserEnrollOTP(ctx, id, a.sec.sealer.Seal(seed, postgres.OTPSeedAD(id)), int(a.sec.sealer.Version()), "demo"); err != nil {
+		if err := a.Store.UserEnrollOTP(ctx, id, a.Sec.Sealer.Seal(seed, postgres.OTPSeedAD(id)), int(a.Sec.Sealer.Version()), "demo"); err != nil {
 			return nil, err
 		}
-		staff[id] = &demoStaff{id: id, auth: &authenticator{seed: seed}}
+		people[id] = &demoStaff{id: id, auth: &staff.Authenticator{Seed: seed}}
 	}
-	return staff, nil
+	return people, nil
 }
 
 // demoStep is one decision of the walk-through and what it should give.
@@ -73,20 +75,20 @@ type demoStep struct {
 // approvalWalk takes payments through every stage with the staff client's
 // own code path (HTTP sign-in, decisions on the queue, results on a reply
 // queue), shows the refusals, and checks every hash chain.
-func approvalWalk(ctx context.Context, a *app, apiURL string, staff map[string]*demoStaff, accepted []string) error {
-	for _, s := range staff {
+func approvalWalk(ctx context.Context, a *server.App, apiURL string, people map[string]*demoStaff, accepted []string) error {
+	for _, s := range people {
 		var out struct {
 			Token       string `json:"token"`
 			DecisionKey string `json:"decision_key"`
 		}
-		if err := apiCall(ctx, apiURL, http.MethodPost, "/v1/sessions", "", map[string]string{"user": s.id, "password": demoPassword}, &out); err != nil {
+		if err := staff.Call(ctx, apiURL, http.MethodPost, "/v1/sessions", "", map[string]string{"user": s.id, "password": demoPassword}, &out); err != nil {
 			return fmt.Errorf("sign in %s: %w", s.id, err)
 		}
 		s.token, s.decisionKey = out.Token, out.DecisionKey
 	}
 	var large, small []*payment.Payment
 	for _, id := range accepted {
-		p, err := a.store.PaymentGetByID(ctx, id)
+		p, err := a.Store.PaymentGetByID(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -125,23 +127,23 @@ func approvalWalk(ctx context.Context, a *app, apiURL string, staff map[string]*
 	fmt.Fprintln(w, "WHO\tWHAT\tOUTCOME\tSTATE")
 	ok := true
 	for _, st := range steps {
-		s := staff[st.who]
+		s := people[st.who]
 		var code string
 		var err error
 		switch st.otp {
 		case "next":
-			code, err = s.auth.next()
+			code, err = s.auth.Next()
 		case "replay":
-			code, err = s.auth.last()
+			code, err = s.auth.Last()
 		case "wrong":
 			code = "000000"
 		}
 		if err != nil {
 			return err
 		}
-		d := route.Decision{Schema: route.DecisionSchema, DecisionID: newDecisionID(), Token: s.token, PaymentID: st.p.ID,
+		d := route.Decision{Schema: route.DecisionSchema, DecisionID: staff.NewDecisionID(), Token: s.token, PaymentID: st.p.ID,
 			Stage: st.stage, Verdict: st.verdict, OTP: code, Digest: st.p.Digest(), Reason: st.reason}
-		res, err := sendDecision(ctx, a.conn, session{Token: s.token, DecisionKey: s.decisionKey, UserID: s.id}, d, 30*time.Second)
+		res, err := staff.SendDecision(ctx, a.Conn, staff.Session{Token: s.token, DecisionKey: s.decisionKey, UserID: s.id}, d, 30*time.Second)
 		if err != nil {
 			return err
 		}
@@ -151,7 +153,7 @@ func approvalWalk(ctx context.Context, a *app, apiURL string, staff map[string]*
 		}
 		state := res.State
 		if state == "" {
-			p, err := a.store.PaymentGetByID(ctx, st.p.ID)
+			p, err := a.Store.PaymentGetByID(ctx, st.p.ID)
 			if err != nil {
 				return err
 			}
@@ -164,31 +166,31 @@ func approvalWalk(ctx context.Context, a *app, apiURL string, staff map[string]*
 	if !ok {
 		return fmt.Errorf("demo: a decision did not give the expected outcome")
 	}
-	p, err := a.store.PaymentGetByID(ctx, p2.ID)
+	p, err := a.Store.PaymentGetByID(ctx, p2.ID)
 	if err != nil {
 		return err
 	}
-	tl, err := a.store.PaymentTimeline(ctx, p2.ID)
+	tl, err := a.Store.PaymentTimeline(ctx, p2.ID)
 	if err != nil {
 		return err
 	}
 	fmt.Println()
-	printPayment(os.Stdout, p, tl, a.cfg)
+	server.PrintPayment(os.Stdout, p, tl, a.Config.Location)
 	return nil
 }
 
 // verifyAll checks every payment's hash chain.
-func verifyAll(ctx context.Context, a *app) error {
-	ids, err := a.store.PaymentIDs(ctx)
+func verifyAll(ctx context.Context, a *server.App) error {
+	ids, err := a.Store.PaymentIDs(ctx)
 	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		p, err := a.store.PaymentGetByID(ctx, id)
+		p, err := a.Store.PaymentGetByID(ctx, id)
 		if err != nil {
 			return err
 		}
-		tl, err := a.store.PaymentTimeline(ctx, id)
+		tl, err := a.Store.PaymentTimeline(ctx, id)
 		if err != nil {
 			return err
 		}

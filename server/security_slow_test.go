@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 // their request headers (slowloris) neither hold a connection past the
 // header timeout nor keep anyone else from being served.
 func TestSecuritySlowClient(t *testing.T) {
-	a := &App{log: slog.New(slog.DiscardHandler)}
+	a := &App{Log: slog.New(slog.DiscardHandler)}
 	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 	srv, addr, err := a.serveHTTP("test API", "127.0.0.1:0", h)
 	require.NoError(t, err)

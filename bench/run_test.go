@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -17,9 +17,9 @@ import (
 // measured, the JSON holds one object per stage with positive figures, and
 // its path is the last line printed.
 func TestBenchSmall(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bench.json")
+	path := filepath.Join(t.TempDir(), "json")
 	var out bytes.Buffer
-	_, err := runBench(context.Background(), benchOptions{Count: 200, Decisions: 20, ExportSizes: []int{200, 400}, JSONPath: path,
+	_, err := Run(context.Background(), Options{Count: 200, Decisions: 20, ExportSizes: []int{200, 400}, JSONPath: path,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, &out)
 	require.NoError(t, err, out.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -17,21 +17,20 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
-	"github.com/urfave/cli/v3"
 
-	"github.com/b2bpay/b2bpay/bench"
 	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres/pgtest"
-	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
+	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/server"
 )
 
-// benchOptions say how much the benchmark measures and where it reports.
-type benchOptions struct {
+// Options say how much the benchmark measures and where it reports.
+type Options struct {
 	// Count is the number of messages, rows and requests of the
 	// baselines and the intake stage.
 	Count int
@@ -50,49 +49,25 @@ type benchOptions struct {
 	Log                      *slog.Logger
 }
 
-func benchCommand() *cli.Command {
-	return &cli.Command{
-		Name: "bench",
-		Usage: "measure the machine's baselines and b2bpay's stages on a database and vhost of their own " +
-			"(B2BPAY_TEST_DATABASE_URL, B2BPAY_TEST_AMQP_URL); print a table and write JSON",
-		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "count", Value: 20000, Usage: "messages per baseline and requests through intake"},
-			&cli.StringFlag{Name: "export-sizes", Value: "10000,100000", Usage: "payments per export cutoff, comma-separated"},
-			&cli.BoolFlag{Name: "export-max", Usage: "also export 1,000,000 payments"},
-			&cli.StringFlag{Name: "json", Value: "var/bench-last-run.json", Usage: "where the figures are written"},
-			&cli.StringFlag{Name: "cpuprofile", Usage: "write each stage's CPU profile to this path plus .intake, .decisions, .export"},
-			&cli.IntFlag{Name: "decisions", Value: 2000, Usage: "payments taken through their three decisions (0: skip the stage)"},
-			&cli.IntFlag{Name: "intake-batch", Value: 50, Usage: "serve's --intake-batch during the intake stage"},
-			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "serve's --concurrency during the intake stage"},
-		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			var sizes []int
-			for _, s := range strings.Split(cmd.String("export-sizes"), ",") {
-				if s = strings.TrimSpace(s); s == "" {
-					continue
-				}
-				n, err := strconv.Atoi(s)
-				if err != nil || n <= 0 {
-					return fmt.Errorf("--export-sizes: %q is not a positive number", s)
-				}
-				sizes = append(sizes, n)
-			}
-			if cmd.Bool("export-max") {
-				sizes = append(sizes, 1_000_000)
-			}
-			_, err := runBench(ctx, benchOptions{Count: int(cmd.Int("count")), ExportSizes: sizes,
-				JSONPath: cmd.String("json"), CPUProfile: cmd.String("cpuprofile"),
-				IntakeBatch: int(cmd.Int("intake-batch")), Concurrency: int(cmd.Int("concurrency")),
-				Decisions: int(cmd.Int("decisions")),
-				Log:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, os.Stdout)
-			return err
-		},
+// The servers the benchmark makes its database and vhost on, unless
+// B2BPAY_TEST_DATABASE_URL and B2BPAY_TEST_AMQP_URL name others (as for
+// the tests).
+const (
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	DefaultAMQPURL     = "amqp://guest:guest@127.0.0.1:5672/"
+)
+
+// envOr is the environment variable name, or def when it is empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
 	}
+	return def
 }
 
-// runBench runs every measure in order, prints the table and, last, the
+// Run runs every measure in order, prints the table and, last, the
 // path of the JSON file.
-func runBench(ctx context.Context, opt benchOptions, w io.Writer) ([]bench.Result, error) {
+func Run(ctx context.Context, opt Options, w io.Writer) ([]Result, error) {
 	if opt.Count <= 0 {
 		return nil, errors.New("bench: count must be positive")
 	}
@@ -100,52 +75,52 @@ func runBench(ctx context.Context, opt benchOptions, w io.Writer) ([]bench.Resul
 	if err != nil {
 		return nil, err
 	}
-	dbURL, dropDB, err := pgtest.NewDatabase(ctx)
+	dbURL, dropDB, err := postgres.NewDatabase(ctx, envOr("B2BPAY_TEST_DATABASE_URL", DefaultDatabaseURL), "b2bpay_test_")
 	if err != nil {
 		return nil, err
 	}
 	defer dropDB()
-	amqpURL, dropVhost, err := rabbitmqtest.NewVhost()
+	amqpURL, dropVhost, err := rabbitmq.NewVhost(envOr("B2BPAY_TEST_AMQP_URL", DefaultAMQPURL), "b2bpay-test-")
 	if err != nil {
 		return nil, err
 	}
 	defer dropVhost()
-	sec, err := newSecurity(secret.NewKey(), 24*time.Hour, nil) // sessions outlive a million-payment run
+	sec, err := server.NewSecurity(secret.NewKey(), 24*time.Hour, nil) // sessions outlive a million-payment run
 	if err != nil {
 		return nil, err
 	}
-	a, err := openDB(ctx, config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: loc, Logger: opt.Log}, sec)
+	a, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: loc, Logger: opt.Log}, sec)
 	if err != nil {
 		return nil, err
 	}
-	defer a.close()
+	defer a.Close()
 	if err := benchSeed(ctx, a, amqpURL); err != nil {
 		return nil, err
 	}
-	if err := a.openBroker(ctx, "b2bpay-bench", 30*time.Second); err != nil {
+	if err := a.OpenBroker(ctx, "b2bpay-bench", 30*time.Second); err != nil {
 		return nil, err
 	}
-	if err := a.declare(ctx); err != nil {
+	if err := a.Declare(ctx); err != nil {
 		return nil, err
 	}
 
 	fmt.Fprintf(w, "bench: %d messages per baseline and through intake; export at %v\n", opt.Count, opt.ExportSizes)
-	results, err := bench.Baselines(ctx, bench.BaselineConfig{AMQPURL: amqpURL, Pool: a.pool, Count: opt.Count,
-		Body: func(i int) []byte { return bench.RequestBody("bl", i, loc) }})
+	results, err := Baselines(ctx, BaselineConfig{AMQPURL: amqpURL, Pool: a.Pool, Count: opt.Count,
+		Body: func(i int) []byte { return RequestBody("bl", i, loc) }})
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]bench.Result{}
+	byName := map[string]Result{}
 	for _, r := range results {
 		byName[r.Name] = r
 	}
 	var autovacuum string
-	if err := a.pool.QueryRow(ctx, `SELECT current_setting('autovacuum')`).Scan(&autovacuum); err != nil {
+	if err := a.Pool.QueryRow(ctx, `SELECT current_setting('autovacuum')`).Scan(&autovacuum); err != nil {
 		return nil, err
 	}
 	if autovacuum != "on" {
 		fmt.Fprintln(w, "bench: this PostgreSQL runs with autovacuum off; the benchmark vacuums and analyzes b2bpay's tables every 10 s itself")
-		stop := bench.Vacuum(ctx, func(ctx context.Context, sql string) error { _, err := a.pool.Exec(ctx, sql); return err }, 10*time.Second,
+		stop := Vacuum(ctx, func(ctx context.Context, sql string) error { _, err := a.Pool.Exec(ctx, sql); return err }, 10*time.Second,
 			"payments", "payment_timeline", "intake_requests", "outbox", "decisions", "users", "sessions", "audit_log", "batch_payments")
 		defer stop()
 	}
@@ -180,47 +155,47 @@ func runBench(ctx context.Context, opt benchOptions, w io.Writer) ([]bench.Resul
 		results = append(results, r)
 	}
 
-	if err := bench.PrintTable(w, results); err != nil {
+	if err := PrintTable(w, results); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(opt.JSONPath), 0o750); err != nil {
 		return nil, err
 	}
-	if err := bench.WriteJSON(opt.JSONPath, results); err != nil {
+	if err := WriteJSON(opt.JSONPath, results); err != nil {
 		return nil, err
 	}
 	fmt.Fprintln(w, opt.JSONPath)
 	return results, nil
 }
 
-// benchSeed registers the parties of bench.RequestBody, and the upstream
+// benchSeed registers the parties of RequestBody, and the upstream
 // "erp" identified by the broker user of amqpURL.
-func benchSeed(ctx context.Context, a *app, amqpURL string) error {
+func benchSeed(ctx context.Context, a *server.App, amqpURL string) error {
 	u, err := url.Parse(amqpURL)
 	if err != nil {
 		return err
 	}
-	s := a.store
+	s := a.Store
 	return errors.Join(
-		s.CustomerCreate(ctx, payment.Customer{ID: bench.CustomerID, Name: bench.CustomerName, OnlinePayment: true, Active: true}),
-		s.BankCreate(ctx, payment.Bank{ID: bench.BankID, Name: "中国银行", B2B: true}),
-		s.AccountCreate(ctx, payment.Account{Number: bench.DebtorAccount, BankID: bench.BankID, CustomerID: bench.CustomerID, Currency: "CNY", Active: true}),
-		s.UserCreate(ctx, payment.User{ID: bench.Applicant, CustomerID: bench.CustomerID, Name: "张伟", Roles: []payment.Role{payment.RoleApplicant}, Active: true}),
-		s.UpstreamCreate(ctx, payment.Upstream{ID: bench.Upstream, Name: "ERP", AMQPUser: u.User.Username(), Active: true, Customers: []string{bench.CustomerID}}, nil, 0),
+		s.CustomerCreate(ctx, payment.Customer{ID: CustomerID, Name: CustomerName, OnlinePayment: true, Active: true}),
+		s.BankCreate(ctx, payment.Bank{ID: BankID, Name: "中国银行", B2B: true}),
+		s.AccountCreate(ctx, payment.Account{Number: DebtorAccount, BankID: BankID, CustomerID: CustomerID, Currency: "CNY", Active: true}),
+		s.UserCreate(ctx, payment.User{ID: Applicant, CustomerID: CustomerID, Name: "张伟", Roles: []payment.Role{payment.RoleApplicant}, Active: true}),
+		s.UpstreamCreate(ctx, payment.Upstream{ID: Upstream, Name: "ERP", AMQPUser: u.User.Username(), Active: true, Customers: []string{CustomerID}}, nil, 0),
 	)
 }
 
 // requests are the run's requests as the upstream publishes them.
-// applicant names the i-th request's applicant; nil: bench.Applicant.
+// applicant names the i-th request's applicant; nil: Applicant.
 func requests(run string, n int, user string, loc *time.Location, applicant func(i int) string) []amqp.Publishing {
 	out := make([]amqp.Publishing, n)
 	for i := range out {
-		who := bench.Applicant
+		who := Applicant
 		if applicant != nil {
 			who = applicant(i)
 		}
 		out[i] = amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json", UserId: user,
-			MessageId: bench.RequestID(run, i), Timestamp: time.Now(), Body: bench.RequestBodyBy(run, i, who, loc)}
+			MessageId: RequestID(run, i), Timestamp: time.Now(), Body: RequestBodyBy(run, i, who, loc)}
 	}
 	return out
 }
@@ -228,23 +203,23 @@ func requests(run string, n int, user string, loc *time.Location, applicant func
 // benchIntake publishes Count requests, then runs serve and measures until
 // every one is stored and answered; then, with serve running, publishes a
 // smaller paced run at half that rate to measure publish → stored.
-func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, error) {
-	u, _ := url.Parse(a.cfg.AMQPURL)
-	open := func() (*amqp.Channel, error) { return a.conn.Channel(ctx) }
-	if _, _, err := bench.Publish(open, route.RequestsExchange, route.RequestKey,
-		requests("in", opt.Count, u.User.Username(), a.cfg.Location, nil), 1000, 0); err != nil {
-		return bench.Result{}, fmt.Errorf("publish requests: %w", err)
+func benchIntake(ctx context.Context, a *server.App, opt Options) (Result, error) {
+	u, _ := url.Parse(a.Config.AMQPURL)
+	open := func() (*amqp.Channel, error) { return a.Conn.Channel(ctx) }
+	if _, _, err := Publish(open, route.RequestsExchange, route.RequestKey,
+		requests("in", opt.Count, u.User.Username(), a.Config.Location, nil), 1000, 0); err != nil {
+		return Result{}, fmt.Errorf("publish requests: %w", err)
 	}
 
 	stopProfile, err := profileStage(opt, "intake")
 	if err != nil {
-		return bench.Result{}, err
+		return Result{}, err
 	}
-	m := bench.Start()
+	m := Start()
 	halt, done := benchServe(ctx, a, opt)
 	if err := waitIntake(ctx, a, opt.Count, done); err != nil {
 		_ = halt()
-		return bench.Result{}, err
+		return Result{}, err
 	}
 	r := m.Stop("intake", opt.Count)
 	stopProfile()
@@ -253,8 +228,8 @@ func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, e
 	// short and publish → stored is b2bpay's own time.
 	n := min(opt.Count, 2000)
 	pace := time.Duration(float64(time.Second) / (r.PerSecond / 2))
-	sent, _, err := bench.Publish(open, route.RequestsExchange, route.RequestKey,
-		requests("lat", n, u.User.Username(), a.cfg.Location, nil), 1000, pace)
+	sent, _, err := Publish(open, route.RequestsExchange, route.RequestKey,
+		requests("lat", n, u.User.Username(), a.Config.Location, nil), 1000, pace)
 	if err != nil {
 		_ = halt()
 		return r, fmt.Errorf("publish paced requests: %w", err)
@@ -266,7 +241,7 @@ func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, e
 	if err := halt(); err != nil {
 		return r, err
 	}
-	rows, err := a.pool.Query(ctx, `SELECT request_id, received_at FROM intake_requests WHERE request_id LIKE 'erp-lat-%'`)
+	rows, err := a.Pool.Query(ctx, `SELECT request_id, received_at FROM intake_requests WHERE request_id LIKE 'erp-lat-%'`)
 	if err != nil {
 		return r, err
 	}
@@ -296,7 +271,7 @@ func benchIntake(ctx context.Context, a *app, opt benchOptions) (bench.Result, e
 
 // profileStage starts the CPU profile of a stage, when asked for; stop
 // ends it.
-func profileStage(opt benchOptions, stage string) (stop func(), err error) {
+func profileStage(opt Options, stage string) (stop func(), err error) {
 	if opt.CPUProfile == "" {
 		return func() {}, nil
 	}
@@ -313,11 +288,11 @@ func profileStage(opt benchOptions, stage string) (stop func(), err error) {
 }
 
 // benchServe runs serve until halt is called; done reports serve's end.
-func benchServe(ctx context.Context, a *app, opt benchOptions) (halt func() error, done <-chan error) {
+func benchServe(ctx context.Context, a *server.App, opt Options) (halt func() error, done <-chan error) {
 	serveCtx, stop := context.WithCancel(ctx)
 	served := make(chan error, 1)
 	go func() {
-		served <- a.serve(serveCtx, serveOptions{Prefetch: 200, Concurrency: max(opt.Concurrency, 1),
+		served <- a.Serve(serveCtx, server.ServeOptions{Prefetch: 200, Concurrency: max(opt.Concurrency, 1),
 			IntakeBatch: max(opt.IntakeBatch, 1), DecisionBatch: 20, Drain: 10 * time.Second})
 	}()
 	return func() error {
@@ -333,10 +308,10 @@ func benchServe(ctx context.Context, a *app, opt benchOptions) (halt func() erro
 
 // waitIntake waits until want requests are stored and every outbox message
 // (answers, tasks) is published.
-func waitIntake(ctx context.Context, a *app, want int, serveDone <-chan error) error {
+func waitIntake(ctx context.Context, a *server.App, want int, serveDone <-chan error) error {
 	var stored, unsent int
 	return poll(ctx, serveDone, time.Now().Add(time.Duration(want)*time.Millisecond*5+time.Minute), func() (bool, error) {
-		if err := a.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM intake_requests),
+		if err := a.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM intake_requests),
 			(SELECT count(*) FROM outbox WHERE sent_at IS NULL)`).Scan(&stored, &unsent); err != nil {
 			return false, err
 		}
@@ -344,7 +319,7 @@ func waitIntake(ctx context.Context, a *app, want int, serveDone <-chan error) e
 			return false, nil
 		}
 		var accepted int
-		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests WHERE outcome = 'accepted'`).Scan(&accepted); err != nil {
+		if err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests WHERE outcome = 'accepted'`).Scan(&accepted); err != nil {
 			return false, err
 		}
 		if accepted != stored {
@@ -383,20 +358,20 @@ func poll(ctx context.Context, serveDone <-chan error, deadline time.Time, check
 // benchWriter measures the pacs.008 writer alone (files of 10,000, as
 // the cutoff writes them) at each size, beside the baseline of writing the
 // same bytes from memory.
-func benchWriter(sizes []int) ([]bench.Result, error) {
+func benchWriter(sizes []int) ([]Result, error) {
 	dir, err := os.MkdirTemp("", "b2bpay-bench-files-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	base, err := bench.FileWrite(dir, min(slices.Max(sizes), 100_000), 10_000)
+	base, err := FileWrite(dir, min(slices.Max(sizes), 100_000), 10_000)
 	if err != nil {
 		return nil, err
 	}
 	base.Compare(base)
-	out := []bench.Result{base}
+	out := []Result{base}
 	for _, n := range sizes {
-		r, err := bench.ExportWrite(dir, n, 10_000)
+		r, err := ExportWrite(dir, n, 10_000)
 		if err != nil {
 			return nil, err
 		}
@@ -410,9 +385,9 @@ func benchWriter(sizes []int) ([]bench.Result, error) {
 // ones intake and the approval make, with their sealed decisions) and
 // measures one cutoff exporting them into pacs.008 files, re-check
 // included.
-func benchExport(ctx context.Context, a *app, opt benchOptions, n int) (bench.Result, error) {
+func benchExport(ctx context.Context, a *server.App, opt Options, n int) (Result, error) {
 	run := fmt.Sprintf("x%d-%x", n, time.Now().UnixNano()&0xffffff) // order refs stay within 35 characters
-	if _, err := a.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
+	if _, err := a.Pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
 			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency, remittance,
 			execution_date, state, version, created_at, updated_at, required_authorizers, head_hash)
 		SELECT gen_random_uuid(), $1, 'erp-' || $2 || '-' || g, 'PO-' || $2 || '-' || g, $3, $4, $5, $6, $7,
@@ -420,27 +395,27 @@ func benchExport(ctx context.Context, a *app, opt benchOptions, n int) (bench.Re
 			current_date - 1, 'authorized', 5, now() - interval '1 minute', now() - interval '1 minute', 1,
 			sha256(convert_to($2 || g, 'UTF8'))
 		FROM generate_series(1, $8::int) g`,
-		bench.Upstream, run, bench.CustomerID, bench.Applicant, bench.BankID, bench.DebtorAccount, bench.CustomerName, n); err != nil {
-		return bench.Result{}, fmt.Errorf("insert authorized payments: %w", err)
+		Upstream, run, CustomerID, Applicant, BankID, DebtorAccount, CustomerName, n); err != nil {
+		return Result{}, fmt.Errorf("insert authorized payments: %w", err)
 	}
 	// Their decisions, sealed with the bench's key: the claim re-checks them.
-	if _, err := pgtest.Approve(ctx, a.pool, a.store.Seal()); err != nil {
-		return bench.Result{}, fmt.Errorf("approve authorized payments: %w", err)
+	if _, err := postgres.ApproveFixture(ctx, a.Pool, a.Store.Seal()); err != nil {
+		return Result{}, fmt.Errorf("approve authorized payments: %w", err)
 	}
-	if _, err := a.pool.Exec(ctx, `ANALYZE payments`); err != nil {
-		return bench.Result{}, err
+	if _, err := a.Pool.Exec(ctx, `ANALYZE payments`); err != nil {
+		return Result{}, err
 	}
 	x, cleanup, err := benchExporter(a)
 	if err != nil {
-		return bench.Result{}, err
+		return Result{}, err
 	}
 	defer cleanup()
 	at := nextSecond()
 	stopProfile, err := profileStage(opt, fmt.Sprintf("export-%d", n))
 	if err != nil {
-		return bench.Result{}, err
+		return Result{}, err
 	}
-	m := bench.Start()
+	m := Start()
 	res, err := x.RunCutoff(ctx, at)
 	r := m.Stop(fmt.Sprintf("export/%d", n), res.Payments)
 	stopProfile()
@@ -456,16 +431,16 @@ func benchExport(ctx context.Context, a *app, opt benchOptions, n int) (bench.Re
 
 // benchExporter is an exporter of pacs.008 files of 10,000 payments into
 // a directory that cleanup removes.
-func benchExporter(a *app) (x *export.Exporter, cleanup func(), err error) {
+func benchExporter(a *server.App) (x *export.Exporter, cleanup func(), err error) {
 	dir, err := os.MkdirTemp("", "b2bpay-bench-export-")
 	if err != nil {
 		return nil, nil, err
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
-	sched, err := calendar.NewSchedule(a.cfg.Location, calendar.Weekdays(), "0 10 * * *")
+	sched, err := calendar.NewSchedule(a.Config.Location, calendar.Weekdays(), "0 10 * * *")
 	if err == nil {
-		x, err = export.New(a.store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 10000,
-			Schedule: sched, Calendar: calendar.Weekdays(), Location: a.cfg.Location, Runner: "bench", Log: a.log})
+		x, err = export.New(a.Store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 10000,
+			Schedule: sched, Calendar: calendar.Weekdays(), Location: a.Config.Location, Runner: "bench", Log: a.Log})
 	}
 	if err != nil {
 		cleanup()

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bytes"
@@ -14,19 +14,20 @@ import (
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // exportWalk runs a cutoff for the authorized payments, shows the file,
 // then plays the clearing house: a pacs.002 report settles one payment and
 // returns the other.
-func exportWalk(ctx context.Context, a *app, dir string) error {
+func exportWalk(ctx context.Context, a *server.App, dir string) error {
 	outbound, inbound := filepath.Join(dir, "outbound"), filepath.Join(dir, "inbound")
-	sched, err := calendar.NewSchedule(a.cfg.Location, calendar.Weekdays(), "0 10 * * *", "30 22 * * *")
+	sched, err := calendar.NewSchedule(a.Config.Location, calendar.Weekdays(), "0 10 * * *", "30 22 * * *")
 	if err != nil {
 		return err
 	}
-	x, err := export.New(a.store, export.Config{Dir: outbound, Format: iso20022.Pacs008(), MaxPerFile: 10000,
-		Schedule: sched, Calendar: calendar.Weekdays(), Location: a.cfg.Location, Runner: "demo", Log: a.log})
+	x, err := export.New(a.Store, export.Config{Dir: outbound, Format: iso20022.Pacs008(), MaxPerFile: 10000,
+		Schedule: sched, Calendar: calendar.Weekdays(), Location: a.Config.Location, Runner: "demo", Log: a.Log})
 	if err != nil {
 		return err
 	}
@@ -43,9 +44,9 @@ func exportWalk(ctx context.Context, a *app, dir string) error {
 	file := filepath.Join(outbound, b.FileName)
 	abs, _ := filepath.Abs(file)
 	fmt.Printf("\ncutoff %s: %d authorized payments exported in batch %s (%s %s, settles %s)\n",
-		run.CutoffAt.In(a.cfg.Location).Format("2006-01-02 15:04:05"), b.Count, b.ID,
+		run.CutoffAt.In(a.Config.Location).Format("2006-01-02 15:04:05"), b.Count, b.ID,
 		payment.FormatAmount(b.ControlSumMinor, b.Currency), b.Currency, b.SettlementDate.Format(payment.DateLayout))
-	if today := calendar.DateOf(run.CutoffAt, a.cfg.Location); !calendar.Weekdays().IsBusinessDay(today) {
+	if today := calendar.DateOf(run.CutoffAt, a.Config.Location); !calendar.Weekdays().IsBusinessDay(today) {
 		fmt.Printf("(%s is not a business day: the file settles on the next one, %s)\n", today, run.SettlementDate)
 	}
 	fmt.Printf("interbank file (pacs.008.001.08): %s\nmanifest: %s.manifest.json\n", abs, abs)
@@ -54,7 +55,7 @@ func exportWalk(ctx context.Context, a *app, dir string) error {
 	status := []string{"ACSC", "RJCT"}
 	reasons := []string{"", "AM04"}
 	i := 0
-	err = a.store.BatchItems(ctx, b.ID, func(it postgres.BatchItem) error {
+	err = a.Store.BatchItems(ctx, b.ID, func(it postgres.BatchItem) error {
 		entries = append(entries, iso20022.StatusEntry{OriginalEndToEndID: it.Payment.OrderRef,
 			OriginalTransactionID: strings.ReplaceAll(it.Payment.ID, "-", ""), Status: status[i%2], ReasonCode: reasons[i%2]})
 		i++
@@ -74,11 +75,11 @@ func exportWalk(ctx context.Context, a *app, dir string) error {
 	if err := os.WriteFile(filepath.Join(inbound, "pacs002-"+b.ID+".xml"), rep.Bytes(), 0o640); err != nil {
 		return err
 	}
-	sum, err := (&export.Reports{Store: a.store, Dir: inbound, Log: a.log}).RunOnce(ctx)
+	sum, err := (&export.Reports{Store: a.Store, Dir: inbound, Log: a.Log}).RunOnce(ctx)
 	if err != nil {
 		return err
 	}
-	states, err := a.store.PaymentCountByState(ctx)
+	states, err := a.Store.PaymentCountByState(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,6 @@
-package main
+// Package demo is `b2bpay demo` (make demo): b2bpay end to end on sample
+// data in a database of its own, printing what happens.
+package demo
 
 import (
 	"context"
@@ -12,67 +14,22 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/urfave/cli/v3"
-
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/producers"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/server"
 )
 
-func demoCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "demo",
-		Usage: "seed sample data in a fresh demo database and push requests through intake, printing progress and a summary",
-		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "count", Value: 300, Usage: "how many requests to publish"},
-			&cli.StringFlag{Name: "demo-database", Value: "b2bpay_demo", Usage: "database (re)created for the demo on the server of --database-url"},
-			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute},
-			&cli.StringFlag{Name: "dir", Value: "var/demo", Usage: "where the demo's interbank files and status reports go"},
-		},
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			if cfg.DatabaseURL, err = recreateDatabase(ctx, cfg.DatabaseURL, cmd.String("demo-database")); err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(ctx, cmd.Duration("timeout"))
-			defer cancel()
-			return runDemo(ctx, cfg, int(cmd.Int("count")), cmd.String("dir"))
-		},
-	}
-}
-
-// recreateDatabase drops and creates database name on the server of
-// baseURL and returns its URL.
-func recreateDatabase(ctx context.Context, baseURL, name string) (string, error) {
+// Database drops and creates database name (letters, digits and _) on
+// the server of baseURL for a demo run, and returns its URL.
+func Database(ctx context.Context, baseURL, name string) (string, error) {
 	if err := payment.ValidID("database", name); err != nil || strings.ContainsAny(name, ".:-") {
 		return "", fmt.Errorf("demo database %q: use letters, digits and _", name)
 	}
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		return "", fmt.Errorf("database url: %w", err)
-	}
-	admin := *u
-	admin.Path = "/postgres"
-	conn, err := pgx.Connect(ctx, admin.String())
-	if err != nil {
-		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-		return "", err
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", err
-	}
-	u.Path = "/" + name
-	return u.String(), nil
+	return postgres.RecreateDatabase(ctx, baseURL, name)
 }
 
 // demoPlan is one published message and the answer it should get.
@@ -84,35 +41,41 @@ type demoPlan struct {
 	label  string
 }
 
-func runDemo(ctx context.Context, cfg config, count int, dir string) error {
+// Run seeds the registry in the (fresh) database of cfg, runs b2bpay on
+// it, publishes count requests of every kind through two upstreams and
+// checks every answer, walks payments through the approval, exports the
+// authorized ones, reads a status report back and verifies every
+// timeline, printing its progress; interbank files and reports go under
+// dir.
+func Run(ctx context.Context, cfg server.Config, count int, dir string) error {
 	start := time.Now()
 	// The demo seals and signs with a key of its own, made for this run only.
-	sec, err := newSecurity(secret.NewKey(), 15*time.Minute, nil)
+	sec, err := server.NewSecurity(secret.NewKey(), 15*time.Minute, nil)
 	if err != nil {
 		return err
 	}
-	sealer := sec.sealer
-	a, err := openDB(ctx, cfg, sec)
+	sealer := sec.Sealer
+	a, err := server.Open(ctx, cfg, sec)
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	if _, err := postgres.Migrate(ctx, a.pool); err != nil {
+	defer a.Close()
+	if _, err := postgres.Migrate(ctx, a.Pool); err != nil {
 		return err
 	}
 	mallKey, err := seedDemo(ctx, a, sealer)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	staff, err := seedStaff(ctx, a)
+	people, err := seedStaff(ctx, a)
 	if err != nil {
 		return fmt.Errorf("seed staff: %w", err)
 	}
 	fmt.Printf("seeded the registry in %s\n", strings.TrimPrefix(redactDB(cfg.DatabaseURL), "postgres://"))
-	if err := a.openBroker(ctx, "b2bpay-demo", 30*time.Second); err != nil {
+	if err := a.OpenBroker(ctx, "b2bpay-demo", 30*time.Second); err != nil {
 		return err
 	}
-	if err := a.declare(ctx); err != nil {
+	if err := a.Declare(ctx); err != nil {
 		return err
 	}
 	if err := purgeDemoQueues(ctx, a); err != nil {
@@ -123,7 +86,7 @@ func runDemo(ctx context.Context, cfg config, count int, dir string) error {
 	served := make(chan error, 1)
 	apiReady := make(chan string, 1)
 	go func() {
-		served <- a.serve(serveCtx, serveOptions{Prefetch: 100, Concurrency: 4, IntakeBatch: 25, Drain: 5 * time.Second, HTTPAddr: "127.0.0.1:0", ready: apiReady})
+		served <- a.Serve(serveCtx, server.ServeOptions{Prefetch: 100, Concurrency: 4, IntakeBatch: 25, Drain: 5 * time.Second, HTTPAddr: "127.0.0.1:0", Ready: apiReady})
 	}()
 	defer func() { stopServe(); <-served }()
 
@@ -167,7 +130,7 @@ func runDemo(ctx context.Context, cfg config, count int, dir string) error {
 			accepted = append(accepted, ev.PaymentID)
 		}
 	}
-	if err := approvalWalk(ctx, a, "http://"+<-apiReady, staff, accepted); err != nil {
+	if err := approvalWalk(ctx, a, "http://"+<-apiReady, people, accepted); err != nil {
 		return err
 	}
 	if err := exportWalk(ctx, a, dir); err != nil {
@@ -207,8 +170,8 @@ func redactDB(raw string) string {
 // seedDemo registers two customers, three banks, accounts, users and two
 // upstreams (one identified by its RabbitMQ user, one by HMAC); it returns
 // the HMAC upstream's key.
-func seedDemo(ctx context.Context, a *app, sealer *secret.Sealer) ([]byte, error) {
-	s := a.store
+func seedDemo(ctx context.Context, a *server.App, sealer *secret.Sealer) ([]byte, error) {
+	s := a.Store
 	steps := []func() error{
 		func() error {
 			return s.CustomerCreate(ctx, payment.Customer{ID: "CUST-SH-001", Name: "上海华东机电设备有限公司", OnlinePayment: true, Active: true})
@@ -247,7 +210,7 @@ func seedDemo(ctx context.Context, a *app, sealer *secret.Sealer) ([]byte, error
 			return s.UserCreate(ctx, payment.User{ID: "dave", CustomerID: "CUST-BJ-002", Name: "陈伟 (applicant)", Roles: []payment.Role{payment.RoleApplicant}, Active: true})
 		},
 		func() error {
-			return s.UpstreamCreate(ctx, payment.Upstream{ID: "erp-demo", Name: "Demo ERP", AMQPUser: amqpUser(a.cfg.AMQPURL), Active: true,
+			return s.UpstreamCreate(ctx, payment.Upstream{ID: "erp-demo", Name: "Demo ERP", AMQPUser: amqpUser(a.Config.AMQPURL), Active: true,
 				Customers: []string{"CUST-SH-001", "CUST-BJ-002"}}, nil, 0)
 		},
 	}
@@ -266,8 +229,8 @@ func seedDemo(ctx context.Context, a *app, sealer *secret.Sealer) ([]byte, error
 // letters, status, tasks), so that messages from an earlier demo do not
 // mix in; the demo calls it at the start and at the end, leaving nothing
 // behind for another b2bpay on the same vhost.
-func purgeDemoQueues(ctx context.Context, a *app) error {
-	ch, err := a.conn.Channel(ctx)
+func purgeDemoQueues(ctx context.Context, a *server.App) error {
+	ch, err := a.Conn.Channel(ctx)
 	if err != nil {
 		return err
 	}
@@ -371,7 +334,7 @@ func awaitAnswers(ctx context.Context, subs []*producers.Answers, want int) ([]p
 
 // demoSummary prints what was published, what was answered, and what the
 // database holds, and fails if they disagree.
-func demoSummary(ctx context.Context, a *app, plans []demoPlan, got []payment.Event, took time.Duration) error {
+func demoSummary(ctx context.Context, a *server.App, plans []demoPlan, got []payment.Event, took time.Duration) error {
 	wantBy, gotBy := map[string]int{}, map[string]int{}
 	labels := map[string]map[string]int{}
 	for _, p := range plans {
@@ -408,7 +371,7 @@ func demoSummary(ctx context.Context, a *app, plans []demoPlan, got []payment.Ev
 	}
 	_ = w.Flush()
 
-	states, err := a.store.PaymentCountByState(ctx)
+	states, err := a.Store.PaymentCountByState(ctx)
 	if err != nil {
 		return err
 	}
@@ -423,7 +386,7 @@ func demoSummary(ctx context.Context, a *app, plans []demoPlan, got []payment.Ev
 		stored += n
 	}
 	var deadLettered int
-	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE exchange = $1`, route.DeadLetterExchange).Scan(&deadLettered); err != nil {
+	if err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE exchange = $1`, route.DeadLetterExchange).Scan(&deadLettered); err != nil {
 		return err
 	}
 	fmt.Printf("\npayments stored: %d (distinct payments answered as accepted: %d); by state: %v\n", stored, len(accepted), states)
@@ -433,7 +396,7 @@ func demoSummary(ctx context.Context, a *app, plans []demoPlan, got []payment.Ev
 		return errors.New("demo: the answers or the stored payments do not match what was published")
 	}
 	fmt.Println("intake OK: every request answered once as expected, one payment per accepted request")
-	fmt.Println("try: b2bpay --database-url '" + a.cfg.DatabaseURL + "' status erp-demo/" + firstAcceptedRequest(got))
+	fmt.Println("try: b2bpay --database-url '" + a.Config.DatabaseURL + "' status erp-demo/" + firstAcceptedRequest(got))
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -12,11 +12,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/b2bpay/b2bpay/bench"
 	"github.com/b2bpay/b2bpay/otp"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // benchPerson is a member of the benchmark's staff: a user with an OTP
@@ -31,7 +31,7 @@ type benchPerson struct {
 // benchStaff enrols n people of one role, each with a sealed OTP seed and
 // a session, written with COPY: each person's code is good once per
 // 30-second step, so every decision of the stage needs a person of its own.
-func benchStaff(ctx context.Context, a *app, prefix string, role payment.Role, n int) ([]benchPerson, error) {
+func benchStaff(ctx context.Context, a *server.App, prefix string, role payment.Role, n int) ([]benchPerson, error) {
 	staff := make([]benchPerson, n)
 	now := time.Now().UTC()
 	users := make([][]any, n)
@@ -42,21 +42,21 @@ func benchStaff(ctx context.Context, a *app, prefix string, role payment.Role, n
 		if err != nil {
 			return nil, err
 		}
-		token, c, err := a.sec.signer.Issue(id, bench.CustomerID)
+		token, c, err := a.Sec.Signer.Issue(id, CustomerID)
 		if err != nil {
 			return nil, err
 		}
-		staff[i] = benchPerson{id: id, seed: seed, token: token, key: a.sec.decisionKeys.For(c.SessionID)}
-		users[i] = []any{id, bench.CustomerID, id, []string{string(role)}, true,
-			a.sec.sealer.Seal(seed, postgres.OTPSeedAD(id)), int(a.sec.sealer.Version()), now}
+		staff[i] = benchPerson{id: id, seed: seed, token: token, key: a.Sec.DecisionKeys.For(c.SessionID)}
+		users[i] = []any{id, CustomerID, id, []string{string(role)}, true,
+			a.Sec.Sealer.Seal(seed, postgres.OTPSeedAD(id)), int(a.Sec.Sealer.Version()), now}
 		sessions[i] = []any{c.SessionID, id, c.IssuedAt, c.ExpiresAt}
 	}
-	if _, err := a.pool.CopyFrom(ctx, pgx.Identifier{"users"},
+	if _, err := a.Pool.CopyFrom(ctx, pgx.Identifier{"users"},
 		[]string{"id", "customer_id", "name", "roles", "active", "otp_sealed", "otp_key_version", "otp_enrolled_at"},
 		pgx.CopyFromRows(users)); err != nil {
 		return nil, fmt.Errorf("enrol %s staff: %w", role, err)
 	}
-	if _, err := a.pool.CopyFrom(ctx, pgx.Identifier{"sessions"}, []string{"id", "user_id", "issued_at", "expires_at"},
+	if _, err := a.Pool.CopyFrom(ctx, pgx.Identifier{"sessions"}, []string{"id", "user_id", "issued_at", "expires_at"},
 		pgx.CopyFromRows(sessions)); err != nil {
 		return nil, fmt.Errorf("sign in %s staff: %w", role, err)
 	}
@@ -75,38 +75,38 @@ const decisionChunk = 10_000
 // returns the decisions stage and the whole run: intake, decisions and
 // export one after the other (the benchmark's own reading back of the
 // payments between them is not counted).
-func benchDecisions(ctx context.Context, a *app, opt benchOptions, n int) (dec, e2e bench.Result, err error) {
+func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec, e2e Result, err error) {
 	applicants, err := benchStaff(ctx, a, "appl", payment.RoleApplicant, n)
 	if err != nil {
-		return bench.Result{}, bench.Result{}, err
+		return Result{}, Result{}, err
 	}
 	reviewers, err := benchStaff(ctx, a, "rev", payment.RoleReviewer, n)
 	if err != nil {
-		return bench.Result{}, bench.Result{}, err
+		return Result{}, Result{}, err
 	}
 	authorizers, err := benchStaff(ctx, a, "auth", payment.RoleAuthorizer, n)
 	if err != nil {
-		return bench.Result{}, bench.Result{}, err
+		return Result{}, Result{}, err
 	}
 	var stored int
-	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests`).Scan(&stored); err != nil {
-		return bench.Result{}, bench.Result{}, err
+	if err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests`).Scan(&stored); err != nil {
+		return Result{}, Result{}, err
 	}
 	x, cleanup, err := benchExporter(a)
 	if err != nil {
-		return bench.Result{}, bench.Result{}, err
+		return Result{}, Result{}, err
 	}
 	defer cleanup()
-	u, _ := url.Parse(a.cfg.AMQPURL)
-	open := func() (*amqp.Channel, error) { return a.conn.Channel(ctx) }
-	reqs := requests("dec", n, u.User.Username(), a.cfg.Location, func(i int) string { return applicants[i].id })
+	u, _ := url.Parse(a.Config.AMQPURL)
+	open := func() (*amqp.Channel, error) { return a.Conn.Channel(ctx) }
+	reqs := requests("dec", n, u.User.Username(), a.Config.Location, func(i int) string { return applicants[i].id })
 
 	halt, done := benchServe(ctx, a, opt)
-	fail := func(err error) (bench.Result, bench.Result, error) {
-		return bench.Result{}, bench.Result{}, errors.Join(err, halt())
+	fail := func(err error) (Result, Result, error) {
+		return Result{}, Result{}, errors.Join(err, halt())
 	}
-	intakeMeter := bench.Start()
-	if _, _, err := bench.Publish(open, route.RequestsExchange, route.RequestKey, reqs, 1000, 0); err != nil {
+	intakeMeter := Start()
+	if _, _, err := Publish(open, route.RequestsExchange, route.RequestKey, reqs, 1000, 0); err != nil {
 		return fail(fmt.Errorf("publish requests: %w", err))
 	}
 	if err := waitIntake(ctx, a, stored+n, done); err != nil {
@@ -136,7 +136,7 @@ func benchDecisions(ctx context.Context, a *app, opt benchOptions, n int) (dec, 
 		return fail(err)
 	}
 	defer stopProfile()
-	m := bench.Start()
+	m := Start()
 	for _, st := range stages {
 		for first := 0; first < n; first += decisionChunk {
 			last := min(first+decisionChunk, n)
@@ -158,7 +158,7 @@ func benchDecisions(ctx context.Context, a *app, opt benchOptions, n int) (dec, 
 				msgs = append(msgs, amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json",
 					MessageId: uuid.NewString(), Body: body})
 			}
-			sent, _, err := bench.Publish(open, route.DecisionsExchange, route.DecisionKey, msgs, 1000, 0)
+			sent, _, err := Publish(open, route.DecisionsExchange, route.DecisionKey, msgs, 1000, 0)
 			if err != nil {
 				return fail(fmt.Errorf("publish %s decisions: %w", st.stage, err))
 			}
@@ -179,7 +179,7 @@ func benchDecisions(ctx context.Context, a *app, opt benchOptions, n int) (dec, 
 		return dec, e2e, err
 	}
 	at := nextSecond()
-	exportMeter := bench.Start()
+	exportMeter := Start()
 	res, err := x.RunCutoff(ctx, at)
 	exportPart := exportMeter.Stop("export", n)
 	if err != nil {
@@ -188,17 +188,17 @@ func benchDecisions(ctx context.Context, a *app, opt benchOptions, n int) (dec, 
 	if res.Payments != n {
 		return dec, e2e, fmt.Errorf("the cutoff after the decisions exported %d of %d payments", res.Payments, n)
 	}
-	return dec, bench.Chain("end-to-end", n, intakePart, dec, exportPart), nil
+	return dec, Chain("end-to-end", n, intakePart, dec, exportPart), nil
 }
 
 // benchPayments reads back the decisions run's n payments, in order.
-func benchPayments(ctx context.Context, a *app, n int) ([]*payment.Payment, error) {
+func benchPayments(ctx context.Context, a *server.App, n int) ([]*payment.Payment, error) {
 	ps := make([]*payment.Payment, n)
 	errs := make(chan error, 8)
 	for w := range 8 {
 		go func() {
 			for i := w; i < n; i += 8 {
-				p, err := a.store.PaymentGetByRequest(ctx, bench.Upstream, bench.RequestID("dec", i))
+				p, err := a.Store.PaymentGetByRequest(ctx, Upstream, RequestID("dec", i))
 				if err != nil {
 					errs <- err
 					return
@@ -217,13 +217,13 @@ func benchPayments(ctx context.Context, a *app, n int) ([]*payment.Payment, erro
 
 // decisionLatencies are the times from publishing to applying of the
 // stage's decisions on ps, published at sent.
-func decisionLatencies(ctx context.Context, a *app, stage payment.Stage, ps []*payment.Payment, sent []time.Time) ([]time.Duration, error) {
+func decisionLatencies(ctx context.Context, a *server.App, stage payment.Stage, ps []*payment.Payment, sent []time.Time) ([]time.Duration, error) {
 	ids := make([]string, len(ps))
 	index := make(map[string]int, len(ps))
 	for i, p := range ps {
 		ids[i], index[p.ID] = p.ID, i
 	}
-	rows, err := a.pool.Query(ctx, `SELECT payment_id::text, decided_at FROM decisions
+	rows, err := a.Pool.Query(ctx, `SELECT payment_id::text, decided_at FROM decisions
 		WHERE payment_id = ANY($1::uuid[]) AND stage = $2 AND outcome = 'applied'`, ids, string(stage))
 	if err != nil {
 		return nil, err
@@ -244,11 +244,11 @@ func decisionLatencies(ctx context.Context, a *app, stage payment.Stage, ps []*p
 // waitState waits until want payments are in state (the stage's payments
 // move on together, so none is further). A refused decision leaves its
 // payment behind: the wait then ends with the refusals' codes.
-func waitState(ctx context.Context, a *app, state payment.State, want int, serveDone <-chan error) error {
+func waitState(ctx context.Context, a *server.App, state payment.State, want int, serveDone <-chan error) error {
 	check := time.Now().Add(5 * time.Second)
 	var reached int
 	return poll(ctx, serveDone, time.Now().Add(time.Duration(want)*time.Millisecond+time.Minute), func() (bool, error) {
-		if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE state = $1`, string(state)).Scan(&reached); err != nil {
+		if err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE state = $1`, string(state)).Scan(&reached); err != nil {
 			return false, err
 		}
 		if reached >= want || time.Now().Before(check) {
@@ -258,7 +258,7 @@ func waitState(ctx context.Context, a *app, state payment.State, want int, serve
 		check = time.Now().Add(5 * time.Second)
 		var refused int
 		var example string
-		if err := a.pool.QueryRow(ctx, `SELECT count(*), coalesce(min(code || ': ' || reason), '') FROM decisions
+		if err := a.Pool.QueryRow(ctx, `SELECT count(*), coalesce(min(code || ': ' || reason), '') FROM decisions
 			WHERE outcome = 'refused'`).Scan(&refused, &example); err != nil {
 			return false, err
 		}

@@ -1,4 +1,4 @@
-package main
+package server
 
 import (
 	"bufio"
@@ -30,7 +30,7 @@ import (
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "b2bpay")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-o", bin, "../cmd/b2bpay").CombinedOutput()
 	require.NoError(t, err, string(out))
 	return bin
 }
