@@ -456,3 +456,24 @@ func nextSecond() time.Time {
 	time.Sleep(time.Until(at))
 	return at
 }
+
+// ExportSizes reads the sizes of the export stage as `b2bpay bench`
+// takes them: positive numbers separated by commas (--export-sizes); with
+// exportMax, 1,000,000 more.
+func ExportSizes(list string, exportMax bool) ([]int, error) {
+	var sizes []int
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("--export-sizes: %q is not a positive number", s)
+		}
+		sizes = append(sizes, n)
+	}
+	if exportMax {
+		sizes = append(sizes, 1_000_000)
+	}
+	return sizes, nil
+}

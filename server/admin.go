@@ -2,8 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/user"
+	"strings"
 	"time"
 
 	"github.com/b2bpay/b2bpay/intake"
@@ -68,4 +72,19 @@ func (a *App) UpstreamAdd(ctx context.Context, w io.Writer, u payment.Upstream, 
 			u.AMQPUser, u.AMQPUser, p.Configure, p.Write, p.Read)
 	}
 	return nil
+}
+
+// Operator is who runs an administrative command, for the audit trail:
+// name when given, else the operating system's user.
+func Operator(name string) (string, error) {
+	if s := strings.TrimSpace(name); s != "" {
+		return s, nil
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username, nil
+	}
+	if s := os.Getenv("USER"); s != "" {
+		return s, nil
+	}
+	return "", errors.New("cannot tell who you are: give --operator")
 }

@@ -169,6 +169,20 @@ func (w *calendarWatch) run(ctx context.Context, every time.Duration, reload <-c
 	}
 }
 
+// Cutoffs writes the count cutoffs after t (now when zero) of the
+// schedule the export settings s give, in loc, as CutoffNext does.
+func Cutoffs(w io.Writer, s ExportSettings, loc *time.Location, t time.Time, count int) error {
+	ec, err := LoadExport(s, loc)
+	if err != nil {
+		return err
+	}
+	if t.IsZero() {
+		t = time.Now()
+	}
+	CutoffNext(w, ec, t, count, loc)
+	return nil
+}
+
 // CutoffNext writes the count cutoffs after t, each marked when its year
 // has no data (on the calendar's fallback, or weekends only), then a line
 // for every such year; with no such year, a warning when the calendar's

@@ -45,9 +45,12 @@ type Session struct {
 	ExpiresAt   time.Time `json:"expires_at"`
 }
 
-// DefaultSessionPath is where the session is kept unless told otherwise:
-// ~/.b2bpay/session.json.
-func DefaultSessionPath() (string, error) {
+// SessionPath is where the session is kept: path, or ~/.b2bpay/session.json
+// when path is "".
+func SessionPath(path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
 	home, err := os.UserHomeDir()
 	if err != nil {
 		return "", err

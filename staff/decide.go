@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -30,6 +31,28 @@ type Client struct {
 	Out io.Writer
 }
 
+// Open reads the session kept at sessionPath ("" for the default) and
+// connects to the broker at amqpURL, for the person signed in there to
+// decide through the API at api; Close ends the connection.
+func Open(ctx context.Context, api, amqpURL, sessionPath string, log *slog.Logger, out io.Writer) (*Client, error) {
+	path, err := SessionPath(sessionPath)
+	if err != nil {
+		return nil, err
+	}
+	s, err := LoadSession(path)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := rabbitmq.Dial(ctx, rabbitmq.Config{URL: amqpURL, Name: "b2bpay-staff-" + s.UserID, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	return &Client{API: api, Conn: conn, Session: s, Out: out}, nil
+}
+
+// Close closes the broker connection.
+func (c *Client) Close() error { return c.Conn.Close() }
+
 // Choice is what the person decides, and how to ask for what is missing.
 type Choice struct {
 	// Verdict is approve or reject; "" asks Prompt.
@@ -43,6 +66,20 @@ type Choice struct {
 	Wait time.Duration
 	// Prompt asks the person for a line (the verdict, a reason, the OTP).
 	Prompt func(prompt string) (string, error)
+}
+
+// VerdictOf is the verdict of an approve and a reject switch: "" (ask)
+// when neither is set, an error when both are.
+func VerdictOf(approve, reject bool) (payment.Verdict, error) {
+	switch {
+	case approve && reject:
+		return "", errors.New("--approve or --reject, not both")
+	case approve:
+		return payment.VerdictApprove, nil
+	case reject:
+		return payment.VerdictReject, nil
+	}
+	return "", nil
 }
 
 // Next takes the next task of stage that still needs a decision, shows it,

@@ -5,9 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
-	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -59,12 +56,10 @@ func customerCommand() *cli.Command {
 				&cli.StringFlag{Name: "name", Required: true},
 				&cli.BoolFlag{Name: "online", Usage: "enabled for online payment"},
 			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error {
-					c := payment.Customer{ID: cmd.String("id"), Name: cmd.String("name"), OnlinePayment: cmd.Bool("online"), Active: true}
-					return a.CustomerAdd(ctx, cmd.Root().Writer, c)
-				})
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				c := payment.Customer{ID: cmd.String("id"), Name: cmd.String("name"), OnlinePayment: cmd.Bool("online"), Active: true}
+				return a.CustomerAdd(ctx, cmd.Root().Writer, c)
+			}),
 		}, {
 			Name:      "online",
 			Usage:     "enable or disable a customer for online payment",
@@ -86,7 +81,7 @@ func customerCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				operator, err := operatorName(cmd.String("operator"))
+				operator, err := server.Operator(cmd.String("operator"))
 				if err != nil {
 					return err
 				}
@@ -141,12 +136,10 @@ func bankCommand() *cli.Command {
 				&cli.StringFlag{Name: "name", Required: true},
 				&cli.BoolFlag{Name: "b2b", Usage: "offers B2B online payment"},
 			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error {
-					b := payment.Bank{ID: cmd.String("id"), Name: cmd.String("name"), B2B: cmd.Bool("b2b")}
-					return printed(cmd, a.Store.BankCreate(ctx, b), "bank %s registered (B2B: %v)", b.ID, b.B2B)
-				})
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				b := payment.Bank{ID: cmd.String("id"), Name: cmd.String("name"), B2B: cmd.Bool("b2b")}
+				return printed(cmd, a.Store.BankCreate(ctx, b), "bank %s registered (B2B: %v)", b.ID, b.B2B)
+			}),
 		}},
 	}
 }
@@ -164,13 +157,11 @@ func accountCommand() *cli.Command {
 				&cli.StringFlag{Name: "number", Required: true},
 				&cli.StringFlag{Name: "currency", Value: "CNY"},
 			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error {
-					acc := payment.Account{Number: cmd.String("number"), BankID: cmd.String("bank"),
-						CustomerID: cmd.String("customer"), Currency: cmd.String("currency"), Active: true}
-					return printed(cmd, a.Store.AccountCreate(ctx, acc), "account %s at %s registered for %s", acc.Number, acc.BankID, acc.CustomerID)
-				})
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				acc := payment.Account{Number: cmd.String("number"), BankID: cmd.String("bank"),
+					CustomerID: cmd.String("customer"), Currency: cmd.String("currency"), Active: true}
+				return printed(cmd, a.Store.AccountCreate(ctx, acc), "account %s at %s registered for %s", acc.Number, acc.BankID, acc.CustomerID)
+			}),
 		}},
 	}
 }
@@ -204,21 +195,6 @@ func upstreamCommand() *cli.Command {
 	}
 }
 
-// operatorName is who runs an administrative command, for the audit
-// trail: the --operator flag, else the OS user.
-func operatorName(flag string) (string, error) {
-	if s := strings.TrimSpace(flag); s != "" {
-		return s, nil
-	}
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username, nil
-	}
-	if s := os.Getenv("USER"); s != "" {
-		return s, nil
-	}
-	return "", errors.New("cannot tell who you are: give --operator")
-}
-
 func keyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "key",
@@ -226,9 +202,9 @@ func keyCommand() *cli.Command {
 		Commands: []*cli.Command{{
 			Name:  "status",
 			Usage: "check the configured master key against the database and list the key versions",
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error { return a.KeyStatus(ctx, cmd.Root().Writer) })
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				return a.KeyStatus(ctx, cmd.Root().Writer)
+			}),
 		}, {
 			Name: "rotate",
 			Usage: "switch to a new master key: re-seal every upstream HMAC key and OTP seed with it, keep the older MAC keys " +
@@ -254,15 +230,13 @@ func verifyCommand() *cli.Command {
 		Usage: "check every payment's timeline (hash chain and MACs) and its content against the decisions that approved it " +
 			"(MACs with the key derived from the master key), and name what broke",
 		ArgsUsage: "[PAYMENT_ID ...] (default: every payment)",
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			return withDB(ctx, cmd, func(a *server.App) error {
-				broken, err := a.Verify(ctx, cmd.Root().Writer, cmd.Args().Slice())
-				if err == nil && broken > 0 {
-					return cli.Exit("", 4)
-				}
-				return err
-			})
-		},
+		Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+			broken, err := a.Verify(ctx, cmd.Root().Writer, cmd.Args().Slice())
+			if err == nil && broken > 0 {
+				return cli.Exit("", 4)
+			}
+			return err
+		}),
 	}
 }
 
@@ -276,9 +250,9 @@ func heldCommand() *cli.Command {
 		Commands: []*cli.Command{{
 			Name:  "list",
 			Usage: "list held payments with what the cutoff found wrong",
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error { return a.HeldList(ctx, cmd.Root().Writer) })
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				return a.HeldList(ctx, cmd.Root().Writer)
+			}),
 		}, {
 			Name:      "void",
 			Usage:     "end a held payment (it becomes cancelled, its order free for a new request); audited with the operator's name",

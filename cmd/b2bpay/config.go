@@ -66,3 +66,11 @@ func withDB(ctx context.Context, cmd *cli.Command, fn func(*server.App) error) e
 	defer a.Close()
 	return fn(a)
 }
+
+// onApp is the action of a command that works on the database side of
+// b2bpay: fn runs with it open (withDB).
+func onApp(fn func(context.Context, *cli.Command, *server.App) error) cli.ActionFunc {
+	return func(ctx context.Context, cmd *cli.Command) error {
+		return withDB(ctx, cmd, func(a *server.App) error { return fn(ctx, cmd, a) })
+	}
+}

@@ -87,19 +87,11 @@ func cutoffCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
-				ec, err := server.LoadExport(exportSettings(cmd), cfg.Location)
-				if err != nil {
-					return err
-				}
 				t, err := atFlag(cmd)
 				if err != nil {
 					return err
 				}
-				if t.IsZero() {
-					t = time.Now()
-				}
-				server.CutoffNext(os.Stdout, ec, t, int(cmd.Int("count")), cfg.Location)
-				return nil
+				return server.Cutoffs(os.Stdout, exportSettings(cmd), cfg.Location, t, int(cmd.Int("count")))
 			},
 		}},
 	}
@@ -112,14 +104,14 @@ func batchCommand() *cli.Command {
 		Commands: []*cli.Command{{
 			Name: "list", Usage: "the latest batches",
 			Flags: []cli.Flag{&cli.IntFlag{Name: "limit", Value: 50}},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error { return a.BatchList(ctx, cmd.Root().Writer, int(cmd.Int("limit"))) })
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				return a.BatchList(ctx, cmd.Root().Writer, int(cmd.Int("limit")))
+			}),
 		}, {
 			Name: "show", Usage: "a batch and its payments", ArgsUsage: "BATCH_ID",
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error { return a.BatchShow(ctx, cmd.Root().Writer, cmd.Args().First()) })
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				return a.BatchShow(ctx, cmd.Root().Writer, cmd.Args().First())
+			}),
 		}, {
 			Name: "redeliver", Usage: "write a delivered batch's file again (byte-identical, checked by SHA-256)", ArgsUsage: "BATCH_ID",
 			Flags: append([]cli.Flag{&cli.StringFlag{Name: "to", Usage: "directory (default: --outbound-dir)"}}, exportFlags...),

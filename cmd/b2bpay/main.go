@@ -4,7 +4,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/b2bpay/b2bpay/jobs"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
-	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/server"
 )
 
@@ -60,25 +57,7 @@ func migrateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			// Migrating needs no master key: the owner's environment need
-			// not hold it.
-			pool, err := postgres.Open(ctx, cfg.DatabaseURL, 0)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			v, err := postgres.Migrate(ctx, pool)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("database at migration %d\n", v)
-			if role := cmd.String("app-role"); role != "" {
-				if err := postgres.GrantApp(ctx, pool, role); err != nil {
-					return err
-				}
-				fmt.Printf("role %s may read and write b2bpay's tables, and only insert into the append-only ones\n", role)
-			}
-			return nil
+			return server.Migrate(ctx, os.Stdout, cfg, cmd.String("app-role"))
 		},
 	}
 }
@@ -145,26 +124,9 @@ func topologyCommand() *cli.Command {
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Bool("definitions") {
-				b, err := route.Static().Definitions(cmd.String("vhost"))
-				if err != nil {
-					return err
-				}
-				if !bytes.HasSuffix(b, []byte("\n")) {
-					b = append(b, '\n')
-				}
-				_, err = os.Stdout.Write(b)
-				return err
+				return server.Definitions(os.Stdout, cmd.String("vhost"))
 			}
-			return withDB(ctx, cmd, func(a *server.App) error {
-				if err := a.OpenBroker(ctx, "b2bpay-topology", 10*time.Second); err != nil {
-					return err
-				}
-				if err := a.Declare(ctx); err != nil {
-					return err
-				}
-				fmt.Println("topology declared")
-				return nil
-			})
+			return withDB(ctx, cmd, func(a *server.App) error { return a.Topology(ctx, os.Stdout) })
 		},
 	}
 }

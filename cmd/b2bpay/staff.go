@@ -15,7 +15,6 @@ import (
 
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/staff"
 )
 
@@ -37,10 +36,7 @@ var verdictFlags = []cli.Flag{
 }
 
 func sessionPath(cmd *cli.Command) (string, error) {
-	if p := cmd.String("session-file"); p != "" {
-		return p, nil
-	}
-	return staff.DefaultSessionPath()
+	return staff.SessionPath(cmd.String("session-file"))
 }
 
 func loginCommand() *cli.Command {
@@ -191,33 +187,21 @@ func decideByID(ctx context.Context, cmd *cli.Command, stage payment.Stage, verd
 // broker, and the choice the flags make (verdict, when set, is the
 // command's own: confirm approves, cancel cancels).
 func withStaff(ctx context.Context, cmd *cli.Command, verdict payment.Verdict, fn func(*staff.Client, staff.Choice) error) error {
-	switch {
-	case verdict != "":
-	case cmd.Bool("approve") && cmd.Bool("reject"):
-		return errors.New("--approve or --reject, not both")
-	case cmd.Bool("approve"):
-		verdict = payment.VerdictApprove
-	case cmd.Bool("reject"):
-		verdict = payment.VerdictReject
-	}
-	path, err := sessionPath(cmd)
-	if err != nil {
-		return err
-	}
-	s, err := staff.LoadSession(path)
-	if err != nil {
-		return err
+	if verdict == "" {
+		var err error
+		if verdict, err = staff.VerdictOf(cmd.Bool("approve"), cmd.Bool("reject")); err != nil {
+			return err
+		}
 	}
 	cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}
-	conn, err := rabbitmq.Dial(ctx, rabbitmq.Config{URL: cfg.AMQPURL, Name: "b2bpay-staff-" + s.UserID, Logger: cfg.Logger})
+	c, err := staff.Open(ctx, cmd.String("api-url"), cfg.AMQPURL, cmd.String("session-file"), cfg.Logger, os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	c := &staff.Client{API: cmd.String("api-url"), Conn: conn, Session: s, Out: os.Stdout}
+	defer c.Close()
 	return fn(c, staff.Choice{Verdict: verdict, Reason: cmd.String("reason"), OTP: cmd.String("otp"), Wait: cmd.Duration("wait"),
 		Prompt: func(p string) (string, error) { return readSecret("", p) }})
 }

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -56,21 +53,11 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "serve's --concurrency during the intake stage"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			var sizes []int
-			for _, s := range strings.Split(cmd.String("export-sizes"), ",") {
-				if s = strings.TrimSpace(s); s == "" {
-					continue
-				}
-				n, err := strconv.Atoi(s)
-				if err != nil || n <= 0 {
-					return fmt.Errorf("--export-sizes: %q is not a positive number", s)
-				}
-				sizes = append(sizes, n)
+			sizes, err := bench.ExportSizes(cmd.String("export-sizes"), cmd.Bool("export-max"))
+			if err != nil {
+				return err
 			}
-			if cmd.Bool("export-max") {
-				sizes = append(sizes, 1_000_000)
-			}
-			_, err := bench.Run(ctx, bench.Options{Count: int(cmd.Int("count")), ExportSizes: sizes,
+			_, err = bench.Run(ctx, bench.Options{Count: int(cmd.Int("count")), ExportSizes: sizes,
 				JSONPath: cmd.String("json"), CPUProfile: cmd.String("cpuprofile"),
 				IntakeBatch: int(cmd.Int("intake-batch")), Concurrency: int(cmd.Int("concurrency")),
 				Decisions: int(cmd.Int("decisions")),

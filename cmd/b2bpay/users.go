@@ -25,15 +25,13 @@ func userCommand() *cli.Command {
 				&cli.StringFlag{Name: "name", Required: true},
 				&cli.StringSliceFlag{Name: "role", Required: true, Usage: "applicant, reviewer or authorizer (repeat for several)"},
 			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error {
-					u := payment.User{ID: cmd.String("id"), CustomerID: cmd.String("customer"), Name: cmd.String("name"), Active: true}
-					for _, r := range cmd.StringSlice("role") {
-						u.Roles = append(u.Roles, payment.Role(strings.TrimSpace(r)))
-					}
-					return printed(cmd, a.Store.UserCreate(ctx, u), "user %s of %s registered with roles %v", u.ID, u.CustomerID, u.Roles)
-				})
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				u := payment.User{ID: cmd.String("id"), CustomerID: cmd.String("customer"), Name: cmd.String("name"), Active: true}
+				for _, r := range cmd.StringSlice("role") {
+					u.Roles = append(u.Roles, payment.Role(strings.TrimSpace(r)))
+				}
+				return printed(cmd, a.Store.UserCreate(ctx, u), "user %s of %s registered with roles %v", u.ID, u.CustomerID, u.Roles)
+			}),
 		}, {
 			Name:  "password",
 			Usage: "set a user's password (argon2id; at least 12 characters), read from --password-file or the first line of stdin",
@@ -53,11 +51,9 @@ func userCommand() *cli.Command {
 				&cli.StringFlag{Name: "qr", Usage: "write the QR code PNG here (default <id>-otp.png)"},
 				&cli.StringFlag{Name: "issuer", Value: "b2bpay"},
 			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error {
-					return a.UserEnrollOTP(ctx, cmd.Root().Writer, cmd.String("id"), cmd.String("issuer"), cmd.String("qr"))
-				})
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				return a.UserEnrollOTP(ctx, cmd.Root().Writer, cmd.String("id"), cmd.String("issuer"), cmd.String("qr"))
+			}),
 		}, {
 			Name:   "disable",
 			Usage:  "disable a user (their sessions are revoked)",
@@ -101,11 +97,9 @@ func userCommand() *cli.Command {
 			Name:  "audit",
 			Usage: "print a user's audit trail (sign-ins, OTP attempts, enrolment, decisions refused and applied)",
 			Flags: []cli.Flag{&cli.StringFlag{Name: "id"}, &cli.IntFlag{Name: "limit", Value: 200}},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *server.App) error {
-					return a.UserAudit(ctx, cmd.Root().Writer, cmd.String("id"), int(cmd.Int("limit")))
-				})
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				return a.UserAudit(ctx, cmd.Root().Writer, cmd.String("id"), int(cmd.Int("limit")))
+			}),
 		}},
 	}
 }
@@ -127,7 +121,7 @@ func unlockUser(ctx context.Context, cmd *cli.Command) error {
 	if reason == "" {
 		return errors.New("--reason must say why, for the audit trail")
 	}
-	operator, err := operatorName(cmd.String("operator"))
+	operator, err := server.Operator(cmd.String("operator"))
 	if err != nil {
 		return err
 	}
