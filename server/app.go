@@ -33,7 +33,8 @@ import (
 
 // App is b2bpay wired together: the database, the store, the broker
 // connection and, when the master key is known, the security it derives.
-// Subcommands and end-to-end tests build it the same way.
+// The commands, the demo, the benchmark and the end-to-end tests build
+// it the same way.
 type App struct {
 	Config Config
 	Log    *slog.Logger
