@@ -1,6 +1,11 @@
 // Command b2bpay carries business-to-business payments from the systems
 // that request them, through a three-person approval, into interbank files.
 // Run `b2bpay --help` for the subcommands.
+//
+// This package is the command line only: the flags, read and checked
+// once, and short actions over the packages that do the work: server (the
+// wiring: serve and the operators' commands), staff (the staff client),
+// producers (submit, as an upstream), demo and bench.
 package main
 
 import (
