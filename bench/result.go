@@ -1,7 +1,10 @@
 // Package bench measures b2bpay against the machine it runs on: baselines
 // (what RabbitMQ and PostgreSQL do here with b2bpay-sized messages and
 // rows, without b2bpay) and b2bpay's own stages, reported side by side as
-// one table and as JSON.
+// one table and as JSON. Run is `b2bpay bench`: the baselines, then the
+// stages (intake, decisions, end to end, the export writer, cutoffs) on a
+// database and a vhost of their own, with b2bpay built as serve builds it
+// (package server).
 package bench
 
 import (

@@ -3,17 +3,35 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/server"
 )
+
+// The administrative commands: the registry (customers, banks, accounts,
+// people, upstreams), master keys, verification and held payments.
+
+// onOff reads the ID on|off arguments of a switch command.
+func onOff(cmd *cli.Command, usage string) (string, bool, error) {
+	if cmd.Args().Len() != 2 || (cmd.Args().Get(1) != "on" && cmd.Args().Get(1) != "off") {
+		return "", false, errors.New("usage: " + usage)
+	}
+	return cmd.Args().Get(0), cmd.Args().Get(1) == "on", nil
+}
+
+// printed prints what a command did, unless err says it failed, and
+// returns err.
+func printed(cmd *cli.Command, err error, format string, args ...any) error {
+	if err == nil {
+		fmt.Fprintf(cmd.Root().Writer, format+"\n", args...)
+	}
+	return err
+}
 
 func keygenCommand() *cli.Command {
 	return &cli.Command{
@@ -38,59 +56,71 @@ func customerCommand() *cli.Command {
 				&cli.StringFlag{Name: "name", Required: true},
 				&cli.BoolFlag{Name: "online", Usage: "enabled for online payment"},
 			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *app) error {
-					c := payment.Customer{ID: cmd.String("id"), Name: cmd.String("name"), OnlinePayment: cmd.Bool("online"), Active: true}
-					if err := a.store.CustomerCreate(ctx, c); err != nil {
-						return err
-					}
-					fmt.Printf("customer %s registered (online payment: %v)\n", c.ID, c.OnlinePayment)
-					// Declare the customer's task queues now, so tasks are
-					// routable before any serve restarts.
-					if err := a.openBroker(ctx, "b2bpay-admin", 10*time.Second); err != nil {
-						fmt.Printf("warning: %v; run `b2bpay topology` before its payments arrive\n", err)
-						return nil
-					}
-					return route.CustomerTopology(c.ID).Declare(ctx, a.conn)
-				})
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				c := payment.Customer{ID: cmd.String("id"), Name: cmd.String("name"), OnlinePayment: cmd.Bool("online"), Active: true}
+				return a.CustomerAdd(ctx, cmd.Root().Writer, c)
+			}),
 		}, {
 			Name:      "online",
 			Usage:     "enable or disable a customer for online payment",
 			ArgsUsage: "ID on|off",
 			Action: func(ctx context.Context, cmd *cli.Command) error {
-				if cmd.Args().Len() != 2 || (cmd.Args().Get(1) != "on" && cmd.Args().Get(1) != "off") {
-					return fmt.Errorf("usage: b2bpay customer online ID on|off")
+				id, on, err := onOff(cmd, "b2bpay customer online ID on|off")
+				if err != nil {
+					return err
 				}
-				return withDB(ctx, cmd, func(a *app) error {
-					return a.store.CustomerSetOnline(ctx, cmd.Args().Get(0), cmd.Args().Get(1) == "on")
-				})
+				return withDB(ctx, cmd, func(a *server.App) error { return a.Store.CustomerSetOnline(ctx, id, on) })
 			},
 		}, {
 			Name:      "review-otp",
 			Usage:     "require (on, the default) or not (off) the reviewer's one-time password to approve at review",
 			ArgsUsage: "ID on|off",
-			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "operator", Usage: "who runs this, for the audit trail (default: the OS user)"},
-			},
+			Flags:     []cli.Flag{&cli.StringFlag{Name: "operator", Usage: "who runs this, for the audit trail (default: the OS user)"}},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
-				if cmd.Args().Len() != 2 || (cmd.Args().Get(1) != "on" && cmd.Args().Get(1) != "off") {
-					return fmt.Errorf("usage: b2bpay customer review-otp ID on|off")
-				}
-				operator, err := operatorName(cmd.String("operator"))
+				id, on, err := onOff(cmd, "b2bpay customer review-otp ID on|off")
 				if err != nil {
 					return err
 				}
-				return withDB(ctx, cmd, func(a *app) error {
-					id, on := cmd.Args().Get(0), cmd.Args().Get(1) == "on"
-					if err := a.store.CustomerSetReviewOTP(ctx, id, on, "admin:"+operator); err != nil {
-						return err
-					}
-					fmt.Printf("customer %s: one-time password at review %s\n", id, cmd.Args().Get(1))
-					return nil
+				operator, err := server.Operator(cmd.String("operator"))
+				if err != nil {
+					return err
+				}
+				return withDB(ctx, cmd, func(a *server.App) error {
+					return printed(cmd, a.Store.CustomerSetReviewOTP(ctx, id, on, "admin:"+operator),
+						"customer %s: one-time password at review %s", id, cmd.Args().Get(1))
 				})
 			},
 		}},
+	}
+}
+
+// tierCommand sets a customer's approval tiers.
+func tierCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "tier",
+		Usage: "require N distinct authorizers for a customer's payments above an amount (e.g. --above 1000000.00 --authorizers 2)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "customer", Required: true},
+			&cli.StringFlag{Name: "currency", Value: "CNY"},
+			&cli.StringFlag{Name: "above", Required: true},
+			&cli.IntFlag{Name: "authorizers", Required: true},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			cur := cmd.String("currency")
+			above, err := payment.ParseAmount(cmd.String("above"), cur)
+			if err != nil && cmd.String("above") != "0" {
+				return err
+			}
+			n := int(cmd.Int("authorizers"))
+			if n < 1 || n > 5 {
+				return errors.New("--authorizers must be 1 to 5")
+			}
+			return withDB(ctx, cmd, func(a *server.App) error {
+				return printed(cmd, a.Store.ApprovalTierSet(ctx, cmd.String("customer"), cur, above, n),
+					"payments of %s above %s %s need %d authorizers (applies to payments received from now on)",
+					cmd.String("customer"), payment.FormatAmount(above, cur), cur, n)
+			})
+		},
 	}
 }
 
@@ -106,16 +136,10 @@ func bankCommand() *cli.Command {
 				&cli.StringFlag{Name: "name", Required: true},
 				&cli.BoolFlag{Name: "b2b", Usage: "offers B2B online payment"},
 			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *app) error {
-					b := payment.Bank{ID: cmd.String("id"), Name: cmd.String("name"), B2B: cmd.Bool("b2b")}
-					if err := a.store.BankCreate(ctx, b); err != nil {
-						return err
-					}
-					fmt.Printf("bank %s registered (B2B: %v)\n", b.ID, b.B2B)
-					return nil
-				})
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				b := payment.Bank{ID: cmd.String("id"), Name: cmd.String("name"), B2B: cmd.Bool("b2b")}
+				return printed(cmd, a.Store.BankCreate(ctx, b), "bank %s registered (B2B: %v)", b.ID, b.B2B)
+			}),
 		}},
 	}
 }
@@ -133,48 +157,12 @@ func accountCommand() *cli.Command {
 				&cli.StringFlag{Name: "number", Required: true},
 				&cli.StringFlag{Name: "currency", Value: "CNY"},
 			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *app) error {
-					acc := payment.Account{Number: cmd.String("number"), BankID: cmd.String("bank"),
-						CustomerID: cmd.String("customer"), Currency: cmd.String("currency"), Active: true}
-					if err := a.store.AccountCreate(ctx, acc); err != nil {
-						return err
-					}
-					fmt.Printf("account %s at %s registered for %s\n", acc.Number, acc.BankID, acc.CustomerID)
-					return nil
-				})
-			},
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				acc := payment.Account{Number: cmd.String("number"), BankID: cmd.String("bank"),
+					CustomerID: cmd.String("customer"), Currency: cmd.String("currency"), Active: true}
+				return printed(cmd, a.Store.AccountCreate(ctx, acc), "account %s at %s registered for %s", acc.Number, acc.BankID, acc.CustomerID)
+			}),
 		}},
-	}
-}
-
-func userCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "user",
-		Usage: "register people of a customer with their roles",
-		Commands: append([]*cli.Command{{
-			Name:  "add",
-			Usage: "register a user",
-			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "id", Required: true, Usage: "login name"},
-				&cli.StringFlag{Name: "customer", Required: true},
-				&cli.StringFlag{Name: "name", Required: true},
-				&cli.StringSliceFlag{Name: "role", Required: true, Usage: "applicant, reviewer or authorizer (repeat for several)"},
-			},
-			Action: func(ctx context.Context, cmd *cli.Command) error {
-				return withDB(ctx, cmd, func(a *app) error {
-					u := payment.User{ID: cmd.String("id"), CustomerID: cmd.String("customer"), Name: cmd.String("name"), Active: true}
-					for _, r := range cmd.StringSlice("role") {
-						u.Roles = append(u.Roles, payment.Role(strings.TrimSpace(r)))
-					}
-					if err := a.store.UserCreate(ctx, u); err != nil {
-						return err
-					}
-					fmt.Printf("user %s of %s registered with roles %v\n", u.ID, u.CustomerID, u.Roles)
-					return nil
-				})
-			},
-		}}, userAdminCommands()...),
 	}
 }
 
@@ -197,44 +185,104 @@ func upstreamCommand() *cli.Command {
 				if cmd.String("amqp-user") == "" && !cmd.Bool("hmac") {
 					return fmt.Errorf("give --amqp-user, --hmac, or both: an upstream must be identifiable")
 				}
-				return withDB(ctx, cmd, func(a *app) error {
+				return withDB(ctx, cmd, func(a *server.App) error {
 					u := payment.Upstream{ID: cmd.String("id"), Name: cmd.String("name"), AMQPUser: cmd.String("amqp-user"),
 						Active: true, Customers: cmd.StringSlice("customer")}
-					var sealed, key []byte
-					version := 0
-					if cmd.Bool("hmac") {
-						s, err := a.sealer()
-						if err != nil {
-							return err
-						}
-						key = secret.NewKey()
-						sealed, version = s.Seal(key, intake.KeyAD(u.ID)), int(s.Version())
-					}
-					if err := a.store.UpstreamCreate(ctx, u, sealed, version); err != nil {
-						return err
-					}
-					fmt.Printf("upstream %s registered for customers %v\n", u.ID, u.Customers)
-					if key != nil {
-						fmt.Printf("HMAC key (shown once; give it to the upstream, it signs %s): %x\n", route.HeaderSignature, key)
-					}
-					// Declare the status queue now, so the upstream's answers are
-					// routable before any serve restarts.
-					if err := a.openBroker(ctx, "b2bpay-admin", 10*time.Second); err != nil {
-						fmt.Printf("warning: %v; run `b2bpay topology` before this upstream submits\n", err)
-						return nil
-					}
-					if err := route.UpstreamTopology(u.ID).Declare(ctx, a.conn); err != nil {
-						return fmt.Errorf("declare status queue of %s: %w", u.ID, err)
-					}
-					fmt.Printf("status events go to queue %s\n", route.StatusQueue(u.ID))
-					if u.AMQPUser != "" {
-						p := route.UpstreamPermissions(u.ID)
-						fmt.Printf("broker permissions of %s (nothing more): rabbitmqctl set_permissions -p VHOST %s '%s' '%s' '%s'\n",
-							u.AMQPUser, u.AMQPUser, p.Configure, p.Write, p.Read)
-					}
-					return nil
+					return a.UpstreamAdd(ctx, cmd.Root().Writer, u, cmd.Bool("hmac"))
 				})
 			},
 		}},
+	}
+}
+
+func keyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "key",
+		Usage: "master key versions: show them, rotate to a new key",
+		Commands: []*cli.Command{{
+			Name:  "status",
+			Usage: "check the configured master key against the database and list the key versions",
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				return a.KeyStatus(ctx, cmd.Root().Writer)
+			}),
+		}, {
+			Name: "rotate",
+			Usage: "switch to a new master key: re-seal every upstream HMAC key and OTP seed with it, keep the older MAC keys " +
+				"sealed with it so old decisions and timeline entries still verify; run with the configured (current) key and " +
+				"the owner's database URL, with every serve stopped, then start them with the new key",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "new-key-file", Required: true, Usage: "file with the new 32-byte key (`b2bpay keygen`, chmod 600)"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				next, err := secret.LoadKeyFile(cmd.String("new-key-file"))
+				if err != nil {
+					return err
+				}
+				return withDB(ctx, cmd, func(a *server.App) error { return a.KeyRotate(ctx, cmd.Root().Writer, next) })
+			},
+		}},
+	}
+}
+
+func verifyCommand() *cli.Command {
+	return &cli.Command{
+		Name: "verify",
+		Usage: "check every payment's timeline (hash chain and MACs) and its content against the decisions that approved it " +
+			"(MACs with the key derived from the master key), and name what broke",
+		ArgsUsage: "[PAYMENT_ID ...] (default: every payment)",
+		Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+			broken, err := a.Verify(ctx, cmd.Root().Writer, cmd.Args().Slice())
+			if err == nil && broken > 0 {
+				return cli.Exit("", 4)
+			}
+			return err
+		}),
+	}
+}
+
+// heldCommand lists the payments the cutoff held (their approvals do not
+// check) and lets an operator void one after investigation. Nothing
+// releases a held payment into a file.
+func heldCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "held",
+		Usage: "list payments held at a cutoff because their approvals do not check, or void one after investigation",
+		Commands: []*cli.Command{{
+			Name:  "list",
+			Usage: "list held payments with what the cutoff found wrong",
+			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+				return a.HeldList(ctx, cmd.Root().Writer)
+			}),
+		}, {
+			Name:      "void",
+			Usage:     "end a held payment (it becomes cancelled, its order free for a new request); audited with the operator's name",
+			ArgsUsage: "PAYMENT_ID",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "operator", Required: true, Usage: "who voids it, for the timeline and the audit trail"},
+				&cli.StringFlag{Name: "reason", Required: true, Usage: "why, for the timeline and the audit trail"},
+			},
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				if cmd.Args().Len() != 1 {
+					return fmt.Errorf("usage: b2bpay held void PAYMENT_ID --operator NAME --reason TEXT")
+				}
+				return withDB(ctx, cmd, func(a *server.App) error {
+					return a.HeldVoid(ctx, cmd.Root().Writer, cmd.Args().First(), cmd.String("operator"), cmd.String("reason"))
+				})
+			},
+		}},
+	}
+}
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "status",
+		Usage:     "show a payment's state and full timeline",
+		ArgsUsage: "PAYMENT_ID | UPSTREAM/REQUEST_ID",
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() != 1 {
+				return fmt.Errorf("usage: b2bpay status PAYMENT_ID | UPSTREAM/REQUEST_ID")
+			}
+			return withDB(ctx, cmd, func(a *server.App) error { return a.Status(ctx, cmd.Root().Writer, cmd.Args().First()) })
+		},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/staff"
 )
 
 // TestSeedFlow walks the seed from request to authorized through the real
@@ -33,7 +34,7 @@ func TestSeedFlow(t *testing.T) {
 	require.Equal(t, payment.StateAwaitingConfirmation, p.State)
 
 	task := e.task(t, "C1", payment.StageConfirmation, p.ID)
-	require.NoError(t, checkTaskDigest(task), "the task's content and digest agree")
+	require.NoError(t, staff.CheckTaskDigest(task), "the task's content and digest agree")
 	require.Equal(t, p.Digest(), task.Digest)
 	res := e.decide(t, ann.token, p.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), task.Digest, "")
 	require.Equal(t, approval.Applied, res.Outcome, res.Reason)
@@ -52,7 +53,7 @@ func TestSeedFlow(t *testing.T) {
 
 	p = e.payment(t, p.ID)
 	require.Equal(t, payment.StateAuthorized, p.State)
-	tl, err := e.app.store.PaymentTimeline(ctx, p.ID)
+	tl, err := e.app.Store.PaymentTimeline(ctx, p.ID)
 	require.NoError(t, err)
 	require.Len(t, tl, 5)
 	who := []string{tl[2].Actor.ID, tl[3].Actor.ID, tl[4].Actor.ID}
@@ -117,9 +118,9 @@ func (e *env) enroll(t *testing.T, id string) *person {
 	ctx := context.Background()
 	hash, err := auth.HashPassword(testPassword)
 	require.NoError(t, err)
-	require.NoError(t, e.app.store.UserSetPassword(ctx, id, hash, "test"))
-	p := &person{id: id, auth: &authenticator{seed: secret.NewKey()[:20]}}
-	require.NoError(t, e.app.store.UserEnrollOTP(ctx, id, e.sealer.Seal(p.auth.seed, otpAD(id)), int(e.sealer.Version()), "test"))
+	require.NoError(t, e.app.Store.UserSetPassword(ctx, id, hash, "test"))
+	p := &person{id: id, auth: &staff.Authenticator{Seed: secret.NewKey()[:20]}}
+	require.NoError(t, e.app.Store.UserEnrollOTP(ctx, id, e.sealer.Seal(p.auth.Seed, otpAD(id)), int(e.sealer.Version()), "test"))
 	p.token = e.login(t, id, testPassword)
 	return p
 }
@@ -136,7 +137,7 @@ func TestApprovalRefusals(t *testing.T) {
 	pat := e.person(t, "pat", "C1", payment.RoleApplicant, payment.RoleReviewer, payment.RoleAuthorizer)
 	carl := e.person(t, "carl", "C2", payment.RoleReviewer)
 	lou := e.person(t, "lou", "C1", payment.RoleAuthorizer)
-	require.NoError(t, e.app.store.UserSetLimit(ctx, "alex", "CNY", 200000000, "test")) // 2,000,000.00 CNY
+	require.NoError(t, e.app.Store.UserSetLimit(ctx, "alex", "CNY", 200000000, "test")) // 2,000,000.00 CNY
 
 	// A payment waiting for confirmation, one for review (applicant pat),
 	// one for authorization reviewed by max, and one too large for alex.
@@ -255,7 +256,7 @@ func TestApprovalRefusals(t *testing.T) {
 func TestTwoAuthorizers(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	require.NoError(t, e.app.store.ApprovalTierSet(ctx, "C1", "CNY", 100000000, 2)) // above 1,000,000.00 CNY
+	require.NoError(t, e.app.Store.ApprovalTierSet(ctx, "C1", "CNY", 100000000, 2)) // above 1,000,000.00 CNY
 	ann := e.enroll(t, "ann")
 	rita := e.person(t, "rita", "C1", payment.RoleReviewer)
 	alex := e.person(t, "alex", "C1", payment.RoleAuthorizer)
@@ -345,7 +346,7 @@ func TestCancelAndExpiry(t *testing.T) {
 	q := e.submit(t, request("expire-1"))
 	require.Equal(t, approval.Applied, e.decide(t, ann.token, q.ID, payment.StageConfirmation, payment.VerdictApprove, ann.code(t), q.Digest(), "").Outcome)
 	require.Eventually(t, func() bool { return e.payment(t, q.ID).State == payment.StateExpired }, 20*time.Second, 50*time.Millisecond)
-	tl, err := e.app.store.PaymentTimeline(context.Background(), q.ID)
+	tl, err := e.app.Store.PaymentTimeline(context.Background(), q.ID)
 	require.NoError(t, err)
 	require.Equal(t, payment.ActionExpire, tl[len(tl)-1].Action)
 	require.Equal(t, "expiry", tl[len(tl)-1].Actor.ID)

@@ -14,6 +14,7 @@ import (
 	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // runCLI runs b2bpay with args against a database, as an operator would,
@@ -35,11 +36,11 @@ func TestUserUnlockCommand(t *testing.T) {
 	dbURL, drop, err := pgtest.NewDatabase(ctx)
 	require.NoError(t, err)
 	t.Cleanup(drop)
-	a, err := openDB(ctx, config{DatabaseURL: dbURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
+	a, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
 	require.NoError(t, err)
-	t.Cleanup(a.close)
+	t.Cleanup(a.Close)
 	auth.Params = auth.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	s := a.store
+	s := a.Store
 	require.NoError(t, s.CustomerCreate(ctx, payment.Customer{ID: "C1", Name: "C1", OnlinePayment: true, Active: true}))
 	require.NoError(t, s.UserCreate(ctx, payment.User{ID: "bob", CustomerID: "C1", Name: "Bob", Roles: []payment.Role{payment.RoleAuthorizer}, Active: true}))
 	const pw = "correct horse battery staple"
@@ -51,7 +52,7 @@ func TestUserUnlockCommand(t *testing.T) {
 			_, err := s.Login(ctx, "bob", "a wrong password", auth.CheckPassword, auth.Throttle{})
 			require.Equal(t, payment.CodeLoginFailed, payment.ErrorCode(err))
 		}
-		_, err = a.pool.Exec(ctx, `UPDATE users SET otp_failures = 5, otp_locked_until = now() + interval '15 minutes' WHERE id = 'bob'`)
+		_, err = a.Pool.Exec(ctx, `UPDATE users SET otp_failures = 5, otp_locked_until = now() + interval '15 minutes' WHERE id = 'bob'`)
 		require.NoError(t, err)
 		_, err := s.Login(ctx, "bob", pw, auth.CheckPassword, auth.Throttle{})
 		require.Equal(t, payment.CodeLoginThrottled, payment.ErrorCode(err))
@@ -71,7 +72,7 @@ func TestUserUnlockCommand(t *testing.T) {
 	require.NoError(t, err, "bob signs in at once")
 	var otpFailures int
 	var otpLock *time.Time
-	require.NoError(t, a.pool.QueryRow(ctx, `SELECT otp_failures, otp_locked_until FROM users WHERE id = 'bob'`).Scan(&otpFailures, &otpLock))
+	require.NoError(t, a.Pool.QueryRow(ctx, `SELECT otp_failures, otp_locked_until FROM users WHERE id = 'bob'`).Scan(&otpFailures, &otpLock))
 	require.Zero(t, otpFailures)
 	require.Nil(t, otpLock)
 

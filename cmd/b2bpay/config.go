@@ -1,16 +1,15 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // Defaults for the local services.
@@ -30,23 +29,15 @@ var globalFlags = []cli.Flag{
 	&cli.StringFlag{Name: "log-format", Value: "text", Sources: cli.EnvVars("B2BPAY_LOG_FORMAT"), Usage: "text or json"},
 }
 
-// config is everything read from flags and the environment, checked once.
-type config struct {
-	DatabaseURL string
-	AMQPURL     string
-	Location    *time.Location
-	Logger      *slog.Logger
-	keyFile     string
-}
-
-func loadConfig(cmd *cli.Command) (config, error) {
+// loadConfig reads and checks the global flags once.
+func loadConfig(cmd *cli.Command) (server.Config, error) {
 	loc, err := time.LoadLocation(cmd.String("timezone"))
 	if err != nil {
-		return config{}, fmt.Errorf("timezone %q: %w", cmd.String("timezone"), err)
+		return server.Config{}, fmt.Errorf("timezone %q: %w", cmd.String("timezone"), err)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cmd.String("log-level"))); err != nil {
-		return config{}, fmt.Errorf("log level %q: %w", cmd.String("log-level"), err)
+		return server.Config{}, fmt.Errorf("log level %q: %w", cmd.String("log-level"), err)
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler
@@ -56,32 +47,30 @@ func loadConfig(cmd *cli.Command) (config, error) {
 	case "text":
 		h = slog.NewTextHandler(os.Stderr, opts)
 	default:
-		return config{}, fmt.Errorf("log format %q: want text or json", cmd.String("log-format"))
+		return server.Config{}, fmt.Errorf("log format %q: want text or json", cmd.String("log-format"))
 	}
-	return config{
-		DatabaseURL: cmd.String("database-url"),
-		AMQPURL:     cmd.String("amqp-url"),
-		Location:    loc,
-		Logger:      slog.New(h),
-		keyFile:     cmd.String("master-key-file"),
-	}, nil
+	return server.Config{DatabaseURL: cmd.String("database-url"), AMQPURL: cmd.String("amqp-url"), Location: loc,
+		Logger: slog.New(h), KeyFile: cmd.String("master-key-file")}, nil
 }
 
-// errNoKey is returned when a command that handles secrets has no key.
-var errNoKey = errors.New("no master key: set B2BPAY_MASTER_KEY (32 bytes, base64 or hex; `b2bpay keygen` makes one) or B2BPAY_MASTER_KEY_FILE")
-
-// masterKey reads the master key from the key file or B2BPAY_MASTER_KEY.
-// Without a key it fails: no key, no start.
-func (c config) masterKey() ([]byte, error) {
-	switch {
-	case c.keyFile != "":
-		return secret.LoadKeyFile(c.keyFile)
-	case strings.TrimSpace(os.Getenv("B2BPAY_MASTER_KEY")) != "":
-		return secret.ParseKey(os.Getenv("B2BPAY_MASTER_KEY"))
+// withDB runs fn with the database side of b2bpay open.
+func withDB(ctx context.Context, cmd *cli.Command, fn func(*server.App) error) error {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return err
 	}
-	return nil, errNoKey
+	a, err := server.Open(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return fn(a)
 }
 
-func sealerFor(key []byte) (*secret.Sealer, error) {
-	return secret.NewSealer(1, map[byte][]byte{1: key})
+// onApp is the action of a command that works on the database side of
+// b2bpay: fn runs with it open (withDB).
+func onApp(fn func(context.Context, *cli.Command, *server.App) error) cli.ActionFunc {
+	return func(ctx context.Context, cmd *cli.Command) error {
+		return withDB(ctx, cmd, func(a *server.App) error { return fn(ctx, cmd, a) })
+	}
 }

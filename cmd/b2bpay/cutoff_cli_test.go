@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/server"
 
 	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/export"
@@ -88,14 +89,14 @@ func (e *env) authorized(t *testing.T, at time.Time, exec string, ids ...string)
 		p := e.submit(t, request(id))
 		out = append(out, p.ID)
 	}
-	_, err := e.app.pool.Exec(context.Background(), `UPDATE payments SET state = 'authorized', updated_at = $2, execution_date = $3
+	_, err := e.app.Pool.Exec(context.Background(), `UPDATE payments SET state = 'authorized', updated_at = $2, execution_date = $3
 		WHERE id::text = ANY($1)`, out, at, exec)
 	require.NoError(t, err)
 	// The approvals, sealed with the key the binary derives from the
 	// master key: the claim re-checks them.
-	key, err := macKey(e.master)
+	key, err := server.MACKey(e.master)
 	require.NoError(t, err)
-	_, err = pgtest.Approve(context.Background(), e.app.pool, key)
+	_, err = pgtest.Approve(context.Background(), e.app.Pool, key)
 	require.NoError(t, err)
 	return out
 }

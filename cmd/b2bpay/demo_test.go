@@ -10,9 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/calendar"
+	"github.com/b2bpay/b2bpay/demo"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // TestDemo runs the demo (intake of every kind of request, then the
@@ -27,9 +29,9 @@ func TestDemo(t *testing.T) {
 	dbURL, dropDB, err := pgtest.NewDatabase(ctx)
 	require.NoError(t, err)
 	t.Cleanup(dropDB)
-	cfg := config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}
+	cfg := server.Config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}
 	dir := t.TempDir()
-	require.NoError(t, runDemo(ctx, cfg, 60, dir))
+	require.NoError(t, demo.Run(ctx, cfg, 60, dir))
 
 	// Whatever today is (a Sunday, a holiday), the file is valid and
 	// settles on a business day of the demo's calendar, on or after today.

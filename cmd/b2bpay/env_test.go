@@ -17,6 +17,7 @@ import (
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // env is a running b2bpay on a database and a vhost of its own, with a
@@ -25,8 +26,8 @@ import (
 // broker user, user_id) and upstream "mall" (HMAC key mallKey).
 type env struct {
 	t       *testing.T
-	cfg     config
-	app     *app
+	cfg     server.Config
+	app     *server.App
 	sealer  *secret.Sealer
 	master  []byte // the master key, for the commands run as processes
 	mallKey []byte
@@ -73,25 +74,25 @@ func newEnvAt(t *testing.T, dbURL string) *env {
 	if os.Getenv("B2BPAY_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	cfg := config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: loc,
+	cfg := server.Config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: loc,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))}
 	master := secret.NewKey()
-	sec, err := newSecurity(master, 15*time.Minute, nil)
+	sec, err := server.NewSecurity(master, 15*time.Minute, nil)
 	require.NoError(t, err)
-	sealer := sec.sealer
-	a, err := openDB(ctx, cfg, sec)
+	sealer := sec.Sealer
+	a, err := server.Open(ctx, cfg, sec)
 	require.NoError(t, err)
-	t.Cleanup(a.close)
+	t.Cleanup(a.Close)
 	e := &env{t: t, cfg: cfg, app: a, sealer: sealer, master: master, mallKey: secret.NewKey()}
 	e.seed(ctx)
-	require.NoError(t, a.openBroker(ctx, "b2bpay-test", 30*time.Second))
+	require.NoError(t, a.OpenBroker(ctx, "b2bpay-test", 30*time.Second))
 	e.start()
 	t.Cleanup(e.halt)
 	return e
 }
 
 func (e *env) seed(ctx context.Context) {
-	s := e.app.store
+	s := e.app.Store
 	r := require.New(e.t)
 	r.NoError(s.CustomerCreate(ctx, payment.Customer{ID: "C1", Name: "上海华东机电设备有限公司", OnlinePayment: true, Active: true}))
 	r.NoError(s.CustomerCreate(ctx, payment.Customer{ID: "C2", Name: "北京远航贸易有限公司", Active: true}))
@@ -111,14 +112,14 @@ func (e *env) seed(ctx context.Context) {
 func (e *env) start() {
 	// serve declares the topology too; declaring it first means every
 	// queue and binding exists once start returns.
-	require.NoError(e.t, e.app.declare(context.Background()))
+	require.NoError(e.t, e.app.Declare(context.Background()))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop, e.done = cancel, make(chan error, 1)
 	ready, metricsReady := make(chan string, 1), make(chan string, 1)
 	go func() {
-		e.done <- e.app.serve(ctx, serveOptions{Prefetch: 50, Concurrency: 4, IntakeBatch: 10, Drain: 10 * time.Second,
+		e.done <- e.app.Serve(ctx, server.ServeOptions{Prefetch: 50, Concurrency: 4, IntakeBatch: 10, Drain: 10 * time.Second,
 			HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", ExpiryEvery: e.expiryEvery, TTLs: e.ttls,
-			ready: ready, metricsReady: metricsReady})
+			Ready: ready, MetricsReady: metricsReady})
 	}()
 	select {
 	case e.apiAddr = <-ready:
@@ -146,7 +147,7 @@ func (e *env) halt() {
 }
 
 func (e *env) channel() *amqp.Channel {
-	ch, err := e.app.conn.Channel(context.Background())
+	ch, err := e.app.Conn.Channel(context.Background())
 	require.NoError(e.t, err)
 	e.t.Cleanup(func() { _ = ch.Close() })
 	return ch
@@ -219,6 +220,6 @@ func events(t *testing.T, ds []amqp.Delivery) []payment.Event {
 
 func (e *env) count(sql string, args ...any) int {
 	var n int
-	require.NoError(e.t, e.app.pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	require.NoError(e.t, e.app.Pool.QueryRow(context.Background(), sql, args...).Scan(&n))
 	return n
 }

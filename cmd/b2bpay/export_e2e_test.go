@@ -30,12 +30,12 @@ func TestSeedToSettlement(t *testing.T) {
 	ctx := context.Background()
 	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *", "30 22 * * *")
 	require.NoError(t, err)
-	e.app.approval.SetNextCutoff(sched.Next)
+	e.app.Approval.SetNextCutoff(sched.Next)
 	outbound, inbound := t.TempDir(), t.TempDir()
-	x, err := export.New(e.app.store, export.Config{Dir: outbound, Format: iso20022.Pacs008(), MaxPerFile: 100,
+	x, err := export.New(e.app.Store, export.Config{Dir: outbound, Format: iso20022.Pacs008(), MaxPerFile: 100,
 		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})
 	require.NoError(t, err)
-	reports := &export.Reports{Store: e.app.store, Dir: inbound}
+	reports := &export.Reports{Store: e.app.Store, Dir: inbound}
 
 	ann := e.enroll(t, "ann")
 	rita := e.person(t, "rita", "C1", payment.RoleReviewer)
@@ -69,7 +69,7 @@ func TestSeedToSettlement(t *testing.T) {
 	require.NoError(t, json.Unmarshal(mb, &m))
 	require.Equal(t, 1, m.Count)
 	require.Equal(t, "1286400.50", m.ControlSum)
-	written, err := e.app.store.BatchGet(ctx, b.ID)
+	written, err := e.app.Store.BatchGet(ctx, b.ID)
 	require.NoError(t, err)
 	require.Equal(t, "written", written.State)
 	require.Equal(t, written.SHA256, m.SHA256)
@@ -103,7 +103,7 @@ func TestSeedToSettlement(t *testing.T) {
 	require.Equal(t, []string{"receive", "request_confirmation", "confirm", "approve", "authorize", "export", "settle"}, actions)
 	require.Contains(t, view.Timeline[5].Note, b.FileName)
 	q := e.payment(t, p.ID)
-	tl, err := e.app.store.PaymentTimeline(ctx, p.ID)
+	tl, err := e.app.Store.PaymentTimeline(ctx, p.ID)
 	require.NoError(t, err)
 	seq, why := payment.VerifyChain(tl, q.HeadHash)
 	require.Zero(t, seq, why)
@@ -115,7 +115,7 @@ func (e *env) exporter(t *testing.T, dir string) *export.Exporter {
 	t.Helper()
 	sched, err := calendar.NewSchedule(shanghai(), calendar.Weekdays(), "0 10 * * *")
 	require.NoError(t, err)
-	x, err := export.New(e.app.store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 100,
+	x, err := export.New(e.app.Store, export.Config{Dir: dir, Format: iso20022.Pacs008(), MaxPerFile: 100,
 		Schedule: sched, Calendar: calendar.Weekdays(), Location: shanghai(), Runner: "test"})
 	require.NoError(t, err)
 	return x

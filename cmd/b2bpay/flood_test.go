@@ -9,11 +9,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -110,8 +112,8 @@ func TestSecurityLoginFloodDoesNotStarve(t *testing.T) {
 	const users = 64
 	for i := range users {
 		id := fmt.Sprintf("flo-%d", i)
-		require.NoError(t, e.app.store.UserCreate(ctx, payment.User{ID: id, CustomerID: "C1", Name: id, Roles: []payment.Role{payment.RoleReviewer}, Active: true}))
-		require.NoError(t, e.app.store.UserSetPassword(ctx, id, hash, "test"))
+		require.NoError(t, e.app.Store.UserCreate(ctx, payment.User{ID: id, CustomerID: "C1", Name: id, Roles: []payment.Role{payment.RoleReviewer}, Active: true}))
+		require.NoError(t, e.app.Store.UserSetPassword(ctx, id, hash, "test"))
 	}
 	viewer := e.person(t, "vic", "C1", payment.RoleReviewer)
 	e.submit(t, request("flood-0"))
@@ -202,4 +204,16 @@ func TestSecurityLoginFloodDoesNotStarve(t *testing.T) {
 	require.Positive(t, statuses[http.StatusTooManyRequests], "a flood of failing sign-ins is throttled")
 	require.Zero(t, missingRetryAfter, "every 429 says when to come back")
 	require.Zero(t, statuses[http.StatusInternalServerError])
+}
+
+// cleanEnv is the environment without b2bpay's own variables, so that the
+// flags a test gives are the whole configuration.
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "B2BPAY_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
 }

@@ -1,10 +1,14 @@
 // Command b2bpay carries business-to-business payments from the systems
 // that request them, through a three-person approval, into interbank files.
 // Run `b2bpay --help` for the subcommands.
+//
+// This package is the command line only: the flags, read and checked
+// once, and short actions over the packages that do the work: server (the
+// wiring: serve and the operators' commands), staff (the staff client),
+// producers (submit, as an upstream), demo and bench.
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -14,12 +18,9 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/jobs"
-	"github.com/b2bpay/b2bpay/otp"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres"
-	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 func main() {
@@ -47,23 +48,6 @@ func root() *cli.Command {
 	}
 }
 
-// electorKey is the PostgreSQL advisory lock key of the scheduler's leader.
-const electorKey int64 = 0x6232627061790001
-
-// withDB runs fn with the database side of the app open.
-func withDB(ctx context.Context, cmd *cli.Command, fn func(*app) error) error {
-	cfg, err := loadConfig(cmd)
-	if err != nil {
-		return err
-	}
-	a, err := openDB(ctx, cfg, nil)
-	if err != nil {
-		return err
-	}
-	defer a.close()
-	return fn(a)
-}
-
 func migrateCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "migrate",
@@ -78,25 +62,7 @@ func migrateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			// Migrating needs no master key: the owner's environment need
-			// not hold it.
-			pool, err := postgres.Open(ctx, cfg.DatabaseURL, 0)
-			if err != nil {
-				return err
-			}
-			defer pool.Close()
-			v, err := postgres.Migrate(ctx, pool)
-			if err != nil {
-				return err
-			}
-			fmt.Printf("database at migration %d\n", v)
-			if role := cmd.String("app-role"); role != "" {
-				if err := postgres.GrantApp(ctx, pool, role); err != nil {
-					return err
-				}
-				fmt.Printf("role %s may read and write b2bpay's tables, and only insert into the append-only ones\n", role)
-			}
-			return nil
+			return server.Migrate(ctx, os.Stdout, cfg, cmd.String("app-role"))
 		},
 	}
 }
@@ -107,9 +73,9 @@ func serveCommand() *cli.Command {
 		Usage: "run the intake and decision workers, the outbox relay, the status API, the cutoffs, status reports and expiry until SIGTERM",
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "prefetch", Value: 50, Sources: cli.EnvVars("B2BPAY_PREFETCH"), Usage: "unacked deliveries per consumer"},
-			&cli.IntFlag{Name: "max-message-bytes", Value: defaultMaxMessageBytes, Sources: cli.EnvVars("B2BPAY_MAX_MESSAGE_BYTES"),
+			&cli.IntFlag{Name: "max-message-bytes", Value: server.DefaultMaxMessageBytes, Sources: cli.EnvVars("B2BPAY_MAX_MESSAGE_BYTES"),
 				Usage: "the broker's max_message_size (rabbitmq.conf; deploy/README.md sets 1 MiB): the largest delivery"},
-			&cli.IntFlag{Name: "delivery-memory", Value: defaultDeliveryMemory, Sources: cli.EnvVars("B2BPAY_DELIVERY_MEMORY"),
+			&cli.IntFlag{Name: "delivery-memory", Value: server.DefaultDeliveryMemory, Sources: cli.EnvVars("B2BPAY_DELIVERY_MEMORY"),
 				Usage: "bytes all consumers' unacknowledged deliveries may take: prefetch is lowered so that prefetch × max-message-bytes × 2 queues fits"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Sources: cli.EnvVars("B2BPAY_CONCURRENCY"), Usage: "parallel handlers per queue"},
 			&cli.IntFlag{Name: "intake-batch", Value: 50, Sources: cli.EnvVars("B2BPAY_INTAKE_BATCH"), Usage: "payment requests stored per intake transaction, at most (1: one at a time)"},
@@ -130,75 +96,24 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "login-lock", Value: 15 * time.Minute, Sources: cli.EnvVars("B2BPAY_LOGIN_LOCK"), Usage: "how long sign-in is locked after 5 wrong passwords in a row"},
 		}, exportFlags...),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			for _, name := range []string{"prefetch", "concurrency", "intake-batch", "decision-batch"} {
-				if n := cmd.Int(name); n < 1 || n > 10000 {
-					return fmt.Errorf("--%s must be from 1 to 10000, not %d", name, n)
-				}
-			}
-			if m := cmd.Int("max-message-bytes"); m < 64<<10 || m > 512<<20 {
-				return fmt.Errorf("--max-message-bytes must be from 64 KiB to 512 MiB (the broker's max_message_size), not %d", m)
-			}
-			if m := cmd.Int("delivery-memory"); m < consumerCount*cmd.Int("max-message-bytes") {
-				return fmt.Errorf("--delivery-memory must hold at least one largest message per queue (%d bytes), not %d",
-					consumerCount*cmd.Int("max-message-bytes"), m)
-			}
-			if w := cmd.Duration("batch-wait"); w <= 0 || w > time.Second {
-				return fmt.Errorf("--batch-wait must be above 0 and at most 1s, not %s", w)
-			}
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
-			master, err := cfg.masterKey()
-			if err != nil {
-				return err
-			}
-			sec, err := newSecurity(master, cmd.Duration("token-ttl"), nil)
-			if err != nil {
-				return err
-			}
-			sec.throttle = auth.Throttle{MaxFailures: 5, LockFor: cmd.Duration("login-lock")}
-			sec.otpPolicy = otp.Policy{MaxFailures: 5, LockFor: cmd.Duration("otp-lock")}
-			a, err := openDB(ctx, cfg, sec)
-			if err != nil {
-				return err
-			}
-			defer a.close()
-			if err := postgres.CheckMigrated(ctx, a.pool); err != nil {
-				return err
-			}
-			if err := checkRole(ctx, a.pool, cmd.Bool("allow-privileged-db-role"), a.log); err != nil {
-				return err
-			}
-			if err := a.openBroker(ctx, "b2bpay-serve", 30*time.Second); err != nil {
-				return err
-			}
-			ec, err := loadExportConfig(cmd, cfg.Location)
-			if err != nil {
-				return err
-			}
-			x, reports, err := a.exporter(ec)
-			if err != nil {
-				return err
-			}
-			a.approval.SetNextCutoff(ec.schedule.Next)
-			elector := postgres.NewElector(cfg.DatabaseURL, electorKey, cfg.Logger)
-			defer elector.Close()
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			return a.serve(ctx, serveOptions{
-				Export: x, Reports: reports, CutoffTick: cmd.Duration("cutoff-tick"), Elector: elector,
-				Calendar: ec.calSource, CalendarReload: hup,
-				Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")),
-				MaxMessageBytes: int64(cmd.Int("max-message-bytes")), DeliveryMemory: int64(cmd.Int("delivery-memory")),
-				IntakeBatch: int(cmd.Int("intake-batch")), DecisionBatch: int(cmd.Int("decision-batch")), BatchWait: cmd.Duration("batch-wait"),
-				Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), MetricsAddr: cmd.String("metrics-addr"), ExpiryEvery: cmd.Duration("expiry-every"),
-				TTLs: map[payment.State]time.Duration{
-					payment.StateAwaitingConfirmation:  cmd.Duration("ttl-confirmation"),
-					payment.StateAwaitingReview:        cmd.Duration("ttl-review"),
-					payment.StateAwaitingAuthorization: cmd.Duration("ttl-authorization"),
+			return server.Run(ctx, cfg, server.Settings{
+				Serve: server.ServeOptions{
+					Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")), CutoffTick: cmd.Duration("cutoff-tick"),
+					MaxMessageBytes: int64(cmd.Int("max-message-bytes")), DeliveryMemory: int64(cmd.Int("delivery-memory")),
+					IntakeBatch: int(cmd.Int("intake-batch")), DecisionBatch: int(cmd.Int("decision-batch")), BatchWait: cmd.Duration("batch-wait"),
+					Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), MetricsAddr: cmd.String("metrics-addr"), ExpiryEvery: cmd.Duration("expiry-every"),
+					TTLs: map[payment.State]time.Duration{
+						payment.StateAwaitingConfirmation:  cmd.Duration("ttl-confirmation"),
+						payment.StateAwaitingReview:        cmd.Duration("ttl-review"),
+						payment.StateAwaitingAuthorization: cmd.Duration("ttl-authorization"),
+					},
 				},
+				Export: exportSettings(cmd), TokenTTL: cmd.Duration("token-ttl"), LoginLock: cmd.Duration("login-lock"), OTPLock: cmd.Duration("otp-lock"),
+				AllowPrivilegedRole: cmd.Bool("allow-privileged-db-role"),
 			})
 		},
 	}
@@ -214,26 +129,9 @@ func topologyCommand() *cli.Command {
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Bool("definitions") {
-				b, err := route.Static().Definitions(cmd.String("vhost"))
-				if err != nil {
-					return err
-				}
-				if !bytes.HasSuffix(b, []byte("\n")) {
-					b = append(b, '\n')
-				}
-				_, err = os.Stdout.Write(b)
-				return err
+				return server.Definitions(os.Stdout, cmd.String("vhost"))
 			}
-			return withDB(ctx, cmd, func(a *app) error {
-				if err := a.openBroker(ctx, "b2bpay-topology", 10*time.Second); err != nil {
-					return err
-				}
-				if err := a.declare(ctx); err != nil {
-					return err
-				}
-				fmt.Println("topology declared")
-				return nil
-			})
+			return withDB(ctx, cmd, func(a *server.App) error { return a.Topology(ctx, os.Stdout) })
 		},
 	}
 }

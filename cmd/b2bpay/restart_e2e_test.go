@@ -101,9 +101,9 @@ func TestBrokerDropsConnections(t *testing.T) {
 	}, 60*time.Second, 10*time.Millisecond)
 	vhost, err := rabbitmqtest.VhostOf(e.cfg.AMQPURL)
 	require.NoError(t, err)
-	gen := e.app.conn.Generation()
+	gen := e.app.Conn.Generation()
 	require.NoError(t, rabbitmqtest.CloseConnections(vhost, "test: broker drops connections"))
 	require.NoError(t, <-done)
 	awaitAll(t, e, "drop", n)
-	require.Greater(t, e.app.conn.Generation(), gen, "the connection was dropped and came back")
+	require.Greater(t, e.app.Conn.Generation(), gen, "the connection was dropped and came back")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/producers"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // TestSecurityWrongMasterKeyRefused: once a database has its key, every
@@ -23,11 +24,11 @@ func TestSecurityWrongMasterKeyRefused(t *testing.T) {
 	ctx := context.Background()
 	e.enroll(t, "ann")
 	wrong := secret.NewKey()
-	sec, err := newSecurity(wrong, 15*time.Minute, nil)
+	sec, err := server.NewSecurity(wrong, 15*time.Minute, nil)
 	require.NoError(t, err)
-	a, err := openDB(ctx, e.cfg, sec)
+	a, err := server.Open(ctx, e.cfg, sec)
 	if err == nil {
-		a.close()
+		a.Close()
 	}
 	require.ErrorContains(t, err, "the master key is not this database's key")
 	require.ErrorContains(t, err, "current key version 1")
@@ -37,11 +38,11 @@ func TestSecurityWrongMasterKeyRefused(t *testing.T) {
 
 	// Nothing recorded yet (a database from before key versions): the key
 	// must open what is sealed there.
-	_, err = e.app.pool.Exec(ctx, `DELETE FROM key_versions`)
+	_, err = e.app.Pool.Exec(ctx, `DELETE FROM key_versions`)
 	require.NoError(t, err)
-	a, err = openDB(ctx, e.cfg, sec)
+	a, err = server.Open(ctx, e.cfg, sec)
 	if err == nil {
-		a.close()
+		a.Close()
 	}
 	require.ErrorContains(t, err, "does not open the secrets sealed in this database (upstream-hmac)")
 	require.Equal(t, 0, e.count(`SELECT count(*) FROM key_versions`))
@@ -84,24 +85,24 @@ func TestSecurityKeyRotate(t *testing.T) {
 	require.ErrorContains(t, err, "already")
 
 	// The old key is refused, by serve and every command.
-	sec, err := newSecurity(old, 15*time.Minute, nil)
+	sec, err := server.NewSecurity(old, 15*time.Minute, nil)
 	require.NoError(t, err)
-	a, err := openDB(ctx, e.cfg, sec)
+	a, err := server.Open(ctx, e.cfg, sec)
 	if err == nil {
-		a.close()
+		a.Close()
 	}
 	require.ErrorContains(t, err, "retired by a rotation: it is key version 1, the database's current key is version 2")
 	_, err = runCLI(t, e.cfg.DatabaseURL, "--master-key-file", oldFile, "verify")
 	require.ErrorContains(t, err, "retired")
 
 	// Serve with the new key: the seeds open, the old MACs check.
-	sec, err = newSecurity(next, 15*time.Minute, nil)
+	sec, err = server.NewSecurity(next, 15*time.Minute, nil)
 	require.NoError(t, err)
-	a, err = openDB(ctx, e.cfg, sec)
+	a, err = server.Open(ctx, e.cfg, sec)
 	require.NoError(t, err)
-	t.Cleanup(a.close)
-	require.NoError(t, a.openBroker(ctx, "b2bpay-test-rotated", 30*time.Second))
-	e.app, e.sealer, e.master = a, sec.sealer, next
+	t.Cleanup(a.Close)
+	require.NoError(t, a.OpenBroker(ctx, "b2bpay-test-rotated", 30*time.Second))
+	e.app, e.sealer, e.master = a, sec.Sealer, next
 	e.start()
 	stale := e.decide(t, alex.token, across.ID, payment.StageAuthorization, payment.VerdictApprove, alex.code(t), across.Digest(), "")
 	require.Equal(t, approval.Refused, stale.Outcome, "a token signed with the old key")
@@ -114,7 +115,7 @@ func TestSecurityKeyRotate(t *testing.T) {
 	defer mall.Close()
 	require.NoError(t, mall.Submit(ctx, request("rotate-mall")))
 	require.Eventually(t, func() bool {
-		_, err := e.app.store.PaymentGetByRequest(ctx, "mall", "rotate-mall")
+		_, err := e.app.Store.PaymentGetByRequest(ctx, "mall", "rotate-mall")
 		return err == nil
 	}, 20*time.Second, 20*time.Millisecond, "the upstream's re-sealed HMAC key opens")
 

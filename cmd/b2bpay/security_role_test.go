@@ -24,6 +24,7 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // scratchRoles creates, on the test server, an owner role and an app role
@@ -73,7 +74,7 @@ func scratchRoles(t *testing.T) (ownerURL, appURL, appRole string) {
 	return as(owner), as(app), app
 }
 
-// keyFile writes a master key to a file only its owner reads.
+// KeyFile writes a master key to a file only its owner reads.
 func keyFile(t *testing.T, key []byte) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "master.key")
@@ -116,7 +117,7 @@ func TestSecurityAppRoleCannotRewriteHistory(t *testing.T) {
 			e.count(`SELECT count(*) FROM decisions`), e.count(`SELECT count(*) FROM key_versions`))
 	}
 	before := counts()
-	app := e.app.pool
+	app := e.app.Pool
 	for _, stmt := range []string{
 		`TRUNCATE payment_timeline`, `TRUNCATE audit_log`, `TRUNCATE decisions`, `TRUNCATE payments`, `TRUNCATE key_versions`,
 		`ALTER TABLE payment_timeline DISABLE TRIGGER payment_timeline_append_only`,
@@ -148,7 +149,7 @@ func TestSecurityAppRoleCannotRewriteHistory(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
-	err = checkRole(ctx, open(ownerURL), false, log)
+	err = server.CheckRole(ctx, open(ownerURL), false, log)
 	require.ErrorContains(t, err, "owns table")
 	require.ErrorContains(t, err, "--allow-privileged-db-role")
 	super, err := url.Parse(appURL)
@@ -156,10 +157,10 @@ func TestSecurityAppRoleCannotRewriteHistory(t *testing.T) {
 	base, err := url.Parse(pgtest.BaseURL())
 	require.NoError(t, err)
 	super.User = base.User
-	require.ErrorContains(t, checkRole(ctx, open(super.String()), false, log), "is a superuser")
-	require.NoError(t, checkRole(ctx, app, false, log))
+	require.ErrorContains(t, server.CheckRole(ctx, open(super.String()), false, log), "is a superuser")
+	require.NoError(t, server.CheckRole(ctx, app, false, log))
 	require.Empty(t, logs.String())
-	require.NoError(t, checkRole(ctx, open(ownerURL), true, log))
+	require.NoError(t, server.CheckRole(ctx, open(ownerURL), true, log))
 	require.Contains(t, logs.String(), "level=ERROR")
 	require.Contains(t, logs.String(), "alert=db_role_privileged")
 
@@ -175,7 +176,7 @@ func TestSecurityAppRoleCannotRewriteHistory(t *testing.T) {
 	require.NoError(t, err)
 	_, err = superPool.Exec(ctx, "GRANT "+owner+" TO "+appRole)
 	require.NoError(t, err)
-	require.ErrorContains(t, checkRole(ctx, open(appURL), false, log), "owns table")
+	require.ErrorContains(t, server.CheckRole(ctx, open(appURL), false, log), "owns table")
 	_, err = runCLI(t, ownerURL, "migrate", "--app-role", appRole)
 	require.ErrorContains(t, err, "owns b2bpay's tables")
 }
@@ -204,13 +205,13 @@ func TestSecurityReassignFromServeRole(t *testing.T) {
 	appPool, err := pgxpool.New(ctx, appURL)
 	require.NoError(t, err)
 	t.Cleanup(appPool.Close)
-	require.ErrorContains(t, checkRole(ctx, appPool, false, slog.New(slog.DiscardHandler)), "owns table")
+	require.ErrorContains(t, server.CheckRole(ctx, appPool, false, slog.New(slog.DiscardHandler)), "owns table")
 
 	_, err = superPool.Exec(ctx, "REASSIGN OWNED BY "+appRole+" TO "+owner)
 	require.NoError(t, err)
 	out, err = runCLI(t, ownerURL, "migrate", "--app-role", appRole)
 	require.NoError(t, err, out)
-	require.NoError(t, checkRole(ctx, appPool, false, slog.New(slog.DiscardHandler)))
+	require.NoError(t, server.CheckRole(ctx, appPool, false, slog.New(slog.DiscardHandler)))
 	_, err = appPool.Exec(ctx, `TRUNCATE payment_timeline`)
 	require.ErrorContains(t, err, "permission denied")
 	_, err = appPool.Exec(ctx, `INSERT INTO customers (id, name) VALUES ('C9', 'C9')`)

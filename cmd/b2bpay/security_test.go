@@ -15,6 +15,7 @@ import (
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // TestSecuritySubmitUnderUpstreamPermissions: `b2bpay submit` works as an
@@ -29,9 +30,9 @@ func TestSecuritySubmitUnderUpstreamPermissions(t *testing.T) {
 	user, userURL, dropUser, err := rabbitmqtest.NewUser(e.cfg.AMQPURL, p.Configure, p.Write, p.Read)
 	require.NoError(t, err)
 	t.Cleanup(dropUser)
-	require.NoError(t, e.app.store.UpstreamCreate(ctx, payment.Upstream{ID: "erp-sec", Name: "ERP", AMQPUser: user, Active: true,
+	require.NoError(t, e.app.Store.UpstreamCreate(ctx, payment.Upstream{ID: "erp-sec", Name: "ERP", AMQPUser: user, Active: true,
 		Customers: []string{"C1"}}, nil, 0))
-	require.NoError(t, e.app.declare(ctx))
+	require.NoError(t, e.app.Declare(ctx))
 
 	ch := e.channel()
 	require.NoError(t, ch.Confirm(false))
@@ -73,42 +74,42 @@ func TestSecurityUnsafeUpstreamIDs(t *testing.T) {
 	dbURL, drop, err := pgtest.NewDatabase(ctx)
 	require.NoError(t, err)
 	t.Cleanup(drop)
-	a, err := openDB(ctx, config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
+	a, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
 	require.NoError(t, err)
-	t.Cleanup(a.close)
-	require.NoError(t, a.store.CustomerCreate(ctx, payment.Customer{ID: "C1", Name: "C1", OnlinePayment: true, Active: true}))
+	t.Cleanup(a.Close)
+	require.NoError(t, a.Store.CustomerCreate(ctx, payment.Customer{ID: "C1", Name: "C1", OnlinePayment: true, Active: true}))
 
 	for _, id := range []string{"erp.sh", "erp*", "erp#"} {
 		_, err := runCLI(t, dbURL, "upstream", "add", "--id", id, "--name", "x", "--amqp-user", "u-"+id, "--customer", "C1")
 		require.ErrorContains(t, err, "upstream id", id)
 	}
-	require.NoError(t, a.store.UpstreamCreate(ctx, payment.Upstream{ID: "erp", Name: "ERP", AMQPUser: "erp", Active: true}, nil, 0))
+	require.NoError(t, a.Store.UpstreamCreate(ctx, payment.Upstream{ID: "erp", Name: "ERP", AMQPUser: "erp", Active: true}, nil, 0))
 	// The database refuses such an id too, even written with SQL.
-	_, err = a.pool.Exec(ctx, `INSERT INTO upstreams (id, name, amqp_user, active, created_at) VALUES ('erp.sh', 'old', 'erpsh', true, now())`)
+	_, err = a.Pool.Exec(ctx, `INSERT INTO upstreams (id, name, amqp_user, active, created_at) VALUES ('erp.sh', 'old', 'erpsh', true, now())`)
 	require.ErrorContains(t, err, `upstream id "erp.sh" is not 1-64 letters`)
 	// One registered by an older version (before migration 9): written
 	// here with the check switched off, as a superuser could.
-	tx, err := a.pool.Begin(ctx)
+	tx, err := a.Pool.Begin(ctx)
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, `SET LOCAL session_replication_role = replica`)
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, `INSERT INTO upstreams (id, name, amqp_user, active, created_at) VALUES ('erp.sh', 'old', 'erpsh', true, now())`)
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))
-	err = a.declare(ctx) // a.conn is nil: it must stop before touching the broker
+	err = a.Declare(ctx) // a.Conn is nil: it must stop before touching the broker
 	require.ErrorContains(t, err, `"erp.sh"`)
 	require.NotContains(t, err.Error(), `"erp"`)
 
-	_, err = a.pool.Exec(ctx, `UPDATE upstreams SET active = false WHERE id = 'erp.sh'`)
+	_, err = a.Pool.Exec(ctx, `UPDATE upstreams SET active = false WHERE id = 'erp.sh'`)
 	require.NoError(t, err)
-	require.NoError(t, a.openBroker(ctx, "security-test", 30*time.Second))
-	require.NoError(t, a.declare(ctx))
-	ch, err := a.conn.Channel(ctx)
+	require.NoError(t, a.OpenBroker(ctx, "security-test", 30*time.Second))
+	require.NoError(t, a.Declare(ctx))
+	ch, err := a.Conn.Channel(ctx)
 	require.NoError(t, err)
 	defer ch.Close()
 	_, err = ch.QueueDeclarePassive(route.StatusQueue("erp"), true, false, false, false, amqp.Table{"x-queue-type": "quorum"})
 	require.NoError(t, err)
-	ch2, err := a.conn.Channel(ctx)
+	ch2, err := a.Conn.Channel(ctx)
 	require.NoError(t, err)
 	defer ch2.Close()
 	_, err = ch2.QueueDeclarePassive(route.StatusQueue("erp.sh"), true, false, false, false, amqp.Table{"x-queue-type": "quorum"})

@@ -21,6 +21,7 @@ import (
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/staff"
 )
 
 func TestMain(m *testing.M) {
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 type person struct {
 	id, customer string
 	token        string
-	auth         *authenticator
+	auth         *staff.Authenticator
 }
 
 const testPassword = "correct horse battery staple"
@@ -48,7 +49,7 @@ const testPassword = "correct horse battery staple"
 func (e *env) person(t *testing.T, id, customer string, roles ...payment.Role) *person {
 	t.Helper()
 	ctx := context.Background()
-	s := e.app.store
+	s := e.app.Store
 	require.NoError(t, s.UserCreate(ctx, payment.User{ID: id, CustomerID: customer, Name: id, Roles: roles, Active: true}))
 	hash, err := auth.HashPassword(testPassword)
 	require.NoError(t, err)
@@ -56,7 +57,7 @@ func (e *env) person(t *testing.T, id, customer string, roles ...payment.Role) *
 	seed, _, err := otp.Generate("b2bpay", id)
 	require.NoError(t, err)
 	require.NoError(t, s.UserEnrollOTP(ctx, id, e.sealer.Seal(seed, postgres.OTPSeedAD(id)), int(e.sealer.Version()), "test"))
-	p := &person{id: id, customer: customer, auth: &authenticator{seed: seed}}
+	p := &person{id: id, customer: customer, auth: &staff.Authenticator{Seed: seed}}
 	p.token = e.login(t, id, testPassword)
 	return p
 }
@@ -73,7 +74,7 @@ func (e *env) login(t *testing.T, id, password string) string {
 	require.Equal(t, http.StatusCreated, status)
 	require.NotEmpty(t, out.Token)
 	require.Len(t, out.DecisionKey, 64)
-	decisionKeys.Store(out.Token, session{Token: out.Token, DecisionKey: out.DecisionKey, UserID: id})
+	decisionKeys.Store(out.Token, staff.Session{Token: out.Token, DecisionKey: out.DecisionKey, UserID: id})
 	return out.Token
 }
 
@@ -83,11 +84,11 @@ var decisionKeys sync.Map
 // sessionOf is the staff client's session of a token login returned; for
 // any other token (forged, garbage, none), a session of nobody with a
 // random decision key.
-func sessionOf(token string) session {
+func sessionOf(token string) staff.Session {
 	if s, ok := decisionKeys.Load(token); ok {
-		return s.(session)
+		return s.(staff.Session)
 	}
-	return session{Token: token, DecisionKey: hex.EncodeToString(secret.NewKey()), UserID: "nobody"}
+	return staff.Session{Token: token, DecisionKey: hex.EncodeToString(secret.NewKey()), UserID: "nobody"}
 }
 
 // api calls the HTTP API and returns the status code.
@@ -114,14 +115,14 @@ func (e *env) api(t *testing.T, method, path, token string, in, out any) int {
 
 // code returns a fresh OTP code, as the person's authenticator shows it.
 func (p *person) code(t *testing.T) string {
-	c, err := p.auth.next()
+	c, err := p.auth.Next()
 	require.NoError(t, err)
 	return c
 }
 
 // lastCode is the code the person used last: a replay.
 func (p *person) lastCode(t *testing.T) string {
-	c, err := p.auth.last()
+	c, err := p.auth.Last()
 	require.NoError(t, err)
 	return c
 }
@@ -134,19 +135,19 @@ func (e *env) decide(t *testing.T, token, paymentID string, stage payment.Stage,
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d := route.Decision{Schema: route.DecisionSchema, DecisionID: newDecisionID(), Token: token,
+	d := route.Decision{Schema: route.DecisionSchema, DecisionID: staff.NewDecisionID(), Token: token,
 		PaymentID: paymentID, Stage: stage, Verdict: verdict, OTP: code, Digest: digest, Reason: reason}
-	if _, err := (sessions{sec: e.app.sec, store: e.app.store}).Verify(ctx, token); err != nil {
+	if _, err := e.app.Sessions().Verify(ctx, token); err != nil {
 		require.True(t, payment.IsRefusal(err), "verify: %v", err)
-		_, err := sendDecision(ctx, e.app.conn, sessionOf(token), d, time.Millisecond)
+		_, err := staff.SendDecision(ctx, e.app.Conn, sessionOf(token), d, time.Millisecond)
 		require.ErrorContains(t, err, "no result")
 		var res approval.Result
 		require.Eventually(t, func() bool {
-			return e.app.pool.QueryRow(ctx, `SELECT result FROM decisions WHERE id = $1`, d.DecisionID).Scan(&res) == nil
+			return e.app.Pool.QueryRow(ctx, `SELECT result FROM decisions WHERE id = $1`, d.DecisionID).Scan(&res) == nil
 		}, 20*time.Second, 20*time.Millisecond)
 		return res
 	}
-	res, err := sendDecision(ctx, e.app.conn, sessionOf(token), d, 30*time.Second)
+	res, err := staff.SendDecision(ctx, e.app.Conn, sessionOf(token), d, 30*time.Second)
 	require.NoError(t, err)
 	return res
 }
@@ -159,7 +160,7 @@ func (e *env) submit(t *testing.T, r payment.Request) *payment.Payment {
 	var p *payment.Payment
 	require.Eventually(t, func() bool {
 		var err error
-		p, err = e.app.store.PaymentGetByRequest(ctx, "erp", r.RequestID)
+		p, err = e.app.Store.PaymentGetByRequest(ctx, "erp", r.RequestID)
 		return err == nil
 	}, 20*time.Second, 20*time.Millisecond)
 	return p
@@ -172,7 +173,7 @@ func (e *env) publishAs(t *testing.T, r payment.Request) {
 
 func (e *env) payment(t *testing.T, id string) *payment.Payment {
 	t.Helper()
-	p, err := e.app.store.PaymentGetByID(context.Background(), id)
+	p, err := e.app.Store.PaymentGetByID(context.Background(), id)
 	require.NoError(t, err)
 	return p
 }

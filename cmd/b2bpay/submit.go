@@ -15,6 +15,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/producers"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 func submitCommand() *cli.Command {
@@ -85,7 +86,7 @@ func submitCommand() *cli.Command {
 
 // requestBody reads the request from --file or builds it from the flags,
 // and returns it with the message id to publish it under (its request id).
-func requestBody(cmd *cli.Command, cfg config) ([]byte, string, error) {
+func requestBody(cmd *cli.Command, cfg server.Config) ([]byte, string, error) {
 	if f := cmd.String("file"); f != "" {
 		var body []byte
 		var err error

@@ -15,6 +15,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/server"
 )
 
 // TestTamperCaughtByVerifyAndCutoff approves three payments through the
@@ -61,9 +62,9 @@ func TestTamperCaughtByVerifyAndCutoff(t *testing.T) {
 	require.Equal(t, 0, code, got)
 	require.Contains(t, got, "3 payments checked, 0 broken")
 
-	_, err = e.app.pool.Exec(ctx, `UPDATE payments SET amount_minor = amount_minor * 10 WHERE id = $1`, amount)
+	_, err = e.app.Pool.Exec(ctx, `UPDATE payments SET amount_minor = amount_minor * 10 WHERE id = $1`, amount)
 	require.NoError(t, err)
-	_, err = e.app.pool.Exec(ctx, `UPDATE decisions SET actor_id = 'max' WHERE payment_id = $1 AND stage = 'review'`, swap)
+	_, err = e.app.Pool.Exec(ctx, `UPDATE decisions SET actor_id = 'max' WHERE payment_id = $1 AND stage = 'review'`, swap)
 	require.NoError(t, err)
 
 	got, code = verify()
@@ -77,8 +78,8 @@ func TestTamperCaughtByVerifyAndCutoff(t *testing.T) {
 	outbound := t.TempDir()
 	cut, err := e.exporter(t, outbound).RunManual(ctx, time.Now())
 	require.NoError(t, err)
-	m := newMetrics(e.app.store)
-	m.cutoffRan(cut)
+	m := server.NewMetrics(e.app.Store)
+	m.CutoffRan(cut)
 
 	require.Len(t, cut.Batches, 1)
 	require.Equal(t, 1, cut.Payments)
@@ -117,9 +118,9 @@ func TestTamperCaughtByVerifyAndCutoff(t *testing.T) {
 }
 
 // counterValue reads a counter from the metrics' registry.
-func counterValue(t *testing.T, m *metrics, name string) float64 {
+func counterValue(t *testing.T, m *server.Metrics, name string) float64 {
 	t.Helper()
-	families, err := m.reg.Gather()
+	families, err := m.Registry().Gather()
 	require.NoError(t, err)
 	for _, f := range families {
 		if f.GetName() == name {

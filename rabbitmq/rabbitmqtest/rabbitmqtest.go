@@ -6,18 +6,16 @@
 package rabbitmqtest
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/b2bpay/b2bpay/rabbitmq"
 )
 
 // DefaultBaseURL is the broker used when B2BPAY_TEST_AMQP_URL is not set.
@@ -32,30 +30,11 @@ func BaseURL() string {
 }
 
 // NewVhost creates a fresh vhost named "b2bpay-test-<random>" with full permissions for the base
-// URL's user and returns its amqp URL; cleanup deletes it. rabbitmqctl takes a second or two per
-// call, so call it once per test package (from TestMain) and share the vhost; give each test its
-// own queues with QueueName.
+// URL's user and returns its amqp URL; cleanup deletes it (rabbitmq.NewVhost). rabbitmqctl takes a
+// second or two per call, so call it once per test package (from TestMain) and share the vhost;
+// give each test its own queues with QueueName.
 func NewVhost() (amqpURL string, cleanup func(), err error) {
-	base, err := url.Parse(BaseURL())
-	if err != nil {
-		return "", nil, fmt.Errorf("parse B2BPAY_TEST_AMQP_URL: %w", err)
-	}
-	user := "guest"
-	if base.User != nil && base.User.Username() != "" {
-		user = base.User.Username()
-	}
-	vhost := "b2bpay-test-" + random(6)
-	if err := rabbitmqctl("add_vhost", vhost); err != nil {
-		return "", nil, err
-	}
-	cleanup = func() { _ = rabbitmqctl("delete_vhost", vhost) }
-	if err := rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*"); err != nil {
-		cleanup()
-		return "", nil, err
-	}
-	base.Path = "/" + vhost
-	base.RawPath = "/" + url.PathEscape(vhost)
-	return base.String(), cleanup, nil
+	return rabbitmq.NewVhost(BaseURL(), "b2bpay-test-")
 }
 
 // NewUser creates a scratch broker user "b2bpay-test-<random>" with a random
@@ -132,27 +111,11 @@ func QueueName(t testing.TB, suffix string) string {
 }
 
 // rabbitmqctl runs one rabbitmqctl command, bounded by a minute.
-func rabbitmqctl(args ...string) error { return rabbitmqctlInput(nil, args...) }
+func rabbitmqctl(args ...string) error { return rabbitmq.Ctl(nil, args...) }
 
 // rabbitmqctlInput runs one rabbitmqctl command with stdin as its standard input, bounded by a
 // minute.
-func rabbitmqctlInput(stdin []byte, args ...string) error {
-	bin := os.Getenv("RABBITMQCTL")
-	if bin == "" {
-		bin = "rabbitmqctl"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"--quiet"}, args...)...)
-	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
+func rabbitmqctlInput(stdin []byte, args ...string) error { return rabbitmq.Ctl(stdin, args...) }
 
 // random returns n random bytes as hex.
 func random(n int) string {

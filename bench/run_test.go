@@ -1,0 +1,58 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestBenchSmall runs the whole benchmark on a small count: every stage is
+// measured, the JSON holds one object per stage with positive figures, and
+// its path is the last line printed.
+func TestBenchSmall(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "json")
+	var out bytes.Buffer
+	_, err := Run(context.Background(), Options{Count: 200, Decisions: 20, ExportSizes: []int{200, 400}, JSONPath: path,
+		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, &out)
+	require.NoError(t, err, out.String())
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Equal(t, path, lines[len(lines)-1], "the JSON path is printed last")
+
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var stages []map[string]any
+	require.NoError(t, json.Unmarshal(raw, &stages))
+	var names []string
+	for _, s := range stages {
+		name := s["name"].(string)
+		names = append(names, name)
+		require.Contains(t, out.String(), name, "the table shows every stage")
+		for _, k := range []string{"payments_per_second", "baseline_per_second", "ratio", "cpu_seconds_per_1000", "peak_memory_bytes"} {
+			v, ok := s[k].(float64)
+			require.True(t, ok, "%s has %s", name, k)
+			require.Positive(t, v, "%s: %s", name, k)
+		}
+		for _, k := range []string{"p50_ms", "p99_ms"} {
+			_, ok := s[k].(float64)
+			require.True(t, ok, "%s has %s", name, k)
+		}
+	}
+	require.Equal(t, []string{"baseline/publish", "baseline/consume", "baseline/consume-insert-ack", "baseline/copy",
+		"intake", "decisions", "end-to-end", "baseline/file-write", "export-write/200", "export-write/400", "export/200", "export/400"}, names)
+	intake := stages[4]
+	require.Positive(t, intake["p50_ms"], "publish → stored is measured")
+	require.GreaterOrEqual(t, intake["p99_ms"], intake["p50_ms"])
+	require.Equal(t, 200.0, intake["count"])
+	decisions := stages[5]
+	require.Equal(t, 60.0, decisions["count"], "three decisions a payment")
+	require.Positive(t, decisions["p50_ms"], "decision → applied is measured")
+	require.Equal(t, "baseline/consume-insert-ack", decisions["baseline"])
+	require.Equal(t, "baseline/file-write", stages[8]["baseline"])
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/b2bpay/b2bpay/bench"
+	"github.com/b2bpay/b2bpay/demo"
+)
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "seed sample data in a fresh demo database and push requests through intake, printing progress and a summary",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "count", Value: 300, Usage: "how many requests to publish"},
+			&cli.StringFlag{Name: "demo-database", Value: "b2bpay_demo", Usage: "database (re)created for the demo on the server of --database-url"},
+			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute},
+			&cli.StringFlag{Name: "dir", Value: "var/demo", Usage: "where the demo's interbank files and status reports go"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
+			}
+			if cfg.DatabaseURL, err = demo.Database(ctx, cfg.DatabaseURL, cmd.String("demo-database")); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(ctx, cmd.Duration("timeout"))
+			defer cancel()
+			return demo.Run(ctx, cfg, int(cmd.Int("count")), cmd.String("dir"))
+		},
+	}
+}
+
+func benchCommand() *cli.Command {
+	return &cli.Command{
+		Name: "bench",
+		Usage: "measure the machine's baselines and b2bpay's stages on a database and vhost of their own " +
+			"(B2BPAY_TEST_DATABASE_URL, B2BPAY_TEST_AMQP_URL); print a table and write JSON",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "count", Value: 20000, Usage: "messages per baseline and requests through intake"},
+			&cli.StringFlag{Name: "export-sizes", Value: "10000,100000", Usage: "payments per export cutoff, comma-separated"},
+			&cli.BoolFlag{Name: "export-max", Usage: "also export 1,000,000 payments"},
+			&cli.StringFlag{Name: "json", Value: "var/bench-last-run.json", Usage: "where the figures are written"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write each stage's CPU profile to this path plus .intake, .decisions, .export"},
+			&cli.IntFlag{Name: "decisions", Value: 2000, Usage: "payments taken through their three decisions (0: skip the stage)"},
+			&cli.IntFlag{Name: "intake-batch", Value: 50, Usage: "serve's --intake-batch during the intake stage"},
+			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "serve's --concurrency during the intake stage"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			sizes, err := bench.ExportSizes(cmd.String("export-sizes"), cmd.Bool("export-max"))
+			if err != nil {
+				return err
+			}
+			_, err = bench.Run(ctx, bench.Options{Count: int(cmd.Int("count")), ExportSizes: sizes,
+				JSONPath: cmd.String("json"), CPUProfile: cmd.String("cpuprofile"),
+				IntakeBatch: int(cmd.Int("intake-batch")), Concurrency: int(cmd.Int("concurrency")),
+				Decisions: int(cmd.Int("decisions")),
+				Log:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, os.Stdout)
+			return err
+		},
+	}
+}
