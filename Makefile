@@ -1,6 +1,6 @@
 # b2bpay: `make demo` runs the main job end to end on sample data,
-# `make test` runs the whole default test run. Both check (and start) the
-# local PostgreSQL and RabbitMQ first.
+# `make test` runs the whole default test run. Both check (start, or
+# install) the local PostgreSQL and RabbitMQ first.
 
 GO        ?= go
 BIN       := bin/b2bpay
@@ -26,10 +26,9 @@ test: services
 # The tests that need no service, in seconds: with B2BPAY_UNIT=1 the test
 # kit (testkit) skips every test that asks for PostgreSQL or RabbitMQ,
 # before connecting. No services needed. The fault suite (real processes
-# only) is left out, and so is cmd/b2bpay until its tests open their
-# databases and vhosts through the kit. In make test a missing service
-# fails its tests; it is never a skip.
-UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e '/faults$$' -e '/cmd/')
+# only) is left out. In make test a missing service fails its tests; it is
+# never a skip. .ci/run runs it with the kit pointed at closed ports.
+UNIT_PKGS = $(shell $(GO) list ./... | grep -v -e '/faults$$')
 unit:
 	B2BPAY_UNIT=1 $(GO) test -count=1 $(UNIT_PKGS)
 
@@ -71,6 +70,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	@GO=$(GO) bash scripts/imports.sh
+	python3 scripts/check-doc-links.py README.md docs/*.md deploy/README.md
 
 clean:
 	rm -rf bin

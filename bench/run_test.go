@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/b2bpay/b2bpay/testkit"
 	"github.com/stretchr/testify/require"
 )
 
@@ -17,6 +18,7 @@ import (
 // measured, the JSON holds one object per stage with positive figures, and
 // its path is the last line printed.
 func TestBenchSmall(t *testing.T) {
+	testkit.Services(t)
 	path := filepath.Join(t.TempDir(), "json")
 	var out bytes.Buffer
 	_, err := Run(context.Background(), Options{Count: 200, Decisions: 20, ExportSizes: []int{200, 400}, JSONPath: path,

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -20,9 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/calendar"
-	"github.com/b2bpay/b2bpay/postgres/pgtest"
-	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/testkit"
 	"github.com/b2bpay/b2bpay/testlog"
 )
 
@@ -129,14 +127,9 @@ func TestCutoffNextCommand(t *testing.T) {
 // file is bad.
 func TestServeCalendarCommand(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	bin := buildBinary(t)
-	dbURL, dropDB, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err)
-	t.Cleanup(dropDB)
-	amqpURL, dropVhost, err := rabbitmqtest.NewVhost()
-	require.NoError(t, err)
-	t.Cleanup(dropVhost)
+	dbURL := testkit.NewDatabase(t)
+	amqpURL := testkit.OwnVhost(t)
 
 	dir := t.TempDir()
 	path := filepath.Join(dir, "calendar.txt")

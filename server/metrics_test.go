@@ -18,8 +18,8 @@ import (
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/secret"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // scrape reads one sample of /metrics, after a refresh of the figures
@@ -53,9 +53,7 @@ func scrapeOnly(t *testing.T, m *Metrics, name string) float64 {
 // start long after the latest cutoff: that cutoff was missed, and is run).
 func TestCutoffMetrics(t *testing.T) {
 	ctx := context.Background()
-	url, drop, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err)
-	t.Cleanup(drop)
+	url := testkit.NewDatabase(t)
 	sec, err := NewSecurity(secret.NewKey(), 15*time.Minute, nil)
 	require.NoError(t, err)
 	a, err := Open(ctx, Config{DatabaseURL: url, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, sec)
@@ -111,9 +109,7 @@ func TestCutoffMetrics(t *testing.T) {
 // apart from the API is TestSecurityMetricsApart (cmd/b2bpay).
 func TestSecurityMetricsCheap(t *testing.T) {
 	ctx := context.Background()
-	url, drop, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err)
-	t.Cleanup(drop)
+	url := testkit.NewDatabase(t)
 	a, err := Open(ctx, Config{DatabaseURL: url, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
 	require.NoError(t, err)
 	m := NewMetrics(a.Store)

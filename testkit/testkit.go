@@ -197,3 +197,11 @@ func OwnVhost(t testing.TB) string {
 	t.Cleanup(cleanup)
 	return u
 }
+
+// Services marks a test that reaches PostgreSQL and RabbitMQ on its own
+// (through a program under test rather than the kit): the unit run skips
+// it, before anything connects.
+func Services(t testing.TB) {
+	t.Helper()
+	skipInUnit(t, "PostgreSQL and RabbitMQ")
+}

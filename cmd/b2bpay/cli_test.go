@@ -13,8 +13,8 @@ import (
 
 	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/server"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // runCLI runs b2bpay with args against a database, as an operator would,
@@ -33,9 +33,7 @@ func runCLI(t *testing.T, dbURL string, args ...string) (string, error) {
 // reason.
 func TestUserUnlockCommand(t *testing.T) {
 	ctx := context.Background()
-	dbURL, drop, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err)
-	t.Cleanup(drop)
+	dbURL := testkit.NewDatabase(t)
 	a, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
 	require.NoError(t, err)
 	t.Cleanup(a.Close)

@@ -12,9 +12,8 @@ import (
 	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/demo"
 	"github.com/b2bpay/b2bpay/postgres"
-	"github.com/b2bpay/b2bpay/postgres/pgtest"
-	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/server"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // TestDemo runs the demo (intake of every kind of request, then the
@@ -23,12 +22,8 @@ import (
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	amqpURL, dropVhost, err := rabbitmqtest.NewVhost()
-	require.NoError(t, err)
-	t.Cleanup(dropVhost)
-	dbURL, dropDB, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err)
-	t.Cleanup(dropDB)
+	amqpURL := testkit.OwnVhost(t)
+	dbURL := testkit.NewDatabase(t)
 	cfg := server.Config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}
 	dir := t.TempDir()
 	require.NoError(t, demo.Run(ctx, cfg, 60, dir))

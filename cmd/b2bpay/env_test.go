@@ -13,11 +13,10 @@ import (
 
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres/pgtest"
-	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
 	"github.com/b2bpay/b2bpay/server"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // env is a running b2bpay on a database and a vhost of its own, with a
@@ -53,10 +52,7 @@ const (
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	dbURL, dropDB, err := pgtest.NewDatabase(context.Background())
-	require.NoError(t, err)
-	t.Cleanup(dropDB)
-	return newEnvAt(t, dbURL)
+	return newEnvAt(t, testkit.NewDatabase(t))
 }
 
 // newEnvAt is newEnv on a migrated database of the caller's, connecting
@@ -64,9 +60,7 @@ func newEnv(t *testing.T) *env {
 func newEnvAt(t *testing.T, dbURL string) *env {
 	t.Helper()
 	ctx := context.Background()
-	amqpURL, dropVhost, err := rabbitmqtest.NewVhost()
-	require.NoError(t, err)
-	t.Cleanup(dropVhost)
+	amqpURL := testkit.OwnVhost(t)
 
 	loc, err := time.LoadLocation("Asia/Shanghai")
 	require.NoError(t, err)

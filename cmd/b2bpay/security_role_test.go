@@ -25,6 +25,7 @@ import (
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/secret"
 	"github.com/b2bpay/b2bpay/server"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // scratchRoles creates, on the test server, an owner role and an app role
@@ -33,6 +34,7 @@ import (
 // each role, the app role's name, and drops all three at cleanup.
 func scratchRoles(t *testing.T) (ownerURL, appURL, appRole string) {
 	t.Helper()
+	testkit.Services(t)
 	ctx := context.Background()
 	var b [5]byte
 	_, _ = rand.Read(b[:])

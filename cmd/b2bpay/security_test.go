@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/server"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // TestSecuritySubmitUnderUpstreamPermissions: `b2bpay submit` works as an
@@ -68,12 +68,8 @@ func TestSecuritySubmitUnderUpstreamPermissions(t *testing.T) {
 // declared, each status queue bound exactly.
 func TestSecurityUnsafeUpstreamIDs(t *testing.T) {
 	ctx := context.Background()
-	amqpURL, dropVhost, err := rabbitmqtest.NewVhost()
-	require.NoError(t, err)
-	t.Cleanup(dropVhost)
-	dbURL, drop, err := pgtest.NewDatabase(ctx)
-	require.NoError(t, err)
-	t.Cleanup(drop)
+	amqpURL := testkit.OwnVhost(t)
+	dbURL := testkit.NewDatabase(t)
 	a, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
 	require.NoError(t, err)
 	t.Cleanup(a.Close)
