@@ -139,10 +139,7 @@ func atomicWrite(path string, mid func(), fill func(io.Writer) error) (err error
 	if err := os.MkdirAll(tmpDir, 0o750); err != nil {
 		return err
 	}
-	var r [6]byte
-	_, _ = rand.Read(r[:])
-	tmp := filepath.Join(tmpDir, filepath.Base(path)+"-"+hex.EncodeToString(r[:]))
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	f, tmp, err := lockedTemp(tmpDir, filepath.Base(path))
 	if err != nil {
 		return err
 	}
@@ -152,9 +149,6 @@ func atomicWrite(path string, mid func(), fill func(io.Writer) error) (err error
 		}
 		_ = f.Close()
 	}()
-	if err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		return fmt.Errorf("lock %s: %w", tmp, err)
-	}
 	bw := bufio.NewWriterSize(f, 256<<10)
 	var w io.Writer = bw
 	if mid != nil {
@@ -175,6 +169,41 @@ func atomicWrite(path string, mid func(), fill func(io.Writer) error) (err error
 		return err
 	}
 	return syncDir(dir)
+}
+
+// lockedTemp creates a new temporary file for base in tmpDir and takes its
+// lock. Another exporter's cleaner (cleanTemps, at its start) may take the
+// lock of a file just created, before its writer could, and remove it: the
+// writer then sees its lock refused, or its name gone or taken by another
+// file, and starts again under a new name.
+var errTempTaken = errors.New("removed by a cleaner before it was locked")
+
+func lockedTemp(tmpDir, base string) (*os.File, string, error) {
+	var err error
+	for range 5 {
+		var r [6]byte
+		_, _ = rand.Read(r[:])
+		tmp := filepath.Join(tmpDir, base+"-"+hex.EncodeToString(r[:]))
+		f, cerr := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		if cerr != nil {
+			return nil, "", cerr
+		}
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			mine, serr := f.Stat()
+			named, nerr := os.Stat(tmp)
+			if serr == nil && nerr == nil && os.SameFile(mine, named) {
+				return f, tmp, nil
+			}
+			err = errTempTaken
+		}
+		_ = f.Close()
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, errTempTaken) {
+			_ = os.Remove(tmp)
+			return nil, "", fmt.Errorf("lock %s: %w", tmp, err)
+		}
+	}
+	return nil, "", fmt.Errorf("lock a temporary file in %s: %w", tmpDir, err)
 }
 
 // midWriter calls mid once, in the middle of the first write: half of it
