@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/b2bpay/b2bpay/payment"
 )
 
 // The registry the benchmark's requests name: the parties of
@@ -18,28 +20,6 @@ const (
 	Upstream      = "erp"
 )
 
-// request is the request contract, version 1, field for field.
-type request struct {
-	SchemaVersion int      `json:"schema_version"`
-	RequestID     string   `json:"request_id"`
-	OrderRef      string   `json:"order_ref"`
-	CustomerID    string   `json:"customer_id"`
-	Applicant     string   `json:"applicant"`
-	BankID        string   `json:"bank_id"`
-	DebtorAccount string   `json:"debtor_account"`
-	Creditor      creditor `json:"creditor"`
-	Amount        string   `json:"amount"`
-	Currency      string   `json:"currency"`
-	Remittance    string   `json:"remittance_info"`
-	ExecutionDate string   `json:"execution_date"`
-}
-
-type creditor struct {
-	Name    string `json:"name"`
-	Account string `json:"account"`
-	BankID  string `json:"bank_id"`
-}
-
 // RequestBody is the body of the run's i-th request: request-valid.json
 // with its own request id and order reference and today's date in loc.
 func RequestBody(run string, i int, loc *time.Location) []byte {
@@ -48,10 +28,10 @@ func RequestBody(run string, i int, loc *time.Location) []byte {
 
 // RequestBodyBy is RequestBody with another applicant.
 func RequestBodyBy(run string, i int, applicant string, loc *time.Location) []byte {
-	b, err := json.MarshalIndent(request{
+	b, err := json.MarshalIndent(payment.Request{
 		SchemaVersion: 1, RequestID: RequestID(run, i), OrderRef: fmt.Sprintf("PO-%s-%07d", run, i),
 		CustomerID: CustomerID, Applicant: applicant, BankID: BankID, DebtorAccount: DebtorAccount,
-		Creditor: creditor{Name: CustomerName, Account: "31001520313050012345", BankID: "105290036005"},
+		Creditor: payment.Creditor{Name: CustomerName, Account: "31001520313050012345", BankID: "105290036005"},
 		Amount:   "1286400.50", Currency: "CNY", Remittance: "采购合同 HT-2026-0215 第二期货款",
 		ExecutionDate: time.Now().In(loc).Format(time.DateOnly),
 	}, "", "  ")

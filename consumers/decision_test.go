@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -26,6 +25,7 @@ import (
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
 	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
+	"github.com/b2bpay/b2bpay/testkit"
 )
 
 // decisionBody is a valid decision, changed by change, as JSON.
@@ -175,8 +175,8 @@ func newDecisionFixture(t *testing.T) *decisionFixture {
 
 	sfx := strings.ToLower(rand.Text()[:12])
 	cust := payment.Customer{ID: "cust-" + sfx, Name: "Customer", OnlinePayment: true, Active: true}
-	bank := payment.Bank{ID: digits(12), Name: "Bank", B2B: true}
-	acct := payment.Account{Number: "6222" + digits(12), BankID: bank.ID, CustomerID: cust.ID, Currency: "CNY", Active: true}
+	bank := payment.Bank{ID: testkit.RandomDigits(12), Name: "Bank", B2B: true}
+	acct := payment.Account{Number: "6222" + testkit.RandomDigits(12), BankID: bank.ID, CustomerID: cust.ID, Currency: "CNY", Active: true}
 	appl := payment.User{ID: "appl-" + sfx, CustomerID: cust.ID, Name: "Applicant", Roles: []payment.Role{payment.RoleApplicant}, Active: true}
 	up := payment.Upstream{ID: "erp-" + sfx, Name: "ERP", AMQPUser: "erp-" + sfx, Active: true, Customers: []string{cust.ID}}
 	require.NoError(t, store.CustomerCreate(ctx, cust))
@@ -409,15 +409,6 @@ func TestDecisionsPoison(t *testing.T) {
 	}
 	require.Zero(t, countRows(t, `SELECT count(*) FROM decisions WHERE payment_id = $1`, f.payment.ID), "no decision from a poison message")
 	f.requireUnchanged(t)
-}
-
-func digits(n int) string {
-	var b strings.Builder
-	for range n {
-		d, _ := rand.Int(rand.Reader, big.NewInt(10))
-		b.WriteString(d.String())
-	}
-	return b.String()
 }
 
 // A batch decides the decisions it can read together (a repeat among them
