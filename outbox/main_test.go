@@ -110,7 +110,7 @@ func setup(t *testing.T) *bundle {
 // relay builds a relay over the bundle's store and publisher.
 func (b *bundle) relay(batch int, poll time.Duration) *outbox.Relay {
 	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return outbox.NewRelay(b.store, b.pub, outbox.RelayConfig{Batch: batch, Poll: poll, Logger: log})
+	return outbox.NewRelay(b.store, route.Publisher{AMQP: b.pub}, outbox.RelayConfig{Batch: batch, Poll: poll, Logger: log})
 }
 
 // reject records a rejected message of the bundle's upstream, writing its

@@ -6,10 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	amqp "github.com/rabbitmq/amqp091-go"
-
 	"github.com/b2bpay/b2bpay/crash"
-	"github.com/b2bpay/b2bpay/rabbitmq"
 )
 
 // Store is the outbox as the relay needs it.
@@ -18,10 +15,17 @@ type Store interface {
 	OutboxMark(ctx context.Context, msgs []Message, errs []error) error
 }
 
-// Publisher publishes messages with confirms; one error per message.
+// Publisher publishes messages as persistent messages, with confirms and
+// the mandatory flag; one error per message, ErrUnroutable (wrapped) for a
+// message the broker could route to no queue. route.Publisher is the AMQP
+// one.
 type Publisher interface {
-	PublishMany(ctx context.Context, ms []rabbitmq.Message) []error
+	PublishMany(ctx context.Context, ms []Message) []error
 }
+
+// ErrUnroutable is the error of a message the broker returned: no queue
+// is bound for it.
+var ErrUnroutable = errors.New("unroutable")
 
 // RelayConfig configures a Relay.
 type RelayConfig struct {
@@ -66,14 +70,10 @@ func (r *Relay) RunOnce(ctx context.Context) (sent, failed int, err error) {
 	if err != nil || len(msgs) == 0 {
 		return 0, 0, err
 	}
-	pubs := make([]rabbitmq.Message, len(msgs))
-	for i, m := range msgs {
-		pubs[i] = toAMQP(m)
-	}
-	errs := r.pub.PublishMany(ctx, pubs)
+	errs := r.pub.PublishMany(ctx, msgs)
 	crash.Point(crash.RelayAfterConfirm) // published, not yet marked sent
 	for i, e := range errs {
-		if errors.Is(e, rabbitmq.ErrReturned) && msgs[i].DiscardUnroutable {
+		if errors.Is(e, ErrUnroutable) && msgs[i].DiscardUnroutable {
 			// A reply whose recipient has gone: the database keeps the fact.
 			r.cfg.Logger.InfoContext(ctx, "outbox reply dropped: its recipient has gone", "message_id", msgs[i].MessageID, "routing_key", msgs[i].RoutingKey)
 			errs[i] = nil
@@ -85,7 +85,7 @@ func (r *Relay) RunOnce(ctx context.Context) (sent, failed int, err error) {
 		failed++
 		attrs := []any{"message_id", msgs[i].MessageID, "exchange", msgs[i].Exchange, "routing_key", msgs[i].RoutingKey,
 			"attempts", msgs[i].Attempts + 1, "error", e}
-		if errors.Is(e, rabbitmq.ErrReturned) {
+		if errors.Is(e, ErrUnroutable) {
 			r.cfg.Logger.ErrorContext(ctx, "outbox message is unroutable; it stays pending", append(attrs, "alert", "unroutable")...)
 		} else {
 			r.cfg.Logger.WarnContext(ctx, "outbox publish failed; will retry", attrs...)
@@ -122,30 +122,5 @@ func (r *Relay) Start(ctx context.Context, wake <-chan struct{}) error {
 		case <-wake:
 		case <-timer.C:
 		}
-	}
-}
-
-// toAMQP turns an outbox row into a persistent AMQP message.
-func toAMQP(m Message) rabbitmq.Message {
-	var headers amqp.Table
-	if len(m.Headers) > 0 {
-		headers = make(amqp.Table, len(m.Headers))
-		for k, v := range m.Headers {
-			headers[k] = v
-		}
-	}
-	corr := m.Headers["x-b2bpay-correlation-id"]
-	return rabbitmq.Message{
-		Exchange: m.Exchange,
-		Key:      m.RoutingKey,
-		Publishing: amqp.Publishing{
-			MessageId:     m.MessageID,
-			CorrelationId: corr,
-			ContentType:   m.ContentType,
-			DeliveryMode:  amqp.Persistent,
-			Headers:       headers,
-			Body:          m.Body,
-			Timestamp:     time.Now().UTC(),
-		},
 	}
 }

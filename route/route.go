@@ -5,9 +5,14 @@
 package route
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
@@ -191,5 +196,55 @@ func DeadLetterTo(key string, o Original, code payment.Code, reason string) outb
 		ContentType: "application/octet-stream",
 		Headers:     h,
 		Body:        o.Body,
+	}
+}
+
+// Publisher is the outbox relay's publisher over AMQP: each outbox row a
+// persistent message with its id, correlation id, content type and
+// headers, published with confirms and the mandatory flag; a message the
+// broker returns fails with outbox.ErrUnroutable.
+type Publisher struct {
+	// AMQP publishes; *rabbitmq.Publisher, or one that counts what it does.
+	AMQP interface {
+		PublishMany(ctx context.Context, ms []rabbitmq.Message) []error
+	}
+}
+
+// PublishMany publishes ms; one error per message.
+func (p Publisher) PublishMany(ctx context.Context, ms []outbox.Message) []error {
+	pubs := make([]rabbitmq.Message, len(ms))
+	for i, m := range ms {
+		pubs[i] = AMQPMessage(m)
+	}
+	errs := p.AMQP.PublishMany(ctx, pubs)
+	for i, err := range errs {
+		if errors.Is(err, rabbitmq.ErrReturned) {
+			errs[i] = fmt.Errorf("%w: %w", outbox.ErrUnroutable, err)
+		}
+	}
+	return errs
+}
+
+// AMQPMessage turns an outbox row into a persistent AMQP message.
+func AMQPMessage(m outbox.Message) rabbitmq.Message {
+	var headers amqp.Table
+	if len(m.Headers) > 0 {
+		headers = make(amqp.Table, len(m.Headers))
+		for k, v := range m.Headers {
+			headers[k] = v
+		}
+	}
+	return rabbitmq.Message{
+		Exchange: m.Exchange,
+		Key:      m.RoutingKey,
+		Publishing: amqp.Publishing{
+			MessageId:     m.MessageID,
+			CorrelationId: m.Headers["x-b2bpay-correlation-id"],
+			ContentType:   m.ContentType,
+			DeliveryMode:  amqp.Persistent,
+			Headers:       headers,
+			Body:          m.Body,
+			Timestamp:     time.Now().UTC(),
+		},
 	}
 }

@@ -9,6 +9,8 @@
 #   2. The flows and the domain do not depend on the driver: no pgx under
 #      payment, approval, export, httpapi, jobs, consumers, intake, outbox
 #      or route, even indirectly.
+#      Nor on the broker's client: no amqp091-go or rabbitmq under
+#      payment, approval, export, intake, outbox, httpapi, jobs, otp, seal.
 #   3. The domain (payment) imports nothing of b2bpay and no AMQP, HTTP or
 #      SQL package: the standard library only, minus transports.
 #   4. The production binary (cmd/b2bpay) does not link package testing:
@@ -29,6 +31,9 @@ WIRING="^$MOD/(server|demo|bench)$"
 KITS="^$MOD/(postgres/pgtest|rabbitmq/rabbitmqtest|testkit)$"
 # The flows and the domain, which must not depend on pgx.
 NO_PGX="payment approval export httpapi jobs consumers intake outbox route"
+# The flows that must not depend on the broker's client either: they reach
+# the broker through the outbox and consumers.
+NO_AMQP="payment approval export intake outbox httpapi jobs otp seal"
 
 fail=0
 problem() {
@@ -58,6 +63,17 @@ for p in $NO_PGX; do
 	via=$($GO list -deps -f '{{.ImportPath}}: {{join .Imports " "}}' "./$p" |
 		awk -v mod="$MOD/" 'index($1, mod) == 1 && / github\.com\/jackc\/pgx/ { sub(":", "", $1); print $1 }' | paste -sd ' ')
 	problem "$MOD/$p depends on $pgx (imported by: $via): the flow must reach storage through its own interface"
+done
+
+# Rule 2b: no AMQP client under the flows that reach the broker only
+# through the outbox and the consumers.
+for p in $NO_AMQP; do
+	[[ -d $p ]] || continue
+	mq=$($GO list -deps -f '{{.ImportPath}}' "./$p" | grep -E "^(github.com/rabbitmq/|$MOD/rabbitmq$)" | head -n 1)
+	[[ -z $mq ]] && continue
+	via=$($GO list -deps -f '{{.ImportPath}}: {{join .Imports " "}}' "./$p" |
+		awk -v mod="$MOD/" -v mq="$mq" 'index($1, mod) == 1 && index($0, " " mq) { sub(":", "", $1); print $1 }' | paste -sd ' ')
+	problem "$MOD/$p depends on $mq (imported by: $via): the flow must reach the broker through the outbox"
 done
 
 # Rule 3: the domain imports the standard library only, and no transport.

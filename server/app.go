@@ -259,7 +259,7 @@ func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 		consumers.Log(a.Log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.Log), consumers.Recover(a.Log)))
 	pub := rabbitmq.NewPublisher(a.Conn, a.Log)
 	defer pub.Close()
-	rl := outbox.NewRelay(a.Store, countedPublisher{Publisher: pub, m: m}, outbox.RelayConfig{Logger: a.Log})
+	rl := outbox.NewRelay(a.Store, route.Publisher{AMQP: countedPublisher{Publisher: pub, m: m}}, outbox.RelayConfig{Logger: a.Log})
 
 	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRelay()
