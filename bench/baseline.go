@@ -33,11 +33,16 @@ type BaselineConfig struct {
 const (
 	baselineQueue = "bench.baseline"
 	rowsTable     = "bench_rows"
+	timelineTable = "bench_timeline"
 	batchRows     = 100
+	// updateBatch is how many payments one transaction of the batch-update
+	// baseline moves: a person's batch decision of a day's work.
+	updateBatch = 1000
 )
 
 // Baselines measures, in order: publish with confirms to a quorum queue,
-// consume with manual acks, consume → batched INSERT → ack, and COPY.
+// consume with manual acks, consume → batched INSERT → ack, COPY, and the
+// batched UPDATE of the copied rows with a timeline row each.
 func Baselines(ctx context.Context, cfg BaselineConfig) ([]Result, error) {
 	if cfg.Window <= 0 {
 		cfg.Window = 1000
@@ -89,6 +94,11 @@ func Baselines(ctx context.Context, cfg BaselineConfig) ([]Result, error) {
 		return nil, err
 	}
 	out = append(out, cp)
+	bu, err := batchUpdate(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, bu)
 	for i := range out {
 		out[i].Compare(out[i])
 	}
@@ -379,6 +389,62 @@ func copyRows(ctx context.Context, cfg BaselineConfig) (Result, error) {
 	r.LatencyOf = "-"
 	if err != nil {
 		return r, fmt.Errorf("baseline copy: %w", err)
+	}
+	return r, nil
+}
+
+// batchUpdate moves the rows COPY wrote, updateBatch a transaction, as a
+// batch decision moves payments without b2bpay's checks: lock the rows in
+// id order, one UPDATE of state, version, time and head hash guarded by the
+// version read, one COPY of a timeline row each (hashes and a MAC as wide as
+// b2bpay's), commit. It is the limit for approving payments in batches.
+func batchUpdate(ctx context.Context, cfg BaselineConfig) (Result, error) {
+	if _, err := cfg.Pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+timelineTable+` (LIKE payment_timeline INCLUDING ALL)`); err != nil {
+		return Result{}, fmt.Errorf("baseline batch-update: create table: %w", err)
+	}
+	rows, err := cfg.Pool.Query(ctx, `SELECT id::text FROM `+rowsTable+` WHERE request_id LIKE 'erp-bl-%' AND version = 2 ORDER BY id LIMIT $1`, cfg.Count)
+	if err != nil {
+		return Result{}, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return Result{}, fmt.Errorf("baseline batch-update: read ids: %w", err)
+	}
+	hash := sha256.Sum256([]byte("batch-update"))
+	m := Start()
+	done := 0
+	for start := 0; start < len(ids); start += updateBatch {
+		chunk := ids[start:min(start+updateBatch, len(ids))]
+		now := time.Now().UTC()
+		err := pgx.BeginFunc(ctx, cfg.Pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT 1 FROM `+rowsTable+` WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, chunk); err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, `UPDATE `+rowsTable+` p SET state = 'awaiting_review', version = p.version + 1, updated_at = $1, head_hash = $3
+				FROM unnest($2::uuid[]) AS u(id) WHERE p.id = u.id AND p.version = 2`, now, chunk, hash[:])
+			if err != nil {
+				return err
+			}
+			if int(tag.RowsAffected()) != len(chunk) {
+				return fmt.Errorf("%d of %d rows updated", tag.RowsAffected(), len(chunk))
+			}
+			_, err = tx.CopyFrom(ctx, pgx.Identifier{timelineTable},
+				[]string{"payment_id", "seq", "at", "actor_kind", "actor_id", "action", "from_state", "to_state", "code", "note", "prev_hash", "hash", "otp_step", "mac"},
+				pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) {
+					return []any{chunk[i], int32(3), now, "user", Applicant, "confirm", "awaiting_confirmation", "awaiting_review", "", "",
+						hash[:], hash[:], int64(59_000_000), hash[:]}, nil
+				}))
+			return err
+		})
+		if err != nil {
+			return Result{}, fmt.Errorf("baseline batch-update: %w", err)
+		}
+		done += len(chunk)
+	}
+	r := m.Stop("baseline/batch-update", done)
+	r.LatencyOf = "-"
+	if done == 0 {
+		return r, errors.New("baseline batch-update: no rows to update")
 	}
 	return r, nil
 }

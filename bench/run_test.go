@@ -46,15 +46,16 @@ func TestBenchSmall(t *testing.T) {
 			require.True(t, ok, "%s has %s", name, k)
 		}
 	}
-	require.Equal(t, []string{"baseline/publish", "baseline/consume", "baseline/consume-insert-ack", "baseline/copy",
+	require.Equal(t, []string{"baseline/publish", "baseline/consume", "baseline/consume-insert-ack", "baseline/copy", "baseline/batch-update",
 		"intake", "decisions", "end-to-end", "baseline/file-write", "export-write/200", "export-write/400", "export/200", "export/400"}, names)
-	intake := stages[4]
+	intake := stages[5]
 	require.Positive(t, intake["p50_ms"], "publish → stored is measured")
 	require.GreaterOrEqual(t, intake["p99_ms"], intake["p50_ms"])
 	require.Equal(t, 200.0, intake["count"])
-	decisions := stages[5]
+	decisions := stages[6]
 	require.Equal(t, 60.0, decisions["count"], "three decisions a payment")
 	require.Positive(t, decisions["p50_ms"], "decision → applied is measured")
 	require.Equal(t, "baseline/consume-insert-ack", decisions["baseline"])
-	require.Equal(t, "baseline/file-write", stages[8]["baseline"])
+	require.Equal(t, "baseline/file-write", stages[9]["baseline"])
+	require.Equal(t, 200.0, stages[4]["count"], "the batch update moves every row COPY wrote")
 }
