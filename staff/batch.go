@@ -75,14 +75,14 @@ func QueueCandidates(ctx context.Context, c *Client, stage payment.Stage, sel Se
 func (c *Client) TaskOfPayment(ctx context.Context, id string, stage payment.Stage) (route.Task, error) {
 	var got struct {
 		Payment struct {
-			ID                  string        `json:"id"`
-			State               payment.State `json:"state"`
-			OrderRef            string        `json:"order_ref"`
-			CustomerID          string        `json:"customer_id"`
-			ApplicantID         string        `json:"applicant_id"`
-			Amount              string        `json:"amount"`
-			Currency            string        `json:"currency"`
-			Debtor              struct {
+			ID          string        `json:"id"`
+			State       payment.State `json:"state"`
+			OrderRef    string        `json:"order_ref"`
+			CustomerID  string        `json:"customer_id"`
+			ApplicantID string        `json:"applicant_id"`
+			Amount      string        `json:"amount"`
+			Currency    string        `json:"currency"`
+			Debtor      struct {
 				BankID  string `json:"bank_id"`
 				Account string `json:"account"`
 			} `json:"debtor"`
