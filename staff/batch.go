@@ -69,6 +69,9 @@ func QueueCandidates(ctx context.Context, c *Client, stage payment.Stage, sel Se
 	return c.TakeTasks(ctx, stage, sel)
 }
 
+// ErrNotWaiting: the payment is not waiting for the stage.
+var ErrNotWaiting = errors.New("not waiting for")
+
 // TaskOfPayment reads a payment through the API as the task of a stage
 // would show it, and checks that it waits for that stage and that its
 // digest is its content's.
@@ -98,7 +101,7 @@ func (c *Client) TaskOfPayment(ctx context.Context, id string, stage payment.Sta
 	}
 	p := got.Payment
 	if p.State != stage.State() {
-		return route.Task{}, fmt.Errorf("payment %s is %s, not waiting for %s", id, p.State, stage)
+		return route.Task{}, fmt.Errorf("payment %s is %s: %w %s", id, p.State, ErrNotWaiting, stage)
 	}
 	t := route.Task{Schema: route.TaskSchema, Stage: stage, PaymentID: p.ID, CustomerID: p.CustomerID, Applicant: p.ApplicantID,
 		OrderRef: p.OrderRef, Amount: p.Amount, Currency: p.Currency, BankID: p.Debtor.BankID, Debtor: p.Debtor.Account,
@@ -148,9 +151,15 @@ func (c *Client) TakeTasks(ctx context.Context, stage payment.Stage, sel Selecti
 			_ = d.Nack(false, true)
 			continue
 		}
-		if now, err := c.TaskOfPayment(ctx, t.PaymentID, stage); err != nil || now.Digest != t.Digest {
+		now, err := c.TaskOfPayment(ctx, t.PaymentID, stage)
+		var ae *APIError
+		switch {
+		case errors.Is(err, ErrNotWaiting), errors.As(err, &ae) && ae.Code == string(payment.CodeNotFound), err == nil && now.Digest != t.Digest:
 			_ = d.Ack(false) // moot: decided, cancelled, expired or changed
 			continue
+		case err != nil:
+			release()
+			return nil, nil, err
 		}
 		if sel.MaxTotal != "" {
 			max, err := payment.ParseAmount(sel.MaxTotal, t.Currency)
