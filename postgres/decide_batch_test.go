@@ -187,3 +187,42 @@ func TestBatchDecisionRaces(t *testing.T) {
 	require.Equal(t, 1, rows)
 	require.Equal(t, before, a.deadlocks(t), "no deadlock")
 }
+
+// A batch racing the expiry job: each payment is authorized or expired,
+// never both, and every item gets one outcome.
+func TestBatchDecisionRacesExpiry(t *testing.T) {
+	t.Parallel()
+	a := setupApprovalsOwnDB(t, baseTime)
+	before := a.deadlocks(t)
+	ps := a.reviewedMany(t, 6)
+	u, seed := a.authorizer(t)
+	bd := a.batchOf(t, u, seed, payment.StageAuthorization, ps...)
+	a.clock.Advance(time.Second)
+	var res approval.BatchResult
+	var expired int
+	var batchErr, expireErr error
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { <-start; res, batchErr = a.app.ApplyBatch(t.Context(), bd) })
+	wg.Go(func() {
+		<-start
+		expired, expireErr = a.store.PaymentExpireDue(t.Context(), payment.StateAwaitingAuthorization, 0, 100)
+	})
+	close(start)
+	wg.Wait()
+	require.NoError(t, batchErr)
+	require.NoError(t, expireErr)
+	require.Len(t, res.Items, len(ps))
+	require.Equal(t, len(ps), res.Applied+expired, "each payment moved once: by the batch or by the expiry")
+	for _, it := range res.Items {
+		got, tl := a.requireChain(t, it.PaymentID)
+		require.Len(t, tl, 5)
+		if it.Outcome == approval.Applied {
+			require.Equal(t, payment.StateAuthorized, got.State)
+		} else {
+			require.Equal(t, payment.StateExpired, got.State)
+			require.Contains(t, []payment.Code{payment.CodeAlreadyDecided, payment.CodeInvalidTransition}, it.Code, it.Reason)
+		}
+	}
+	require.Equal(t, before, a.deadlocks(t), "no deadlock")
+}
