@@ -130,3 +130,14 @@ func (s *Store) BatchRecord(ctx context.Context, id string) (*approval.BatchReco
 	r.At = r.At.UTC()
 	return &r, nil
 }
+
+// DecisionBatchIDs lists the batch decisions that the decisions of the
+// payments ids belong to, in id order.
+func (s *Store) DecisionBatchIDs(ctx context.Context, paymentIDs []string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT batch_id FROM decisions
+		WHERE batch_id IS NOT NULL AND payment_id::text = ANY($1) ORDER BY batch_id`, paymentIDs)
+	if err != nil {
+		return nil, fmt.Errorf("list decision batches: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}

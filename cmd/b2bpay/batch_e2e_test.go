@@ -129,6 +129,25 @@ func TestBatchThroughTheBinary(t *testing.T) {
 		require.Equal(t, want, e.payment(t, id).State)
 	}
 
+	// verify checks each batched approval as one alone, and each batch's
+	// record against its MAC: a record changed with SQL is named.
+	v := e.b2bpay(t, t.TempDir(), nil, "verify")
+	require.Zero(t, v.code, v.stdout+v.stderr)
+	require.Contains(t, v.stdout, "4 payments checked, 0 broken")
+	require.Contains(t, v.stdout, "3 batch decisions checked, 0 broken")
+	conn, err := e.app.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `SET session_replication_role = replica`) // past the append-only trigger, as a superuser can
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `UPDATE decision_batches SET item_count = 3 WHERE actor_id = 'rita'`)
+	require.NoError(t, err)
+	_, _ = conn.Exec(ctx, `SET session_replication_role = DEFAULT`)
+	conn.Release()
+	v = e.b2bpay(t, t.TempDir(), nil, "verify")
+	require.Equal(t, 4, v.code, v.stdout+v.stderr)
+	require.Contains(t, v.stdout, "batch_mac_invalid")
+	require.Contains(t, v.stdout, "review approve of 3 payments by rita")
+
 	// Nothing left to review: exit 0, nothing sent.
 	r = e.staffRun(t, ritaSession, "", "staff", "approve", "--stage", "review", "--all", "--otp", "000000")
 	require.Zero(t, r.code, r.stderr)
