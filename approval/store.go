@@ -77,8 +77,9 @@ type Facts struct {
 	People map[string]Person
 	// Applied lists each payment's applied decisions.
 	Applied map[string][]AppliedDecision
-	// ReviewOTP is each payment's customer's review policy: whether an
-	// approval at review needs a one-time password.
+	// ReviewOTP is the review policy of each payment's customer and each
+	// person's customer: whether an approval at review needs a one-time
+	// password.
 	ReviewOTP map[string]bool
 	// Limits are the people's limits by currency; no entry, no limit.
 	Limits map[Limit]int64

@@ -42,8 +42,9 @@ type decisionTx struct {
 // Facts reads, in one round trip, the decisions already recorded under
 // the batch's ids, the payments (locked FOR UPDATE), the people with
 // their OTP state (locked FOR NO KEY UPDATE), each set in id order, the
-// payments' applied decisions, their customers' review policy and the
-// people's limits.
+// payments' applied decisions, the review policy of their customers and
+// the people's, the people's limits and, for a batch decision
+// (queueBatchFacts), the batch recorded before and the caps.
 func (d decisionTx) Facts(ctx context.Context, k approval.Keys) (approval.Facts, error) {
 	f := approval.Facts{Prior: map[string]approval.Prior{}, Payments: map[string]*payment.Payment{},
 		People: map[string]approval.Person{}, Applied: map[string][]approval.AppliedDecision{},
