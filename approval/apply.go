@@ -32,6 +32,9 @@ type Config struct {
 	// ResultMessage, when set, turns a result into the message for the
 	// decider's reply queue (ok false: nowhere to send it).
 	ResultMessage func(r Result, replyTo string) (m outbox.Message, ok bool, err error)
+	// BatchResultMessage, when set, turns a batch's result into the
+	// message for the decider's reply queue (ok false: nowhere to send it).
+	BatchResultMessage func(r BatchResult, replyTo string) (m outbox.Message, ok bool, err error)
 }
 
 // errNoSeal refuses to apply a decision that could not be sealed.
@@ -96,6 +99,55 @@ func (a *Applier) Refuse(ctx context.Context, d Decision, refusal error) (Result
 		return Result{}, err
 	}
 	return rs[0], nil
+}
+
+// ApplyBatch applies a batch decision in one transaction (see
+// judgeBatch): one OTP step for the batch, every check of a single
+// decision for each item, one result listing each item's. A batch id seen
+// before gets its first result again.
+func (a *Applier) ApplyBatch(ctx context.Context, bd BatchDecision) (BatchResult, error) {
+	return a.runBatch(ctx, bd, nil)
+}
+
+// RefuseBatch records a batch decision refused before it could reach its
+// payments (a bad token or proof) and answers it; a batch id seen before
+// is answered as a repeat.
+func (a *Applier) RefuseBatch(ctx context.Context, bd BatchDecision, refusal error) (BatchResult, error) {
+	return a.runBatch(ctx, bd, refusal)
+}
+
+// runBatch decides a batch in one transaction: read, judge, write.
+func (a *Applier) runBatch(ctx context.Context, bd BatchDecision, refusal error) (BatchResult, error) {
+	var res BatchResult
+	err := a.store.DecisionTx(ctx, func(tx Tx) error {
+		facts, err := tx.Facts(ctx, keysOfBatch(bd))
+		if err != nil {
+			return err
+		}
+		b := newBatch(a.cfg, facts)
+		if res, err = b.judgeBatch(bd, refusal); err != nil {
+			return err
+		}
+		return b.write(ctx, tx)
+	})
+	if err != nil {
+		return BatchResult{}, err
+	}
+	return res, nil
+}
+
+// keysOfBatch names the rows a batch reads: the batch, its items'
+// decision ids and payments, its person.
+func keysOfBatch(bd BatchDecision) Keys {
+	k := Keys{BatchIDs: []string{bd.DecisionID}}
+	for i, it := range SortItems(bd.Items) {
+		k.DecisionIDs = append(k.DecisionIDs, ItemDecisionID(bd.DecisionID, i+1))
+		k.PaymentIDs = append(k.PaymentIDs, it.PaymentID)
+	}
+	if bd.UserID != "" {
+		k.UserIDs = []string{bd.UserID}
+	}
+	return k
 }
 
 // Reject records a decision message that cannot be read at all (once per

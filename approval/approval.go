@@ -31,6 +31,9 @@ type Decision struct {
 	SessionID string
 	// ReplyTo is the decider's private queue for the result, if any.
 	ReplyTo string
+	// BatchID is the batch decision this decision is an item of ("" for a
+	// decision alone).
+	BatchID string
 }
 
 // Outcomes of a decision.

@@ -32,6 +32,11 @@ type batch struct {
 	entries  []payment.Entry
 	digests  []string
 	msgs     []outbox.Message
+	batches  []BatchRecord
+
+	// refusals, when set, keeps each refused decision's refusal by its
+	// id (a batch's items, for all-or-nothing).
+	refusals map[string]error
 }
 
 func newBatch(cfg Config, f Facts) *batch {
@@ -43,6 +48,7 @@ func newBatch(cfg Config, f Facts) *batch {
 	if b.facts.Prior == nil {
 		b.facts.Prior = map[string]Prior{}
 	}
+	b.facts.Batches = maps.Clone(f.Batches)
 	b.facts.Applied = map[string][]AppliedDecision{}
 	for id, as := range f.Applied {
 		b.facts.Applied[id] = append([]AppliedDecision(nil), as...)
@@ -56,14 +62,7 @@ func newBatch(cfg Config, f Facts) *batch {
 // judge decides one item, as a decision alone would be decided, and
 // gathers its writes. The checks, in order: a decision id seen before is a
 // repeat; a decision refused before it was read (a bad token) is refused;
-// the payment must exist, the person too, and be of the payment's
-// customer (else the payment does not exist for them, as over HTTP);
-// then every check of the domain (payment.Decide, or payment.Cancel);
-// then the OTP where the stage needs one. Only an error of the domain
-// that is no refusal ends the batch.
-//
-// Deciding many payments with one code would judge the code once per
-// message (otpCheck) and run the checks above, item by item, in this loop.
+// then decide's checks, with the OTP judged for this decision alone.
 func (b *batch) judge(it item) (Result, error) {
 	d := it.d
 	if prior, ok := b.facts.Prior[d.DecisionID]; ok {
@@ -72,6 +71,34 @@ func (b *batch) judge(it item) (Result, error) {
 	if it.refusal != nil {
 		return b.refuse(d, it.refusal)
 	}
+	return b.decide(d, nil, func(person *Person, p *payment.Payment) (*int64, error) {
+		reviewOTP, ok := b.facts.ReviewOTP[p.CustomerID]
+		if !ok {
+			return nil, fmt.Errorf("review policy of customer %s not read", p.CustomerID)
+		}
+		if !payment.NeedsOTPFor(d.Stage, d.Verdict, reviewOTP) {
+			return nil, nil
+		}
+		if d.OTP == "" {
+			return nil, payment.Errorf(payment.CodeOTPRequired, "%s needs a one-time password", d.Stage)
+		}
+		st, refusal := b.otpCheck(person, d.OTP, string(d.Stage), p.ID)
+		if refusal != nil {
+			return nil, refusal
+		}
+		return &st, nil
+	})
+}
+
+// decide runs the checks of a decision on its payment and gathers its
+// writes: the payment must exist, the person too, and be of the payment's
+// customer (else the payment does not exist for them, as over HTTP); then
+// check, when given (a batch item's amount); then every check of the
+// domain (payment.Decide, or payment.Cancel); then the OTP (otpStep: the
+// step used, nil when none is needed). A refusal is recorded and answered;
+// only an error that is no refusal ends the batch.
+func (b *batch) decide(d Decision, check func(p *payment.Payment) error,
+	otpStep func(person *Person, p *payment.Payment) (*int64, error)) (Result, error) {
 	p := b.facts.Payments[d.PaymentID]
 	if p == nil {
 		return b.refuse(d, paymentNotFound(d.PaymentID))
@@ -85,6 +112,11 @@ func (b *batch) judge(it item) (Result, error) {
 		// Another customer's payment does not exist for this person, as
 		// over HTTP: nothing of its state or its people is told.
 		return b.refuse(d, paymentNotFound(d.PaymentID))
+	}
+	if check != nil {
+		if err := check(p); err != nil {
+			return b.refuse(d, err)
+		}
 	}
 	before := *p
 	var entry payment.Entry
@@ -102,23 +134,16 @@ func (b *batch) judge(it item) (Result, error) {
 		}
 		return b.refuse(d, err)
 	}
-	reviewOTP, ok := b.facts.ReviewOTP[p.CustomerID]
-	if !ok {
-		return Result{}, fmt.Errorf("review policy of customer %s not read", p.CustomerID)
+	step, err := otpStep(person, p)
+	if err != nil {
+		*p = before
+		if !payment.IsRefusal(err) {
+			return Result{}, err
+		}
+		return b.refuse(d, err)
 	}
-	var step *int64
-	if payment.NeedsOTPFor(d.Stage, d.Verdict, reviewOTP) {
-		if d.OTP == "" {
-			*p = before
-			return b.refuse(d, payment.Errorf(payment.CodeOTPRequired, "%s needs a one-time password", d.Stage))
-		}
-		st, refusal := b.otpCheck(person, d.OTP, string(d.Stage), p.ID)
-		if refusal != nil {
-			*p = before
-			return b.refuse(d, refusal)
-		}
-		step = &st
-		entry.OTPStep = st
+	if step != nil {
+		entry.OTPStep = *step
 	}
 	return b.apply(d, &before, p, actor.ID, entry, step)
 }
@@ -250,6 +275,9 @@ func (b *batch) move(before, p *payment.Payment, e payment.Entry) error {
 func (b *batch) refuse(d Decision, refusal error) (Result, error) {
 	res := Refusal(d, refusal, b.now)
 	res.Reason = payment.Text(res.Reason)
+	if b.refusals != nil {
+		b.refusals[d.DecisionID] = refusal
+	}
 	var pay, actor string
 	if b.facts.Payments[d.PaymentID] != nil {
 		pay = d.PaymentID
@@ -319,6 +347,11 @@ func (b *batch) write(ctx context.Context, tx Tx) error {
 			ws[i] = OTPWrite{UserID: id, From: b.otpFrom[id], To: b.people[id].OTP}
 		}
 		if err := tx.SaveOTP(ctx, ws); err != nil {
+			return err
+		}
+	}
+	if len(b.batches) > 0 {
+		if err := tx.SaveBatches(ctx, b.batches); err != nil {
 			return err
 		}
 	}

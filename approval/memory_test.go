@@ -38,11 +38,15 @@ type memDB struct {
 	outbox    []outbox.Message
 	timeline  []payment.Entry
 	rejects   map[string]approval.Rejection
+	batches   []approval.BatchRecord
+	// caps by customer and by person
+	customerCaps, personCaps map[string]approval.BatchCap
 }
 
 func newMemStore() *memStore {
 	return &memStore{db: memDB{payments: map[string]*payment.Payment{}, people: map[string]approval.Person{},
-		limits: map[approval.Limit]int64{}, reviewOTP: map[string]bool{}, rejects: map[string]approval.Rejection{}}}
+		limits: map[approval.Limit]int64{}, reviewOTP: map[string]bool{}, rejects: map[string]approval.Rejection{},
+		customerCaps: map[string]approval.BatchCap{}, personCaps: map[string]approval.BatchCap{}}}
 }
 
 func (db memDB) clone() memDB {
@@ -60,6 +64,7 @@ func (db memDB) clone() memDB {
 	c.outbox = slices.Clone(db.outbox)
 	c.timeline = slices.Clone(db.timeline)
 	c.rejects = maps.Clone(db.rejects)
+	c.batches = slices.Clone(db.batches)
 	return c
 }
 
@@ -98,7 +103,7 @@ type memTx struct {
 var errWrite = errors.New("write failed")
 
 func (tx *memTx) write(name string) error {
-	order := []string{"otp", "decisions", "audit", "payments", "timeline", "outbox"}
+	order := []string{"otp", "batches", "decisions", "audit", "payments", "timeline", "outbox"}
 	if !tx.read {
 		return fmt.Errorf("%s before Facts", name)
 	}
@@ -119,7 +124,21 @@ func (tx *memTx) Facts(ctx context.Context, k approval.Keys) (approval.Facts, er
 	tx.read = true
 	f := approval.Facts{Prior: map[string]approval.Prior{}, Payments: map[string]*payment.Payment{},
 		People: map[string]approval.Person{}, Applied: map[string][]approval.AppliedDecision{},
-		ReviewOTP: map[string]bool{}, Limits: map[approval.Limit]int64{}}
+		ReviewOTP: map[string]bool{}, Limits: map[approval.Limit]int64{}, Batches: map[string]approval.PriorBatch{},
+		CustomerCaps: map[string]approval.BatchCap{}, PersonCaps: map[string]approval.BatchCap{}}
+	for _, r := range tx.db.batches {
+		if slices.Contains(k.BatchIDs, r.Batch.DecisionID) {
+			raw, err := json.Marshal(r.Result)
+			if err != nil {
+				return f, err
+			}
+			var res approval.BatchResult
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return f, err
+			}
+			f.Batches[r.Batch.DecisionID] = approval.PriorBatch{Result: res, ActorID: r.ActorID}
+		}
+	}
 	for _, r := range tx.db.decisions {
 		if slices.Contains(k.DecisionIDs, r.Decision.DecisionID) {
 			// As a database keeps it: the result through its JSON.
@@ -151,6 +170,11 @@ func (tx *memTx) Facts(ctx context.Context, k approval.Keys) (approval.Facts, er
 	for _, id := range k.UserIDs {
 		if p, ok := tx.db.people[id]; ok {
 			f.People[id] = p
+			f.ReviewOTP[p.User.CustomerID] = tx.db.reviewOTP[p.User.CustomerID]
+			if len(k.BatchIDs) > 0 {
+				f.CustomerCaps[p.User.CustomerID] = tx.db.customerCaps[p.User.CustomerID]
+				f.PersonCaps[id] = tx.db.personCaps[id]
+			}
 		}
 		for l, v := range tx.db.limits {
 			if l.UserID == id {
@@ -172,6 +196,21 @@ func (tx *memTx) SaveOTP(ctx context.Context, ws []approval.OTPWrite) error {
 		}
 		p.OTP = w.To
 		tx.db.people[w.UserID] = p
+	}
+	return nil
+}
+
+func (tx *memTx) SaveBatches(ctx context.Context, bs []approval.BatchRecord) error {
+	if err := tx.write("batches"); err != nil {
+		return err
+	}
+	for _, b := range bs {
+		for _, o := range tx.db.batches {
+			if o.Batch.DecisionID == b.Batch.DecisionID {
+				return fmt.Errorf("batch %s: unique key", b.Batch.DecisionID)
+			}
+		}
+		tx.db.batches = append(tx.db.batches, b)
 	}
 	return nil
 }

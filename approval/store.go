@@ -41,6 +41,9 @@ type Tx interface {
 	// step it was read with (the row is locked: a mismatch is an error,
 	// never a guess).
 	SaveOTP(ctx context.Context, ws []OTPWrite) error
+	// SaveBatches writes batch decision records, in order (before the
+	// decision rows of their items, which point to them).
+	SaveBatches(ctx context.Context, bs []BatchRecord) error
 	// SaveDecisions writes decision rows, in order.
 	SaveDecisions(ctx context.Context, rs []Record) error
 	// Audit appends audit entries, in order.
@@ -59,6 +62,8 @@ type Tx interface {
 // Keys names what a batch of decisions reads.
 type Keys struct {
 	DecisionIDs, PaymentIDs, UserIDs []string
+	// BatchIDs are the ids of batch decisions to read.
+	BatchIDs []string
 }
 
 // Facts is what the store read for a batch. Maps are keyed by id; a
@@ -72,11 +77,37 @@ type Facts struct {
 	People map[string]Person
 	// Applied lists each payment's applied decisions.
 	Applied map[string][]AppliedDecision
-	// ReviewOTP is each payment's customer's review policy: whether an
-	// approval at review needs a one-time password.
+	// ReviewOTP is the review policy of each payment's customer and each
+	// person's customer: whether an approval at review needs a one-time
+	// password.
 	ReviewOTP map[string]bool
 	// Limits are the people's limits by currency; no entry, no limit.
 	Limits map[Limit]int64
+	// Batches holds the batch decisions already recorded under the ids
+	// of Keys.BatchIDs.
+	Batches map[string]PriorBatch
+	// CustomerCaps and PersonCaps bound a batch: by the people's
+	// customers' ids and by the people's ids (read with Keys.BatchIDs).
+	CustomerCaps, PersonCaps map[string]BatchCap
+}
+
+// PriorBatch is a batch decision recorded before: its first result and
+// who sent it ("" when nobody known).
+type PriorBatch struct {
+	Result  BatchResult
+	ActorID string
+}
+
+// BatchRecord is a batch decision's record to write: the batch as sent,
+// its result, who (ActorID "" when nobody known), the OTP step it used,
+// when, and its MAC (seal.Key.BatchDecision).
+type BatchRecord struct {
+	Batch   BatchDecision
+	Result  BatchResult
+	ActorID string
+	OTPStep *int64
+	At      time.Time
+	MAC     []byte
 }
 
 // Prior is a decision recorded before: its first result, and who sent it

@@ -39,6 +39,8 @@ type TokenVerifier interface {
 type Approvals interface {
 	Apply(ctx context.Context, d approval.Decision) (approval.Result, error)
 	ApplyMany(ctx context.Context, ds []approval.Decision) ([]approval.Result, error)
+	ApplyBatch(ctx context.Context, bd approval.BatchDecision) (approval.BatchResult, error)
+	RefuseBatch(ctx context.Context, bd approval.BatchDecision, refusal error) (approval.BatchResult, error)
 	Refuse(ctx context.Context, d approval.Decision, refusal error) (approval.Result, error)
 	Reject(ctx context.Context, r approval.Rejection) (first bool, err error)
 }
@@ -58,8 +60,12 @@ func NewDecisions(app Approvals, tokens TokenVerifier, log *slog.Logger) *Decisi
 	return &Decisions{app: app, tokens: tokens, log: log}
 }
 
-// Handle is the Handler for one decision delivery.
+// Handle is the Handler for one decision delivery: a single decision, or
+// a batch (route.DecisionBatchSchema, see handleBatch).
 func (h *Decisions) Handle(ctx context.Context, d amqp.Delivery) error {
+	if isBatch(d.Body) {
+		return h.handleBatch(ctx, d)
+	}
 	req, other := h.read(ctx, d)
 	if other != nil {
 		return other(ctx)
@@ -79,10 +85,14 @@ func (h *Decisions) Handle(ctx context.Context, d amqp.Delivery) error {
 // acked once it committed. Every other delivery (unreadable, a bad token),
 // and every decision of a transaction that failed, goes through single,
 // the Handle chain with its retries, one at a time, in the order the
-// deliveries came (see inOrder).
+// deliveries came (see inOrder). A batch decision is a transaction of its
+// own: it goes through single too.
 func (h *Decisions) Batch(single Handler) rabbitmq.BatchHandler {
 	return func(ctx context.Context, ds []amqp.Delivery) []rabbitmq.Disposition {
 		return inOrder(ctx, h.log, ds, single, func(d amqp.Delivery) (approval.Decision, bool) {
+			if isBatch(d.Body) {
+				return approval.Decision{}, false
+			}
 			req, other := h.read(ctx, d)
 			return req, other == nil
 		}, func(reqs []approval.Decision) ([]int, error) {

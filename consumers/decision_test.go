@@ -207,7 +207,8 @@ func newDecisionFixture(t *testing.T) *decisionFixture {
 
 	tokens := &tokenDouble{sessions: map[string][2]string{"token-of-" + appl.ID: {appl.ID, uuid.NewString()}}}
 	app, err := approval.New(store, approval.Config{Seal: pgtest.Key,
-		EventMessage: route.EventMessage, TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage})
+		EventMessage: route.EventMessage, TaskMessage: route.TaskMessage, ResultMessage: route.ResultMessage,
+		BatchResultMessage: route.BatchResultMessage})
 	require.NoError(t, err)
 	return &decisionFixture{
 		store: store, app: app, tokens: tokens, h: NewDecisions(app, tokens, discard()),

@@ -42,8 +42,9 @@ type decisionTx struct {
 // Facts reads, in one round trip, the decisions already recorded under
 // the batch's ids, the payments (locked FOR UPDATE), the people with
 // their OTP state (locked FOR NO KEY UPDATE), each set in id order, the
-// payments' applied decisions, their customers' review policy and the
-// people's limits.
+// payments' applied decisions, the review policy of their customers and
+// the people's, the people's limits and, for a batch decision
+// (queueBatchFacts), the batch recorded before and the caps.
 func (d decisionTx) Facts(ctx context.Context, k approval.Keys) (approval.Facts, error) {
 	f := approval.Facts{Prior: map[string]approval.Prior{}, Payments: map[string]*payment.Payment{},
 		People: map[string]approval.Person{}, Applied: map[string][]approval.AppliedDecision{},
@@ -104,7 +105,8 @@ func (d decisionTx) Facts(ctx context.Context, k approval.Keys) (approval.Facts,
 			return err
 		})
 	})
-	b.Queue(`SELECT id, review_otp FROM customers WHERE id IN (SELECT customer_id FROM payments WHERE id = ANY($1::uuid[]))`, payIDs).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT id, review_otp FROM customers WHERE id IN (SELECT customer_id FROM payments WHERE id = ANY($1::uuid[]))
+		OR id IN (SELECT customer_id FROM users WHERE id = ANY($2))`, payIDs, k.UserIDs).Query(func(rows pgx.Rows) error {
 		return collect(rows, "customers", func(row pgx.CollectableRow) error {
 			var id string
 			var on bool
@@ -122,6 +124,9 @@ func (d decisionTx) Facts(ctx context.Context, k approval.Keys) (approval.Facts,
 			return err
 		})
 	})
+	if len(k.BatchIDs) > 0 {
+		queueBatchFacts(b, k, &f)
+	}
 	if err := d.tx.SendBatch(ctx, b).Close(); err != nil {
 		return approval.Facts{}, err
 	}
@@ -167,6 +172,9 @@ func (d decisionTx) SaveDecisions(ctx context.Context, rs []approval.Record) err
 		}
 		if validUUIDOrEmpty(r.Decision.SessionID) != "" {
 			row.session = r.Decision.SessionID
+		}
+		if r.Decision.BatchID != "" {
+			row.batch = r.Decision.BatchID
 		}
 		if r.Seal != nil {
 			row.seal = decisionSeal{seq: r.Seal.Seq, digest: r.Seal.Digest, mac: r.Seal.MAC}
@@ -237,6 +245,7 @@ type decisionRow struct {
 	r                   approval.Decision
 	raw                 []byte // the result, as JSON
 	pay, actor, session any    // nil when unknown
+	batch               any    // the batch's id, nil for a decision alone
 	outcome             string
 	code                payment.Code
 	reason              string
@@ -249,7 +258,7 @@ type decisionRow struct {
 func decisionCopyTx(ctx context.Context, tx pgx.Tx, rows []decisionRow) error {
 	_, err := tx.CopyFrom(ctx, pgx.Identifier{"decisions"},
 		[]string{"id", "payment_id", "stage", "verdict", "actor_id", "session_id", "outcome", "code", "reason", "digest", "otp_step", "result", "decided_at",
-			"seal_seq", "mac"},
+			"seal_seq", "mac", "batch_id"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			d := rows[i]
 			if s, ok := d.pay.(string); ok {
@@ -265,7 +274,7 @@ func decisionCopyTx(ctx context.Context, tx pgx.Tx, rows []decisionRow) error {
 				digest, seq = d.seal.digest, d.seal.seq
 			}
 			return []any{d.r.DecisionID, d.pay, payment.Text(string(d.r.Stage)), payment.Text(string(d.r.Verdict)), d.actor, d.session, d.outcome,
-				string(d.code), d.reason, digest, d.step, string(d.raw), d.at, seq, d.seal.mac}, nil
+				string(d.code), d.reason, digest, d.step, string(d.raw), d.at, seq, d.seal.mac, d.batch}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("record decisions: %w", err)

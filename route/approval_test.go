@@ -211,3 +211,32 @@ func TestResultMessage(t *testing.T) {
 	require.NoError(t, json.Unmarshal(m.Body, &got))
 	require.Equal(t, res, got)
 }
+
+// A batch's proof covers every field it decides, the batch digest standing
+// for the items, count and totals.
+func TestBatchDecisionProof(t *testing.T) {
+	key := []byte("a session's decision key, 32 bytes")
+	d := route.BatchDecision{Schema: route.DecisionBatchSchema, DecisionID: "d-1", Stage: payment.StageReview,
+		Verdict: payment.VerdictApprove, OTP: "123456", BatchDigest: "ab"}
+	d.Sign(key)
+	if !d.ProofValid(key) {
+		t.Fatal("a batch's own proof does not check")
+	}
+	for name, change := range map[string]func(*route.BatchDecision){
+		"id":     func(d *route.BatchDecision) { d.DecisionID = "d-2" },
+		"stage":  func(d *route.BatchDecision) { d.Stage = payment.StageAuthorization },
+		"otp":    func(d *route.BatchDecision) { d.OTP = "654321" },
+		"aon":    func(d *route.BatchDecision) { d.AllOrNothing = true },
+		"digest": func(d *route.BatchDecision) { d.BatchDigest = "ac" },
+		"reason": func(d *route.BatchDecision) { d.Reason = "x" },
+	} {
+		c := d
+		change(&c)
+		if c.ProofValid(key) {
+			t.Errorf("%s changed, the proof still checks", name)
+		}
+	}
+	if d.ProofValid(nil) {
+		t.Error("no key, yet the proof checks")
+	}
+}

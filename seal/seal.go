@@ -202,3 +202,57 @@ func number(b []byte, n int64) []byte {
 	var buf [20]byte
 	return field(b, string(strconv.AppendInt(buf[:0], n, 10)))
 }
+
+// BatchDecision is what the MAC of a batch decision's record covers: who
+// decided what, at which stage, on how many payments of which totals (the
+// batch digest covers the items), with which OTP step, when, and with what
+// outcome. Each item's own decision row is sealed as a single decision
+// (Decision), so checking a payment's approvals needs nothing of this.
+type BatchDecision struct {
+	DecisionID   string
+	ActorID      string
+	SessionID    string
+	Stage        payment.Stage
+	Verdict      payment.Verdict
+	AllOrNothing bool
+	Count        int
+	// Totals are "<currency>:<minor units>", sorted by currency.
+	Totals      []string
+	BatchDigest string
+	// OTPStep is the TOTP time step consumed (0 when none was).
+	OTPStep int64
+	Outcome string
+	// DecidedAtMicros is the decision's time in microseconds since the
+	// Unix epoch (what PostgreSQL keeps of a timestamptz).
+	DecidedAtMicros int64
+}
+
+// BatchDecision returns the MAC of a batch decision's record, made with
+// the current key.
+func (k *Key) BatchDecision(b BatchDecision) []byte { return k.sum(batchInput(b)) }
+
+// BatchSealed reports whether mac is the MAC of b (with the key of the
+// version mac names).
+func (k *Key) BatchSealed(b BatchDecision, mac []byte) bool { return k.verify(batchInput(b), mac) }
+
+// batchInput is what a batch decision's MAC is computed over.
+func batchInput(d BatchDecision) []byte {
+	b := make([]byte, 0, 384)
+	b = field(b, "b2bpay.decision-batch-mac.v1")
+	b = field(b, d.DecisionID)
+	b = field(b, d.ActorID)
+	b = field(b, d.SessionID)
+	b = field(b, string(d.Stage))
+	b = field(b, string(d.Verdict))
+	b = field(b, strconv.FormatBool(d.AllOrNothing))
+	b = number(b, int64(d.Count))
+	b = number(b, int64(len(d.Totals)))
+	for _, t := range d.Totals {
+		b = field(b, t)
+	}
+	b = field(b, d.BatchDigest)
+	b = number(b, d.OTPStep)
+	b = field(b, d.Outcome)
+	b = number(b, d.DecidedAtMicros)
+	return b
+}

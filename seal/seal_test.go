@@ -1,6 +1,7 @@
 package seal_test
 
 import (
+	"bytes"
 	"testing"
 	"time"
 
@@ -223,4 +224,36 @@ func TestCheckValidButWrongPath(t *testing.T) {
 	rejected[1].Verdict = payment.VerdictReject
 	require.Contains(t, seal.Kinds(f.k.CheckApprovals(f.p, reseal(rejected))), seal.DecisionUnexpected)
 	require.Empty(t, f.k.CheckApprovals(f.p, reseal(f.ds)), "resealing the same decisions changes nothing")
+}
+
+func TestBatchDecisionMAC(t *testing.T) {
+	k, err := seal.New(bytes.Repeat([]byte{3}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := seal.BatchDecision{DecisionID: "d-1", ActorID: "carol", SessionID: "s", Stage: payment.StageAuthorization,
+		Verdict: payment.VerdictApprove, Count: 2, Totals: []string{"CNY:300"}, BatchDigest: "ab", OTPStep: 7, Outcome: "applied", DecidedAtMicros: 1}
+	mac := k.BatchDecision(b)
+	if !k.BatchSealed(b, mac) {
+		t.Fatal("a batch's own MAC does not check")
+	}
+	for name, change := range map[string]func(*seal.BatchDecision){
+		"count":   func(b *seal.BatchDecision) { b.Count = 3 },
+		"totals":  func(b *seal.BatchDecision) { b.Totals = []string{"CNY:301"} },
+		"digest":  func(b *seal.BatchDecision) { b.BatchDigest = "ac" },
+		"step":    func(b *seal.BatchDecision) { b.OTPStep = 8 },
+		"actor":   func(b *seal.BatchDecision) { b.ActorID = "bob" },
+		"outcome": func(b *seal.BatchDecision) { b.Outcome = "partial" },
+		"at":      func(b *seal.BatchDecision) { b.DecidedAtMicros = 2 },
+		"aon":     func(b *seal.BatchDecision) { b.AllOrNothing = true },
+	} {
+		c := b
+		change(&c)
+		if k.BatchSealed(c, mac) {
+			t.Errorf("%s changed, the MAC still checks", name)
+		}
+	}
+	if k.Sealed("ab", payment.Entry{MAC: mac}) {
+		t.Error("a batch MAC checks as an entry MAC")
+	}
 }

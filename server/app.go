@@ -93,7 +93,7 @@ func Open(ctx context.Context, cfg Config, sec *Security) (*App, error) {
 	// seeds opened with the master key's sealer, decisions sealed with the
 	// ring's MAC key.
 	ac := approval.Config{Seal: sc.Seal, EventMessage: route.EventMessage, TaskMessage: route.TaskMessage,
-		ResultMessage: route.ResultMessage}
+		ResultMessage: route.ResultMessage, BatchResultMessage: route.BatchResultMessage}
 	if sec != nil {
 		ac.OTPOpener, ac.OTPPolicy = sec.otpOpener, sec.OTPPolicy
 	}

@@ -249,6 +249,17 @@ func (c countedApproval) Refuse(ctx context.Context, d approval.Decision, refusa
 	return res, err
 }
 
+// ApplyBatch counts each item of a batch decision as a decision.
+func (c countedApproval) ApplyBatch(ctx context.Context, bd approval.BatchDecision) (approval.BatchResult, error) {
+	res, err := c.Applier.ApplyBatch(ctx, bd)
+	if err == nil {
+		for _, r := range res.Items {
+			c.m.decisions.WithLabelValues(string(bd.Stage), r.Outcome, string(r.Code)).Inc()
+		}
+	}
+	return res, err
+}
+
 // countedPublisher counts the relay's publishes.
 type countedPublisher struct {
 	*rabbitmq.Publisher

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/seal"
 )
 
@@ -39,6 +40,30 @@ func (a *App) Verify(ctx context.Context, w io.Writer, ids []string) (broken int
 		}
 	}
 	fmt.Fprintf(w, "%d payments checked, %d broken\n", len(ids), broken)
+	batches, err := a.verifyBatches(ctx, w, key, ids)
+	return broken + batches, err
+}
+
+// verifyBatches checks the MAC of every batch decision the payments'
+// decisions belong to (each item's own decision is checked with its
+// payment), writes what broke and returns how many batches are broken.
+func (a *App) verifyBatches(ctx context.Context, w io.Writer, key *seal.Key, paymentIDs []string) (broken int, err error) {
+	ids, err := a.Store.DecisionBatchIDs(ctx, paymentIDs)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	for _, id := range ids {
+		r, err := a.Store.BatchRecord(ctx, id)
+		if err != nil {
+			return broken, err
+		}
+		if r != nil && !key.BatchSealed(approval.BatchSeal(*r), r.MAC) {
+			broken++
+			fmt.Fprintf(w, "BROKEN batch %s: batch_mac_invalid\n  batch_mac_invalid: the record of batch %s (%s %s of %d payments by %s) does not match its MAC\n",
+				id, id, r.Batch.Stage, r.Batch.Verdict, r.Batch.Count, r.ActorID)
+		}
+	}
+	fmt.Fprintf(w, "%d batch decisions checked, %d broken\n", len(ids), broken)
 	return broken, nil
 }
 

@@ -233,33 +233,54 @@ func CheckTaskDigest(t route.Task) error {
 // queue b2bpay answers a decision of this person to) and waits for its
 // result.
 func SendDecision(ctx context.Context, conn *rabbitmq.Conn, s Session, d route.Decision, wait time.Duration) (approval.Result, error) {
-	key, err := hex.DecodeString(s.DecisionKey)
-	if err != nil || len(key) == 0 {
-		return approval.Result{}, errors.New("the session has no decision key: run `b2bpay login` again")
-	}
-	d.Sign(key)
-	ch, err := conn.Channel(ctx)
+	key, err := decisionKey(s)
 	if err != nil {
 		return approval.Result{}, err
+	}
+	d.Sign(key)
+	body, _ := json.Marshal(d)
+	var r approval.Result
+	err = roundTrip(ctx, conn, s, d.DecisionID, body, wait, func(b []byte) bool {
+		return json.Unmarshal(b, &r) == nil && r.DecisionID == d.DecisionID
+	})
+	return r, err
+}
+
+// decisionKey is the session's decision key.
+func decisionKey(s Session) ([]byte, error) {
+	key, err := hex.DecodeString(s.DecisionKey)
+	if err != nil || len(key) == 0 {
+		return nil, errors.New("the session has no decision key: run `b2bpay login` again")
+	}
+	return key, nil
+}
+
+// roundTrip publishes a signed decision body (single or batch) with a
+// reply queue of the person's own (b2bpay.reply.<user>.<random>,
+// exclusive to this connection) and waits until match accepts a message
+// of that queue as its result.
+func roundTrip(ctx context.Context, conn *rabbitmq.Conn, s Session, id string, body []byte, wait time.Duration, match func([]byte) bool) error {
+	ch, err := conn.Channel(ctx)
+	if err != nil {
+		return err
 	}
 	defer ch.Close()
 	q, err := ch.QueueDeclare(route.ReplyQueue(s.UserID), false, true, true, false, nil)
 	if err != nil {
-		return approval.Result{}, fmt.Errorf("declare the reply queue: %w", err)
+		return fmt.Errorf("declare the reply queue: %w", err)
 	}
 	results, err := ch.Consume(q.Name, "", true, true, false, false, nil)
 	if err != nil {
-		return approval.Result{}, err
+		return err
 	}
-	body, _ := json.Marshal(d)
 	pub := rabbitmq.NewPublisher(conn, nil)
 	defer pub.Close()
 	err = pub.Publish(ctx, rabbitmq.Message{Exchange: route.DecisionsExchange, Key: route.DecisionKey, Publishing: amqp.Publishing{
-		MessageId: d.DecisionID, CorrelationId: d.DecisionID, ReplyTo: q.Name, ContentType: "application/json",
+		MessageId: id, CorrelationId: id, ReplyTo: q.Name, ContentType: "application/json",
 		DeliveryMode: amqp.Persistent, Timestamp: time.Now().UTC(), Body: body,
 	}})
 	if err != nil {
-		return approval.Result{}, fmt.Errorf("send decision: %w", err)
+		return fmt.Errorf("send decision: %w", err)
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
@@ -267,16 +288,15 @@ func SendDecision(ctx context.Context, conn *rabbitmq.Conn, s Session, d route.D
 		select {
 		case m, ok := <-results:
 			if !ok {
-				return approval.Result{}, errors.New("the reply queue closed before the result arrived")
+				return errors.New("the reply queue closed before the result arrived")
 			}
-			var r approval.Result
-			if json.Unmarshal(m.Body, &r) == nil && r.DecisionID == d.DecisionID {
-				return r, nil
+			if match(m.Body) {
+				return nil
 			}
 		case <-timer.C:
-			return approval.Result{}, fmt.Errorf("no result for decision %s within %s (it may still be applied: check `b2bpay status`)", d.DecisionID, wait)
+			return fmt.Errorf("no result for decision %s within %s (it may still be applied: check `b2bpay status`)", id, wait)
 		case <-ctx.Done():
-			return approval.Result{}, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -35,10 +32,6 @@ var verdictFlags = []cli.Flag{
 	&cli.DurationFlag{Name: "wait", Value: 30 * time.Second, Usage: "how long to wait for the result"},
 }
 
-func sessionPath(cmd *cli.Command) (string, error) {
-	return staff.SessionPath(cmd.String("session-file"))
-}
-
 func loginCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "login",
@@ -48,63 +41,21 @@ func loginCommand() *cli.Command {
 			&cli.StringFlag{Name: "password-file", Usage: "read the password from this file (default: the first line of stdin)"},
 		}, staffFlags...),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			pw, err := readSecret(cmd.String("password-file"), "password: ")
+			pw, err := staff.ReadSecret(cmd.String("password-file"), "password: ")
 			if err != nil {
 				return err
 			}
-			s, err := staff.Login(ctx, cmd.String("api-url"), cmd.String("user"), pw)
-			if err != nil {
-				return err
-			}
-			path, err := sessionPath(cmd)
-			if err != nil {
-				return err
-			}
-			if err := s.Save(path); err != nil {
-				return err
-			}
-			fmt.Printf("signed in as %s of %s until %s\n", s.UserID, s.CustomerID, s.ExpiresAt.Format(time.RFC3339))
-			return nil
+			return staff.SignIn(ctx, cmd.String("api-url"), cmd.String("user"), pw, cmd.String("session-file"), os.Stdout)
 		},
 	}
 }
 
 func logoutCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "logout",
-		Usage: "revoke the session token and forget it",
-		Flags: staffFlags,
+	return &cli.Command{Name: "logout", Usage: "revoke the session token and forget it", Flags: staffFlags,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			path, err := sessionPath(cmd)
-			if err != nil {
-				return err
-			}
-			s, err := staff.LoadSession(path)
-			if err != nil {
-				return err
-			}
-			if err := staff.Logout(ctx, cmd.String("api-url"), s); err != nil {
-				return err
-			}
-			_ = os.Remove(path)
-			fmt.Println("signed out")
-			return nil
+			return staff.SignOut(ctx, cmd.String("api-url"), cmd.String("session-file"), os.Stdout)
 		},
 	}
-}
-
-// readSecret reads a password or code from a file, or one line of stdin.
-func readSecret(file, prompt string) (string, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		return strings.TrimRight(string(b), "\r\n"), err
-	}
-	fmt.Fprint(os.Stderr, prompt)
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func staffCommand() *cli.Command {
@@ -126,6 +77,25 @@ func staffCommand() *cli.Command {
 					return printResult(res)
 				})
 			},
+		}, {
+			Name:  "approve",
+			Usage: "decide many payments of a stage with one one-time password: count, totals and batch digest shown first; exit 3 if any is refused",
+			Flags: append(append([]cli.Flag{
+				&cli.StringFlag{Name: "stage", Required: true, Usage: "confirmation, review or authorization"},
+				&cli.BoolFlag{Name: "all", Usage: "every waiting task of the stage, up to --limit"},
+				&cli.StringFlag{Name: "ids", Usage: "these payments, comma-separated"},
+				&cli.StringFlag{Name: "max-total", Usage: "waiting tasks while each currency's total stays within this amount"},
+				&cli.IntFlag{Name: "limit", Value: staff.DefaultBatchLimit, Usage: "the most payments in one batch"},
+				&cli.BoolFlag{Name: "all-or-nothing", Usage: "apply none if any is refused"},
+			}, verdictFlags...), staffFlags...),
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				verdict := payment.VerdictApprove
+				if cmd.Bool("reject") {
+					verdict = payment.VerdictReject
+				}
+				sel := staff.Selection{All: cmd.Bool("all"), IDs: staff.SplitIDs(cmd.String("ids")), MaxTotal: cmd.String("max-total"), Limit: int(cmd.Int("limit"))}
+				return batchDecide(ctx, cmd, payment.Stage(cmd.String("stage")), verdict, sel, cmd.Bool("all-or-nothing"))
+			},
 		}},
 	}
 }
@@ -145,27 +115,44 @@ func decideCommand() *cli.Command {
 }
 
 func confirmCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "confirm",
-		Usage:     "as the applicant, confirm a payment with your one-time password (seed steps 4-6)",
-		ArgsUsage: "PAYMENT_ID",
-		Flags:     append(append([]cli.Flag{}, verdictFlags...), staffFlags...),
+	return applicantCommand("confirm", "as the applicant, confirm payments with your one-time password (several ids: one code, one batch)",
+		payment.StageConfirmation, payment.VerdictApprove)
+}
+
+func cancelCommand() *cli.Command {
+	return applicantCommand("cancel", "as the applicant, cancel a payment that is not yet authorized", "", approval.Cancel)
+}
+
+// applicantCommand is confirm or cancel: an applicant's verdict on the
+// payments named.
+func applicantCommand(name, usage string, stage payment.Stage, verdict payment.Verdict) *cli.Command {
+	return &cli.Command{Name: name, Usage: usage, ArgsUsage: "PAYMENT_ID...", Flags: append(append([]cli.Flag{}, verdictFlags...), staffFlags...),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			return decideByID(ctx, cmd, payment.StageConfirmation, payment.VerdictApprove)
+			if cmd.Args().Len() > 1 && verdict == payment.VerdictApprove {
+				return batchDecide(ctx, cmd, stage, verdict, staff.Selection{IDs: cmd.Args().Slice()}, false)
+			}
+			return decideByID(ctx, cmd, stage, verdict)
 		},
 	}
 }
 
-func cancelCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "cancel",
-		Usage:     "as the applicant, cancel a payment that is not yet authorized",
-		ArgsUsage: "PAYMENT_ID",
-		Flags:     append(append([]cli.Flag{}, verdictFlags...), staffFlags...),
-		Action: func(ctx context.Context, cmd *cli.Command) error {
-			return decideByID(ctx, cmd, "", approval.Cancel)
-		},
+// batchDecide decides the payments sel chooses in one batch (one code)
+// and prints each one's result: exit 3 if any is refused.
+func batchDecide(ctx context.Context, cmd *cli.Command, stage payment.Stage, verdict payment.Verdict, sel staff.Selection, allOrNothing bool) error {
+	if err := sel.Check(); err != nil {
+		return err
 	}
+	return withStaff(ctx, cmd, verdict, func(c *staff.Client, choice staff.Choice) error {
+		res, ok, err := c.Batch(ctx, stage, sel, staff.BatchChoice{Choice: choice, AllOrNothing: allOrNothing}, nil)
+		if err != nil || !ok {
+			return err
+		}
+		staff.ShowBatchResult(os.Stdout, res)
+		if res.Outcome != approval.BatchApplied {
+			return cli.Exit("", 3)
+		}
+		return nil
+	})
 }
 
 // decideByID fetches a payment through the API (for its content's
@@ -203,7 +190,7 @@ func withStaff(ctx context.Context, cmd *cli.Command, verdict payment.Verdict, f
 	}
 	defer c.Close()
 	return fn(c, staff.Choice{Verdict: verdict, Reason: cmd.String("reason"), OTP: cmd.String("otp"), Wait: cmd.Duration("wait"),
-		Prompt: func(p string) (string, error) { return readSecret("", p) }})
+		Prompt: func(p string) (string, error) { return staff.ReadSecret("", p) }})
 }
 
 func printResult(r approval.Result) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/server"
+	"github.com/b2bpay/b2bpay/staff"
 )
 
 func userCommand() *cli.Command {
@@ -37,7 +38,7 @@ func userCommand() *cli.Command {
 			Usage: "set a user's password (argon2id; at least 12 characters), read from --password-file or the first line of stdin",
 			Flags: []cli.Flag{id(), &cli.StringFlag{Name: "password-file"}},
 			Action: func(ctx context.Context, cmd *cli.Command) error {
-				pw, err := readSecret(cmd.String("password-file"), "new password: ")
+				pw, err := staff.ReadSecret(cmd.String("password-file"), "new password: ")
 				if err != nil {
 					return err
 				}
