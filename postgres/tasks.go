@@ -129,4 +129,3 @@ func decodeApplied(raw []byte) ([]httpapi.AppliedDecision, error) {
 	}
 	return out, nil
 }
-

@@ -64,8 +64,10 @@ func (a *approvals) reviewedBy(t *testing.T, p *payment.Payment, reviewer paymen
 	return a.payment(t, p.ID)
 }
 
-func amount(s string) func(*payment.Request)    { return func(r *payment.Request) { r.Amount = s } }
-func executing(d string) func(*payment.Request) { return func(r *payment.Request) { r.ExecutionDate = d } }
+func amount(s string) func(*payment.Request) { return func(r *payment.Request) { r.Amount = s } }
+func executing(d string) func(*payment.Request) {
+	return func(r *payment.Request) { r.ExecutionDate = d }
+}
 
 // TestTaskCandidatesConfirmationAndReview: the applicant sees their own
 // payments awaiting confirmation; a reviewer sees the payments of their
