@@ -2,6 +2,7 @@ package staff
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -191,4 +192,31 @@ func actCell(a *Act) string {
 		return "-"
 	}
 	return cell(a.By, 16)
+}
+
+// List prints the task list of the person signed in at sessionPath ("" for
+// the default) at stage, up to max tasks (0: every one), to w: a table, or
+// with asJSON one JSON document {"stage", "tasks"} (the API's task objects).
+func List(ctx context.Context, api, sessionPath string, stage payment.Stage, max int, asJSON bool, w io.Writer) error {
+	path, err := SessionPath(sessionPath)
+	if err != nil {
+		return err
+	}
+	s, err := LoadSession(path)
+	if err != nil {
+		return err
+	}
+	tasks, err := ListTasks(ctx, api, s, stage, max)
+	if err != nil {
+		return err
+	}
+	if !asJSON {
+		return WriteTaskTable(w, stage, tasks)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Stage payment.Stage `json:"stage"`
+		Tasks []TaskItem    `json:"tasks"`
+	}{stage, tasks})
 }
