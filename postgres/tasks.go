@@ -56,6 +56,10 @@ func taskSQL(s payment.Stage, after bool) string {
 		LIMIT $3`
 }
 
+// taskPlanSetting is set for the task query's transaction: see
+// TaskCandidates.
+const taskPlanSetting = `SET LOCAL enable_sort = off`
+
 // TaskCandidates returns the person and one page of the payments waiting
 // for them at q.Stage that they may decide, most urgent first (see
 // httpapi.TaskCursor), each with its applied decisions and the person's
@@ -75,6 +79,13 @@ func (s *Store) TaskCandidates(ctx context.Context, q httpapi.TaskQuery) (paymen
 	var person payment.User
 	var out []httpapi.TaskCandidate
 	b := &pgx.Batch{}
+	// The index gives the order: never sort. Without this the planner,
+	// which misjudges how many rows the keyset condition and the
+	// exclusions keep, may read every waiting payment of the stage with a
+	// bitmap scan and sort them for one page (measured on 1,000,000
+	// payments, 10,000 waiting at the stage: a page of 500 read 5,229
+	// rows and sorted them; the index scan reads 972 and stops).
+	b.Queue(taskPlanSetting)
 	b.Queue(`SELECT id, customer_id, name, roles, active FROM users WHERE id = $1`, q.UserID).Query(func(rows pgx.Rows) error {
 		return collect(rows, "person", func(row pgx.CollectableRow) error {
 			var roles []string
@@ -103,7 +114,12 @@ func (s *Store) TaskCandidates(ctx context.Context, q httpapi.TaskQuery) (paymen
 			return nil
 		})
 	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+	// One read-only transaction: one snapshot for the person and the
+	// payments, and SET LOCAL ends with it.
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		return tx.SendBatch(ctx, b).Close()
+	})
+	if err != nil {
 		return payment.User{}, nil, fmt.Errorf("tasks of %s at %s: %w", q.UserID, q.Stage, err)
 	}
 	if out == nil {

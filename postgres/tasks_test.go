@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/httpapi"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
 )
 
 // tasks returns every page of user's task list at stage, limit at a time,
@@ -273,5 +275,49 @@ func TestTaskCandidatesRefusesBadQueries(t *testing.T) {
 	} {
 		_, _, err := b.store.TaskCandidates(t.Context(), q)
 		require.Equal(t, payment.CodeInvalidInput, payment.ErrorCode(err), "%+v: %v", q, err)
+	}
+}
+
+// TestTaskSQLReadsTheIndexInOrder: each stage's query, on the first page
+// and after a cursor, is an index scan of migration 0012's index in the
+// list's order, with no sort: a page reads as many rows as it keeps (and
+// those the exclusions drop), never every waiting payment of the stage.
+func TestTaskSQLReadsTheIndexInOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.forceWaiting(t, "2026-03-12", baseTime, 3)
+	for _, stage := range payment.Stages {
+		for _, after := range []bool{false, true} {
+			tx, err := b.pool.Begin(t.Context())
+			require.NoError(t, err)
+			// A planner that misjudges the rows (here: that finds index reads
+			// dear) would read them all and sort; the store's setting keeps it
+			// on the index.
+			_, err = tx.Exec(t.Context(), `SET LOCAL random_page_cost = 10000`)
+			require.NoError(t, err)
+			_, err = tx.Exec(t.Context(), postgres.TaskPlanSetting)
+			require.NoError(t, err)
+			args := []any{b.applicant.ID, b.customer.ID, 50}
+			if after {
+				args = append(args, baseTime, baseTime, "00000000-0000-7000-8000-000000000000")
+			}
+			rows, err := tx.Query(t.Context(), "EXPLAIN "+postgres.TaskSQL(stage, after), args...)
+			require.NoError(t, err)
+			var plan []string
+			for rows.Next() {
+				var line string
+				require.NoError(t, rows.Scan(&line))
+				plan = append(plan, line)
+			}
+			require.NoError(t, rows.Err())
+			require.NoError(t, tx.Rollback(t.Context()))
+			text := strings.Join(plan, "\n")
+			index := "payments_tasks"
+			if stage == payment.StageConfirmation {
+				index = "payments_confirmation_tasks"
+			}
+			require.Contains(t, text, "Index Scan using "+index+" on payments p", "%s after=%v:\n%s", stage, after, text)
+			require.NotContains(t, text, "Sort", "%s after=%v:\n%s", stage, after, text)
+		}
 	}
 }
