@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -134,7 +135,13 @@ func ListTasks(ctx context.Context, api string, s Session, stage payment.Stage, 
 				return nil, err
 			}
 		}
-		out = append(out, page.Tasks...)
+		for _, t := range page.Tasks {
+			// A payment that changed while the pages were read (the first
+			// of two authorizations, by someone else) moved down the list
+			// and comes again: keep it once, where it is now.
+			out = slices.DeleteFunc(out, func(o TaskItem) bool { return o.Payment.ID == t.Payment.ID })
+			out = append(out, t)
+		}
 		if max > 0 && len(out) >= max {
 			return out[:max], nil
 		}

@@ -101,6 +101,20 @@ func TestListTasks(t *testing.T) {
 	_, err = ListTasks(t.Context(), srv.URL, s, "audit", 0)
 	require.ErrorContains(t, err, "want confirmation, review or authorization")
 
+	// A payment that moved down the list while the pages were read comes
+	// once, where it is now.
+	f.queries = nil
+	moved := f.tasks[0]
+	moved.Authorizations = &Authorizations{Done: 1, Required: 2}
+	f.tasks = append(f.tasks, moved)
+	got, err = ListTasks(t.Context(), srv.URL, s, payment.StageAuthorization, 0)
+	require.NoError(t, err)
+	require.Len(t, got, 3)
+	require.Equal(t, []string{f.tasks[1].Payment.ID, f.tasks[2].Payment.ID, moved.Payment.ID},
+		[]string{got[0].Payment.ID, got[1].Payment.ID, got[2].Payment.ID})
+	require.Equal(t, 1, got[2].Authorizations.Done)
+	f.tasks = f.tasks[:3]
+
 	// Content that is not what the digest covers is never shown.
 	f.tasks[1].Payment.Amount = "1286400.51"
 	_, err = ListTasks(t.Context(), srv.URL, s, payment.StageAuthorization, 0)
