@@ -244,3 +244,51 @@ func TestTaskListAppliesTheDecisionRule(t *testing.T) {
 	}})
 	require.Equal(t, []string{ok.ID}, b.tasks(t, token, "stage=review").ids())
 }
+
+// TestSecurityTaskListKeepsCustomersApart: a person's list holds their
+// customer's payments only, on every page, whatever cursor they send: a
+// cursor read from another customer's list is only a position in their
+// own.
+func TestSecurityTaskListKeepsCustomersApart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	_, mine := b.staffOf(t, b.mine, payment.RoleReviewer)
+	_, theirs := b.staffOf(t, b.other, payment.RoleReviewer)
+	own := map[string]string{}
+	for range 3 {
+		for _, tn := range []tenant{b.mine, b.other} {
+			p := b.submit(t, tn)
+			b.forceState(t, p.ID, payment.StateAwaitingReview)
+			own[p.ID] = tn.customer.ID
+		}
+		b.clock.Advance(time.Minute)
+	}
+	walk := func(token, customer, after string) int {
+		t.Helper()
+		n := 0
+		for range 10 {
+			q := "stage=review&limit=1"
+			if after != "" {
+				q += "&after=" + url.QueryEscape(after)
+			}
+			p := b.tasks(t, token, q)
+			for _, task := range p.Tasks {
+				require.Equal(t, customer, own[task.Payment.ID], "payment %s of another customer listed", task.Payment.ID)
+				require.Equal(t, customer, task.Payment.CustomerID)
+				n++
+			}
+			if *p.Next == "" {
+				return n
+			}
+			after = *p.Next
+		}
+		t.Fatal("the list never ended")
+		return n
+	}
+	require.Equal(t, 3, walk(mine, b.mine.customer.ID, ""))
+	require.Equal(t, 3, walk(theirs, b.other.customer.ID, ""))
+	// Their first cursor, sent by us: a position in our list, nothing of theirs.
+	cursor := *b.tasks(t, theirs, "stage=review&limit=1").Next
+	require.NotEmpty(t, cursor)
+	require.LessOrEqual(t, walk(mine, b.mine.customer.ID, cursor), 3)
+}
