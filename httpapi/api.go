@@ -12,6 +12,8 @@
 //	GET    /v1/payments/{id}          a payment and its timeline
 //	GET    /v1/payments               the payments of an order (order_ref + upstream_id),
 //	                                  or a filtered page (state, created_from, created_to, limit, after)
+//	GET    /v1/tasks                  the payments waiting for the user at a stage that they
+//	                                  may decide, most urgent first (stage, limit, after)
 //
 // Every /v1/payments request is scoped to the signed-in user's customer: a
 // payment of another customer does not exist for them (404, never 403, so
@@ -74,6 +76,14 @@ type Store interface {
 	PaymentList(ctx context.Context, f PaymentFilter) ([]*payment.Payment, error)
 	// PaymentGetByOrder returns every payment of an order, newest first.
 	PaymentGetByOrder(ctx context.Context, upstreamID, orderRef string) ([]*payment.Payment, error)
+	// TaskCandidates returns the person (zero when unknown) and one page
+	// of the payments of their customer waiting at the query's stage that
+	// they may decide (their role, separation of duties, their limit: the
+	// rule of payment.MayDecide, which the API applies again to each),
+	// most urgent first (TaskCursor's order), after the cursor; at most
+	// the query's limit, each with its applied decisions and the person's
+	// limit in its currency.
+	TaskCandidates(ctx context.Context, q TaskQuery) (payment.User, []TaskCandidate, error)
 }
 
 // Config configures the API.
@@ -87,6 +97,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// TTLs are how long a payment may wait in each waiting state (the
+	// expiry job's); a task list shows when each payment expires. Nil:
+	// not shown.
+	TTLs map[payment.State]time.Duration
 	// SignIn, when set, throttles sign-ins by client address (the TCP
 	// peer: put no proxy in front that hides it) and by user id, and
 	// bounds the password checks running at once.
@@ -124,6 +138,7 @@ func New(store Store, auth Auth, cfg Config) http.Handler {
 	mux.HandleFunc("DELETE /v1/sessions/current", a.authenticated(a.logout))
 	mux.HandleFunc("GET /v1/payments/{id}", a.authenticated(a.paymentGet))
 	mux.HandleFunc("GET /v1/payments", a.authenticated(a.paymentList))
+	mux.HandleFunc("GET /v1/tasks", a.authenticated(a.taskList))
 
 	var h http.Handler = a.jsonMisses(mux)
 	h = noStore(h)

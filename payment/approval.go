@@ -109,10 +109,11 @@ type ApprovalFacts struct {
 }
 
 // Decide applies a person's decision to p, after every check of the seed:
-// the payment waits for this stage; the person is active, of the payer
-// customer, holds the stage's role, is the applicant at confirmation and
-// nobody who already acted otherwise; an approval is within their limit
-// and approves the content they were shown. It returns the timeline entry;
+// MayDecide (the payment waits for this stage; the person is active, of
+// the payer customer, holds the stage's role, is the applicant at
+// confirmation and nobody who already acted otherwise; an approval is
+// within their limit), then a rejection has a reason and an approval
+// approves the content they were shown. It returns the timeline entry;
 // on refusal p is unchanged. The OTP is checked by the caller.
 func (p *Payment) Decide(in DecisionInput, f ApprovalFacts, now time.Time) (Entry, error) {
 	if err := p.checkDecision(in, f); err != nil {
@@ -145,32 +146,12 @@ func (p *Payment) Decide(in DecisionInput, f ApprovalFacts, now time.Time) (Entr
 func CodeRejectedBy(s Stage) Code { return Code("rejected_at_" + string(s)) }
 
 func (p *Payment) checkDecision(in DecisionInput, f ApprovalFacts) error {
-	u := in.Actor
+	if err := p.MayDecide(in.Actor, in.Stage, in.Verdict, f); err != nil {
+		return err
+	}
 	switch {
-	case !in.Stage.Valid():
-		return Errorf(CodeInvalidInput, "stage %q is not one of confirmation, review, authorization", in.Stage)
-	case in.Verdict != VerdictApprove && in.Verdict != VerdictReject:
-		return Errorf(CodeInvalidInput, "verdict %q is not approve or reject", in.Verdict)
-	case p.State != in.Stage.State():
-		if p.State.Terminal() || stageIndex(p.State) > stageIndex(in.Stage.State()) {
-			return Errorf(CodeAlreadyDecided, "payment %s is already %s", p.ID, p.State)
-		}
-		return Errorf(CodeInvalidTransition, "payment %s is %s, not %s", p.ID, p.State, in.Stage.State())
-	case !u.Active:
-		return Errorf(CodeUserInactive, "user %s is disabled", u.ID)
-	case u.CustomerID != p.CustomerID:
-		return Errorf(CodeWrongCustomer, "user %s is not a user of customer %s", u.ID, p.CustomerID)
-	case !u.Has(in.Stage.Role()):
-		return Errorf(CodeWrongRole, "user %s does not hold the %s role needed for %s", u.ID, in.Stage.Role(), in.Stage)
-	case in.Stage == StageConfirmation && u.ID != p.ApplicantID:
-		return Errorf(CodeNotApplicant, "only the applicant %s confirms payment %s", p.ApplicantID, p.ID)
-	case in.Stage != StageConfirmation && (u.ID == p.ApplicantID || slices.Contains(f.Acted, u.ID)):
-		return Errorf(CodeSeparationOfDuties, "user %s already acted on payment %s; applicant, reviewer and authorizers are different people", u.ID, p.ID)
 	case in.Verdict == VerdictReject && strings.TrimSpace(in.Reason) == "":
 		return Errorf(CodeReasonRequired, "a rejection needs a reason")
-	case in.Verdict == VerdictApprove && f.Limit != nil && p.AmountMinor > *f.Limit:
-		return Errorf(CodeOverLimit, "%s %s exceeds the %s limit of %s %s for user %s",
-			FormatAmount(p.AmountMinor, p.Currency), p.Currency, in.Stage, FormatAmount(*f.Limit, p.Currency), p.Currency, u.ID)
 	case in.Verdict == VerdictApprove && in.Digest != p.Digest():
 		return Errorf(CodeContentChanged, "the content approved (digest %s) is not the payment's content (digest %s)", Clip(in.Digest, 64), p.Digest())
 	}

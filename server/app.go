@@ -281,7 +281,7 @@ func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	srv, addr, err := a.listen(opt.HTTPAddr, sess)
+	srv, addr, err := a.listen(opt.HTTPAddr, sess, opt.TTLs)
 	if err != nil {
 		_ = sched.Shutdown()
 		return err
@@ -428,10 +428,14 @@ func (a *App) schedule(opt ServeOptions, m *Metrics) (gocron.Scheduler, error) {
 }
 
 // listen starts the HTTP API on addr ("" for none) and returns the bound
-// address.
-func (a *App) listen(addr string, sess sessions) (*http.Server, string, error) {
+// address. The task lists show when payments expire under ttls (the
+// expiry job's; nil: its defaults).
+func (a *App) listen(addr string, sess sessions, ttls map[payment.State]time.Duration) (*http.Server, string, error) {
+	if ttls == nil {
+		ttls = jobs.DefaultTTLs
+	}
 	api := httpapi.New(a.Store, sess, httpapi.Config{Location: a.Config.Location, Logger: a.Log,
-		SignIn: auth.NewGate(a.Sec.Gate)})
+		SignIn: auth.NewGate(a.Sec.Gate), TTLs: ttls})
 	return a.serveHTTP("HTTP API", addr, api)
 }
 

@@ -61,7 +61,7 @@ func logoutCommand() *cli.Command {
 func staffCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "staff",
-		Usage: "the staff client: take the next task of a stage, see the payment, approve or reject",
+		Usage: "the staff client: list your tasks at a stage, or take the next one, see the payment, approve or reject",
 		Commands: []*cli.Command{{
 			Name:  "next",
 			Usage: "take the next task of a stage from your customer's queue and decide it",
@@ -95,6 +95,13 @@ func staffCommand() *cli.Command {
 				}
 				sel := staff.Selection{All: cmd.Bool("all"), IDs: staff.SplitIDs(cmd.String("ids")), MaxTotal: cmd.String("max-total"), Limit: int(cmd.Int("limit"))}
 				return batchDecide(ctx, cmd, payment.Stage(cmd.String("stage")), verdict, sel, cmd.Bool("all-or-nothing"))
+			},
+		}, {
+			Name: "list", Usage: "list the payments waiting for you at a stage that you may decide, most urgent first",
+			Flags: append([]cli.Flag{&cli.StringFlag{Name: "stage", Required: true, Usage: "confirmation, review or authorization"},
+				&cli.IntFlag{Name: "limit", Usage: "at most this many (0: every one)"}, &cli.BoolFlag{Name: "json", Usage: "JSON instead of a table"}}, staffFlags...),
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return staff.List(ctx, cmd.String("api-url"), cmd.String("session-file"), payment.Stage(cmd.String("stage")), int(cmd.Int("limit")), cmd.Bool("json"), os.Stdout)
 			},
 		}},
 	}
