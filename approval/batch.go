@@ -154,10 +154,7 @@ func (b *batch) decide(d Decision, check func(p *payment.Payment) error,
 func (b *batch) approvalFacts(p *payment.Payment, actorID string) payment.ApprovalFacts {
 	f := payment.ApprovalFacts{RequiredAuthorizers: p.RequiredAuthorizers}
 	for _, a := range b.facts.Applied[p.ID] {
-		f.Acted = append(f.Acted, a.ActorID)
-		if a.Stage == payment.StageAuthorization {
-			f.Authorizations++
-		}
+		f.Add(a.ActorID, a.Stage)
 	}
 	if limit, ok := b.facts.Limits[Limit{UserID: actorID, Currency: p.Currency}]; ok {
 		f.Limit = &limit

@@ -68,10 +68,7 @@ type AppliedDecision struct {
 func (c TaskCandidate) Facts() payment.ApprovalFacts {
 	f := payment.ApprovalFacts{RequiredAuthorizers: c.Payment.RequiredAuthorizers, Limit: c.Limit}
 	for _, a := range c.Applied {
-		f.Acted = append(f.Acted, a.ActorID)
-		if a.Stage == payment.StageAuthorization {
-			f.Authorizations++
-		}
+		f.Add(a.ActorID, a.Stage)
 	}
 	return f
 }

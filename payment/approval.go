@@ -108,6 +108,17 @@ type ApprovalFacts struct {
 	Limit *int64
 }
 
+// Add records one applied decision of the payment: who made it and at
+// which stage (an authorization counts towards the required ones). The
+// decision path and the task list build their facts with it, so both count
+// alike.
+func (f *ApprovalFacts) Add(actorID string, stage Stage) {
+	f.Acted = append(f.Acted, actorID)
+	if stage == StageAuthorization {
+		f.Authorizations++
+	}
+}
+
 // Decide applies a person's decision to p, after every check of the seed:
 // MayDecide (the payment waits for this stage; the person is active, of
 // the payer customer, holds the stage's role, is the applicant at

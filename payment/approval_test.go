@@ -572,3 +572,14 @@ func TestStageOf(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalFactsAdd: every applied decision names its person; only
+// authorizations count towards the required ones.
+func TestApprovalFactsAdd(t *testing.T) {
+	f := payment.ApprovalFacts{RequiredAuthorizers: 2}
+	f.Add("ann", payment.StageConfirmation)
+	f.Add("rita", payment.StageReview)
+	f.Add("alex", payment.StageAuthorization)
+	require.Equal(t, []string{"ann", "rita", "alex"}, f.Acted)
+	require.Equal(t, 1, f.Authorizations)
+}
