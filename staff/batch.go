@@ -51,7 +51,57 @@ func (c Candidate) Item() (approval.BatchItem, error) {
 // source (a task list over HTTP) can be put in its place.
 type Candidates func(ctx context.Context, c *Client, stage payment.Stage, sel Selection) ([]Candidate, func(approval.BatchResult), error)
 
-// QueueCandidates is the default Candidates: by id through the payment API
+// ListCandidates is the default Candidates: by id through the payment API
+// (TaskOfPayment), else the person's own task list (ListTasks: only the
+// payments they may decide, most urgent first, each digest checked), up
+// to the selection's limit, in list order while each currency's total
+// stays within MaxTotal. The task queues are left as they are: a task
+// whose payment a batch moved is skipped as moot by whoever takes it.
+func ListCandidates(ctx context.Context, c *Client, stage payment.Stage, sel Selection) ([]Candidate, func(approval.BatchResult), error) {
+	if len(sel.IDs) > 0 {
+		return QueueCandidates(ctx, c, stage, sel)
+	}
+	limit := sel.Limit
+	if limit <= 0 {
+		limit = DefaultBatchLimit
+	}
+	max := limit
+	if sel.MaxTotal != "" {
+		max = 0 // read the whole list: a later, smaller payment may still fit
+	}
+	tasks, err := ListTasks(ctx, c.API, c.Session, stage, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []Candidate
+	sums := map[string]int64{}
+	for _, it := range tasks {
+		if len(out) == limit {
+			break
+		}
+		v := it.Payment
+		if sel.MaxTotal != "" {
+			ceiling, err := payment.ParseAmount(sel.MaxTotal, v.Currency)
+			if err != nil {
+				return nil, nil, fmt.Errorf("--max-total %q in %s: %w", sel.MaxTotal, v.Currency, err)
+			}
+			amount, err := payment.ParseAmount(v.Amount, v.Currency)
+			if err != nil {
+				return nil, nil, err
+			}
+			if sums[v.Currency]+amount > ceiling {
+				continue
+			}
+			sums[v.Currency] += amount
+		}
+		out = append(out, Candidate{Task: route.Task{Schema: route.TaskSchema, Stage: stage, PaymentID: v.ID, CustomerID: v.CustomerID,
+			Applicant: v.ApplicantID, OrderRef: v.OrderRef, Amount: v.Amount, Currency: v.Currency, BankID: v.Debtor.BankID,
+			Debtor: v.Debtor.Account, Creditor: v.Creditor, Remittance: v.RemittanceInfo, Execution: v.ExecutionDate, Digest: v.Digest}})
+	}
+	return out, func(approval.BatchResult) {}, nil
+}
+
+// QueueCandidates takes candidates by id through the payment API
 // (TaskOfPayment), else the waiting tasks of the stage's queue
 // (TakeTasks).
 func QueueCandidates(ctx context.Context, c *Client, stage payment.Stage, sel Selection) ([]Candidate, func(approval.BatchResult), error) {
@@ -199,7 +249,7 @@ type BatchChoice struct {
 }
 
 // Batch decides many payments at one stage with one one-time password:
-// it finds the candidates (find, QueueCandidates when nil), shows each,
+// it finds the candidates (find, ListCandidates when nil), shows each,
 // then the count, the totals per currency and the batch digest before it
 // asks for the code, sends one signed batch decision and returns its
 // result. ok is false when there was nothing to decide.
@@ -208,7 +258,7 @@ func (c *Client) Batch(ctx context.Context, stage payment.Stage, sel Selection, 
 		return res, false, fmt.Errorf("--stage %q: want confirmation, review or authorization", stage)
 	}
 	if find == nil {
-		find = QueueCandidates
+		find = ListCandidates
 	}
 	cands, settle, err := find(ctx, c, stage, sel)
 	if err != nil {

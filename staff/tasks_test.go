@@ -142,3 +142,46 @@ func TestWriteTaskTable(t *testing.T) {
 	require.NoError(t, WriteTaskTable(&out, payment.StageReview, nil))
 	require.Equal(t, "no payment is waiting for you at review\n", out.String())
 }
+
+// TestListCandidates: a batch's candidates come from the person's own list,
+// in its order, up to the limit, and within --max-total per currency (a
+// payment that would pass the total is left out, a later one that fits is
+// taken).
+func TestListCandidates(t *testing.T) {
+	t.Parallel()
+	small := taskOf(3)
+	small.Payment = viewOf(&payment.Payment{ID: small.Payment.ID, OrderRef: "SO-3", AmountMinor: 5_000_00, Currency: "CNY",
+		BankID: "104100000004", DebtorAccount: "6217000010001234567", ExecutionDate: time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC),
+		State: payment.StateAwaitingAuthorization, RequiredAuthorizers: 2,
+		Creditor: payment.Creditor{Name: "深圳南方电子材料有限公司", Account: "755912345610801", BankID: "308584000013"}})
+	f := &fakeTasks{tasks: []TaskItem{taskOf(1), taskOf(2), small}}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c := &Client{API: srv.URL, Session: Session{Token: "tok", UserID: "dave"}}
+	ids := func(cs []Candidate) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.Task.PaymentID)
+		}
+		return out
+	}
+
+	got, _, err := ListCandidates(t.Context(), c, payment.StageAuthorization, Selection{All: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{f.tasks[0].Payment.ID, f.tasks[1].Payment.ID, small.Payment.ID}, ids(got))
+	item, err := got[0].Item()
+	require.NoError(t, err)
+	require.Equal(t, int64(128640050), item.AmountMinor)
+	require.Equal(t, f.tasks[0].Payment.Digest, item.Digest)
+
+	got, _, err = ListCandidates(t.Context(), c, payment.StageAuthorization, Selection{All: true, Limit: 2})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+
+	got, _, err = ListCandidates(t.Context(), c, payment.StageAuthorization, Selection{MaxTotal: "1300000.00"})
+	require.NoError(t, err)
+	require.Equal(t, []string{f.tasks[0].Payment.ID, small.Payment.ID}, ids(got), "the second 1,286,400.50 would pass the total; 5,000.00 fits")
+
+	_, _, err = ListCandidates(t.Context(), c, payment.StageAuthorization, Selection{MaxTotal: "12.345"})
+	require.ErrorContains(t, err, "--max-total")
+}
