@@ -12,6 +12,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
 )
@@ -87,4 +88,40 @@ func Operator(name string) (string, error) {
 		return s, nil
 	}
 	return "", errors.New("cannot tell who you are: give --operator")
+}
+
+// CapsSet sets the caps on one batch decision of customer's people or of
+// user (exactly one of them): items per batch (0: unchanged) and, with
+// maxTotal, the largest total of a batch in currency. operator names who
+// did it in the audit trail (default: the OS user).
+func (a *App) CapsSet(ctx context.Context, w io.Writer, customer, user string, items int, currency, maxTotal, operator string) error {
+	if (customer == "") == (user == "") {
+		return fmt.Errorf("caps: give exactly one of --customer and --user")
+	}
+	c := postgres.BatchCaps{Items: items}
+	if maxTotal != "" {
+		minor, err := payment.ParseAmount(maxTotal, currency)
+		if err != nil {
+			return fmt.Errorf("--max-total: %w", err)
+		}
+		c.Currency, c.MaxMinor = currency, minor
+	}
+	who, err := Operator(operator)
+	if err != nil {
+		return err
+	}
+	kind, id := "user", user
+	if customer != "" {
+		kind, id = "customer", customer
+	}
+	if err := a.Store.BatchCapsSet(ctx, customer != "", id, c, "admin:"+who); err != nil {
+		return err
+	}
+	if items != 0 {
+		fmt.Fprintf(w, "%s %s: at most %d payments in one batch\n", kind, id, items)
+	}
+	if c.MaxMinor != 0 {
+		fmt.Fprintf(w, "%s %s: at most %s %s in one batch\n", kind, id, payment.FormatAmount(c.MaxMinor, currency), currency)
+	}
+	return nil
 }

@@ -286,3 +286,16 @@ func statusCommand() *cli.Command {
 		},
 	}
 }
+
+// capsCommand sets the caps on one batch decision of a customer's people or of one person.
+func capsCommand() *cli.Command {
+	return &cli.Command{
+		Name: "caps", Usage: "cap batch decisions (many payments, one OTP) of a customer's people or of one person: items, and a total per currency",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "customer"}, &cli.StringFlag{Name: "user"}, &cli.IntFlag{Name: "items", Usage: "payments per batch, 1 to 5,000"},
+			&cli.StringFlag{Name: "currency", Value: "CNY"}, &cli.StringFlag{Name: "max-total", Usage: "largest total of a batch, e.g. 50000000.00"},
+			&cli.StringFlag{Name: "operator", Usage: "who runs this, for the audit trail (default: the OS user)"}},
+		Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
+			return a.CapsSet(ctx, cmd.Root().Writer, cmd.String("customer"), cmd.String("user"), int(cmd.Int("items")), cmd.String("currency"), cmd.String("max-total"), cmd.String("operator"))
+		}),
+	}
+}

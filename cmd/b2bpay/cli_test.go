@@ -101,3 +101,61 @@ func TestUserUnlockCommand(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, out, "bob was not locked")
 }
+
+// TestCapsCommand: `b2bpay caps` sets what the batch decision reads (the
+// customer's and a person's items per batch, a total per currency,
+// replaced when set again), audited with the operator; bad input is
+// refused with a clear error and changes nothing.
+func TestCapsCommand(t *testing.T) {
+	ctx := context.Background()
+	dbURL := testkit.NewDatabase(t)
+	a, err := server.Open(ctx, server.Config{DatabaseURL: dbURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}, nil)
+	require.NoError(t, err)
+	t.Cleanup(a.Close)
+	require.NoError(t, a.Store.CustomerCreate(ctx, payment.Customer{ID: "C1", Name: "C1", OnlinePayment: true, Active: true}))
+	require.NoError(t, a.Store.UserCreate(ctx, payment.User{ID: "carol", CustomerID: "C1", Name: "Carol", Roles: []payment.Role{payment.RoleAuthorizer}, Active: true}))
+
+	out, err := runCLI(t, dbURL, "caps", "--customer", "C1", "--items", "200", "--max-total", "50000000.00", "--operator", "ops1")
+	require.NoError(t, err)
+	require.Contains(t, out, "customer C1: at most 200 payments in one batch")
+	require.Contains(t, out, "customer C1: at most 50000000.00 CNY in one batch")
+	_, err = runCLI(t, dbURL, "caps", "--user", "carol", "--items", "50", "--currency", "USD", "--max-total", "10000.00")
+	require.NoError(t, err)
+	_, err = runCLI(t, dbURL, "caps", "--customer", "C1", "--max-total", "60000000.00")
+	require.NoError(t, err, "a total set again replaces the first")
+
+	var custItems int
+	var userItems *int
+	require.NoError(t, a.Pool.QueryRow(ctx, `SELECT batch_max_items FROM customers WHERE id = 'C1'`).Scan(&custItems))
+	require.NoError(t, a.Pool.QueryRow(ctx, `SELECT batch_max_items FROM users WHERE id = 'carol'`).Scan(&userItems))
+	require.Equal(t, 200, custItems)
+	require.Equal(t, 50, *userItems)
+	caps := map[string]int64{}
+	rows, err := a.Pool.Query(ctx, `SELECT coalesce(customer_id, 'user:' || user_id) || '/' || currency, max_minor FROM batch_total_caps`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var k string
+		var v int64
+		require.NoError(t, rows.Scan(&k, &v))
+		caps[k] = v
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int64{"C1/CNY": 6_000_000_000, "user:carol/USD": 1_000_000}, caps)
+	var audit int
+	require.NoError(t, a.Pool.QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE event = 'batch_caps_set' AND actor = 'admin:ops1'`).Scan(&audit))
+	require.Equal(t, 1, audit)
+
+	for _, bad := range [][]string{
+		{"caps", "--items", "10"},                            // nobody named
+		{"caps", "--customer", "C1", "--user", "carol"},      // both
+		{"caps", "--customer", "C1"},                         // nothing to set
+		{"caps", "--customer", "C1", "--items", "5001"},      // over the table's bound
+		{"caps", "--customer", "C1", "--max-total", "1.234"}, // not CNY
+		{"caps", "--customer", "C9", "--items", "10"},        // no such customer
+	} {
+		_, err := runCLI(t, dbURL, bad...)
+		require.Error(t, err, "%v", bad)
+	}
+	require.NoError(t, a.Pool.QueryRow(ctx, `SELECT batch_max_items FROM customers WHERE id = 'C1'`).Scan(&custItems))
+	require.Equal(t, 200, custItems)
+}
