@@ -130,10 +130,14 @@ func Run(ctx context.Context, cfg server.Config, count int, dir string) error {
 			accepted = append(accepted, ev.PaymentID)
 		}
 	}
-	if err := approvalWalk(ctx, a, "http://"+<-apiReady, people, accepted); err != nil {
+	apiURL := "http://" + <-apiReady
+	if err := approvalWalk(ctx, a, apiURL, people, accepted); err != nil {
 		return err
 	}
 	if err := exportWalk(ctx, a, dir); err != nil {
+		return err
+	}
+	if err := batchWalk(ctx, a, apiURL, people, erp, subs); err != nil {
 		return err
 	}
 	if err := verifyAll(ctx, a); err != nil {
