@@ -44,8 +44,9 @@ type demoPlan struct {
 // Run seeds the registry in the (fresh) database of cfg, runs b2bpay on
 // it, publishes count requests of every kind through two upstreams and
 // checks every answer, walks payments through the approval, exports the
-// authorized ones, reads a status report back and verifies every
-// timeline, printing its progress; interbank files and reports go under
+// authorized ones, reads a status report back, clears 200 more payments
+// in batch decisions (one OTP a person and stage) and shows a batch's
+// refusals, and verifies every timeline, printing its progress; interbank files and reports go under
 // dir.
 func Run(ctx context.Context, cfg server.Config, count int, dir string) error {
 	start := time.Now()
