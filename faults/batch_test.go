@@ -2,11 +2,15 @@ package faults
 
 import (
 	"context"
+	"encoding/base32"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"regexp"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,16 +25,19 @@ import (
 	"github.com/b2bpay/b2bpay/staff"
 )
 
-// TestBatchDecisions: several people decide overlapping sets of payments
-// in batch decisions (one OTP each) at every stage at once, against two
-// serve processes on the same queues. At confirmation each applicant's
-// batch also names two payments of another applicant (refused
-// not_applicant), and one serve stops at decision-after-commit, a batch
-// committed and never acked: the other serve gets it again and answers its
-// first result. At review and authorization each payment is in the batches
-// of two people: one applies it, the other finds it already decided; one
-// serve is killed with SIGKILL once the first authorization batch is
-// committed, with the others in flight, and started again.
+// TestBatchDecisions: people decide overlapping sets of payments in batch
+// decisions (one OTP each) at every stage at once, against two serve
+// processes on the same queues. At confirmation ann's batch also names two
+// payments of ap1 (refused not_applicant, or already_decided once his own
+// batch confirmed them), while ap1 confirms his with the binary (`b2bpay
+// confirm ID...`, the code from oathtool); one serve stops at
+// decision-after-commit, a batch committed and never acked: the other
+// serve gets it again and answers its first result. At review and
+// authorization the two people's batches share a third of the payments:
+// one applies each, the other finds it already decided; one serve is
+// killed with SIGKILL once the first authorization batch is committed,
+// with the other in flight, and started again. Last, a batch is sent
+// again with its id: its first result, nothing written.
 //
 // Every batch is answered, every copy of its answer is its first result
 // (the one stored), every item has one outcome, each payment is moved
@@ -76,44 +83,53 @@ func TestBatchDecisions(t *testing.T) {
 	mark("staff signed in, payments stored")
 
 	var all []*rawBatch
-	// Confirmation: each applicant's own payments, and two of the next
-	// applicant's. Serve a stops right after committing the first batch it
-	// takes; b answers it again from the database.
-	var conf []*rawBatch
-	for k, who := range applicants {
+	// Confirmation: ann's batch names her payments and two of ap1's; ap1
+	// confirms his with the binary, `b2bpay confirm ID...` (one batch, one
+	// code, from oathtool). Serve a stops right after committing the first
+	// batch it takes; b answers it again from the database.
+	own := func(who *person) []string {
 		var ids []string
 		for _, r := range reqs {
 			if r.applicant == who {
 				ids = append(ids, r.id)
 			}
 		}
-		next := applicants[(k+1)%len(applicants)]
-		foreign := 0
-		for _, r := range reqs {
-			if r.applicant == next && foreign < 2 {
-				ids = append(ids, r.id)
-				foreign++
-			}
-		}
-		conf = append(conf, e.prepareBatch(b, who, payment.StageConfirmation, ids))
+		return ids
 	}
+	ann, ap1 := applicants[0], applicants[1]
+	conf := []*rawBatch{e.prepareBatch(b, ann, payment.StageConfirmation, append(own(ann), own(ap1)[:2]...))}
+	cli := make(chan ran, 1)
+	go func() {
+		code := oathtool(t, ap1.seed)
+		args := append([]string{"confirm"}, own(ap1)...)
+		r, err := e.run(nil, "", append(args, "--otp", code, "--wait", "90s", "--api-url", b.apiURL(), "--session-file", ap1.session)...)
+		if err != nil {
+			r.code, r.stderr = -1, err.Error()
+		}
+		cli <- r
+	}()
 	results := e.sendBatches(conf)
+	confirmed := <-cli
 	a.crashed(60 * time.Second)
 	a = e.serveReady()
 	mark("confirmed; serve 1 crashed after a batch's commit, started again")
 	all = append(all, conf...)
-	for i, rb := range conf {
-		for _, it := range results[i].Items {
-			if e.applicantOf(reqs, it.PaymentID) == applicants[i] {
-				require.Equal(t, approval.Applied, it.Outcome, "%s confirms %s: %s", rb.who.id, it.PaymentID, it.Reason)
-				continue
-			}
-			// Another's payment: refused, as not theirs or (once its
-			// applicant's batch confirmed it) as decided.
-			require.Contains(t, []payment.Code{payment.CodeNotApplicant, payment.CodeAlreadyDecided}, it.Code,
-				"%s confirms %s: %s", rb.who.id, it.PaymentID, it.Reason)
+	for _, it := range results[0].Items {
+		if e.applicantOf(reqs, it.PaymentID) == ann {
+			require.Equal(t, approval.Applied, it.Outcome, "ann confirms %s: %s", it.PaymentID, it.Reason)
+			continue
 		}
+		// ap1's payment: refused, as not hers or (once his batch
+		// confirmed it) as decided.
+		require.Contains(t, []payment.Code{payment.CodeNotApplicant, payment.CodeAlreadyDecided}, it.Code,
+			"ann confirms %s: %s", it.PaymentID, it.Reason)
 	}
+	require.Equal(t, 0, confirmed.code, "b2bpay confirm of ap1's %d payments:\n%s%s", len(own(ap1)), confirmed.stdout, confirmed.stderr)
+	m := batchLine.FindStringSubmatch(confirmed.stdout)
+	require.NotNil(t, m, confirmed.stdout)
+	require.Equal(t, fmt.Sprintf("%d", len(own(ap1))), m[2], confirmed.stdout)
+	require.Equal(t, 1, e.count(`SELECT count(*) FROM decision_batches WHERE id = $1 AND actor_id = 'ap1' AND outcome = 'applied'
+		AND item_count = $2`, m[1], len(own(ap1))), "ap1's batch is stored as the binary printed it")
 
 	// Review: reviewer k takes every payment whose number is not k mod 3:
 	// both name the payments numbered 2 mod 3.
@@ -154,13 +170,23 @@ func TestBatchDecisions(t *testing.T) {
 	e.requireOncePerPayment(auth, results, reqs)
 	mark("authorized")
 
+	// The same batch sent again: its first result again, nothing more.
+	again := auth[0]
+	copies := func() int { again.mu.Lock(); defer again.mu.Unlock(); return len(again.copies) }
+	before, rows := copies(), e.count(`SELECT count(*) FROM decisions`)
+	require.NoError(t, again.send())
+	e.injected(1)
+	waitUntil(t, 30*time.Second, "the batch sent again answered", func() bool { return copies() > before })
+	require.Equal(t, rows, e.count(`SELECT count(*) FROM decisions`), "a batch sent again writes no decision")
+
 	// Every batch answered with its first result, the one stored, however
 	// many copies arrived; its items' rows point to it; one OTP step each.
 	for _, rb := range all {
 		e.requireFirstResult(rb)
 	}
-	require.Equal(t, len(all), e.count(`SELECT count(DISTINCT (actor_id, otp_step)) FROM decision_batches WHERE otp_step IS NOT NULL`),
-		"each batch used an OTP step of its own")
+	require.Equal(t, len(all)+1, e.count(`SELECT count(DISTINCT (actor_id, otp_step)) FROM decision_batches WHERE otp_step IS NOT NULL`),
+		"each batch (ap1's from the binary too) used an OTP step of its own")
+	require.Equal(t, len(all)+1, e.count(`SELECT count(*) FROM decision_batches`))
 	require.Equal(t, 3*n, e.count(`SELECT count(*) FROM decisions WHERE outcome = 'applied' AND batch_id IS NOT NULL`),
 		"each payment moved once per stage, by a batch")
 
@@ -375,6 +401,20 @@ func (e *env) requireFirstResult(rb *rawBatch) {
 		e.t.Logf("batch %s of %s answered %d times, each time with its first result", rb.bd.DecisionID, rb.who.id, len(copies))
 	}
 	require.Equal(e.t, len(rb.bd.Items), e.count(`SELECT count(*) FROM decisions WHERE batch_id = $1`, rb.bd.DecisionID))
+}
+
+// batchLine is the last line `b2bpay confirm` prints of a batch's result.
+var batchLine = regexp.MustCompile(`(?m)^batch (\S+): applied, (\d+) applied, 0 refused of \d+$`)
+
+// oathtool draws the current code of a seed with oathtool(1), an
+// authenticator b2bpay did not write.
+func oathtool(t *testing.T, seed []byte) string {
+	out, err := exec.Command("oathtool", "--totp", "-b", base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(seed)).Output()
+	if err != nil {
+		t.Errorf("oathtool: %v", err)
+		return ""
+	}
+	return strings.TrimSpace(string(out))
 }
 
 // applicantOf is the applicant of the scenario's payment id.
