@@ -12,8 +12,9 @@
 //	                        before the handler returns and the delivery is acked
 //	relay-after-confirm     outbox.Relay.RunOnce, after the broker confirmed a batch and
 //	                        before it is marked sent in the outbox
-//	decision-after-commit   consumers.Decisions, right after a decision is
-//	                        applied and committed, before the delivery is acked
+//	decision-after-commit   consumers.Decisions, right after a decision, or a
+//	                        batch decision (all its items), is applied and
+//	                        committed, before the delivery is acked
 //	export-after-claim      export.Exporter.RunCutoff, after the cutoff claimed
 //	                        its batches and before any file is written
 //	export-during-write     export.Exporter.WritePending, inside a batch file's write:

@@ -30,7 +30,8 @@ type demoStaff struct {
 const demoPassword = "demo-password-2026"
 
 // seedStaff gives the demo's people passwords and OTP seeds, and the
-// customer a two-authorizer tier above 1,000,000.00 CNY.
+// customer a two-authorizer tier above 1,000,000.00 CNY; it adds the
+// batch walk-through's gina and frank.
 func seedStaff(ctx context.Context, a *server.App) (map[string]*demoStaff, error) {
 	if err := a.Store.ApprovalTierSet(ctx, "CUST-SH-001", "CNY", 100000000, 2); err != nil {
 		return nil, err
@@ -39,12 +40,25 @@ func seedStaff(ctx context.Context, a *server.App) (map[string]*demoStaff, error
 		Roles: []payment.Role{payment.RoleAuthorizer}, Active: true}); err != nil {
 		return nil, err
 	}
+	// gina applies for the batch walk-through's payments; frank applies
+	// and reviews, up to 50,000.00 CNY.
+	for _, u := range []payment.User{
+		{ID: "gina", CustomerID: "CUST-SH-001", Name: "赵静 (applicant)", Roles: []payment.Role{payment.RoleApplicant}, Active: true},
+		{ID: "frank", CustomerID: "CUST-SH-001", Name: "孙磊 (applicant, reviewer)", Roles: []payment.Role{payment.RoleApplicant, payment.RoleReviewer}, Active: true},
+	} {
+		if err := a.Store.UserCreate(ctx, u); err != nil {
+			return nil, err
+		}
+	}
+	if err := a.Store.UserSetLimit(ctx, "frank", "CNY", frankLimit, "demo"); err != nil {
+		return nil, err
+	}
 	hash, err := auth.HashPassword(demoPassword)
 	if err != nil {
 		return nil, err
 	}
 	people := map[string]*demoStaff{}
-	for _, id := range []string{"alice", "bob", "carol", "erin"} {
+	for _, id := range []string{"alice", "bob", "carol", "erin", "gina", "frank"} {
 		if err := a.Store.UserSetPassword(ctx, id, hash, "demo"); err != nil {
 			return nil, err
 		}

@@ -44,8 +44,9 @@ type demoPlan struct {
 // Run seeds the registry in the (fresh) database of cfg, runs b2bpay on
 // it, publishes count requests of every kind through two upstreams and
 // checks every answer, walks payments through the approval, exports the
-// authorized ones, reads a status report back and verifies every
-// timeline, printing its progress; interbank files and reports go under
+// authorized ones, reads a status report back, clears 200 more payments
+// in batch decisions (one OTP a person and stage) and shows a batch's
+// refusals, and verifies every timeline, printing its progress; interbank files and reports go under
 // dir.
 func Run(ctx context.Context, cfg server.Config, count int, dir string) error {
 	start := time.Now()
@@ -130,10 +131,14 @@ func Run(ctx context.Context, cfg server.Config, count int, dir string) error {
 			accepted = append(accepted, ev.PaymentID)
 		}
 	}
-	if err := approvalWalk(ctx, a, "http://"+<-apiReady, people, accepted); err != nil {
+	apiURL := "http://" + <-apiReady
+	if err := approvalWalk(ctx, a, apiURL, people, accepted); err != nil {
 		return err
 	}
 	if err := exportWalk(ctx, a, dir); err != nil {
+		return err
+	}
+	if err := batchWalk(ctx, a, apiURL, people, erp, subs); err != nil {
 		return err
 	}
 	if err := verifyAll(ctx, a); err != nil {

@@ -12,8 +12,9 @@ import (
 
 // TestCheckerCatches proves the checker can fail: after a clean run it is
 // shown a message never published (lost), a payment doubled behind the
-// back of the constraints and one person's OTP step consumed twice
-// (duplicated), a request nobody meant, a ledger row rewritten and a
+// back of the constraints, one person's OTP step consumed twice, and the
+// step of a batch of hers used again by a decision alone, while the items
+// of one batch sharing its step are not counted (duplicated), a request nobody meant, a ledger row rewritten and a
 // payment moved on to exported without approvals and without a batch
 // (unexpected, lost), and must count each.
 func TestCheckerCatches(t *testing.T) {
@@ -54,6 +55,22 @@ func TestCheckerCatches(t *testing.T) {
 		SELECT 'ck-otp-' || request_id, id, 'confirmation', 'approve', 'ann', 'applied', 12345, '{}', now()
 		FROM payments WHERE request_id IN ('ck-00003', 'ck-stray')`)
 	require.NoError(t, err)
+	// Not duplicated: the two items of one batch of ann's carry its step.
+	// Duplicated: the same step used again by a decision of its own.
+	for _, sql := range []string{
+		`INSERT INTO decision_batches (id, actor_id, stage, verdict, all_or_nothing, item_count, totals, batch_digest, otp_step,
+			outcome, result, decided_at)
+			VALUES ('ck-batch', 'ann', 'confirmation', 'approve', false, 2, '[]', repeat('0', 64), 12346, 'applied', '{}', now())`,
+		`INSERT INTO decisions (id, payment_id, stage, verdict, actor_id, outcome, otp_step, result, decided_at, batch_id)
+			SELECT 'ck-batch:' || request_id, id, 'confirmation', 'approve', 'ann', 'applied', 12346, '{}', now(), 'ck-batch'
+			FROM payments WHERE request_id IN ('ck-00000', 'ck-00001')`,
+		`INSERT INTO decisions (id, payment_id, stage, verdict, actor_id, outcome, otp_step, result, decided_at)
+			SELECT 'ck-otp-again', id, 'confirmation', 'approve', 'ann', 'applied', 12346, '{}', now()
+			FROM payments WHERE request_id = 'ck-00002'`,
+	} {
+		_, err = e.pool.Exec(ctx, sql)
+		require.NoError(t, err, sql)
+	}
 	// Duplicated: a second payment for ck-00000, once the constraints that
 	// forbid it are gone: one too many per request id and per order.
 	tx, err := e.pool.Begin(ctx)
@@ -77,7 +94,7 @@ func TestCheckerCatches(t *testing.T) {
 	require.Equal(t, 2, r.lostRecords, "ck-never-sent; ck-00002 exported in no batch")
 	require.Equal(t, 1, r.lostAnswers)
 	require.Equal(t, 0, r.lostDead)
-	require.Equal(t, 3, r.duplicated, "ck-00000 per request id and per order; ann's OTP step")
+	require.Equal(t, 4, r.duplicated, "ck-00000 per request id and per order; ann's OTP step twice, and her batch's step again")
 	require.Equal(t, 7, r.unexpected, "stray payment, ledger row and answer; ck-00001 refused and its payment; ck-00002 exported, "+
 		"and without approvals")
 	s.stop()

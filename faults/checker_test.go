@@ -335,10 +335,15 @@ func (e *env) evaluate(all []msg, c *collector, opts checkOptions) result {
 			WHERE outcome = 'applied' AND verdict <> 'cancel' GROUP BY 1 HAVING count(*) > 1`},
 		{"dead letters in the outbox per message", `SELECT message_id, count(*) FROM outbox
 			WHERE message_id LIKE 'dead/%' GROUP BY 1 HAVING count(*) > 1`},
-		// A one-time password is good for one decision: a person's time
-		// step consumed twice is a replay that got through.
-		{"applied decisions per person and OTP step", `SELECT actor_id || ' step ' || otp_step, count(*) FROM decisions
-			WHERE outcome = 'applied' AND otp_step IS NOT NULL GROUP BY 1 HAVING count(*) > 1`},
+		// A one-time password is good for one decision or one batch (whose
+		// items all carry its step): a person's time step consumed twice is
+		// a replay that got through.
+		{"applied decisions and batches per person and OTP step", `SELECT who, count(*) FROM (
+				SELECT actor_id || ' step ' || otp_step AS who FROM decisions
+					WHERE outcome = 'applied' AND otp_step IS NOT NULL AND batch_id IS NULL
+				UNION ALL
+				SELECT actor_id || ' step ' || otp_step FROM decision_batches WHERE otp_step IS NOT NULL) used
+			GROUP BY 1 HAVING count(*) > 1`},
 	} {
 		rows, err := tx.Query(ctx, q.sql)
 		require.NoError(e.t, err)

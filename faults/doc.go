@@ -28,6 +28,9 @@
 //	                                  an OTP seed altered and two users' sealed seeds swapped in the database
 //	two-serves-kill-9     quick       two serve processes on the same queues, one killed with SIGKILL mid-stream
 //	                                  (long: then the other)
+//	batch-decisions       quick       overlapping batch decisions at every stage on two serve processes:
+//	                                  B2BPAY_CRASH_AT=decision-after-commit in one at confirmation, SIGKILL
+//	                                  of the other once the first authorization batch is committed
 //	kill-9                long        SIGKILL of serve mid-stream, twice, each time started again
 //	pg-terminate          long        pg_terminate_backend of serve's backends every 300 ms during a stream
 //	relay-after-confirm   long        B2BPAY_CRASH_AT=relay-after-confirm (confirmed, never marked sent)
@@ -44,8 +47,10 @@
 //     than one active payment per order, more than one batch per payment,
 //     a state entered twice in a payment's timeline, two applied decisions
 //     of one person on one payment, one person's OTP time step consumed by
-//     two applied decisions, or a second dead letter for one message in the
-//     outbox (copies in the broker are allowed: receivers dedupe);
+//     two applied decisions, a decision and a batch, or two batches (the
+//     items of one batch share its step), or a second dead letter for one
+//     message in the outbox (copies in the broker are allowed: receivers
+//     dedupe);
 //   - unexpected: a payment, ledger row, reject, answer or dead letter
 //     nobody published, an outcome or code other than the one meant, a
 //     payment in a state it should not be in, two different answers under
