@@ -51,8 +51,7 @@ func benchCommand() *cli.Command {
 			&cli.IntFlag{Name: "decisions", Value: 2000, Usage: "payments taken through their three decisions (0: skip the stage)"},
 			&cli.StringFlag{Name: "batch-sizes", Value: "100,1000", Usage: "items per batch decision, one decisions-batch/N stage each, comma-separated (empty: none)"},
 			&cli.IntFlag{Name: "batch-payments", Value: 20000, Usage: "payments each decisions-batch/N stage takes through their three decisions"},
-			&cli.IntFlag{Name: "e2e", Usage: "payments taken published → exported with batch decisions (0: skip; 1000000 is end-to-end-1m)"},
-			&cli.BoolFlag{Name: "end-to-end-1m", Usage: "the end-to-end stage with batch decisions at 1,000,000 payments (as --e2e 1000000)"},
+			&cli.IntFlag{Name: "e2e", Usage: "payments taken published → exported with batch decisions (0: skip; at 1000000 the stage is end-to-end-1m)"},
 			&cli.IntFlag{Name: "intake-batch", Value: 50, Usage: "serve's --intake-batch during the intake stage"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "serve's --concurrency during the intake stage"},
 		},
@@ -65,12 +64,8 @@ func benchCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			e2e := int(cmd.Int("e2e"))
-			if cmd.Bool("end-to-end-1m") {
-				e2e = 1_000_000
-			}
 			_, err = bench.Run(ctx, bench.Options{Count: int(cmd.Int("count")), ExportSizes: sizes,
-				BatchSizes: batchSizes, BatchPayments: int(cmd.Int("batch-payments")), EndToEnd: e2e,
+				BatchSizes: batchSizes, BatchPayments: int(cmd.Int("batch-payments")), EndToEnd: int(cmd.Int("e2e")),
 				JSONPath: cmd.String("json"), CPUProfile: cmd.String("cpuprofile"),
 				IntakeBatch: int(cmd.Int("intake-batch")), Concurrency: int(cmd.Int("concurrency")),
 				Decisions: int(cmd.Int("decisions")),
