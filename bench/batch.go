@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -282,8 +283,9 @@ func benchBatchDecisions(ctx context.Context, a *server.App, opt Options, n, siz
 // payments published → stored → confirmed, reviewed, authorized in batches
 // of size → exported by one cutoff. Its time is the parts' added up
 // (Chain); the benchmark's reading back of the payments between intake and
-// the decisions is not counted. Named end-to-end-1m at 1,000,000.
-func benchEndToEndBatch(ctx context.Context, a *server.App, opt Options, n, size int) (Result, error) {
+// the decisions is not counted. Named end-to-end-1m at 1,000,000. It
+// writes one line to w with the parts' times, to extrapolate from.
+func benchEndToEndBatch(ctx context.Context, a *server.App, opt Options, n, size int, w io.Writer) (Result, error) {
 	r, err := newBatchRun(ctx, a, "e2e", n, size)
 	if err != nil {
 		return Result{}, err
@@ -307,7 +309,10 @@ func benchEndToEndBatch(ctx context.Context, a *server.App, opt Options, n, size
 	if err != nil {
 		return Result{}, err
 	}
-	return Chain(name, n, in, dec, x), nil
+	e2e := Chain(name, n, in, dec, x)
+	fmt.Fprintf(w, "bench: %s in %.1f s: intake %.1f s (%.0f payments/s), decisions in batches of %d %.1f s (%.0f payment-approvals/s), export %.1f s\n",
+		name, e2e.Seconds, in.Seconds, in.PerSecond, size, dec.Seconds, dec.PerSecond, x.Seconds)
+	return e2e, nil
 }
 
 // EndToEndName names the end-to-end stage with batch decisions of n

@@ -166,7 +166,7 @@ func Run(ctx context.Context, opt Options, w io.Writer) ([]Result, error) {
 		if len(opt.BatchSizes) > 0 {
 			size = slices.Max(opt.BatchSizes)
 		}
-		r, err := benchEndToEndBatch(ctx, a, opt, opt.EndToEnd, size)
+		r, err := benchEndToEndBatch(ctx, a, opt, opt.EndToEnd, size, w)
 		if err != nil {
 			return nil, fmt.Errorf("%s stage: %w", EndToEndName(opt.EndToEnd), err)
 		}
