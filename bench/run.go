@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,9 +56,10 @@ type Options struct {
 	// publishing to export; 0 skips it. At 1,000,000 it is named
 	// end-to-end-1m.
 	EndToEnd int
-	// IntakeBatch and Concurrency tune serve in the intake stage.
-	IntakeBatch, Concurrency int
-	Log                      *slog.Logger
+	// IntakeBatch and Concurrency tune serve in the intake stage;
+	// DecisionBatch is serve's --decision-batch throughout (20 when 0).
+	IntakeBatch, Concurrency, DecisionBatch int
+	Log                                     *slog.Logger
 }
 
 // The servers the benchmark makes its database and vhost on, unless
@@ -327,7 +329,7 @@ func benchServe(ctx context.Context, a *server.App, opt Options) (halt func() er
 	served := make(chan error, 1)
 	go func() {
 		served <- a.Serve(serveCtx, server.ServeOptions{Prefetch: 200, Concurrency: max(opt.Concurrency, 1),
-			IntakeBatch: max(opt.IntakeBatch, 1), DecisionBatch: 20, Drain: 10 * time.Second})
+			IntakeBatch: max(opt.IntakeBatch, 1), DecisionBatch: cmp.Or(opt.DecisionBatch, 20), Drain: 10 * time.Second})
 	}()
 	return func() error {
 		stop()
