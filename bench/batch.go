@@ -205,7 +205,7 @@ func (r *batchRun) batchBody(stage payment.Stage, person benchPerson, id string,
 }
 
 // waitBatches waits until every batch of ids is recorded, requires each
-// applied in full, and returns each one's time from publishing (sent, in
+// applied in full with its one OTP step recorded, and returns each one's time from publishing (sent, in
 // the order of ids) to its recorded decision.
 func waitBatches(ctx context.Context, a *server.App, ids []string, sent []time.Time, serveDone <-chan error) ([]time.Duration, error) {
 	var recorded int
@@ -222,17 +222,21 @@ func waitBatches(ctx context.Context, a *server.App, ids []string, sent []time.T
 	for i, id := range ids {
 		index[id] = i
 	}
-	rows, err := a.Pool.Query(ctx, `SELECT id, outcome, coalesce(code, ''), coalesce(reason, ''), decided_at FROM decision_batches
+	rows, err := a.Pool.Query(ctx, `SELECT id, outcome, code, reason, otp_step IS NOT NULL, decided_at FROM decision_batches
 		WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]time.Duration, 0, len(ids))
 	var id, outcome, code, reason string
+	var stepped bool
 	var at time.Time
-	_, err = pgx.ForEachRow(rows, []any{&id, &outcome, &code, &reason, &at}, func() error {
-		if outcome != approval.BatchApplied {
+	_, err = pgx.ForEachRow(rows, []any{&id, &outcome, &code, &reason, &stepped, &at}, func() error {
+		switch {
+		case outcome != approval.BatchApplied:
 			return fmt.Errorf("batch %s %s: %s %s", id, outcome, code, reason)
+		case !stepped:
+			return fmt.Errorf("batch %s applied without an OTP step recorded", id)
 		}
 		out = append(out, at.Sub(sent[index[id]]))
 		return nil
