@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/iso20022"
@@ -44,9 +46,20 @@ type Options struct {
 	CPUProfile string
 	// Decisions is how many payments the decisions stage approves.
 	Decisions int
-	// IntakeBatch and Concurrency tune serve in the intake stage.
-	IntakeBatch, Concurrency int
-	Log                      *slog.Logger
+	// BatchSizes are the items per batch decision of the
+	// decisions-batch/N stages, one stage each; BatchPayments is how many
+	// payments each of them takes through their three decisions.
+	BatchSizes    []int
+	BatchPayments int
+	// EndToEnd is how many payments the end-to-end stage with batch
+	// decisions (of the largest of BatchSizes, 1,000 without) takes from
+	// publishing to export; 0 skips it. At 1,000,000 it is named
+	// end-to-end-1m.
+	EndToEnd int
+	// IntakeBatch and Concurrency tune serve in the intake stage;
+	// DecisionBatch is serve's --decision-batch throughout (20 when 0).
+	IntakeBatch, Concurrency, DecisionBatch int
+	Log                                     *slog.Logger
 }
 
 // The servers the benchmark makes its database and vhost on, unless
@@ -138,6 +151,29 @@ func Run(ctx context.Context, opt Options, w io.Writer) ([]Result, error) {
 		d.Compare(byName["baseline/consume-insert-ack"])
 		e2e.Compare(byName["baseline/consume-insert-ack"])
 		results = append(results, d, e2e)
+	}
+	for _, size := range opt.BatchSizes {
+		if opt.BatchPayments <= 0 {
+			break
+		}
+		r, err := benchBatchDecisions(ctx, a, opt, opt.BatchPayments, size)
+		if err != nil {
+			return nil, fmt.Errorf("decisions-batch/%d stage: %w", size, err)
+		}
+		r.Compare(byName["baseline/batch-update"])
+		results = append(results, r)
+	}
+	if opt.EndToEnd > 0 {
+		size := 1000
+		if len(opt.BatchSizes) > 0 {
+			size = slices.Max(opt.BatchSizes)
+		}
+		r, err := benchEndToEndBatch(ctx, a, opt, opt.EndToEnd, size, w)
+		if err != nil {
+			return nil, fmt.Errorf("%s stage: %w", EndToEndName(opt.EndToEnd), err)
+		}
+		r.Compare(byName["baseline/batch-update"])
+		results = append(results, r)
 	}
 	if len(opt.ExportSizes) > 0 {
 		writes, err := benchWriter(opt.ExportSizes)
@@ -293,7 +329,7 @@ func benchServe(ctx context.Context, a *server.App, opt Options) (halt func() er
 	served := make(chan error, 1)
 	go func() {
 		served <- a.Serve(serveCtx, server.ServeOptions{Prefetch: 200, Concurrency: max(opt.Concurrency, 1),
-			IntakeBatch: max(opt.IntakeBatch, 1), DecisionBatch: 20, Drain: 10 * time.Second})
+			IntakeBatch: max(opt.IntakeBatch, 1), DecisionBatch: cmp.Or(opt.DecisionBatch, 20), Drain: 10 * time.Second})
 	}()
 	return func() error {
 		stop()
@@ -455,6 +491,24 @@ func nextSecond() time.Time {
 	at := time.Now().Truncate(time.Second).Add(time.Second)
 	time.Sleep(time.Until(at))
 	return at
+}
+
+// BatchSizes reads the items per batch of the decisions-batch stages
+// (--batch-sizes): numbers from 1 to approval.MaxBatchItems separated by
+// commas; empty, none.
+func BatchSizes(list string) ([]int, error) {
+	var sizes []int
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 || n > approval.MaxBatchItems {
+			return nil, fmt.Errorf("--batch-sizes: %q is not a number from 1 to %d", s, approval.MaxBatchItems)
+		}
+		sizes = append(sizes, n)
+	}
+	return sizes, nil
 }
 
 // ExportSizes reads the sizes of the export stage as `b2bpay bench`

@@ -16,12 +16,14 @@ import (
 
 // TestBenchSmall runs the whole benchmark on a small count: every stage is
 // measured, the JSON holds one object per stage with positive figures, and
-// its path is the last line printed.
+// its path is the last line printed. The batch stages' sizes (5, 10) do
+// not divide their counts (32, 45) evenly on purpose: the last batch is
+// short.
 func TestBenchSmall(t *testing.T) {
 	testkit.Services(t)
 	path := filepath.Join(t.TempDir(), "json")
 	var out bytes.Buffer
-	_, err := Run(context.Background(), Options{Count: 200, Decisions: 20, ExportSizes: []int{200, 400}, JSONPath: path,
+	_, err := Run(context.Background(), Options{Count: 200, Decisions: 20, BatchSizes: []int{5, 10}, BatchPayments: 32, EndToEnd: 45, ExportSizes: []int{200, 400}, JSONPath: path,
 		Log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, &out)
 	require.NoError(t, err, out.String())
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -47,7 +49,8 @@ func TestBenchSmall(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"baseline/publish", "baseline/consume", "baseline/consume-insert-ack", "baseline/copy", "baseline/batch-update",
-		"intake", "decisions", "end-to-end", "baseline/file-write", "export-write/200", "export-write/400", "export/200", "export/400"}, names)
+		"intake", "decisions", "end-to-end",
+		"decisions-batch/5", "decisions-batch/10", "end-to-end-batch/45", "baseline/file-write", "export-write/200", "export-write/400", "export/200", "export/400"}, names)
 	intake := stages[5]
 	require.Positive(t, intake["p50_ms"], "publish → stored is measured")
 	require.GreaterOrEqual(t, intake["p99_ms"], intake["p50_ms"])
@@ -56,6 +59,14 @@ func TestBenchSmall(t *testing.T) {
 	require.Equal(t, 60.0, decisions["count"], "three decisions a payment")
 	require.Positive(t, decisions["p50_ms"], "decision → applied is measured")
 	require.Equal(t, "baseline/consume-insert-ack", decisions["baseline"])
-	require.Equal(t, "baseline/file-write", stages[9]["baseline"])
+	for _, batch := range stages[8:10] {
+		require.Equal(t, 96.0, batch["count"], "%s: three approvals of each of the 32 payments", batch["name"])
+		require.Equal(t, "baseline/batch-update", batch["baseline"])
+		require.Positive(t, batch["p50_ms"], "batch published → result is measured")
+		require.GreaterOrEqual(t, batch["p99_ms"], batch["p50_ms"])
+	}
+	require.Equal(t, 45.0, stages[10]["count"], "the end-to-end stage counts payments")
+	require.Equal(t, "baseline/batch-update", stages[10]["baseline"])
+	require.Equal(t, "baseline/file-write", stages[11]["baseline"])
 	require.Equal(t, 200.0, stages[4]["count"], "the batch update moves every row COPY wrote")
 }

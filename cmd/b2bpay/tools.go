@@ -49,17 +49,26 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "json", Value: "var/bench-last-run.json", Usage: "where the figures are written"},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write each stage's CPU profile to this path plus .intake, .decisions, .export"},
 			&cli.IntFlag{Name: "decisions", Value: 2000, Usage: "payments taken through their three decisions (0: skip the stage)"},
+			&cli.StringFlag{Name: "batch-sizes", Value: "100,1000", Usage: "items per batch decision, one decisions-batch/N stage each, comma-separated (empty: none)"},
+			&cli.IntFlag{Name: "batch-payments", Value: 20000, Usage: "payments each decisions-batch/N stage takes through their three decisions"},
+			&cli.IntFlag{Name: "e2e", Usage: "payments taken published → exported with batch decisions (0: skip; at 1000000 the stage is end-to-end-1m)"},
 			&cli.IntFlag{Name: "intake-batch", Value: 50, Usage: "serve's --intake-batch during the intake stage"},
 			&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "serve's --concurrency during the intake stage"},
+			&cli.IntFlag{Name: "decision-batch", Value: 20, Usage: "serve's --decision-batch during the decision stages"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			sizes, err := bench.ExportSizes(cmd.String("export-sizes"), cmd.Bool("export-max"))
 			if err != nil {
 				return err
 			}
+			batchSizes, err := bench.BatchSizes(cmd.String("batch-sizes"))
+			if err != nil {
+				return err
+			}
 			_, err = bench.Run(ctx, bench.Options{Count: int(cmd.Int("count")), ExportSizes: sizes,
+				BatchSizes: batchSizes, BatchPayments: int(cmd.Int("batch-payments")), EndToEnd: int(cmd.Int("e2e")),
 				JSONPath: cmd.String("json"), CPUProfile: cmd.String("cpuprofile"),
-				IntakeBatch: int(cmd.Int("intake-batch")), Concurrency: int(cmd.Int("concurrency")),
+				IntakeBatch: int(cmd.Int("intake-batch")), Concurrency: int(cmd.Int("concurrency")), DecisionBatch: int(cmd.Int("decision-batch")),
 				Decisions: int(cmd.Int("decisions")),
 				Log:       slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, os.Stdout)
 			return err
