@@ -2,8 +2,6 @@ package route
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"strconv"
 
@@ -45,13 +43,8 @@ type BatchDecision struct {
 // the totals; the worker recomputes it from the items and refuses a batch
 // whose digest is not theirs, so the proof binds the items too.
 func BatchDecisionProof(key []byte, d BatchDecision) string {
-	m := hmac.New(sha256.New, key)
-	for _, f := range []string{d.Schema, d.DecisionID, string(d.Stage), string(d.Verdict), d.Reason, d.OTP,
-		strconv.FormatBool(d.AllOrNothing), d.BatchDigest} {
-		m.Write([]byte(f))
-		m.Write([]byte{0})
-	}
-	return hex.EncodeToString(m.Sum(nil))
+	return proof(key, d.Schema, d.DecisionID, string(d.Stage), string(d.Verdict), d.Reason, d.OTP,
+		strconv.FormatBool(d.AllOrNothing), d.BatchDigest)
 }
 
 // Sign sets the batch's proof under key, its session's decision key.

@@ -127,24 +127,7 @@ var ErrNotWaiting = errors.New("not waiting for")
 // digest is its content's.
 func (c *Client) TaskOfPayment(ctx context.Context, id string, stage payment.Stage) (route.Task, error) {
 	var got struct {
-		Payment struct {
-			ID          string        `json:"id"`
-			State       payment.State `json:"state"`
-			OrderRef    string        `json:"order_ref"`
-			CustomerID  string        `json:"customer_id"`
-			ApplicantID string        `json:"applicant_id"`
-			Amount      string        `json:"amount"`
-			Currency    string        `json:"currency"`
-			Debtor      struct {
-				BankID  string `json:"bank_id"`
-				Account string `json:"account"`
-			} `json:"debtor"`
-			Creditor            payment.Creditor `json:"creditor"`
-			RemittanceInfo      string           `json:"remittance_info"`
-			ExecutionDate       string           `json:"execution_date"`
-			RequiredAuthorizers int              `json:"required_authorizers"`
-			Digest              string           `json:"digest"`
-		} `json:"payment"`
+		Payment PaymentView `json:"payment"`
 	}
 	if err := Call(ctx, c.API, http.MethodGet, "/v1/payments/"+id, c.Session.Token, nil, &got); err != nil {
 		return route.Task{}, fmt.Errorf("payment %s: %w", id, err)
