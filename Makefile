@@ -23,7 +23,7 @@ demo: services build
 test: services
 	$(GO) test $(TEST_FLAGS) ./...
 
-# The tests that need no service, in seconds: with B2BPAY_UNIT=1 the test
+# The tests that need no service, in under a minute: with B2BPAY_UNIT=1 the test
 # kit (testkit) skips every test that asks for PostgreSQL or RabbitMQ,
 # before connecting. No services needed. The fault suite (real processes
 # only) is left out. In make test a missing service fails its tests; it is

@@ -1,6 +1,10 @@
 package httpapi
 
 import (
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -58,4 +62,42 @@ func printable(s string) string {
 		out = append(out, c)
 	}
 	return string(out)
+}
+
+// queryValues parses the query string of an endpoint that takes the known
+// parameters: each at most once (but those named repeatable), none empty,
+// nothing else; a name it does not know is refused, naming the known ones.
+func queryValues(raw string, known []string, repeatable ...string) (url.Values, error) {
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, payment.Errorf(payment.CodeInvalidInput, "the query string is malformed")
+	}
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names) // the same refusal for the same query
+	for _, name := range names {
+		vs := values[name]
+		switch {
+		case !slices.Contains(known, name):
+			return nil, payment.Errorf(payment.CodeInvalidInput, "unknown query parameter %q; known are %s",
+				payment.Clip(printable(name), 64), strings.Join(known, ", "))
+		case len(vs) > 1 && !slices.Contains(repeatable, name):
+			return nil, payment.FieldErrorf(payment.CodeInvalidInput, name, "give it once")
+		case slices.Contains(vs, ""):
+			return nil, payment.FieldErrorf(payment.CodeInvalidInput, name, "is empty")
+		}
+	}
+	return values, nil
+}
+
+// parseLimit reads a page size: a whole number from 1 to MaxPageSize.
+func parseLimit(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxPageSize {
+		return 0, payment.FieldErrorf(payment.CodeInvalidInput, paramLimit, "%q is not a whole number from 1 to %d",
+			payment.Clip(printable(v), 64), MaxPageSize)
+	}
+	return n, nil
 }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -76,28 +75,10 @@ func (a *api) paymentList(w http.ResponseWriter, r *http.Request) {
 // parameters, repeated ones (but state), empty values, unknown states, bad
 // times and limits out of range. The cursor is checked by the store.
 func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
-	values, err := url.ParseQuery(raw)
+	values, err := queryValues(raw, listParams, paramState)
 	if err != nil {
-		return listQuery{}, payment.Errorf(payment.CodeInvalidInput, "the query string is malformed")
+		return listQuery{}, err
 	}
-	names := make([]string, 0, len(values))
-	for name := range values {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		vs := values[name]
-		switch {
-		case !slices.Contains(listParams, name):
-			return listQuery{}, payment.Errorf(payment.CodeInvalidInput, "unknown query parameter %q; known are %s",
-				payment.Clip(name, 64), strings.Join(listParams, ", "))
-		case len(vs) > 1 && name != paramState:
-			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, name, "give it once")
-		case slices.Contains(vs, ""):
-			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, name, "is empty")
-		}
-	}
-
 	if err := checkListText(values); err != nil {
 		return listQuery{}, err
 	}
@@ -134,12 +115,9 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 		}
 	}
 	if v := values.Get(paramLimit); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageSize {
-			return listQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, paramLimit, "%q is not a whole number from 1 to %d",
-				payment.Clip(v, 64), MaxPageSize)
+		if q.filter.Limit, err = parseLimit(v); err != nil {
+			return listQuery{}, err
 		}
-		q.filter.Limit = n
 	}
 	return q, nil
 }

@@ -3,8 +3,6 @@ package httpapi
 import (
 	"encoding/base64"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -174,26 +172,9 @@ func (a *api) viewTask(c TaskCandidate, s payment.Stage) taskView {
 // parseTaskQuery reads the query of GET /v1/tasks: stage (required),
 // limit and after, each once, nothing else.
 func parseTaskQuery(raw string) (TaskQuery, error) {
-	values, err := url.ParseQuery(raw)
+	values, err := queryValues(raw, taskParams)
 	if err != nil {
-		return TaskQuery{}, payment.Errorf(payment.CodeInvalidInput, "the query string is malformed")
-	}
-	names := make([]string, 0, len(values))
-	for name := range values {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		vs := values[name]
-		switch {
-		case !slices.Contains(taskParams, name):
-			return TaskQuery{}, payment.Errorf(payment.CodeInvalidInput, "unknown query parameter %q; known are %s",
-				payment.Clip(printable(name), 64), strings.Join(taskParams, ", "))
-		case len(vs) > 1:
-			return TaskQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, name, "give it once")
-		case vs[0] == "":
-			return TaskQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, name, "is empty")
-		}
+		return TaskQuery{}, err
 	}
 	q := TaskQuery{Stage: payment.Stage(values.Get(paramStage)), Limit: DefaultPageSize}
 	switch {
@@ -204,12 +185,9 @@ func parseTaskQuery(raw string) (TaskQuery, error) {
 			payment.Clip(printable(string(q.Stage)), 64))
 	}
 	if v := values.Get(paramLimit); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxPageSize {
-			return TaskQuery{}, payment.FieldErrorf(payment.CodeInvalidInput, paramLimit, "%q is not a whole number from 1 to %d",
-				payment.Clip(printable(v), 64), MaxPageSize)
+		if q.Limit, err = parseLimit(v); err != nil {
+			return TaskQuery{}, err
 		}
-		q.Limit = n
 	}
 	if v := values.Get(paramAfter); v != "" {
 		c, err := decodeTaskCursor(q.Stage, v)

@@ -223,17 +223,24 @@ func IsReplyQueueOf(userID, q string) bool {
 // receive it; the result is kept in the database all the same, so the
 // message may be dropped when the broker returns it.
 func ResultMessage(r approval.Result, replyTo string) (outbox.Message, bool, error) {
+	return replyMessage(r.DecisionID, r, replyTo)
+}
+
+// replyMessage is the outbox message of a decision's result (v) to the
+// decider's reply queue, none when there is no queue; its id is
+// "result/<decision id>", so a result written twice is one message.
+func replyMessage(decisionID string, v any, replyTo string) (outbox.Message, bool, error) {
 	if replyTo == "" {
 		return outbox.Message{}, false, nil
 	}
-	body, err := json.Marshal(r)
+	body, err := json.Marshal(v)
 	if err != nil {
 		return outbox.Message{}, false, err
 	}
 	return outbox.Message{
-		MessageID: "result/" + r.DecisionID, Exchange: "", RoutingKey: replyTo,
+		MessageID: "result/" + decisionID, Exchange: "", RoutingKey: replyTo,
 		ContentType: "application/json", Body: body,
-		Headers:           map[string]string{"x-b2bpay-correlation-id": r.DecisionID},
+		Headers:           map[string]string{"x-b2bpay-correlation-id": decisionID},
 		DiscardUnroutable: true,
 	}, true, nil
 }

@@ -2,7 +2,6 @@ package route
 
 import (
 	"crypto/hmac"
-	"encoding/json"
 	"strconv"
 
 	"github.com/b2bpay/b2bpay/approval"
@@ -62,17 +61,5 @@ func (d BatchDecision) ProofValid(key []byte) bool {
 // BatchResultMessage is the outbox message that carries a batch's result
 // to the decider's private reply queue (see ResultMessage).
 func BatchResultMessage(r approval.BatchResult, replyTo string) (outbox.Message, bool, error) {
-	if replyTo == "" {
-		return outbox.Message{}, false, nil
-	}
-	body, err := json.Marshal(r)
-	if err != nil {
-		return outbox.Message{}, false, err
-	}
-	return outbox.Message{
-		MessageID: "result/" + r.DecisionID, Exchange: "", RoutingKey: replyTo,
-		ContentType: "application/json", Body: body,
-		Headers:           map[string]string{"x-b2bpay-correlation-id": r.DecisionID},
-		DiscardUnroutable: true,
-	}, true, nil
+	return replyMessage(r.DecisionID, r, replyTo)
 }
