@@ -79,7 +79,7 @@ func (a *api) paymentList(w http.ResponseWriter, r *http.Request) {
 
 // parseListQuery reads the query of GET /v1/payments, refusing unknown
 // parameters, repeated ones (but state), empty values, unknown states, bad
-// times and limits out of range. The cursor is checked by the store.
+// times and limits out of range, and bad search values (parseSearch).
 func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 	values, err := queryValues(raw, listParams, paramState)
 	if err != nil {

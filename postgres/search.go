@@ -22,8 +22,10 @@ func checkSearch(f httpapi.PaymentFilter) error {
 		return payment.FieldErrorf(payment.CodeInvalidInput, "amount_min", "is negative")
 	case f.AmountMax < 0:
 		return payment.FieldErrorf(payment.CodeInvalidInput, "amount_max", "is negative")
-	case (f.AmountMin > 0 || f.AmountMax > 0) && f.Currency == "":
-		return payment.FieldErrorf(payment.CodeInvalidInput, "currency", "is needed with an amount range")
+	case f.AmountMin > 0 && f.Currency == "":
+		return payment.FieldErrorf(payment.CodeInvalidInput, "amount_min", "needs currency: an amount is in one currency")
+	case f.AmountMax > 0 && f.Currency == "":
+		return payment.FieldErrorf(payment.CodeInvalidInput, "amount_max", "needs currency: an amount is in one currency")
 	case f.AmountMin > 0 && f.AmountMax > 0 && f.AmountMin > f.AmountMax:
 		return payment.FieldErrorf(payment.CodeInvalidInput, "amount_max", "is less than amount_min")
 	case !utf8.ValidString(f.Counterparty) || strings.ContainsRune(f.Counterparty, 0):
