@@ -34,6 +34,5 @@ func (c *Console) mayAdmin(r *http.Request) bool {
 	return c.cfg.Admin != nil && c.person(r).Has("admin")
 }
 
-func (c *Console) routesQuery() {}
 func (c *Console) routesOps()   {}
 func (c *Console) routesAdmin() {}
