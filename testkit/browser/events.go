@@ -61,8 +61,9 @@ func (b *Browser) Messages() []Message {
 // Errors returns the errors among Messages, as strings: a test asserts
 // that none happened. A CSP violation is one, e.g. "error (security):
 // Executing inline script violates the following Content Security Policy
-// directive 'script-src 'self''. … The action has been blocked. [url]". The browser's own request for /favicon.ico, which no page asked
-// for, is left out when it fails (Messages has it).
+// directive … The action has been blocked. [url]". The browser's own
+// request for /favicon.ico, which no page asked for, is left out when it
+// fails (Messages has it).
 func (b *Browser) Errors() []string {
 	b.t.Helper()
 	var errs []string
