@@ -1,6 +1,6 @@
 # b2bpay: `make demo` runs the main job end to end on sample data,
 # `make test` runs the whole default test run. Both check (start, or
-# install) the local PostgreSQL and RabbitMQ first.
+# install) the local PostgreSQL and RabbitMQ, and chromium, first.
 
 GO        ?= go
 BIN       := bin/b2bpay
@@ -14,8 +14,11 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/b2bpay
 
+# The local PostgreSQL and RabbitMQ, and the tests' tools (services.sh);
+# chromium and a CJK font for the console's browser tests (browser.sh).
 services:
 	@bash scripts/services.sh
+	@bash scripts/browser.sh
 
 demo: services build
 	./$(BIN) demo

@@ -14,7 +14,8 @@
 #   3. The domain (payment) imports nothing of b2bpay and no AMQP, HTTP or
 #      SQL package: the standard library only, minus transports.
 #   4. The production binary (cmd/b2bpay) does not link package testing:
-#      test kits stay out of what banks run.
+#      test kits stay out of what banks run. Nor the browser driver of the
+#      console's tests (github.com/chromedp, used by testkit/browser).
 #
 # Each broken rule prints what breaks it and the way it gets there; the
 # script exits 1 if any rule is broken. Run from anywhere in the module.
@@ -110,6 +111,12 @@ if grep -qx testing <<<"$bindeps"; then
 				}
 			}' | sort | paste -sd ';' | sed 's/;/; /g')
 	problem "the production binary ./cmd/b2bpay links package testing ($chains): keep test kits out of the binary"
+fi
+
+if cdp=$(grep -m1 '^github.com/chromedp/' <<<"$bindeps"); then
+	via=$($GO list -deps -f '{{.ImportPath}}: {{join .Imports " "}}' ./cmd/b2bpay |
+		awk -v mod="$MOD/" 'index($1, mod) == 1 && / github\.com\/chromedp\// { sub(":", "", $1); print $1 }' | paste -sd ' ')
+	problem "the production binary ./cmd/b2bpay links $cdp (imported by: $via): the headless browser is for the tests only (testkit/browser)"
 fi
 
 if ((fail)); then
