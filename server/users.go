@@ -46,9 +46,16 @@ func (a *App) UserEnrollOTP(ctx context.Context, w io.Writer, id, issuer, qrPath
 	}
 	// The file is written before the secret is stored, so that a secret is
 	// never stored that nobody could read; it goes if storing fails.
-	uri, err := a.enrollOTP(ctx, id, issuer, "admin", func(png []byte) error { return secret.WritePrivateFile(qrPath, png) })
+	written := false
+	uri, err := a.enrollOTP(ctx, id, issuer, "admin", func(png []byte) error {
+		err := secret.WritePrivateFile(qrPath, png)
+		written = err == nil
+		return err
+	})
 	if err != nil {
-		_ = os.Remove(qrPath)
+		if written {
+			_ = os.Remove(qrPath)
+		}
 		return err
 	}
 	fmt.Fprintf(w, "OTP enrolled for %s; scan %s with an authenticator app, or enter this URI (shown once):\n%s\n", id, qrPath, uri)
