@@ -211,6 +211,20 @@ func TestExpiry(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// A change left pending past its expiry does not block a new one.
+func TestExpiredDoesNotBlock(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	c, err := w.s.Propose(ctx, "ann", roles(payment.RoleApplicant), "x")
+	require.NoError(t, err)
+	w.now = t0.Add(admin.Expiry + time.Minute)
+	n, err := w.s.Propose(ctx, "ben", roles(payment.RoleAuthorizer), "y")
+	require.NoError(t, err)
+	require.Equal(t, admin.StateExpired, w.f.changes[c.ID].State)
+	require.Equal(t, admin.StatePending, w.f.changes[n.ID].State)
+	require.Equal(t, []string{"admin_change_proposed", "admin_change_expired", "admin_change_proposed"}, w.f.events())
+}
+
 func TestOnePendingPerTarget(t *testing.T) {
 	w := newWorld(t)
 	ctx := t.Context()

@@ -134,12 +134,8 @@ func (s *Service) Propose(ctx context.Context, actor string, p Proposal, reason 
 		if err := check(ctx, tx, c); err != nil {
 			return err
 		}
-		other, err := tx.Pending(ctx, c.CustomerID, c.Kind, c.Target)
-		if err != nil {
+		if err := expireOrConflict(ctx, tx, c, a.ID); err != nil {
 			return err
-		}
-		if other != "" {
-			return payment.Errorf(payment.CodeConflict, "change %s of %s to %s is already pending: approve or reject it first", other, c.Kind, c.Target)
 		}
 		if err := tx.Insert(ctx, c); err != nil {
 			return err
@@ -245,6 +241,29 @@ func (s *Service) EnrollOTP(ctx context.Context, actor, userID, issuer string) (
 		return "", nil, err
 	}
 	return s.enroll(ctx, userID, issuer, "user:"+a.ID)
+}
+
+// expireOrConflict refuses (CodeConflict) a new change while a change of
+// its kind and target is pending, unless that one has expired: then it is
+// stored expired (audited) and the new one may go in.
+func expireOrConflict(ctx context.Context, tx Tx, c Change, actor string) error {
+	other, err := tx.Pending(ctx, c.CustomerID, c.Kind, c.Target)
+	if err != nil || other == "" {
+		return err
+	}
+	old, err := tx.Change(ctx, c.CustomerID, other)
+	if err != nil {
+		return err
+	}
+	if !old.Expired(c.ProposedAt) {
+		return payment.Errorf(payment.CodeConflict, "change %s of %s to %s is already pending: approve or reject it first", other, c.Kind, c.Target)
+	}
+	at := c.ProposedAt
+	old.State, old.DecidedAt = StateExpired, &at
+	if err := tx.Finish(ctx, old); err != nil {
+		return err
+	}
+	return tx.Audit(ctx, audit(old, actor, "admin_change_expired", "found expired when "+c.ID+" was proposed"))
 }
 
 // customerUser returns a user of the customer; another customer's user is

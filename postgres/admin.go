@@ -47,13 +47,32 @@ func (s *Store) AdminUsers(ctx context.Context, customerID string) ([]admin.User
 	if err != nil {
 		return nil, fmt.Errorf("admin users of %s: %w", customerID, err)
 	}
-	for i := range users {
+	if len(users) == 0 {
+		return users, nil
+	}
+	subjects := make([][]byte, len(users))
+	index := map[string]int{}
+	for i, u := range users {
+		subjects[i] = s.loginSubject(u.ID)
+		index[string(subjects[i])] = i
+	}
+	rows, err = s.pool.Query(ctx, `SELECT subject, locked_until FROM login_throttle WHERE subject = ANY ($1) AND locked_until IS NOT NULL`, subjects)
+	if err != nil {
+		return nil, fmt.Errorf("sign-in locks of %s: %w", customerID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var subject []byte
 		var until *time.Time
-		err := s.pool.QueryRow(ctx, `SELECT locked_until FROM login_throttle WHERE subject = $1`, s.loginSubject(users[i].ID)).Scan(&until)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return nil, fmt.Errorf("sign-in lock of %s: %w", users[i].ID, err)
+		if err := rows.Scan(&subject, &until); err != nil {
+			return nil, fmt.Errorf("sign-in locks of %s: %w", customerID, err)
 		}
-		users[i].LoginLockedUntil = running(until, now)
+		if i, ok := index[string(subject)]; ok {
+			users[i].LoginLockedUntil = running(until, now)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sign-in locks of %s: %w", customerID, err)
 	}
 	return users, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/admin"
+	"github.com/b2bpay/b2bpay/auth"
 	"github.com/b2bpay/b2bpay/payment"
 )
 
@@ -238,4 +239,48 @@ func TestAdminExpiry(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.svc.Propose(ctx, a.cat, admin.Proposal{Kind: admin.KindRoles, UserID: a.rob, Roles: []payment.Role{payment.RoleAuthorizer}}, "other")
 	require.Equal(t, payment.CodeConflict, payment.ErrorCode(err), "got %v", err)
+	// Left pending past its expiry, it no longer blocks a new proposal.
+	a.clock.Advance(admin.Expiry)
+	_, err = a.svc.Propose(ctx, a.cat, admin.Proposal{Kind: admin.KindRoles, UserID: a.rob, Roles: []payment.Role{payment.RoleAuthorizer}}, "other")
+	require.NoError(t, err)
+	var pending, expired int
+	require.NoError(t, a.pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'expired')
+		FROM admin_changes WHERE customer_id = $1`, a.customer.ID).Scan(&pending, &expired))
+	require.Equal(t, []int{1, 2}, []int{pending, expired})
+}
+
+func TestAdminUsersView(t *testing.T) {
+	t.Parallel()
+	a := setupAdmin(t)
+	ctx := t.Context()
+	require.NoError(t, a.store.UserEnrollOTP(ctx, a.rob, []byte("sealed"), 1, "test"))
+	_, err := a.pool.Exec(ctx, `UPDATE users SET otp_locked_until = $2 WHERE id = $1`, a.rob, baseTime.Add(time.Hour))
+	require.NoError(t, err)
+	_, err = a.pool.Exec(ctx, `UPDATE users SET otp_locked_until = $2 WHERE id = $1`, a.cat, baseTime.Add(-time.Hour))
+	require.NoError(t, err)
+	th := auth.Throttle{MaxFailures: 1, LockFor: 10 * time.Minute}
+	_, err = a.store.Login(ctx, a.rob, "nope", auth.CheckPassword, th)
+	require.Equal(t, payment.CodeLoginFailed, payment.ErrorCode(err))
+	require.NoError(t, a.store.UserSetLimit(ctx, a.rob, "USD", 5_00, "test"))
+	require.NoError(t, a.store.UserSetLimit(ctx, a.rob, "CNY", 7_00, "test"))
+
+	users, err := a.svc.Users(ctx, a.ben)
+	require.NoError(t, err)
+	byID := map[string]admin.UserView{}
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	require.Len(t, byID, 5)
+	rob := byID[a.rob]
+	require.True(t, rob.OTPEnrolled)
+	require.NotNil(t, rob.OTPLockedUntil)
+	requireTime(t, baseTime.Add(time.Hour), *rob.OTPLockedUntil)
+	require.NotNil(t, rob.LoginLockedUntil)
+	requireTime(t, baseTime.Add(10*time.Minute), *rob.LoginLockedUntil)
+	require.Equal(t, []admin.Limit{{Currency: "CNY", MaxMinor: 7_00}, {Currency: "USD", MaxMinor: 5_00}}, rob.Limits)
+	cat := byID[a.cat]
+	require.False(t, cat.OTPEnrolled)
+	require.Nil(t, cat.OTPLockedUntil, "a lock that ran out is none")
+	require.Nil(t, cat.LoginLockedUntil)
+	require.Equal(t, []payment.Role{payment.RoleAdmin, payment.RoleAuthorizer}, cat.Roles)
 }
