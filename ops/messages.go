@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/b2bpay/b2bpay/payment"
 )
@@ -92,10 +93,34 @@ func deadLetterView(d DeadLetter) DeadLetterView {
 	v := DeadLetterView{Source: d.Source, Key: payment.Clip(d.Key, 100), UpstreamID: d.UpstreamID, RequestID: payment.Clip(d.RequestID, 100),
 		Code: d.Code, Reason: payment.Clip(d.Reason, ReasonChars), ReceivedAt: utc(d.ReceivedAt), BodyBytes: d.BodyBytes}
 	if len(d.Excerpt) > 0 {
-		v.Excerpt = payment.Clip(payment.Text(string(d.Excerpt)), ExcerptBytes)
-		v.Clipped = d.BodyBytes > len(d.Excerpt) || len(d.Excerpt) > ExcerptBytes
+		ex := string(d.Excerpt)
+		v.Clipped = d.BodyBytes > len(ex)
+		if v.Clipped {
+			ex = dropPartialRune(ex)
+		}
+		ex = payment.Text(ex) // may grow: U+FFFD is longer than the byte it replaces
+		if len(ex) > ExcerptBytes {
+			ex, v.Clipped = payment.Cut(ex, ExcerptBytes), true
+		}
+		if v.Clipped {
+			ex += "…"
+		}
+		v.Excerpt = ex
 	}
 	return v
+}
+
+// dropPartialRune drops the start of a character a cut left at the end of s.
+func dropPartialRune(s string) string {
+	for i := len(s) - 1; i >= 0 && i >= len(s)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			if !utf8.FullRuneInString(s[i:]) {
+				return s[:i]
+			}
+			break
+		}
+	}
+	return s
 }
 
 // QueueDepth is one of b2bpay's queues and what it holds.

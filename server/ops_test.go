@@ -236,6 +236,7 @@ func TestOperationsViews(t *testing.T) {
 	for _, c := range sched.Between(threeDays, cv.Now.Add(-5*time.Minute)) {
 		want = append(want, c.UTC())
 	}
+	require.NotEmpty(t, want)
 	require.Equal(t, want, cv.Missed)
 
 	// Queues: none before the broker is there; then b2bpay's, with depths,
