@@ -132,8 +132,8 @@ type QueueDepth struct {
 	Missing bool
 }
 
-// Queues reads the depth of every b2bpay queue, by name. A missing queue
-// is listed as missing; any other failure fails the view.
+// Queues reads the depth of every b2bpay queue, by name; a queue missing
+// on the broker is listed as missing.
 func (s *Service) Queues(ctx context.Context) ([]QueueDepth, error) {
 	if s.queues == nil {
 		return nil, errors.New("ops: no broker connection to read queues from")
@@ -143,19 +143,7 @@ func (s *Service) Queues(ctx context.Context) ([]QueueDepth, error) {
 		return nil, err
 	}
 	sort.Strings(names)
-	out := make([]QueueDepth, 0, len(names))
-	for _, name := range names {
-		m, c, err := s.queues.Depth(ctx, name)
-		switch {
-		case errors.Is(err, ErrNoQueue):
-			out = append(out, QueueDepth{Name: name, Missing: true})
-		case err != nil:
-			return nil, err
-		default:
-			out = append(out, QueueDepth{Name: name, Messages: m, Consumers: c})
-		}
-	}
-	return out, nil
+	return s.queues.Depths(ctx, names)
 }
 
 // OutboxMessage is a pending outbox message, as stored (never its body).

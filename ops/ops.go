@@ -9,7 +9,6 @@ package ops
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/b2bpay/b2bpay/calendar"
@@ -49,12 +48,10 @@ type Queues interface {
 	// Names lists b2bpay's queues: the intake's and approval's, every
 	// upstream's status queue and every customer's task queues.
 	Names(ctx context.Context) ([]string, error)
-	// Depth reads one queue; ErrNoQueue (wrapped) when it does not exist.
-	Depth(ctx context.Context, name string) (messages, consumers int, err error)
+	// Depths reads the named queues, in order; a queue that does not
+	// exist is marked Missing.
+	Depths(ctx context.Context, names []string) ([]QueueDepth, error)
 }
-
-// ErrNoQueue is what Queues.Depth returns for a queue that does not exist.
-var ErrNoQueue = errors.New("ops: no such queue")
 
 // Amount is a sum of money: minor units of a currency.
 type Amount struct {

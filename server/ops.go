@@ -3,11 +3,9 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/b2bpay/b2bpay/ops"
 	"github.com/b2bpay/b2bpay/payment"
-	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -56,14 +54,18 @@ func (q brokerQueues) Names(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-// Depth reads a queue with a passive declare.
-func (q brokerQueues) Depth(ctx context.Context, name string) (int, int, error) {
+// Depths reads the queues with passive declares.
+func (q brokerQueues) Depths(ctx context.Context, names []string) ([]ops.QueueDepth, error) {
 	if q.a.Conn == nil {
-		return 0, 0, errors.New("operations: not connected to RabbitMQ")
+		return nil, errors.New("operations: not connected to RabbitMQ")
 	}
-	st, err := q.a.Conn.Inspect(ctx, name)
-	if errors.Is(err, rabbitmq.ErrNoQueue) {
-		return 0, 0, fmt.Errorf("%w: %s", ops.ErrNoQueue, name)
+	sts, err := q.a.Conn.Inspect(ctx, names...)
+	if err != nil {
+		return nil, err
 	}
-	return st.Messages, st.Consumers, err
+	out := make([]ops.QueueDepth, len(sts))
+	for i, st := range sts {
+		out[i] = ops.QueueDepth{Name: st.Name, Messages: st.Messages, Consumers: st.Consumers, Missing: st.Missing}
+	}
+	return out, nil
 }

@@ -246,6 +246,10 @@ func TestOperationsViews(t *testing.T) {
 	require.NoError(t, a.OpenBroker(ctx, "ops-test", 10*time.Second))
 	require.NoError(t, a.Declare(ctx))
 	require.NoError(t, a.Store.CustomerCreate(ctx, payment.Customer{ID: "CUST-LATE", Name: "Late", OnlinePayment: true, Active: true}))
+	// An upstream registered late too: its missing status queue comes
+	// before erp's, which is still read (a missing queue closes the channel).
+	require.NoError(t, a.Store.UpstreamCreate(ctx, payment.Upstream{ID: "aaa", Name: "AAA", AMQPUser: "aaa", Active: true,
+		Customers: []string{cust.ID}}, nil, 0))
 	publish(t, amqpURL, route.IntakeDeadQueue, 2)
 	depths := map[string]ops.QueueDepth{}
 	require.Eventually(t, func() bool {
@@ -262,6 +266,7 @@ func TestOperationsViews(t *testing.T) {
 		require.False(t, depths[name].Missing, name)
 	}
 	require.True(t, depths[route.TaskQueue("CUST-LATE", payment.StageConfirmation)].Missing)
+	require.True(t, depths[route.StatusQueue("aaa")].Missing)
 	// The passive declares created nothing: still missing when read again.
 	qs, err := o.Queues(ctx)
 	require.NoError(t, err)
