@@ -9,12 +9,6 @@ import (
 
 var timeZero time.Time
 
-// Operations is the operations area's read side (ops.Service).
-type Operations interface{}
-
-// Administration is the administration area's side (admin.Service).
-type Administration interface{}
-
 // person is who the signed-in person is, zero when unknown.
 func (c *Console) person(r *http.Request) payment.User {
 	if c.cfg.People == nil {
@@ -27,12 +21,15 @@ func (c *Console) person(r *http.Request) payment.User {
 	return u
 }
 
+// mayOps is whether the person may see the operations area: the bank's
+// operations staff (role operator).
 func (c *Console) mayOps(r *http.Request) bool {
-	return c.cfg.Ops != nil && c.person(r).Has("operator")
-}
-func (c *Console) mayAdmin(r *http.Request) bool {
-	return c.cfg.Admin != nil && c.person(r).Has("admin")
+	return c.cfg.Ops != nil && c.person(r).Has(payment.RoleOperator)
 }
 
-func (c *Console) routesOps()   {}
-func (c *Console) routesAdmin() {}
+// mayAdmin is whether the person may see the administration area: their
+// customer's administrators (role admin). The admin service checks again
+// on every call.
+func (c *Console) mayAdmin(r *http.Request) bool {
+	return c.cfg.Admin != nil && c.person(r).Has(payment.RoleAdmin)
+}

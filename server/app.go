@@ -25,6 +25,7 @@ import (
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/jobs"
 	"github.com/b2bpay/b2bpay/keyring"
+	"github.com/b2bpay/b2bpay/ops"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
@@ -216,6 +217,8 @@ type ServeOptions struct {
 	// HTTP beyond the loopback: tests and demos only).
 	ConsoleAddr     string
 	ConsoleInsecure bool
+	// Ops, when set, serves the console's operations area.
+	Ops *ops.Service
 	// MetricsAddr is where /metrics is served, apart from the API (which
 	// clients reach); "" serves none.
 	MetricsAddr string

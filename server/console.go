@@ -22,6 +22,10 @@ func (a *App) consoleHandler(api http.Handler, opt ServeOptions) (*console.Conso
 	if opt.Export != nil {
 		cfg.Plan = opt.Export.Plan
 	}
+	if opt.Ops != nil {
+		cfg.Ops = opt.Ops
+	}
+	cfg.Admin = a.Administration()
 	if key := a.Store.Seal(); key != nil {
 		cfg.Verify = func(ctx context.Context, id string) ([]string, error) {
 			problems, err := a.verifyPayment(ctx, key, id)
