@@ -170,3 +170,28 @@ func (s *Schedule) SettlementDate(cutoff time.Time) Date {
 	}
 	return d
 }
+
+// CutoffFor returns the cutoff that takes a payment executing on
+// execution once it is authorized at after: the first cutoff after after
+// whose settlement date is on or after the execution date (the claim
+// takes a payment whose execution date is due by the cutoff's settlement
+// date), and that settlement date. It returns the zero Time when no
+// cutoff within the schedule's horizon does.
+func (s *Schedule) CutoffFor(execution Date, after time.Time) (time.Time, Date) {
+	t := after
+	start := execution.Time(s.loc).Add(-48 * time.Hour)
+	if t.Before(start) {
+		t = start // no need to walk every cutoff up to a far execution date
+	}
+	for range 1000 {
+		c := s.Next(t)
+		if c.IsZero() {
+			return time.Time{}, Date{}
+		}
+		if d := s.SettlementDate(c); !d.Before(execution) {
+			return c, d
+		}
+		t = c
+	}
+	return time.Time{}, Date{}
+}

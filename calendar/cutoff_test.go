@@ -268,3 +268,33 @@ func TestSettlementDateBusinessDay(t *testing.T) {
 		}
 	}
 }
+
+func TestCutoffFor(t *testing.T) {
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	s, err := calendar.NewSchedule(loc, calendar.China(), "30 15 * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Friday 4 Dec 2026 at 10:00: a payment due today makes today's 15:30
+	// cutoff; one due on Sunday 6 Dec settles on Monday 7 Dec.
+	now := time.Date(2026, 12, 4, 10, 0, 0, 0, loc)
+	c, d := s.CutoffFor(calendar.Date{2026, 12, 4}, now)
+	if want := time.Date(2026, 12, 4, 15, 30, 0, 0, loc); !c.Equal(want) || d != (calendar.Date{2026, 12, 4}) {
+		t.Fatalf("due today: got %s settling %s, want %s", c, d, want)
+	}
+	c, d = s.CutoffFor(calendar.Date{2026, 12, 6}, now)
+	if want := time.Date(2026, 12, 7, 15, 30, 0, 0, loc); !c.Equal(want) || d != (calendar.Date{2026, 12, 7}) {
+		t.Fatalf("due Sunday: got %s settling %s, want %s", c, d, want)
+	}
+	// Authorized after today's cutoff, due yesterday: the next business
+	// day's cutoff.
+	c, _ = s.CutoffFor(calendar.Date{2026, 12, 3}, time.Date(2026, 12, 4, 16, 0, 0, 0, loc))
+	if want := time.Date(2026, 12, 7, 15, 30, 0, 0, loc); !c.Equal(want) {
+		t.Fatalf("late: got %s, want %s", c, want)
+	}
+	// Next year's date: the cutoff of that day, not a walk that gives up.
+	c, d = s.CutoffFor(calendar.Date{2027, 3, 10}, now)
+	if want := time.Date(2027, 3, 10, 15, 30, 0, 0, loc); !c.Equal(want) || d != (calendar.Date{2027, 3, 10}) {
+		t.Fatalf("next year: got %s settling %s, want %s", c, d, want)
+	}
+}

@@ -358,3 +358,15 @@ func (x *Exporter) settlementDate(cutoffAt time.Time) calendar.Date {
 func (x *Exporter) fileName(batchID string) string {
 	return batchID + "." + x.cfg.Format.Name() + x.cfg.Format.Extension()
 }
+
+// Plan says which cutoff takes a payment executing on execution (a date
+// in the schedule's zone) once authorized at now, and the date that
+// cutoff settles on; ok is false when no cutoff within the horizon does.
+func (x *Exporter) Plan(execution, now time.Time) (cutoff, settlement time.Time, ok bool) {
+	loc := x.cfg.Schedule.Location()
+	c, d := x.cfg.Schedule.CutoffFor(calendar.DateOf(execution, loc), now)
+	if c.IsZero() {
+		return time.Time{}, time.Time{}, false
+	}
+	return c, d.Time(loc), true
+}

@@ -35,6 +35,9 @@ type Manifest struct {
 	CreatedAt      time.Time `json:"created_at"`
 }
 
+// ManifestName names the manifest of the file named fileName.
+func ManifestName(fileName string) string { return fileName + ".manifest.json" }
+
 // writeBatch streams a batch's file into dir under a temporary name,
 // fsyncs it, renames it into place, and does the same for its manifest. It
 // returns the file's SHA-256. The content depends only on the batch, so
@@ -66,7 +69,7 @@ func (x *Exporter) writeBatch(ctx context.Context, b Batch, dir, want string) (s
 		ControlSum: payment.FormatAmount(b.ControlSumMinor, b.Currency), Currency: b.Currency, DebtorBankID: b.DebtorBankID,
 		SettlementDate: b.SettlementDate.Format(payment.DateLayout), SHA256: sum, CreatedAt: b.CreatedAt.UTC(),
 	}
-	err = atomicWrite(filepath.Join(dir, b.FileName+".manifest.json"), nil, func(w io.Writer) error {
+	err = atomicWrite(filepath.Join(dir, ManifestName(b.FileName)), nil, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(m)

@@ -12,6 +12,9 @@ const (
 	DefaultPageSize = 50
 	// MaxPageSize is the largest PaymentFilter.Limit accepted.
 	MaxPageSize = 500
+	// MaxCounterparty is the longest PaymentFilter.Counterparty accepted,
+	// in characters.
+	MaxCounterparty = 70
 )
 
 // PaymentFilter selects payments for Store.PaymentList. Every field set narrows
@@ -21,9 +24,20 @@ type PaymentFilter struct {
 	// for users, who see their own customer's payments only; "" means any
 	// customer, for operators.
 	CustomerID string
+	// ID keeps the one payment of that id.
+	ID string
 	// UpstreamID and OrderRef keep the payments of one upstream and of one
 	// order reference.
 	UpstreamID, OrderRef string
+	// Currency keeps the payments in one ISO 4217 currency.
+	Currency string
+	// AmountMin and AmountMax (both inclusive, minor units of Currency,
+	// which they need) bound the amount; zero leaves that end open.
+	AmountMin, AmountMax int64
+	// Counterparty keeps the payments whose creditor's name contains it,
+	// ignoring case, or whose creditor account is exactly it (1 to
+	// MaxCounterparty characters; LIKE's metacharacters match themselves).
+	Counterparty string
 	// States keeps payments in any of these states.
 	States []payment.State
 	// CreatedFrom (inclusive) and CreatedTo (exclusive) bound the creation

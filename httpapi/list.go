@@ -19,16 +19,22 @@ type listAnswer struct {
 
 // The query parameters of GET /v1/payments.
 const (
-	paramOrderRef    = "order_ref"
-	paramUpstreamID  = "upstream_id"
-	paramState       = "state"
-	paramCreatedFrom = "created_from"
-	paramCreatedTo   = "created_to"
-	paramLimit       = "limit"
-	paramAfter       = "after"
+	paramOrderRef     = "order_ref"
+	paramUpstreamID   = "upstream_id"
+	paramState        = "state"
+	paramCreatedFrom  = "created_from"
+	paramCreatedTo    = "created_to"
+	paramLimit        = "limit"
+	paramAfter        = "after"
+	paramID           = "id"
+	paramCurrency     = "currency"
+	paramAmountMin    = "amount_min"
+	paramAmountMax    = "amount_max"
+	paramCounterparty = "counterparty"
 )
 
-var listParams = []string{paramOrderRef, paramUpstreamID, paramState, paramCreatedFrom, paramCreatedTo, paramLimit, paramAfter}
+var listParams = []string{paramID, paramOrderRef, paramUpstreamID, paramState, paramCurrency, paramAmountMin, paramAmountMax,
+	paramCounterparty, paramCreatedFrom, paramCreatedTo, paramLimit, paramAfter}
 
 // listQuery is a parsed GET /v1/payments.
 type listQuery struct {
@@ -73,7 +79,7 @@ func (a *api) paymentList(w http.ResponseWriter, r *http.Request) {
 
 // parseListQuery reads the query of GET /v1/payments, refusing unknown
 // parameters, repeated ones (but state), empty values, unknown states, bad
-// times and limits out of range. The cursor is checked by the store.
+// times and limits out of range, and bad search values (parseSearch).
 func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 	values, err := queryValues(raw, listParams, paramState)
 	if err != nil {
@@ -118,6 +124,9 @@ func parseListQuery(raw string, loc *time.Location) (listQuery, error) {
 		if q.filter.Limit, err = parseLimit(v); err != nil {
 			return listQuery{}, err
 		}
+	}
+	if err := parseSearch(values, &q.filter); err != nil {
+		return listQuery{}, err
 	}
 	return q, nil
 }

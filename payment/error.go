@@ -64,6 +64,12 @@ const (
 	CodeProofInvalid    Code = "decision_proof_invalid"
 	CodeReplyToRefused  Code = "reply_to_not_permitted"
 	CodeDecisionIDTaken Code = "decision_id_taken"
+
+	// Administration refusals (dual control): the second administrator
+	// must be someone else than the one who proposed the change and than
+	// the person it is about; a change not decided within its time expired.
+	CodeDualControl   Code = "dual_control"
+	CodeChangeExpired Code = "change_expired"
 )
 
 // Error is a domain error: a code for machines, a message for people, and

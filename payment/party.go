@@ -34,18 +34,28 @@ type Bank struct {
 	B2B  bool
 }
 
-// Role is what a person may do in the approval flow.
+// Role is what a person may do: a part in the approval flow, or the
+// administration of a customer, or the bank's operations.
 type Role string
 
-// The three roles of the seed.
+// The three roles of the approval flow (the seed's), and two that decide
+// no payment: RoleOperator (the bank's operations staff: cutoffs, batches,
+// dead letters) and RoleAdmin (a customer's administrator: users, roles,
+// limits, tiers, OTP enrolment, each change approved by a second admin).
+// Only ApprovalRoles name a stage's role (Stage.Role).
 const (
 	RoleApplicant  Role = "applicant"
 	RoleReviewer   Role = "reviewer"
 	RoleAuthorizer Role = "authorizer"
+	RoleOperator   Role = "operator"
+	RoleAdmin      Role = "admin"
 )
 
 // Roles lists every role.
-var Roles = []Role{RoleApplicant, RoleReviewer, RoleAuthorizer}
+var Roles = []Role{RoleApplicant, RoleReviewer, RoleAuthorizer, RoleOperator, RoleAdmin}
+
+// ApprovalRoles lists the roles of the approval flow's stages.
+var ApprovalRoles = []Role{RoleApplicant, RoleReviewer, RoleAuthorizer}
 
 // Valid reports whether r is one of Roles.
 func (r Role) Valid() bool { return slices.Contains(Roles, r) }

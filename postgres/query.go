@@ -33,6 +33,9 @@ func checkFilter(f httpapi.PaymentFilter) error {
 	if err := comparableText(f.UpstreamID, f.OrderRef); err != nil {
 		return err
 	}
+	if err := checkSearch(f); err != nil {
+		return err
+	}
 	for _, st := range f.States {
 		if !st.Valid() {
 			return payment.FieldErrorf(payment.CodeInvalidInput, "state", "%q is not a payment state", payment.Clip(string(st), 64))
@@ -52,6 +55,9 @@ func filterWhere(f httpapi.PaymentFilter) (string, []any) {
 	if f.CustomerID != "" {
 		add("customer_id = $?", f.CustomerID)
 	}
+	if f.ID != "" {
+		add("id = $?", f.ID)
+	}
 	if f.UpstreamID != "" {
 		add("upstream_id = $?", f.UpstreamID)
 	}
@@ -70,6 +76,21 @@ func filterWhere(f httpapi.PaymentFilter) (string, []any) {
 	}
 	if !f.CreatedTo.IsZero() {
 		add("created_at < $?", f.CreatedTo.UTC())
+	}
+	if f.Currency != "" {
+		add("currency = $?", f.Currency)
+	}
+	if f.AmountMin > 0 {
+		add("amount_minor >= $?", f.AmountMin)
+	}
+	if f.AmountMax > 0 {
+		add("amount_minor <= $?", f.AmountMax)
+	}
+	if f.Counterparty != "" {
+		// Two arguments: the escaped pattern for the name, the text itself for the account.
+		args = append(args, likePattern(f.Counterparty), f.Counterparty)
+		n := len(args)
+		conds = append(conds, fmt.Sprintf(`(creditor_name ILIKE $%d ESCAPE '\' OR creditor_account = $%d)`, n-1, n))
 	}
 	if f.After != "" {
 		add("id > $?", f.After)

@@ -65,7 +65,7 @@ func (s *Store) UserCreate(ctx context.Context, u payment.User) error {
 	}
 	for _, r := range u.Roles {
 		if !r.Valid() {
-			return payment.Errorf(payment.CodeInvalidInput, "role %q is not one of applicant, reviewer, authorizer", r)
+			return payment.Errorf(payment.CodeInvalidInput, "role %q is not one of applicant, reviewer, authorizer, operator, admin", r)
 		}
 	}
 	_, err := s.pool.Exec(ctx, `INSERT INTO users (id, customer_id, name, roles, active, created_at)

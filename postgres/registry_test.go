@@ -153,12 +153,12 @@ func TestRegistryInvalidInput(t *testing.T) {
 
 	// A user with a role that does not exist is refused before SQL...
 	err := b.store.UserCreate(ctx, payment.User{ID: "admin-" + b.suffix, CustomerID: b.customer.ID, Name: "Admin",
-		Roles: []payment.Role{payment.RoleReviewer, "admin"}, Active: true})
+		Roles: []payment.Role{payment.RoleReviewer, "auditor"}, Active: true})
 	require.Equal(t, payment.CodeInvalidInput, payment.ErrorCode(err), "got %v", err)
-	require.Contains(t, err.Error(), "admin")
+	require.Contains(t, err.Error(), "auditor")
 	// ...and by the database if the code let it through.
 	_, err = b.pool.Exec(ctx, `INSERT INTO users (id, customer_id, name, roles) VALUES ($1, $2, 'Admin', $3)`,
-		"admin-"+b.suffix, b.customer.ID, []string{"admin"})
+		"admin-"+b.suffix, b.customer.ID, []string{"auditor"})
 	require.Equal(t, "23514", pgError(t, err).Code)
 
 	err = b.store.UserCreate(ctx, payment.User{ID: "noroles-" + b.suffix, CustomerID: b.customer.ID, Name: "No roles", Active: true})

@@ -7,10 +7,11 @@
 #      measures the database itself). Every other package declares the
 #      store interface it needs and postgres implements it.
 #   2. The flows and the domain do not depend on the driver: no pgx under
-#      payment, approval, export, httpapi, jobs, consumers, intake, outbox
-#      or route, even indirectly.
+#      payment, admin, approval, export, httpapi, jobs, consumers, intake,
+#      outbox, route or ops, even indirectly.
 #      Nor on the broker's client: no amqp091-go or rabbitmq under
-#      payment, approval, export, intake, outbox, httpapi, jobs, otp, seal.
+#      payment, admin, approval, export, intake, outbox, httpapi, jobs, otp,
+#      seal, ops.
 #   3. The domain (payment) imports nothing of b2bpay and no AMQP, HTTP or
 #      SQL package: the standard library only, minus transports.
 #   4. The production binary (cmd/b2bpay) does not link package testing:
@@ -31,10 +32,10 @@ WIRING="^$MOD/(server|demo|bench)$"
 # Test kits may import the adapter: they open databases for tests.
 KITS="^$MOD/(postgres/pgtest|rabbitmq/rabbitmqtest|testkit)$"
 # The flows and the domain, which must not depend on pgx.
-NO_PGX="payment approval export httpapi jobs consumers intake outbox route"
+NO_PGX="payment admin approval export httpapi jobs consumers intake outbox route ops"
 # The flows that must not depend on the broker's client either: they reach
 # the broker through the outbox and consumers.
-NO_AMQP="payment approval export intake outbox httpapi jobs otp seal"
+NO_AMQP="payment admin approval export intake outbox httpapi jobs otp seal ops"
 
 fail=0
 problem() {

@@ -25,6 +25,7 @@ import (
 	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/jobs"
 	"github.com/b2bpay/b2bpay/keyring"
+	"github.com/b2bpay/b2bpay/ops"
 	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
@@ -211,6 +212,13 @@ type ServeOptions struct {
 	Drain         time.Duration
 	// HTTPAddr is where the status API listens; "" runs none.
 	HTTPAddr string
+	// ConsoleAddr is where the staff console listens; "" runs none.
+	// ConsoleInsecure drops the Secure attribute of its cookies (plain
+	// HTTP beyond the loopback: tests and demos only).
+	ConsoleAddr     string
+	ConsoleInsecure bool
+	// Ops, when set, serves the console's operations area.
+	Ops *ops.Service
 	// MetricsAddr is where /metrics is served, apart from the API (which
 	// clients reach); "" serves none.
 	MetricsAddr string
@@ -233,8 +241,8 @@ type ServeOptions struct {
 	CalendarCheck  time.Duration
 	CalendarReload <-chan os.Signal
 	// Ready, when set, receives the API's address once everything runs;
-	// MetricsReady the metrics address.
-	Ready, MetricsReady chan<- string
+	// MetricsReady the metrics address, ConsoleReady the console's.
+	Ready, MetricsReady, ConsoleReady chan<- string
 }
 
 // serve runs the intake and decision consumers, the outbox relay, the
@@ -281,10 +289,26 @@ func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	srv, addr, err := a.listen(opt.HTTPAddr, sess, opt.TTLs)
+	api := a.apiHandler(sess, opt.TTLs)
+	srv, addr, err := a.serveHTTP("HTTP API", opt.HTTPAddr, api)
 	if err != nil {
 		_ = sched.Shutdown()
 		return err
+	}
+	var consoleSrv *http.Server
+	var consoleAddr string
+	if opt.ConsoleAddr != "" {
+		con, err := a.consoleHandler(api, opt)
+		if err == nil {
+			consoleSrv, consoleAddr, err = a.serveHTTP("console", opt.ConsoleAddr, con)
+		}
+		if err != nil {
+			_ = sched.Shutdown()
+			if srv != nil {
+				_ = srv.Close()
+			}
+			return err
+		}
 	}
 	metricsSrv, metricsAddr, err := a.listenMetrics(opt.MetricsAddr, m)
 	if err != nil {
@@ -322,12 +346,16 @@ func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 		}()
 	}
 	a.Log.Info("b2bpay serving", "queues", []string{route.IntakeQueue, route.DecisionsQueue}, "http_addr", addr, "metrics_addr", metricsAddr,
+		"console_addr", consoleAddr,
 		"prefetch", opt.Prefetch, "concurrency", opt.Concurrency, "intake_batch", opt.IntakeBatch, "decision_batch", opt.DecisionBatch)
 	if opt.Ready != nil {
 		opt.Ready <- addr
 	}
 	if opt.MetricsReady != nil {
 		opt.MetricsReady <- metricsAddr
+	}
+	if opt.ConsoleReady != nil {
+		opt.ConsoleReady <- consoleAddr
 	}
 
 	<-ctx.Done()
@@ -338,6 +366,9 @@ func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 	}
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(shutdownCtx)
+	}
+	if consoleSrv != nil {
+		_ = consoleSrv.Shutdown(shutdownCtx)
 	}
 	workers.Wait()
 	close(errs)
@@ -427,16 +458,14 @@ func (a *App) schedule(opt ServeOptions, m *Metrics) (gocron.Scheduler, error) {
 	return sched, nil
 }
 
-// listen starts the HTTP API on addr ("" for none) and returns the bound
-// address. The task lists show when payments expire under ttls (the
-// expiry job's; nil: its defaults).
-func (a *App) listen(addr string, sess sessions, ttls map[payment.State]time.Duration) (*http.Server, string, error) {
+// apiHandler is the HTTP API. The task lists show when payments expire
+// under ttls (the expiry job's; nil: its defaults).
+func (a *App) apiHandler(sess sessions, ttls map[payment.State]time.Duration) http.Handler {
 	if ttls == nil {
 		ttls = jobs.DefaultTTLs
 	}
-	api := httpapi.New(a.Store, sess, httpapi.Config{Location: a.Config.Location, Logger: a.Log,
+	return httpapi.New(a.Store, sess, httpapi.Config{Location: a.Config.Location, Logger: a.Log,
 		SignIn: auth.NewGate(a.Sec.Gate), TTLs: ttls})
-	return a.serveHTTP("HTTP API", addr, api)
 }
 
 // listenMetrics serves /metrics on addr ("" for none), an address of its

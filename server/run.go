@@ -104,5 +104,10 @@ func Run(ctx context.Context, cfg Config, s Settings) error {
 	opt := s.Serve
 	opt.Export, opt.Reports, opt.Elector = x, reports, elector
 	opt.Calendar, opt.CalendarReload = ec.calSource, hup
+	if opt.ConsoleAddr != "" {
+		if opt.Ops, err = a.Operations(ec); err != nil {
+			return err
+		}
+	}
 	return a.Serve(ctx, opt)
 }

@@ -38,33 +38,68 @@ func (a *App) UserSetPassword(ctx context.Context, w io.Writer, id, password str
 // writes its QR code PNG to qrPath (readable by its owner only) and prints
 // the otpauth:// URI once. Enrolling again replaces the secret.
 func (a *App) UserEnrollOTP(ctx context.Context, w io.Writer, id, issuer, qrPath string) error {
-	sealer, err := a.Sealer()
-	if err != nil {
-		return err
-	}
-	if _, err := a.Store.UserGet(ctx, id); err != nil {
-		return err
-	}
-	seed, uri, err := otp.Generate(issuer, id)
-	if err != nil {
-		return err
-	}
-	png, err := otp.QRCodePNG(uri, 256)
-	if err != nil {
+	if _, err := a.Sealer(); err != nil {
 		return err
 	}
 	if qrPath == "" {
 		qrPath = id + "-otp.png"
 	}
-	if err := secret.WritePrivateFile(qrPath, png); err != nil {
+	// The file is written before the secret is stored, so that a secret is
+	// never stored that nobody could read; it goes if storing fails.
+	written := false
+	uri, err := a.enrollOTP(ctx, id, issuer, "admin", func(png []byte) error {
+		err := secret.WritePrivateFile(qrPath, png)
+		written = err == nil
 		return err
-	}
-	if err := a.Store.UserEnrollOTP(ctx, id, sealer.Seal(seed, postgres.OTPSeedAD(id)), int(sealer.Version()), "admin"); err != nil {
-		_ = os.Remove(qrPath)
+	})
+	if err != nil {
+		if written {
+			_ = os.Remove(qrPath)
+		}
 		return err
 	}
 	fmt.Fprintf(w, "OTP enrolled for %s; scan %s with an authenticator app, or enter this URI (shown once):\n%s\n", id, qrPath, uri)
 	return nil
+}
+
+// EnrollOTP generates a TOTP secret for a user, stores it sealed with the
+// master key (replacing any earlier one, audited as actor) and returns its
+// otpauth:// URI and QR code PNG, to be shown once and never logged. It
+// is the admin.Enroller of Administration; UserEnrollOTP (the CLI) shares
+// it.
+func (a *App) EnrollOTP(ctx context.Context, id, issuer, actor string) (uri string, png []byte, err error) {
+	uri, err = a.enrollOTP(ctx, id, issuer, actor, func(b []byte) error { png = b; return nil })
+	if err != nil {
+		return "", nil, err
+	}
+	return uri, png, nil
+}
+
+// enrollOTP makes the secret and its QR code, hands the PNG to keep
+// before the sealed secret is stored, and returns the URI.
+func (a *App) enrollOTP(ctx context.Context, id, issuer, actor string, keep func(png []byte) error) (string, error) {
+	sealer, err := a.Sealer()
+	if err != nil {
+		return "", err
+	}
+	if _, err := a.Store.UserGet(ctx, id); err != nil {
+		return "", err
+	}
+	seed, uri, err := otp.Generate(issuer, id)
+	if err != nil {
+		return "", err
+	}
+	png, err := otp.QRCodePNG(uri, 256)
+	if err != nil {
+		return "", err
+	}
+	if err := keep(png); err != nil {
+		return "", err
+	}
+	if err := a.Store.UserEnrollOTP(ctx, id, sealer.Seal(seed, postgres.OTPSeedAD(id)), int(sealer.Version()), actor); err != nil {
+		return "", err
+	}
+	return uri, nil
 }
 
 // UserUnlock ends a user's OTP lock and sign-in lock early and clears

@@ -129,7 +129,7 @@ func Call(ctx context.Context, base, method, path, token string, in, out any) er
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := httpClient(ctx).Do(req)
 	if err != nil {
 		return fmt.Errorf("b2bpay API: %w", err)
 	}
@@ -154,6 +154,23 @@ func Call(ctx context.Context, base, method, path, token string, in, out any) er
 		return nil
 	}
 	return json.Unmarshal(raw, out)
+}
+
+type httpClientKey struct{}
+
+// WithHTTPClient returns a context whose API calls (Call and everything
+// built on it) go through hc: the console calls the API in process, with
+// the browser's address, through a client of its own.
+func WithHTTPClient(ctx context.Context, hc *http.Client) context.Context {
+	return context.WithValue(ctx, httpClientKey{}, hc)
+}
+
+// httpClient is the context's API client, else one with a 30 s timeout.
+func httpClient(ctx context.Context) *http.Client {
+	if hc, ok := ctx.Value(httpClientKey{}).(*http.Client); ok && hc != nil {
+		return hc
+	}
+	return &http.Client{Timeout: 30 * time.Second}
 }
 
 // APIError is an error answer of the API.

@@ -132,7 +132,7 @@ func (c *Client) Next(ctx context.Context, stage payment.Stage, choice Choice) (
 			continue
 		}
 		ShowTask(c.Out, t)
-		res, err := c.send(ctx, t.PaymentID, stage, t.Digest, choice)
+		res, err := c.DecideShown(ctx, t.PaymentID, stage, t.Digest, choice)
 		if err != nil {
 			_ = d.Nack(false, true)
 			return approval.Result{}, true, err
@@ -162,12 +162,15 @@ func (c *Client) Decide(ctx context.Context, paymentID string, stage payment.Sta
 	if err := Call(ctx, c.API, http.MethodGet, "/v1/payments/"+paymentID, c.Session.Token, nil, &got); err != nil {
 		return approval.Result{}, err
 	}
-	return c.send(ctx, paymentID, stage, got.Payment.Digest, choice)
+	return c.DecideShown(ctx, paymentID, stage, got.Payment.Digest, choice)
 }
 
-// send settles the verdict (the choice or a prompt), asks for a reason to
-// reject and for the OTP where needed, and sends the decision.
-func (c *Client) send(ctx context.Context, paymentID string, stage payment.Stage, digest string, choice Choice) (approval.Result, error) {
+// DecideShown decides a payment at stage on the content whose digest the
+// person was shown (the console's payment page): it settles the verdict
+// (the choice or a prompt), asks for a reason to reject and for the OTP
+// where needed, and sends the decision. b2bpay refuses it when the
+// payment's content no longer has that digest.
+func (c *Client) DecideShown(ctx context.Context, paymentID string, stage payment.Stage, digest string, choice Choice) (approval.Result, error) {
 	ask := choice.Prompt
 	if ask == nil {
 		ask = func(string) (string, error) { return "", errors.New("nothing to ask the person with") }

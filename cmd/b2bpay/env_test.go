@@ -32,8 +32,9 @@ type env struct {
 	mallKey []byte
 	stop    context.CancelFunc
 	apiAddr string
-	// metricsAddr is where serve's /metrics is.
-	metricsAddr string
+	// metricsAddr is where serve's /metrics is, consoleAddr the staff
+	// console.
+	metricsAddr, consoleAddr string
 	// expiryEvery and ttls, when set before start, run the expiry job.
 	expiryEvery time.Duration
 	ttls        map[payment.State]time.Duration
@@ -109,15 +110,15 @@ func (e *env) start() {
 	require.NoError(e.t, e.app.Declare(context.Background()))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.stop, e.done = cancel, make(chan error, 1)
-	ready, metricsReady := make(chan string, 1), make(chan string, 1)
+	ready, metricsReady, consoleReady := make(chan string, 1), make(chan string, 1), make(chan string, 1)
 	go func() {
 		e.done <- e.app.Serve(ctx, server.ServeOptions{Prefetch: 50, Concurrency: 4, IntakeBatch: 10, Drain: 10 * time.Second,
 			HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", ExpiryEvery: e.expiryEvery, TTLs: e.ttls,
-			Ready: ready, MetricsReady: metricsReady})
+			ConsoleAddr: "127.0.0.1:0", Ready: ready, MetricsReady: metricsReady, ConsoleReady: consoleReady})
 	}()
 	select {
 	case e.apiAddr = <-ready:
-		e.metricsAddr = <-metricsReady
+		e.metricsAddr, e.consoleAddr = <-metricsReady, <-consoleReady
 	case err := <-e.done:
 		e.t.Fatalf("serve stopped at start: %v", err)
 	case <-time.After(30 * time.Second):

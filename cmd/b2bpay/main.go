@@ -83,6 +83,8 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "batch-wait", Value: 5 * time.Millisecond, Sources: cli.EnvVars("B2BPAY_BATCH_WAIT"), Usage: "how long a worker waits to fill a batch before storing what it has"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 15 * time.Second, Usage: "how long in-flight messages may finish at shutdown"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:8480", Sources: cli.EnvVars("B2BPAY_HTTP_ADDR"), Usage: "status API address (empty: none)"},
+			&cli.StringFlag{Name: "console-addr", Sources: cli.EnvVars("B2BPAY_CONSOLE_ADDR"), Usage: "staff console address, e.g. 127.0.0.1:8490 (empty: none)"},
+			&cli.BoolFlag{Name: "console-insecure", Usage: "console cookies without Secure, for plain HTTP beyond the loopback (tests and demos only)"},
 			&cli.StringFlag{Name: "metrics-addr", Sources: cli.EnvVars("B2BPAY_METRICS_ADDR"), Usage: "Prometheus /metrics address, apart from the API's, e.g. 127.0.0.1:9480 (empty: none)"},
 			&cli.DurationFlag{Name: "token-ttl", Value: 15 * time.Minute, Sources: cli.EnvVars("B2BPAY_TOKEN_TTL"), Usage: "lifetime of session tokens"},
 			&cli.DurationFlag{Name: "expiry-every", Value: time.Minute, Usage: "how often waiting payments are checked for expiry"},
@@ -105,7 +107,8 @@ func serveCommand() *cli.Command {
 					Prefetch: int(cmd.Int("prefetch")), Concurrency: int(cmd.Int("concurrency")), CutoffTick: cmd.Duration("cutoff-tick"),
 					MaxMessageBytes: int64(cmd.Int("max-message-bytes")), DeliveryMemory: int64(cmd.Int("delivery-memory")),
 					IntakeBatch: int(cmd.Int("intake-batch")), DecisionBatch: int(cmd.Int("decision-batch")), BatchWait: cmd.Duration("batch-wait"),
-					Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), MetricsAddr: cmd.String("metrics-addr"), ExpiryEvery: cmd.Duration("expiry-every"),
+					Drain: cmd.Duration("drain-timeout"), HTTPAddr: cmd.String("http-addr"), ConsoleAddr: cmd.String("console-addr"),
+					ConsoleInsecure: cmd.Bool("console-insecure"), MetricsAddr: cmd.String("metrics-addr"), ExpiryEvery: cmd.Duration("expiry-every"),
 					TTLs: map[payment.State]time.Duration{
 						payment.StateAwaitingConfirmation:  cmd.Duration("ttl-confirmation"),
 						payment.StateAwaitingReview:        cmd.Duration("ttl-review"),

@@ -24,7 +24,7 @@ func userCommand() *cli.Command {
 				&cli.StringFlag{Name: "id", Required: true, Usage: "login name"},
 				&cli.StringFlag{Name: "customer", Required: true},
 				&cli.StringFlag{Name: "name", Required: true},
-				&cli.StringSliceFlag{Name: "role", Required: true, Usage: "applicant, reviewer or authorizer (repeat for several)"},
+				&cli.StringSliceFlag{Name: "role", Required: true, Usage: "applicant, reviewer, authorizer, operator (the bank's operations) or admin (the customer's administrator); repeat for several"},
 			},
 			Action: onApp(func(ctx context.Context, cmd *cli.Command, a *server.App) error {
 				u := payment.User{ID: cmd.String("id"), CustomerID: cmd.String("customer"), Name: cmd.String("name"), Active: true}
