@@ -14,9 +14,11 @@ import (
 	"github.com/chromedp/chromedp/kb"
 )
 
-// navGrace is how long Click, Submit and Press wait for a page load to
-// start before they take it that the action loads none.
-const navGrace = 300 * time.Millisecond
+// navGrace is how long Click and Press (Enter, Space) wait for a page load
+// to start before they take it that the action loads none. Chromium starts
+// the load of a submitted form only after it answers the click (measured:
+// a link's before, a form's after), so there is no sure sign sooner.
+const navGrace = 500 * time.Millisecond
 
 // run runs one action under the kit's timeout and fails the test, naming
 // what was done (with its selector) and the page, when it does not succeed.
@@ -53,17 +55,22 @@ func (b *Browser) sync(what string) {
 }
 
 // loading runs an action that may load a page (a click on a link, a form
-// submitted), then waits for that page if one starts loading within
-// navGrace.
-func (b *Browser) loading(what string, a chromedp.Action[chromedp.Void]) {
+// submitted), then waits for that page if one starts loading within grace.
+// With grace 0 the action must load a page: it waits for one up to the
+// timeout.
+func (b *Browser) loading(what string, grace time.Duration, a chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	b.mu.Lock()
 	before := b.started
 	b.mu.Unlock()
 	run(b, what, a)
 
-	grace := time.NewTimer(navGrace)
-	defer grace.Stop()
+	var graceC <-chan time.Time
+	if grace > 0 {
+		timer := time.NewTimer(grace)
+		defer timer.Stop()
+		graceC = timer.C
+	}
 	deadline := time.NewTimer(b.timeout)
 	defer deadline.Stop()
 	for {
@@ -74,8 +81,10 @@ func (b *Browser) loading(what string, a chromedp.Action[chromedp.Void]) {
 		case started == before:
 			select {
 			case <-changed:
-			case <-grace.C:
+			case <-graceC:
 				return // no page load: the action changed the page in place
+			case <-deadline.C:
+				b.t.Fatalf("browser: %s: no page load followed within %v (%s) (page %s)", what, b.timeout, TimeoutEnv, b.where())
 			}
 		case finished >= started:
 			return
@@ -136,7 +145,7 @@ func script(js string) chromedp.Action[chromedp.Void] {
 // waits for the page it loads, if any.
 func (b *Browser) Click(sel string) {
 	b.t.Helper()
-	b.loading(fmt.Sprintf("click %q", sel), chromedp.Click(chromedp.CSS(sel)))
+	b.loading(fmt.Sprintf("click %q", sel), navGrace, chromedp.Click(chromedp.CSS(sel)))
 }
 
 // submitJS submits the form of the element (or the form itself) the way a
@@ -147,19 +156,26 @@ const submitJS = `((sel) => {
 	if (!el) return "nothing matches the selector";
 	const form = el.nodeName === "FORM" ? el : (el.form || el.closest("form"));
 	if (!form) return "the element is not in a form";
+	if (!form.checkValidity()) {
+		const bad = form.querySelector(":invalid");
+		return "the form is not valid, so a browser would not send it: " +
+			(bad ? (bad.name || bad.id || bad.nodeName.toLowerCase()) + ": " + bad.validationMessage : "");
+	}
 	const button = el.form === form && (el.type === "submit" || el.type === "image");
 	form.requestSubmit(button ? el : undefined);
 	return "";
 })(%s)`
 
 // Submit submits the form of sel (a form, or an element in one; a submit
-// button is sent as the submitter), then waits for the page it loads. An
-// invalid form is not sent (the browser's validation), as for a person.
+// button is sent as the submitter), then waits for the page it loads: one
+// must load. A form the browser's validation refuses (a required field
+// empty, …) fails the test, naming the field; to test that refusal, Click
+// the button and check that the page stayed.
 func (b *Browser) Submit(sel string) {
 	b.t.Helper()
 	what := fmt.Sprintf("submit %q", sel)
 	q, _ := json.Marshal(sel)
-	b.loading(what, chromedp.Steps(
+	b.loading(what, 0, chromedp.Steps(
 		chromedp.WaitReady(chromedp.CSS(sel)),
 		script(fmt.Sprintf(submitJS, q)),
 	))
@@ -176,7 +192,8 @@ var keys = map[string]string{
 // Press presses keys one after the other on the focused element, as a
 // keyboard would: "Tab", "Shift+Tab", "Enter", "Space", "Escape",
 // "Backspace", "Delete", the arrows ("ArrowDown", …), "Home", "End", or
-// one character. Then it waits for the page the keys load, if any.
+// one character. After Enter and Space (which press buttons and follow
+// links) it waits for the page they load, if any.
 func (b *Browser) Press(names ...string) {
 	b.t.Helper()
 	for _, name := range names {
@@ -192,7 +209,16 @@ func (b *Browser) Press(names ...string) {
 		if shift {
 			opts = append(opts, chromedp.KeyModifiers(chromedp.ModifierShift))
 		}
-		b.loading(fmt.Sprintf("press %q", name), chromedp.KeyEvent(code, opts...))
+		grace := time.Duration(0)
+		if key == "Enter" || key == "Space" {
+			grace = navGrace
+		}
+		what := fmt.Sprintf("press %q", name)
+		if grace == 0 {
+			run(b, what, chromedp.KeyEvent(code, opts...))
+			continue
+		}
+		b.loading(what, grace, chromedp.KeyEvent(code, opts...))
 	}
 }
 

@@ -312,28 +312,45 @@ func TestFailureNamesTheSelector(t *testing.T) {
 	if b == nil {
 		t.Fatalf("New failed: %s", r.fatal)
 	}
-	b.Go("data:text/html,<p>nothing here</p>")
-	for name, action := range map[string]func(b *Browser){
-		`text of "#missing"`:      func(b *Browser) { b.Text("#missing") },
-		`click "#missing"`:        func(b *Browser) { b.Click("#missing") },
-		`fill "#missing"`:         func(b *Browser) { b.Fill("#missing", "x") },
-		`press "Hyper"`:           func(b *Browser) { b.Press("Hyper") },
-		`exists "p["`:             func(b *Browser) { b.Exists("p[") },
-		`screenshot "../escape"`:  func(b *Browser) { b.Shot("../escape") },
-		`submit "p"`:              func(b *Browser) { b.Submit("p") },
-		`viewport 0x10`:           func(b *Browser) { b.Viewport(0, 10) },
-		`wait for "#missing" to `: func(b *Browser) { b.WaitVisible("#missing") },
+	srv := site(t)
+	empty := "data:text/html,<p>nothing here</p>"
+	for _, c := range []struct {
+		page, want string
+		action     func(b *Browser)
+	}{
+		{empty, `text of "#missing"`, func(b *Browser) { b.Text("#missing") }},
+		{empty, `click "#missing"`, func(b *Browser) { b.Click("#missing") }},
+		{empty, `fill "#missing"`, func(b *Browser) { b.Fill("#missing", "x") }},
+		{empty, `wait for "#missing" to be visible`, func(b *Browser) { b.WaitVisible("#missing") }},
+		{empty, `value of "#missing"`, func(b *Browser) { b.Value("#missing") }},
+		{empty, `press "Hyper"`, func(b *Browser) { b.Press("Hyper") }},
+		{empty, `exists "p["`, func(b *Browser) { b.Exists("p[") }},
+		{empty, `screenshot "../escape"`, func(b *Browser) { b.Shot("../escape") }},
+		{empty, `submit "p": the element is not in a form`, func(b *Browser) { b.Submit("p") }},
+		{empty, `viewport 0x10`, func(b *Browser) { b.Viewport(0, 10) }},
+		{srv.URL + "/", `fill "h1": it is a h1, not a text field`, func(b *Browser) { b.Fill("h1", "x") }},
+		{srv.URL + "/", `submit "#send": the form is not valid, so a browser would not send it: payee: `,
+			func(b *Browser) { b.Submit("#send") }},
 	} {
+		b.t = t
+		b.Go(c.page)
 		r := within(t, func(r *recorder) {
 			b.t = r
-			action(b)
+			c.action(b)
 		})
-		if !strings.Contains(r.fatal, name) {
-			t.Errorf("failure %q does not name %s", r.fatal, name)
+		if !strings.Contains(r.fatal, c.want) {
+			t.Errorf("failure %q does not say %s", r.fatal, c.want)
 		}
-		if strings.Contains(name, "missing") && !strings.Contains(r.fatal, TimeoutEnv) {
+		if strings.Contains(c.want, "missing") && !strings.Contains(r.fatal, TimeoutEnv) {
 			t.Errorf("failure %q does not say how to change the timeout", r.fatal)
 		}
+	}
+	// A refused form stays where it is when clicked, as for a person.
+	b.t = t
+	b.Go(srv.URL + "/")
+	b.Click("#send")
+	if !b.Exists("#payee") || b.Exists("#result") {
+		t.Errorf("an empty required field: the click sent the form")
 	}
 }
 
