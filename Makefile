@@ -7,7 +7,7 @@ BIN       := bin/b2bpay
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build demo test unit faults security bench lint services clean
+.PHONY: all build demo demo-console screenshots test unit faults security bench lint services clean
 
 all: build
 
@@ -22,6 +22,17 @@ services:
 
 demo: services build
 	./$(BIN) demo
+
+# The demo, then its staff console kept serving on CONSOLE_ADDR until
+# Ctrl-C, with payments waiting for alice (the demo prints who signs in).
+CONSOLE_ADDR ?= 127.0.0.1:8490
+demo-console: services build
+	./$(BIN) demo --console $(CONSOLE_ADDR)
+
+# The console's end-to-end tests in chromium, keeping their screenshots
+# under docs/console (the README shows them).
+screenshots: services
+	B2BPAY_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run 'TestConsole.*InChromium' ./cmd/b2bpay/
 
 test: services
 	$(GO) test $(TEST_FLAGS) ./...

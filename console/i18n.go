@@ -166,6 +166,7 @@ var messages = map[string][2]string{
 	"pay.timeline":                 {"完整时间线", "Timeline"},
 	"pay.chain.ok":                 {"时间线链与签章校验通过。", "The timeline chain and approval seals check."},
 	"pay.chain.bad":                {"校验失败：", "The check failed: "},
+	"pay.otphelp":                  {"请核对以上内容与摘要后输入口令：口令只对该摘要生效。", "Check the content and its digest, then enter your code: it signs exactly that digest."},
 	"pay.decide":                   {"您的处理", "Your decision"},
 	"pay.approve":                  {"同意", "Approve"},
 	"pay.reject":                   {"拒绝", "Reject"},

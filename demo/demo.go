@@ -48,7 +48,11 @@ type demoPlan struct {
 // in batch decisions (one OTP a person and stage) and shows a batch's
 // refusals, and verifies every timeline, printing its progress; interbank files and reports go under
 // dir.
-func Run(ctx context.Context, cfg server.Config, count int, dir string) error {
+//
+// consoleAddr is where the staff console listens ("" for a port of the
+// system's choosing, checked and closed with the demo); given, the demo
+// keeps serving it after the checks until ctx ends.
+func Run(ctx context.Context, cfg server.Config, count int, dir, consoleAddr string) error {
 	start := time.Now()
 	// The demo seals and signs with a key of its own, made for this run only.
 	sec, err := server.NewSecurity(secret.NewKey(), 15*time.Minute, nil)
@@ -85,9 +89,14 @@ func Run(ctx context.Context, cfg server.Config, count int, dir string) error {
 
 	serveCtx, stopServe := context.WithCancel(ctx)
 	served := make(chan error, 1)
-	apiReady := make(chan string, 1)
+	apiReady, consoleReady := make(chan string, 1), make(chan string, 1)
+	listen := consoleAddr
+	if listen == "" {
+		listen = "127.0.0.1:0"
+	}
 	go func() {
-		served <- a.Serve(serveCtx, server.ServeOptions{Prefetch: 100, Concurrency: 4, IntakeBatch: 25, Drain: 5 * time.Second, HTTPAddr: "127.0.0.1:0", Ready: apiReady})
+		served <- a.Serve(serveCtx, server.ServeOptions{Prefetch: 100, Concurrency: 4, IntakeBatch: 25, Drain: 5 * time.Second,
+			HTTPAddr: "127.0.0.1:0", ConsoleAddr: listen, Ready: apiReady, ConsoleReady: consoleReady})
 	}()
 	defer func() { stopServe(); <-served }()
 
@@ -144,6 +153,18 @@ func Run(ctx context.Context, cfg server.Config, count int, dir string) error {
 	if err := verifyAll(ctx, a); err != nil {
 		return err
 	}
+	conAddr := <-consoleReady
+	if err := checkConsole(ctx, conAddr); err != nil {
+		return err
+	}
+	seeds, err := writeSeeds(dir, people)
+	if err != nil {
+		return err
+	}
+	if consoleAddr != "" {
+		return serveConsole(ctx, erp, subs, conAddr, seeds, 12)
+	}
+	fmt.Printf("\nthe staff console answered at http://%s; to use it on this data: make demo-console (b2bpay demo --console 127.0.0.1:8490)\n", conAddr)
 	stopServe()
 	if err := <-served; err != nil {
 		return err

@@ -136,6 +136,12 @@ func TestConsoleSeedFlowInChromium(t *testing.T) {
 	signInAs(t, b, base, "ann")
 	require.Equal(t, "4", b.Text("#count-confirmation"))
 	b.Shot("02-inbox-applicant")
+	// A tablet's width: the page fits, nothing to scroll sideways.
+	b.Viewport(768, 1024)
+	b.Go(base + "/")
+	require.LessOrEqual(t, b.Int("document.documentElement.scrollWidth"), 768, "the inbox fits a tablet's width")
+	b.Shot("02b-inbox-tablet")
+	b.Viewport(1280, 800)
 	b.Click("#select-all")
 	b.Submit("#batch-approve")
 	require.Equal(t, "4", b.Text("#batch-count"))
@@ -290,4 +296,3 @@ func indexOf(rows [][]string, id string) int {
 	}
 	return -1
 }
-

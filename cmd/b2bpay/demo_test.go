@@ -26,7 +26,7 @@ func TestDemo(t *testing.T) {
 	dbURL := testkit.NewDatabase(t)
 	cfg := server.Config{DatabaseURL: dbURL, AMQPURL: amqpURL, Location: shanghai(), Logger: slog.New(slog.DiscardHandler)}
 	dir := t.TempDir()
-	require.NoError(t, demo.Run(ctx, cfg, 60, dir))
+	require.NoError(t, demo.Run(ctx, cfg, 60, dir, ""))
 
 	// Whatever today is (a Sunday, a holiday), the file is valid and
 	// settles on a business day of the demo's calendar, on or after today.

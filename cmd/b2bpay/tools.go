@@ -21,6 +21,7 @@ func demoCommand() *cli.Command {
 			&cli.StringFlag{Name: "demo-database", Value: "b2bpay_demo", Usage: "database (re)created for the demo on the server of --database-url"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute},
 			&cli.StringFlag{Name: "dir", Value: "var/demo", Usage: "where the demo's interbank files and status reports go"},
+			&cli.StringFlag{Name: "console", Usage: "after the checks, keep serving the staff console at this address (e.g. 127.0.0.1:8490) until Ctrl-C"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			cfg, err := loadConfig(cmd)
@@ -30,9 +31,12 @@ func demoCommand() *cli.Command {
 			if cfg.DatabaseURL, err = demo.Database(ctx, cfg.DatabaseURL, cmd.String("demo-database")); err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(ctx, cmd.Duration("timeout"))
-			defer cancel()
-			return demo.Run(ctx, cfg, int(cmd.Int("count")), cmd.String("dir"))
+			if cmd.String("console") == "" {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, cmd.Duration("timeout"))
+				defer cancel()
+			}
+			return demo.Run(ctx, cfg, int(cmd.Int("count")), cmd.String("dir"), cmd.String("console"))
 		},
 	}
 }

@@ -308,3 +308,10 @@ func (b *Browser) Shot(name string) string {
 	b.t.Logf("browser: screenshot %s", path)
 	return path
 }
+
+// Int evaluates a JavaScript expression of the page that gives a whole
+// number, such as "document.documentElement.scrollWidth".
+func (b *Browser) Int(expr string) int {
+	b.t.Helper()
+	return run(b, fmt.Sprintf("evaluate %q", expr), chromedp.Evaluate[int](expr))
+}
