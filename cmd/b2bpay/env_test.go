@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/intake"
+	"github.com/b2bpay/b2bpay/ops"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
@@ -41,6 +42,9 @@ type env struct {
 	dead        []amqp.Delivery
 	tasks       []route.Task
 	done        chan error
+
+	// ops, when set before start, serves the console's operations area.
+	ops *ops.Service
 }
 
 const (
@@ -113,7 +117,7 @@ func (e *env) start() {
 	ready, metricsReady, consoleReady := make(chan string, 1), make(chan string, 1), make(chan string, 1)
 	go func() {
 		e.done <- e.app.Serve(ctx, server.ServeOptions{Prefetch: 50, Concurrency: 4, IntakeBatch: 10, Drain: 10 * time.Second,
-			HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", ExpiryEvery: e.expiryEvery, TTLs: e.ttls,
+			HTTPAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", ExpiryEvery: e.expiryEvery, TTLs: e.ttls, Ops: e.ops,
 			ConsoleAddr: "127.0.0.1:0", Ready: ready, MetricsReady: metricsReady, ConsoleReady: consoleReady})
 	}()
 	select {
