@@ -3,7 +3,6 @@ package console
 import (
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -150,6 +149,3 @@ func (c *Console) showDecided(w http.ResponseWriter, r *http.Request, id string,
 	}
 	c.render(w, r, status, "payment", view{Title: l.T("pay.title") + " " + d.P.OrderRef, Nav: "query", Note: note, Error: problem, Data: d})
 }
-
-// paymentLink is the page of a payment.
-func paymentLink(id string) string { return "/payments/" + url.PathEscape(id) }

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"context"
+	"github.com/b2bpay/b2bpay/calendar"
 	"time"
 
 	"github.com/b2bpay/b2bpay/jobs"
@@ -132,4 +133,17 @@ func (s *Service) missed(ctx context.Context, now time.Time) ([]time.Time, int, 
 		}
 	}
 	return out, more, nil
+}
+
+// Plan says which cutoff of the schedule takes a payment executing on
+// execution (a date in the schedule's zone) once authorized at now, and
+// the date it settles on (export.Exporter.Plan's answer, for a console
+// serving without the exporter).
+func (s *Service) Plan(execution, now time.Time) (cutoff, settlement time.Time, ok bool) {
+	loc := s.sched.Location()
+	c, d := s.sched.CutoffFor(calendar.DateOf(execution, loc), now)
+	if c.IsZero() {
+		return time.Time{}, time.Time{}, false
+	}
+	return c, d.Time(loc), true
 }

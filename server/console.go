@@ -24,6 +24,9 @@ func (a *App) consoleHandler(api http.Handler, opt ServeOptions) (*console.Conso
 	}
 	if opt.Ops != nil {
 		cfg.Ops = opt.Ops
+		if cfg.Plan == nil {
+			cfg.Plan = opt.Ops.Plan
+		}
 	}
 	cfg.Admin = a.Administration()
 	if key := a.Store.Seal(); key != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/b2bpay/b2bpay/calendar"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/server"
 	"github.com/b2bpay/b2bpay/testkit/browser"
@@ -75,6 +76,23 @@ func TestConsoleOperationsInChromium(t *testing.T) {
 	require.Contains(t, row, "已出文件 2")
 	require.True(t, b.Exists("#batch-"+batch.ID+" a.dl-file[href='/ops/batches/"+batch.ID+"/file']"))
 	b.Shot("21-ops-batches")
+
+	// A payment authorized after that cutoff: its page names the cutoff
+	// that will take it and the settlement date, a business day (today is
+	// maybe a Sunday or a holiday) on or after its execution date, at 10:00.
+	late := e.authorized(t, time.Now(), today, "ops-3")[0]
+	b.Go(base + "/payments/" + late)
+	settles := b.Text("#payment-settlement")
+	d, err := calendar.ParseDate(settles)
+	require.NoError(t, err)
+	require.True(t, calendar.China().IsBusinessDay(d), "settles on a business day: %s", settles)
+	require.False(t, settles < today, "settles on or after the execution date %s: %s", today, settles)
+	require.Equal(t, settles+" 10:00:00", b.Text("#payment-cutoff"))
+	// The fixture moved it to authorized without its decisions or
+	// timeline entries: the chain check on the page says so.
+	require.Contains(t, b.Text("#chain"), "state_mismatch")
+	b.Shot("22-payment-cutoff")
+	b.Go(base + "/ops/batches")
 	b.Click("#ops-tab-reports")
 	require.True(t, b.Exists("#ops-no-reports"))
 	b.Click("#ops-tab-deadletters")
