@@ -53,6 +53,7 @@ type adminData struct {
 	// OTP enrolment's result, shown once.
 	Enrolled string
 	URI      string
+	Key      string // the URI's secret, for an app that asks for the key
 	QR       template.URL
 }
 
@@ -181,7 +182,11 @@ func (c *Console) adminEnroll(w http.ResponseWriter, r *http.Request) {
 		c.adminFail(w, r, err)
 		return
 	}
-	d := &adminData{Me: me, Enrolled: id, URI: uri,
+	var key string
+	if u, err := url.Parse(uri); err == nil {
+		key = u.Query().Get("secret")
+	}
+	d := &adminData{Me: me, Enrolled: id, URI: uri, Key: key,
 		QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))}
 	c.render(w, r, http.StatusOK, "admin", view{Title: l.T("admin.otp.title"), Nav: "admin", Data: d})
 }

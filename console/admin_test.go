@@ -225,6 +225,7 @@ func TestAdminOTPEnrolmentShowsTheQRCodeOnce(t *testing.T) {
 	require.Contains(t, page, `src="data:image/png;base64,iVBORyBmYWtl"`)
 	require.Contains(t, page, "otpauth://totp/b2bpay:new?secret=JBSWY3DPEHPK3PXP")
 	require.Contains(t, page, "只显示这一次")
+	require.Contains(t, page, `id="otp-key">JBSWY3DPEHPK3PXP<`)
 	require.Equal(t, []string{"new user:ann"}, a.enrolled)
 	require.NotContains(t, text(t, a.do(http.MethodGet, "/admin", nil, ann)), "JBSWY3DPEHPK3PXP", "shown once")
 

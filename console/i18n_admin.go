@@ -2,6 +2,7 @@ package console
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/b2bpay/b2bpay/admin"
@@ -32,8 +33,23 @@ func (l Lang) Role(r payment.Role) string {
 	return string(r)
 }
 
-// Roles are roles in words, separated.
+// roleOrder is the order roles are shown in: the approval's stages, then
+// the others.
+var roleOrder = []payment.Role{payment.RoleApplicant, payment.RoleReviewer, payment.RoleAuthorizer, payment.RoleAdmin, payment.RoleOperator}
+
+// Roles are roles in words, in the approval's order, separated.
 func (l Lang) Roles(rs []payment.Role) string {
+	rs = slices.Clone(rs)
+	slices.SortStableFunc(rs, func(a, b payment.Role) int {
+		i, j := slices.Index(roleOrder, a), slices.Index(roleOrder, b)
+		if i < 0 {
+			i = len(roleOrder)
+		}
+		if j < 0 {
+			j = len(roleOrder)
+		}
+		return i - j
+	})
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = l.Role(r)
@@ -111,9 +127,11 @@ var adminMessages = map[string][2]string{
 	"admin.otp.replace":           {"确认替换现有口令", "replace the current one"},
 	"admin.otp.confirm":           {"该用户已绑定动态口令：请勾选“确认替换现有口令”后再重新绑定（旧口令将立即失效）。", "This user already has a one-time password: tick \"replace the current one\" to re-enrol (the old one stops working at once)."},
 	"admin.otp.title":             {"动态口令绑定", "One-time password enrolment"},
-	"admin.otp.for":               {"已为用户 %s 生成新的动态口令密钥。请让该用户用身份验证器应用扫描二维码，或手动输入下面的地址。", "A new one-time password secret was made for user %s. Have them scan the QR code with their authenticator app, or enter the address below by hand."},
-	"admin.otp.once":              {"此二维码和地址只显示这一次，离开本页后无法再次查看，也不会被保存或记录。请勿截图或转发。", "This QR code and address are shown this once: they cannot be seen again after you leave this page, and are neither kept nor logged. Do not screenshot or forward them."},
-	"admin.otp.uri":               {"手动输入地址", "Address for manual entry"},
+	"admin.otp.for":               {"已为用户 %s 生成新的动态口令密钥。请让该用户用身份验证器应用扫描二维码，或手动输入下面的密钥。", "A new one-time password secret was made for user %s. Have them scan the QR code with their authenticator app, or enter the key below by hand."},
+	"admin.otp.once":              {"此二维码、密钥和地址只显示这一次，离开本页后无法再次查看，也不会被保存或记录。请勿截图或转发。", "This QR code, key and address are shown this once: they cannot be seen again after you leave this page, and are neither kept nor logged. Do not screenshot or forward them."},
+	"admin.otp.qr":                {"动态口令二维码", "One-time password QR code"},
+	"admin.otp.key":               {"密钥（手动输入）", "Key (manual entry)"},
+	"admin.otp.uri":               {"完整地址", "Full address"},
 	"admin.otp.back":              {"完成，返回管理页", "Done, back to administration"},
 	"admin.locked.otp":            {"口令锁定至 %s", "OTP locked until %s"},
 	"admin.locked.login":          {"登录锁定至 %s", "sign-in locked until %s"},
