@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -136,13 +137,22 @@ func TestConsoleSeedFlowInChromium(t *testing.T) {
 	signInAs(t, b, base, "ann")
 	require.Equal(t, "4", b.Text("#count-confirmation"))
 	b.Shot("02-inbox-applicant")
+	// The counts update live: a fifth payment arrives while the page is
+	// open, and its count moves without a reload (the page polls).
+	fifth := request("console-4")
+	fifth.Creditor.Name = "杭州西湖文具有限公司"
+	extra := e.submit(t, fifth).ID
+	require.Eventually(t, func() bool { return b.Text("#count-confirmation") == "5" }, 25*time.Second, 500*time.Millisecond,
+		"the inbox's count follows without a reload")
 	// A tablet's width: the page fits, nothing to scroll sideways.
 	b.Viewport(768, 1024)
 	b.Go(base + "/")
 	require.LessOrEqual(t, b.Int("document.documentElement.scrollWidth"), 768, "the inbox fits a tablet's width")
 	b.Shot("02b-inbox-tablet")
 	b.Viewport(1280, 800)
+	b.Go(base + "/")
 	b.Click("#select-all")
+	b.Click("#pick-" + extra) // not this one
 	b.Submit("#batch-approve")
 	require.Equal(t, "4", b.Text("#batch-count"))
 	require.Contains(t, b.Text("dl.summary"), "6,684,412.84 CNY", "the total, grouped")
@@ -156,6 +166,7 @@ func TestConsoleSeedFlowInChromium(t *testing.T) {
 	for _, id := range ids {
 		require.Equal(t, payment.StateAwaitingReview, state(id))
 	}
+	require.Equal(t, payment.StateAwaitingConfirmation, state(extra), "the payment left out of the batch")
 	signOut(b)
 
 	// The reviewer: the payment page, a wrong code, the right one, then the
