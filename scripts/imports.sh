@@ -8,7 +8,7 @@
 #      store interface it needs and postgres implements it.
 #   2. The flows and the domain do not depend on the driver: no pgx under
 #      payment, admin, approval, export, httpapi, jobs, consumers, intake,
-#      outbox, route or ops, even indirectly.
+#      outbox, route, ops or console, even indirectly.
 #      Nor on the broker's client: no amqp091-go or rabbitmq under
 #      payment, admin, approval, export, intake, outbox, httpapi, jobs, otp,
 #      seal, ops.
@@ -32,7 +32,7 @@ WIRING="^$MOD/(server|demo|bench)$"
 # Test kits may import the adapter: they open databases for tests.
 KITS="^$MOD/(postgres/pgtest|rabbitmq/rabbitmqtest|testkit)$"
 # The flows and the domain, which must not depend on pgx.
-NO_PGX="payment admin approval export httpapi jobs consumers intake outbox route ops"
+NO_PGX="payment admin approval export httpapi jobs consumers intake outbox route ops console"
 # The flows that must not depend on the broker's client either: they reach
 # the broker through the outbox and consumers.
 NO_AMQP="payment admin approval export intake outbox httpapi jobs otp seal ops"
