@@ -82,12 +82,12 @@ func TestAdminAreaIsForAdministratorsOnly(t *testing.T) {
 	resp = a.do(http.MethodGet, "/admin", nil, nil)
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 
-	// A disabled administrator: the service refuses too.
+	// A disabled administrator: refused before the service is asked.
 	a.store.users["ben"] = payment.User{ID: "ben", CustomerID: "C1", Roles: []payment.Role{payment.RoleAdmin}}
 	cookies, _ = a.as("ben", "/")
 	resp = a.do(http.MethodGet, "/admin", nil, cookies)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
-	require.Contains(t, text(t, resp), "不是本客户的在职管理员")
+	require.Contains(t, text(t, resp), "您没有访问此页面的权限")
 }
 
 func TestAdminFormsNeedTheirCSRFToken(t *testing.T) {

@@ -24,12 +24,14 @@ func (c *Console) person(r *http.Request) payment.User {
 // mayOps is whether the person may see the operations area: the bank's
 // operations staff (role operator).
 func (c *Console) mayOps(r *http.Request) bool {
-	return c.cfg.Ops != nil && c.person(r).Has(payment.RoleOperator)
+	u := c.person(r)
+	return c.cfg.Ops != nil && u.Active && u.Has(payment.RoleOperator)
 }
 
 // mayAdmin is whether the person may see the administration area: their
 // customer's administrators (role admin). The admin service checks again
 // on every call.
 func (c *Console) mayAdmin(r *http.Request) bool {
-	return c.cfg.Admin != nil && c.person(r).Has(payment.RoleAdmin)
+	u := c.person(r)
+	return c.cfg.Admin != nil && u.Active && u.Has(payment.RoleAdmin)
 }

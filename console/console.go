@@ -63,6 +63,11 @@ type Config struct {
 	// returning the problems found (nil: not shown). The console calls it
 	// only for a payment the API has shown the person.
 	Verify func(ctx context.Context, paymentID string) ([]string, error)
+	// CheckToken, when set, checks on every request that the API session
+	// in the cookie is still valid (not revoked by a sign-out elsewhere or
+	// an administrator, its user not disabled): pages that do not call the
+	// API (operations, administration) must not outlive the session.
+	CheckToken func(ctx context.Context, token string) error
 	// People says who a signed-in person is (their roles) for the
 	// operations and administration areas (nil: those areas are off).
 	People func(ctx context.Context, userID string) (payment.User, error)

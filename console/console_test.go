@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -262,4 +264,27 @@ func TestEveryMessageHasBothLanguages(t *testing.T) {
 	}
 	require.Equal(t, "Wrong one-time password.", langEN.Code("otp_invalid"))
 	require.Contains(t, langZH.Code("something_new"), "something_new")
+}
+
+func TestARevokedSessionEndsOnTheNextPage(t *testing.T) {
+	r := newRig(t)
+	revoked := map[string]bool{}
+	r.c.cfg.CheckToken = func(_ context.Context, token string) error {
+		if revoked[token] {
+			return errors.New("token_invalid: revoked")
+		}
+		return nil
+	}
+	_, cookies := r.signIn("zhang.wei", "good")
+	require.Equal(t, http.StatusOK, r.do(http.MethodGet, "/", nil, cookies).StatusCode)
+	var s session
+	for _, ck := range cookies {
+		if ck.Name == "__Host-b2bpay_session" {
+			require.NoError(t, r.c.open(ck.Value, sessionAD, &s))
+		}
+	}
+	revoked[s.Token] = true
+	resp := r.do(http.MethodGet, "/", nil, cookies)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/login?why=revoked", resp.Header.Get("Location"))
 }

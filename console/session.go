@@ -130,6 +130,13 @@ func (c *Console) signedIn(next http.HandlerFunc) http.HandlerFunc {
 			c.toLogin(w, r, "expired")
 			return
 		}
+		if c.cfg.CheckToken != nil {
+			if err := c.cfg.CheckToken(r.Context(), s.Token); err != nil {
+				c.setCookie(w, "session", "", time.Time{}, -1)
+				c.toLogin(w, r, "revoked")
+				return
+			}
+		}
 		if r.Method == http.MethodPost {
 			if !sameOrigin(r) || !tokenEqual(r.PostFormValue("csrf"), s.CSRF) {
 				c.forbidden(w, r, s)

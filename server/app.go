@@ -298,7 +298,7 @@ func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 	var consoleSrv *http.Server
 	var consoleAddr string
 	if opt.ConsoleAddr != "" {
-		con, err := a.consoleHandler(api, opt)
+		con, err := a.consoleHandler(api, sess, opt)
 		if err == nil {
 			consoleSrv, consoleAddr, err = a.serveHTTP("console", opt.ConsoleAddr, con)
 		}

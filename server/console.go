@@ -13,11 +13,12 @@ import (
 // in process), the broker connection for decisions, the export's
 // schedule for "the cutoff it will make", the timeline check, and the
 // operations and administration areas.
-func (a *App) consoleHandler(api http.Handler, opt ServeOptions) (*console.Console, error) {
+func (a *App) consoleHandler(api http.Handler, sess sessions, opt ServeOptions) (*console.Console, error) {
 	cfg := console.Config{
 		API: api, Broker: a.Conn, CookieKey: auth.DeriveKey(a.Sec.Master, "console-cookie"), Location: a.Config.Location,
 		Insecure: opt.ConsoleInsecure, Logger: a.Log,
-		People: func(ctx context.Context, id string) (payment.User, error) { return a.Store.UserGet(ctx, id) },
+		People:     func(ctx context.Context, id string) (payment.User, error) { return a.Store.UserGet(ctx, id) },
+		CheckToken: func(ctx context.Context, token string) error { _, err := sess.Verify(ctx, token); return err },
 	}
 	if opt.Export != nil {
 		cfg.Plan = opt.Export.Plan
