@@ -10,11 +10,14 @@ import (
 	"time"
 )
 
-// Meter measures one stage: wall-clock time, this process's CPU time and
-// the peak Go heap, sampled every few milliseconds.
+// Meter measures one stage: wall-clock time, this process's CPU time, the
+// CPU time of the PostgreSQL and RabbitMQ servers (when MeasureServers
+// named them) and the peak Go heap, sampled every few milliseconds.
 type Meter struct {
 	start   time.Time
 	cpu     time.Duration
+	servers *Servers
+	pg, mq  float64 // the servers' CPU seconds at the start
 	stop    chan struct{}
 	done    sync.WaitGroup
 	peak    uint64
@@ -48,6 +51,9 @@ func Start() *Meter {
 			}
 		}
 	}()
+	if m.servers = measured.Load(); m.servers != nil {
+		m.pg, m.mq = m.servers.Seconds()
+	}
 	m.cpu, m.start = cpuTime(), time.Now()
 	return m
 }
@@ -69,15 +75,41 @@ func (m *Meter) sample() {
 // name, without latencies.
 func (m *Meter) Stop(name string, count int) Result {
 	wall, cpu := time.Since(m.start), cpuTime()-m.cpu
+	var pg, mq float64
+	if m.servers != nil {
+		pg, mq = m.servers.Seconds()
+		// A server not read at one end (a process gone) counts nothing.
+		pg, mq = delta(m.pg, pg), delta(m.mq, mq)
+	}
 	close(m.stop)
 	m.done.Wait()
 	m.sample()
-	r := Result{Name: name, Count: count, Seconds: wall.Seconds(), PeakMemory: m.peak}
+	r := Result{Name: name, Count: count, Seconds: wall.Seconds(), PeakMemory: m.peak,
+		CPUB2BPay: cpu.Seconds(), CPUPostgres: pg, CPURabbitMQ: mq}
 	if count > 0 {
 		r.PerSecond = float64(count) / wall.Seconds()
-		r.CPUPer1000 = cpu.Seconds() / float64(count) * 1000
 	}
+	r.per1000()
 	return r
+}
+
+// delta is after - before, or 0 when either is unknown (0) or time ran
+// backwards (a server restarted).
+func delta(before, after float64) float64 {
+	if before <= 0 || after <= 0 || after < before {
+		return 0
+	}
+	return after - before
+}
+
+// per1000 sets r's CPU seconds per 1,000 payments from its totals.
+func (r *Result) per1000() {
+	if r.Count <= 0 {
+		return
+	}
+	k := 1000 / float64(r.Count)
+	r.CPUPer1000, r.CPUB2BPayPer1000 = r.CPUB2BPay*k, r.CPUB2BPay*k
+	r.CPUPostgresPer1000, r.CPURabbitMQPer1000 = r.CPUPostgres*k, r.CPURabbitMQ*k
 }
 
 // cpuTime is this process's user and system CPU time so far.
@@ -111,20 +143,22 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // Chain is the measure of count payments taken through parts one after
-// the other: their wall-clock and CPU times added, the largest peak.
+// the other: their wall-clock and CPU times (b2bpay's and the servers')
+// added, the largest peak.
 // What happened between the parts is not counted.
 func Chain(name string, count int, parts ...Result) Result {
 	r := Result{Name: name, Count: count, LatencyOf: "-"}
-	var cpu float64
 	for _, p := range parts {
 		r.Seconds += p.Seconds
-		cpu += p.CPUPer1000 * float64(p.Count) / 1000
+		r.CPUB2BPay += p.CPUB2BPay
+		r.CPUPostgres += p.CPUPostgres
+		r.CPURabbitMQ += p.CPURabbitMQ
 		r.PeakMemory = max(r.PeakMemory, p.PeakMemory)
 	}
 	if count > 0 && r.Seconds > 0 {
 		r.PerSecond = float64(count) / r.Seconds
-		r.CPUPer1000 = cpu / float64(count) * 1000
 	}
+	r.per1000()
 	return r
 }
 

@@ -35,8 +35,22 @@ type Result struct {
 	P99ms     float64 `json:"p99_ms"`
 	LatencyOf string  `json:"latency_of"`
 	// CPUPer1000 is this process's CPU time (user + system) per 1,000
-	// payments, in seconds; the servers' CPU is not counted.
+	// payments, in seconds (the same as CPUB2BPayPer1000; kept for
+	// earlier readers of the JSON).
 	CPUPer1000 float64 `json:"cpu_seconds_per_1000"`
+	// CPUB2BPay is this process's CPU time during the stage, in seconds
+	// (b2bpay's workers and the benchmark's own publishers and staff);
+	// CPUPostgres and CPURabbitMQ are the servers' (every process of the
+	// PostgreSQL server, RabbitMQ's beam.smp), read from /proc before and
+	// after: the servers are shared, so other sessions' work counts too.
+	// 0 for a server not measured (see Servers.Note).
+	CPUB2BPay   float64 `json:"cpu_b2bpay_s"`
+	CPUPostgres float64 `json:"cpu_postgres_s"`
+	CPURabbitMQ float64 `json:"cpu_rabbitmq_s"`
+	// The same per 1,000 payments (messages, rows) of Count.
+	CPUB2BPayPer1000   float64 `json:"cpu_b2bpay_s_per_1000"`
+	CPUPostgresPer1000 float64 `json:"cpu_postgres_s_per_1000"`
+	CPURabbitMQPer1000 float64 `json:"cpu_rabbitmq_s_per_1000"`
 	// PeakMemory is the largest Go heap (objects and stacks) seen while
 	// the stage ran, in bytes.
 	PeakMemory uint64 `json:"peak_memory_bytes"`
@@ -52,13 +66,15 @@ func (r *Result) Compare(b Result) {
 	}
 }
 
-// PrintTable writes results as one aligned table.
+// PrintTable writes results as one aligned table: CPU S is b2bpay's
+// process, PG S PostgreSQL's, MQ S RabbitMQ's, each also per 1,000.
 func PrintTable(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tCOUNT\tPAYMENTS/S\tBASELINE/S\tRATIO\tP50 MS\tP99 MS\tCPU S/1000\tPEAK MEMORY\tLATENCY OF")
+	fmt.Fprintln(tw, "STAGE\tCOUNT\tPAYMENTS/S\tBASELINE/S\tRATIO\tP50 MS\tP99 MS\tCPU S/1000\tPG S/1000\tMQ S/1000\tCPU S\tPG S\tMQ S\tPEAK MEMORY\tLATENCY OF")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.3f\t%s\t%s\n", r.Name, r.Count, r.PerSecond,
-			r.BaselinePerSecond, r.Ratio, r.P50ms, r.P99ms, r.CPUPer1000, mib(r.PeakMemory), r.LatencyOf)
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%s\t%s\n", r.Name, r.Count, r.PerSecond,
+			r.BaselinePerSecond, r.Ratio, r.P50ms, r.P99ms, r.CPUB2BPayPer1000, r.CPUPostgresPer1000, r.CPURabbitMQPer1000,
+			r.CPUB2BPay, r.CPUPostgres, r.CPURabbitMQ, mib(r.PeakMemory), r.LatencyOf)
 	}
 	return tw.Flush()
 }

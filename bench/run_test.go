@@ -43,7 +43,8 @@ func TestBenchSmall(t *testing.T) {
 			require.True(t, ok, "%s has %s", name, k)
 			require.Positive(t, v, "%s: %s", name, k)
 		}
-		for _, k := range []string{"p50_ms", "p99_ms"} {
+		for _, k := range []string{"p50_ms", "p99_ms", "cpu_b2bpay_s", "cpu_postgres_s", "cpu_rabbitmq_s",
+			"cpu_b2bpay_s_per_1000", "cpu_postgres_s_per_1000", "cpu_rabbitmq_s_per_1000"} {
 			_, ok := s[k].(float64)
 			require.True(t, ok, "%s has %s", name, k)
 		}
@@ -55,6 +56,11 @@ func TestBenchSmall(t *testing.T) {
 	require.Positive(t, intake["p50_ms"], "publish → stored is measured")
 	require.GreaterOrEqual(t, intake["p99_ms"], intake["p50_ms"])
 	require.Equal(t, 200.0, intake["count"])
+	require.Contains(t, out.String(), "the servers are shared")
+	// The local servers are found (the test runs next to them) and work
+	// during intake: both stored and relayed 200 requests.
+	require.Positive(t, intake["cpu_postgres_s"], "PostgreSQL's CPU during intake")
+	require.Positive(t, intake["cpu_rabbitmq_s"], "RabbitMQ's CPU during intake")
 	decisions := stages[6]
 	require.Equal(t, 60.0, decisions["count"], "three decisions a payment")
 	require.Positive(t, decisions["p50_ms"], "decision → applied is measured")
