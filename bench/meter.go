@@ -17,7 +17,7 @@ type Meter struct {
 	start   time.Time
 	cpu     time.Duration
 	servers *Servers
-	pg, mq  float64 // the servers' CPU seconds at the start
+	before  ServerSample // the servers' CPU at the start
 	stop    chan struct{}
 	done    sync.WaitGroup
 	peak    uint64
@@ -52,7 +52,7 @@ func Start() *Meter {
 		}
 	}()
 	if m.servers = measured.Load(); m.servers != nil {
-		m.pg, m.mq = m.servers.Seconds()
+		m.before = m.servers.Sample()
 	}
 	m.cpu, m.start = cpuTime(), time.Now()
 	return m
@@ -75,17 +75,18 @@ func (m *Meter) sample() {
 // name, without latencies.
 func (m *Meter) Stop(name string, count int) Result {
 	wall, cpu := time.Since(m.start), cpuTime()-m.cpu
-	var pg, mq float64
+	var pg, own, mq float64
 	if m.servers != nil {
-		pg, mq = m.servers.Seconds()
+		after := m.servers.Sample()
 		// A server not read at one end (a process gone) counts nothing.
-		pg, mq = delta(m.pg, pg), delta(m.mq, mq)
+		pg, mq = delta(m.before.Postgres, after.Postgres), delta(m.before.RabbitMQ, after.RabbitMQ)
+		own = m.servers.Own(m.before, after)
 	}
 	close(m.stop)
 	m.done.Wait()
 	m.sample()
 	r := Result{Name: name, Count: count, Seconds: wall.Seconds(), PeakMemory: m.peak,
-		CPUB2BPay: cpu.Seconds(), CPUPostgres: pg, CPURabbitMQ: mq}
+		CPUB2BPay: cpu.Seconds(), CPUPostgres: pg, CPUPostgresOwn: own, CPURabbitMQ: mq}
 	if count > 0 {
 		r.PerSecond = float64(count) / wall.Seconds()
 	}
@@ -110,6 +111,7 @@ func (r *Result) per1000() {
 	k := 1000 / float64(r.Count)
 	r.CPUPer1000, r.CPUB2BPayPer1000 = r.CPUB2BPay*k, r.CPUB2BPay*k
 	r.CPUPostgresPer1000, r.CPURabbitMQPer1000 = r.CPUPostgres*k, r.CPURabbitMQ*k
+	r.CPUPostgresOwnPer1000 = r.CPUPostgresOwn * k
 }
 
 // cpuTime is this process's user and system CPU time so far.
@@ -152,6 +154,7 @@ func Chain(name string, count int, parts ...Result) Result {
 		r.Seconds += p.Seconds
 		r.CPUB2BPay += p.CPUB2BPay
 		r.CPUPostgres += p.CPUPostgres
+		r.CPUPostgresOwn += p.CPUPostgresOwn
 		r.CPURabbitMQ += p.CPURabbitMQ
 		r.PeakMemory = max(r.PeakMemory, p.PeakMemory)
 	}

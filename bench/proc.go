@@ -78,6 +78,45 @@ func (p Proc) Stat(pid int) (ProcStat, error) {
 	return ParseStat(b)
 }
 
+// Cmdline is a process's command line, arguments joined by spaces; a
+// PostgreSQL backend's is its title ("postgres: 15/main: USER DATABASE
+// HOST(PORT) STATE").
+func (p Proc) Cmdline(pid int) (string, error) {
+	b, err := os.ReadFile(filepath.Join(p.Root, strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " ")), nil
+}
+
+// Tree is the stat of the process root and of every process descending
+// from it.
+func (p Proc) Tree(root int) ([]ProcStat, error) {
+	all, err := p.All()
+	if err != nil {
+		return nil, err
+	}
+	children := map[int][]ProcStat{}
+	var top *ProcStat
+	for i, s := range all {
+		children[s.PPID] = append(children[s.PPID], s)
+		if s.PID == root {
+			top = &all[i]
+		}
+	}
+	if top == nil {
+		return nil, fmt.Errorf("proc: process %d not found", root)
+	}
+	var out []ProcStat
+	todo := []ProcStat{*top}
+	for len(todo) > 0 {
+		s := todo[len(todo)-1]
+		todo = append(todo[:len(todo)-1], children[s.PID]...)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
 // All reads the stat of every process; processes that end while it reads
 // are left out.
 func (p Proc) All() ([]ProcStat, error) {
@@ -108,26 +147,12 @@ func (p Proc) All() ([]ProcStat, error) {
 // each live process's own and reaped children's ticks, so a backend that
 // ended stays counted (in its parent's cutime, cstime).
 func (p Proc) TreeSeconds(root int) (float64, error) {
-	all, err := p.All()
+	tree, err := p.Tree(root)
 	if err != nil {
 		return 0, err
 	}
-	children := map[int][]ProcStat{}
-	var top *ProcStat
-	for i, s := range all {
-		children[s.PPID] = append(children[s.PPID], s)
-		if s.PID == root {
-			top = &all[i]
-		}
-	}
-	if top == nil {
-		return 0, fmt.Errorf("proc: process %d not found", root)
-	}
 	var ticks uint64
-	todo := []ProcStat{*top}
-	for len(todo) > 0 {
-		s := todo[len(todo)-1]
-		todo = append(todo[:len(todo)-1], children[s.PID]...)
+	for _, s := range tree {
 		ticks += s.Ticks()
 	}
 	return float64(ticks) / p.Tick, nil

@@ -50,6 +50,13 @@ func fakeProc(t *testing.T) Proc {
 	stat(201, 200, "erl_child_setup", 1, 1, 0, 0)
 	stat(300, 1, "postgres", 9, 9, 0, 0) // another PostgreSQL, not listening
 	require.NoError(t, os.WriteFile(filepath.Join(root, "self"), nil, 0o644))
+	title := func(pid int, s string) {
+		require.NoError(t, os.WriteFile(filepath.Join(root, strconv.Itoa(pid), "cmdline"), []byte(s+"\x00\x00\x00"), 0o644))
+	}
+	title(100, "/usr/lib/postgresql/15/bin/postgres\x00-D\x00/var/lib/postgresql/15/main")
+	title(101, "postgres: 15/main: postgres b2bpay_test_1 127.0.0.1(43536) idle")
+	title(102, "postgres: 15/main: postgres b2bpay_test_10 127.0.0.1(43550) UPDATE")
+	title(103, "postgres: 15/main: postgres b2bpay_test_1 127.0.0.1(43551) idle")
 	sock(100, 3, "5555") // the postmaster's listening socket, inherited by a backend
 	sock(101, 3, "5555")
 	sock(101, 9, "6000") // a connection
@@ -69,6 +76,9 @@ func fakeProc(t *testing.T) Proc {
 
 func TestProcFake(t *testing.T) {
 	p := fakeProc(t)
+	title, err := p.Cmdline(100)
+	require.NoError(t, err)
+	require.Equal(t, "/usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/main", title)
 	pid, err := p.Listener(5432)
 	require.NoError(t, err)
 	require.Equal(t, 100, pid, "the postmaster, not the backend that inherited its socket")
@@ -134,6 +144,24 @@ func TestProcReal(t *testing.T) {
 	after, ra := read()
 	require.InDelta(t, ra, after, 0.05, "/proc and getrusage agree")
 	require.InDelta(t, 0.2, after-before, 0.06)
+}
+
+// TestServersOwn: the backends of the benchmark's database are counted
+// apart, by their title, from the same tree as the whole server.
+func TestServersOwn(t *testing.T) {
+	p := fakeProc(t)
+	s := &Servers{proc: p, postgres: []int{100}, mq: []int{200}, database: "b2bpay_test_1"}
+	x := s.Sample()
+	require.InDelta(t, 8.40, x.Postgres, 1e-9)
+	require.InDelta(t, 8.02, x.RabbitMQ, 1e-9)
+	// Backends 101 (1+2 ticks) and 103 (50+50), not 102 (another database whose name starts alike).
+	require.Equal(t, map[int]uint64{101: 3, 103: 100}, x.backends)
+	later := ServerSample{Postgres: 9, backends: map[int]uint64{101: 13, 104: 7}}
+	// 101 grew by 10 ticks, 104 is new (7), 103 ended (its time is lost): 0.17 s.
+	require.InDelta(t, 0.17, s.Own(x, later), 1e-9)
+	require.True(t, backendOf("postgres: 15/main: postgres b2bpay_test_1 [local] idle", "b2bpay_test_1"))
+	require.False(t, backendOf("postgres: 15/main: checkpointer", "b2bpay_test_1"))
+	require.False(t, backendOf("/usr/bin/b2bpay_test_1", "b2bpay_test_1"))
 }
 
 func TestAuxv(t *testing.T) {

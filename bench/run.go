@@ -121,7 +121,7 @@ func Run(ctx context.Context, opt Options, w io.Writer) ([]Result, error) {
 	servers := FindServers(dbURL, amqpURL)
 	defer MeasureServers(MeasureServers(servers))
 	fmt.Fprintf(w, "bench: CPU S is this process (b2bpay and the benchmark's clients); PG S and MQ S are the servers' from /proc (%s): "+
-		"the servers are shared, other sessions' work during a stage counts too\n", servers.Note)
+		"the servers are shared, other sessions' work during a stage counts too; PG OWN S is only the backends of this run's database\n", servers.Note)
 	results, err := Baselines(ctx, BaselineConfig{AMQPURL: amqpURL, Pool: a.Pool, Count: opt.Count,
 		Body: func(i int) []byte { return RequestBody("bl", i, loc) }})
 	if err != nil {

@@ -43,8 +43,8 @@ func TestBenchSmall(t *testing.T) {
 			require.True(t, ok, "%s has %s", name, k)
 			require.Positive(t, v, "%s: %s", name, k)
 		}
-		for _, k := range []string{"p50_ms", "p99_ms", "cpu_b2bpay_s", "cpu_postgres_s", "cpu_rabbitmq_s",
-			"cpu_b2bpay_s_per_1000", "cpu_postgres_s_per_1000", "cpu_rabbitmq_s_per_1000"} {
+		for _, k := range []string{"p50_ms", "p99_ms", "cpu_b2bpay_s", "cpu_postgres_s", "cpu_postgres_own_s", "cpu_rabbitmq_s",
+			"cpu_b2bpay_s_per_1000", "cpu_postgres_s_per_1000", "cpu_postgres_own_s_per_1000", "cpu_rabbitmq_s_per_1000"} {
 			_, ok := s[k].(float64)
 			require.True(t, ok, "%s has %s", name, k)
 		}
@@ -61,6 +61,8 @@ func TestBenchSmall(t *testing.T) {
 	// during intake: both stored and relayed 200 requests.
 	require.Positive(t, intake["cpu_postgres_s"], "PostgreSQL's CPU during intake")
 	require.Positive(t, intake["cpu_rabbitmq_s"], "RabbitMQ's CPU during intake")
+	require.Positive(t, intake["cpu_postgres_own_s"], "the run's own backends during intake")
+	require.LessOrEqual(t, intake["cpu_postgres_own_s"], intake["cpu_postgres_s"], "a part of the whole server")
 	decisions := stages[6]
 	require.Equal(t, 60.0, decisions["count"], "three decisions a payment")
 	require.Positive(t, decisions["p50_ms"], "decision → applied is measured")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,9 @@ import (
 type Servers struct {
 	proc         Proc
 	postgres, mq []int
+	// database is the benchmark's database: its backends' CPU is
+	// counted apart too (what the benchmark's own connections cost).
+	database string
 	// Note says which processes are measured, or why one is not.
 	Note string
 }
@@ -52,6 +56,9 @@ func FindServers(databaseURL, amqpURL string) *Servers {
 		return pids
 	}
 	s.postgres = find(databaseURL, "5432", "postgres", "PostgreSQL")
+	if u, err := url.Parse(databaseURL); err == nil && len(s.postgres) > 0 {
+		s.database = strings.TrimPrefix(u.Path, "/")
+	}
 	s.mq = find(amqpURL, "5672", "beam.smp", "RabbitMQ")
 	s.Note = strings.Join(notes, "; ")
 	return s
@@ -100,22 +107,76 @@ func local(host string) bool {
 	return false
 }
 
+// ServerSample is the servers' CPU time at one moment.
+type ServerSample struct {
+	// Postgres and RabbitMQ are the whole servers' CPU seconds so far
+	// (every process of each tree, and the children they reaped); 0 for a
+	// server not measured or whose processes could not be read.
+	Postgres, RabbitMQ float64
+	// backends are the ticks of each live backend of the benchmark's
+	// database, by pid.
+	backends map[int]uint64
+}
+
 // Seconds is the CPU time so far of the PostgreSQL and RabbitMQ
 // processes, in seconds; 0 for a server not measured or whose processes
 // could not be read.
 func (s *Servers) Seconds() (postgres, rabbitmq float64) {
-	sum := func(pids []int) float64 {
-		var t float64
+	x := s.Sample()
+	return x.Postgres, x.RabbitMQ
+}
+
+// Sample reads the servers' CPU time now.
+func (s *Servers) Sample() ServerSample {
+	out := ServerSample{backends: map[int]uint64{}}
+	sum := func(pids []int, each func(ProcStat)) float64 {
+		var ticks uint64
 		for _, pid := range pids {
-			v, err := s.proc.TreeSeconds(pid)
+			tree, err := s.proc.Tree(pid)
 			if err != nil {
 				return 0
 			}
-			t += v
+			for _, st := range tree {
+				ticks += st.Ticks()
+				if each != nil {
+					each(st)
+				}
+			}
 		}
-		return t
+		return float64(ticks) / s.proc.Tick
 	}
-	return sum(s.postgres), sum(s.mq)
+	out.Postgres = sum(s.postgres, func(st ProcStat) {
+		if s.database == "" || st.Comm != "postgres" {
+			return
+		}
+		if title, err := s.proc.Cmdline(st.PID); err == nil && backendOf(title, s.database) {
+			out.backends[st.PID] = st.UTime + st.STime
+		}
+	})
+	out.RabbitMQ = sum(s.mq, nil)
+	return out
+}
+
+// backendOf reports whether a PostgreSQL process title ("postgres:
+// 15/main: USER DATABASE HOST(PORT) STATE") is a backend connected to
+// database.
+func backendOf(title, database string) bool {
+	return strings.HasPrefix(title, "postgres: ") && slices.Contains(strings.Fields(title), database)
+}
+
+// Own is the CPU seconds, between before and after, of the backends of
+// the benchmark's database alive at after: a part of the whole server's
+// that other sessions' work does not inflate (but the server's shared
+// processes, the WAL writer and the checkpointer, and backends that ended
+// meanwhile, are not in it).
+func (s *Servers) Own(before, after ServerSample) float64 {
+	var ticks uint64
+	for pid, t := range after.backends {
+		if b := before.backends[pid]; b <= t {
+			ticks += t - b
+		}
+	}
+	return float64(ticks) / s.proc.Tick
 }
 
 // measured is the servers every Meter reads at its start and stop; nil:
