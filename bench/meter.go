@@ -79,7 +79,8 @@ func (m *Meter) Stop(name string, count int) Result {
 	if m.servers != nil {
 		after := m.servers.Sample()
 		// A server not read at one end (a process gone) counts nothing.
-		pg, mq = delta(m.before.Postgres, after.Postgres), delta(m.before.RabbitMQ, after.RabbitMQ)
+		pg = delta(m.before.Postgres, after.Postgres, m.before.pgRead && after.pgRead)
+		mq = delta(m.before.RabbitMQ, after.RabbitMQ, m.before.mqRead && after.mqRead)
 		own = m.servers.Own(m.before, after)
 	}
 	close(m.stop)
@@ -94,10 +95,10 @@ func (m *Meter) Stop(name string, count int) Result {
 	return r
 }
 
-// delta is after - before, or 0 when either is unknown (0) or time ran
-// backwards (a server restarted).
-func delta(before, after float64) float64 {
-	if before <= 0 || after <= 0 || after < before {
+// delta is after - before, or 0 when either end was not read or time
+// ran backwards (a server restarted).
+func delta(before, after float64, read bool) float64 {
+	if !read || after < before {
 		return 0
 	}
 	return after - before

@@ -4,14 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Proc reads processes' CPU times from a /proc tree (Linux): Root is its
@@ -118,7 +116,7 @@ func (p Proc) Tree(root int) ([]ProcStat, error) {
 }
 
 // All reads the stat of every process; processes that end while it reads
-// are left out.
+// (or whose stat cannot be read) are left out.
 func (p Proc) All() ([]ProcStat, error) {
 	ents, err := os.ReadDir(p.Root)
 	if err != nil {
@@ -132,10 +130,9 @@ func (p Proc) All() ([]ProcStat, error) {
 		}
 		s, err := p.Stat(pid)
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
-				continue // ended meanwhile
-			}
-			return nil, err
+			// Ended meanwhile (no such file, ESRCH, or an empty read of
+			// a process being reaped): it is no longer in any tree.
+			continue
 		}
 		out = append(out, s)
 	}

@@ -113,6 +113,8 @@ type ServerSample struct {
 	// (every process of each tree, and the children they reaped); 0 for a
 	// server not measured or whose processes could not be read.
 	Postgres, RabbitMQ float64
+	// pgRead and mqRead say the server was measured and read.
+	pgRead, mqRead bool
 	// backends are the ticks of each live backend of the benchmark's
 	// database, by pid.
 	backends map[int]uint64
@@ -129,12 +131,12 @@ func (s *Servers) Seconds() (postgres, rabbitmq float64) {
 // Sample reads the servers' CPU time now.
 func (s *Servers) Sample() ServerSample {
 	out := ServerSample{backends: map[int]uint64{}}
-	sum := func(pids []int, each func(ProcStat)) float64 {
+	sum := func(pids []int, each func(ProcStat)) (float64, bool) {
 		var ticks uint64
 		for _, pid := range pids {
 			tree, err := s.proc.Tree(pid)
 			if err != nil {
-				return 0
+				return 0, false
 			}
 			for _, st := range tree {
 				ticks += st.Ticks()
@@ -143,9 +145,9 @@ func (s *Servers) Sample() ServerSample {
 				}
 			}
 		}
-		return float64(ticks) / s.proc.Tick
+		return float64(ticks) / s.proc.Tick, len(pids) > 0
 	}
-	out.Postgres = sum(s.postgres, func(st ProcStat) {
+	out.Postgres, out.pgRead = sum(s.postgres, func(st ProcStat) {
 		if s.database == "" || st.Comm != "postgres" {
 			return
 		}
@@ -153,7 +155,7 @@ func (s *Servers) Sample() ServerSample {
 			out.backends[st.PID] = st.UTime + st.STime
 		}
 	})
-	out.RabbitMQ = sum(s.mq, nil)
+	out.RabbitMQ, out.mqRead = sum(s.mq, nil)
 	return out
 }
 
