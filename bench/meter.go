@@ -76,18 +76,22 @@ func (m *Meter) sample() {
 func (m *Meter) Stop(name string, count int) Result {
 	wall, cpu := time.Since(m.start), cpuTime()-m.cpu
 	var pg, own, mq float64
+	var wal int64
 	if m.servers != nil {
 		after := m.servers.Sample()
 		// A server not read at one end (a process gone) counts nothing.
 		pg = delta(m.before.Postgres, after.Postgres, m.before.pgRead && after.pgRead)
 		mq = delta(m.before.RabbitMQ, after.RabbitMQ, m.before.mqRead && after.mqRead)
 		own = m.servers.Own(m.before, after)
+		if m.before.walRead && after.walRead && after.WAL >= m.before.WAL {
+			wal = after.WAL - m.before.WAL
+		}
 	}
 	close(m.stop)
 	m.done.Wait()
 	m.sample()
 	r := Result{Name: name, Count: count, Seconds: wall.Seconds(), PeakMemory: m.peak,
-		CPUB2BPay: cpu.Seconds(), CPUPostgres: pg, CPUPostgresOwn: own, CPURabbitMQ: mq}
+		CPUB2BPay: cpu.Seconds(), CPUPostgres: pg, CPUPostgresOwn: own, CPURabbitMQ: mq, WALBytes: wal}
 	if count > 0 {
 		r.PerSecond = float64(count) / wall.Seconds()
 	}
@@ -113,6 +117,7 @@ func (r *Result) per1000() {
 	r.CPUPer1000, r.CPUB2BPayPer1000 = r.CPUB2BPay*k, r.CPUB2BPay*k
 	r.CPUPostgresPer1000, r.CPURabbitMQPer1000 = r.CPUPostgres*k, r.CPURabbitMQ*k
 	r.CPUPostgresOwnPer1000 = r.CPUPostgresOwn * k
+	r.WALBytesPerPayment = float64(r.WALBytes) / float64(r.Count)
 }
 
 // cpuTime is this process's user and system CPU time so far.
@@ -156,6 +161,7 @@ func Chain(name string, count int, parts ...Result) Result {
 		r.CPUB2BPay += p.CPUB2BPay
 		r.CPUPostgres += p.CPUPostgres
 		r.CPUPostgresOwn += p.CPUPostgresOwn
+		r.WALBytes += p.WALBytes
 		r.CPURabbitMQ += p.CPURabbitMQ
 		r.PeakMemory = max(r.PeakMemory, p.PeakMemory)
 	}

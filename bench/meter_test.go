@@ -8,8 +8,8 @@ import (
 
 func TestChain(t *testing.T) {
 	r := Chain("end-to-end", 100,
-		Result{Count: 100, Seconds: 1, CPUB2BPay: 0.2, CPUPostgres: 1, CPURabbitMQ: 0.5, PeakMemory: 10},
-		Result{Count: 300, Seconds: 3, CPUB2BPay: 0.3, CPUPostgres: 2, CPURabbitMQ: 0.25, PeakMemory: 30},
+		Result{Count: 100, Seconds: 1, CPUB2BPay: 0.2, CPUPostgres: 1, CPURabbitMQ: 0.5, WALBytes: 1000, PeakMemory: 10},
+		Result{Count: 300, Seconds: 3, CPUB2BPay: 0.3, CPUPostgres: 2, CPURabbitMQ: 0.25, WALBytes: 3000, PeakMemory: 30},
 		Result{Count: 100, Seconds: 1, CPUB2BPay: 0.4, CPUPostgres: 0.5, PeakMemory: 20})
 	if r.Seconds != 5 || r.PerSecond != 20 || r.PeakMemory != 30 {
 		t.Fatalf("seconds %v, per second %v, peak %v", r.Seconds, r.PerSecond, r.PeakMemory)
@@ -21,6 +21,9 @@ func TestChain(t *testing.T) {
 	// The servers' seconds add up too: 3.5 s of PostgreSQL, 0.75 s of RabbitMQ.
 	if r.CPUPostgres != 3.5 || r.CPUPostgresPer1000 != 35 || r.CPURabbitMQ != 0.75 || r.CPURabbitMQPer1000 != 7.5 {
 		t.Fatalf("servers: %+v", r)
+	}
+	if r.WALBytes != 4000 || r.WALBytesPerPayment != 40 {
+		t.Fatalf("WAL: %d bytes, %v a payment", r.WALBytes, r.WALBytesPerPayment)
 	}
 }
 

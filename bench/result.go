@@ -51,6 +51,11 @@ type Result struct {
 	// connected to the benchmark's database (Servers.Own): a lower bound
 	// other sessions do not inflate, as CPUPostgres is an upper bound.
 	CPUPostgresOwn float64 `json:"cpu_postgres_own_s"`
+	// WALBytes is how far PostgreSQL's WAL moved during the stage (the
+	// whole server's: other sessions' writes count too); 0 when not read.
+	WALBytes int64 `json:"wal_bytes"`
+	// WALBytesPerPayment is WALBytes per payment (message, row) of Count.
+	WALBytesPerPayment float64 `json:"wal_bytes_per_payment"`
 	// The same per 1,000 payments (messages, rows) of Count.
 	CPUB2BPayPer1000      float64 `json:"cpu_b2bpay_s_per_1000"`
 	CPUPostgresPer1000    float64 `json:"cpu_postgres_s_per_1000"`
@@ -73,14 +78,15 @@ func (r *Result) Compare(b Result) {
 
 // PrintTable writes results as one aligned table: CPU S is b2bpay's
 // process, PG S PostgreSQL's (the whole server), PG OWN S its backends of
-// the benchmark's database, MQ S RabbitMQ's, each also per 1,000.
+// the benchmark's database, MQ S RabbitMQ's, each also per 1,000; WAL
+// B/PAY the WAL bytes written per payment.
 func PrintTable(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tCOUNT\tPAYMENTS/S\tBASELINE/S\tRATIO\tP50 MS\tP99 MS\tCPU S/1000\tPG S/1000\tPG OWN S/1000\tMQ S/1000\tCPU S\tPG S\tPG OWN S\tMQ S\tPEAK MEMORY\tLATENCY OF")
+	fmt.Fprintln(tw, "STAGE\tCOUNT\tPAYMENTS/S\tBASELINE/S\tRATIO\tP50 MS\tP99 MS\tCPU S/1000\tPG S/1000\tPG OWN S/1000\tMQ S/1000\tCPU S\tPG S\tPG OWN S\tMQ S\tWAL B/PAY\tPEAK MEMORY\tLATENCY OF")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\n", r.Name, r.Count, r.PerSecond,
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%.3f\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\t%.0f\t%s\t%s\n", r.Name, r.Count, r.PerSecond,
 			r.BaselinePerSecond, r.Ratio, r.P50ms, r.P99ms, r.CPUB2BPayPer1000, r.CPUPostgresPer1000, r.CPUPostgresOwnPer1000, r.CPURabbitMQPer1000,
-			r.CPUB2BPay, r.CPUPostgres, r.CPUPostgresOwn, r.CPURabbitMQ, mib(r.PeakMemory), r.LatencyOf)
+			r.CPUB2BPay, r.CPUPostgres, r.CPUPostgresOwn, r.CPURabbitMQ, r.WALBytesPerPayment, mib(r.PeakMemory), r.LatencyOf)
 	}
 	return tw.Flush()
 }

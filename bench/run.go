@@ -119,9 +119,14 @@ func Run(ctx context.Context, opt Options, w io.Writer) ([]Result, error) {
 
 	fmt.Fprintf(w, "bench: %d messages per baseline and through intake; export at %v\n", opt.Count, opt.ExportSizes)
 	servers := FindServers(dbURL, amqpURL)
+	servers.WAL = func() (int64, error) {
+		var lsn int64
+		err := a.Pool.QueryRow(ctx, `SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint`).Scan(&lsn)
+		return lsn, err
+	}
 	defer MeasureServers(MeasureServers(servers))
 	fmt.Fprintf(w, "bench: CPU S is this process (b2bpay and the benchmark's clients); PG S and MQ S are the servers' from /proc (%s): "+
-		"the servers are shared, other sessions' work during a stage counts too; PG OWN S is only the backends of this run's database\n", servers.Note)
+		"the servers are shared, other sessions' work during a stage counts too (in WAL B/PAY too); PG OWN S is only the backends of this run's database\n", servers.Note)
 	results, err := Baselines(ctx, BaselineConfig{AMQPURL: amqpURL, Pool: a.Pool, Count: opt.Count,
 		Body: func(i int) []byte { return RequestBody("bl", i, loc) }})
 	if err != nil {

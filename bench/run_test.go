@@ -63,6 +63,8 @@ func TestBenchSmall(t *testing.T) {
 	require.Positive(t, intake["cpu_rabbitmq_s"], "RabbitMQ's CPU during intake")
 	require.Positive(t, intake["cpu_postgres_own_s"], "the run's own backends during intake")
 	require.LessOrEqual(t, intake["cpu_postgres_own_s"], intake["cpu_postgres_s"], "a part of the whole server")
+	require.Positive(t, intake["wal_bytes"], "intake writes WAL")
+	require.InDelta(t, intake["wal_bytes"].(float64)/200, intake["wal_bytes_per_payment"], 1e-6)
 	decisions := stages[6]
 	require.Equal(t, 60.0, decisions["count"], "three decisions a payment")
 	require.Positive(t, decisions["p50_ms"], "decision → applied is measured")

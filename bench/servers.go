@@ -23,6 +23,10 @@ type Servers struct {
 	database string
 	// Note says which processes are measured, or why one is not.
 	Note string
+	// WAL, when set, reads PostgreSQL's WAL position in bytes
+	// (pg_current_wal_lsn): the server's whole WAL, other sessions'
+	// writes included.
+	WAL func() (int64, error)
 }
 
 // FindServers finds the servers of databaseURL and amqpURL on this
@@ -115,6 +119,9 @@ type ServerSample struct {
 	Postgres, RabbitMQ float64
 	// pgRead and mqRead say the server was measured and read.
 	pgRead, mqRead bool
+	// WAL is the WAL position in bytes; walRead says it was read.
+	WAL     int64
+	walRead bool
 	// backends are the ticks of each live backend of the benchmark's
 	// database, by pid.
 	backends map[int]uint64
@@ -156,6 +163,11 @@ func (s *Servers) Sample() ServerSample {
 		}
 	})
 	out.RabbitMQ, out.mqRead = sum(s.mq, nil)
+	if s.WAL != nil {
+		if w, err := s.WAL(); err == nil {
+			out.WAL, out.walRead = w, true
+		}
+	}
 	return out
 }
 
