@@ -18,6 +18,7 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/producers"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
 	"github.com/b2bpay/b2bpay/server"
@@ -178,7 +179,7 @@ func Run(ctx context.Context, cfg server.Config, count int, dir, consoleAddr str
 }
 
 func amqpUser(raw string) string {
-	u, err := url.Parse(raw)
+	u, err := url.Parse(rabbitmq.FirstURL(raw))
 	if err != nil || u.User == nil {
 		return "guest"
 	}
