@@ -186,13 +186,7 @@ func amqpUser(raw string) string {
 	return u.User.Username()
 }
 
-func redactDB(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(database)"
-	}
-	return u.Redacted()
-}
+func redactDB(raw string) string { return postgres.RedactURL(raw) }
 
 // seedDemo registers two customers, three banks, accounts, users and two
 // upstreams (one identified by its RabbitMQ user, one by HMAC); it returns
