@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/b2bpay/b2bpay/rabbitmq"
 )
 
 // BaselineConfig says where and how much to measure.
@@ -53,7 +55,7 @@ func Baselines(ctx context.Context, cfg BaselineConfig) ([]Result, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
-	conn, err := amqp.Dial(cfg.AMQPURL)
+	conn, err := amqp.Dial(rabbitmq.FirstURL(cfg.AMQPURL)) // a baseline of one node
 	if err != nil {
 		return nil, fmt.Errorf("baseline: dial: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/otp"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/server"
 )
@@ -71,7 +72,7 @@ func (r *batchRun) intake(ctx context.Context, done <-chan error) (Result, error
 	if err := r.a.Pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests`).Scan(&stored); err != nil {
 		return Result{}, err
 	}
-	u, _ := url.Parse(r.a.Config.AMQPURL)
+	u, _ := url.Parse(rabbitmq.FirstURL(r.a.Config.AMQPURL))
 	open := func() (*amqp.Channel, error) { return r.a.Conn.Channel(ctx) }
 	m := Start()
 	for first := 0; first < r.n; first += 100_000 { // a million bodies at once would take gigabytes

@@ -15,6 +15,7 @@ import (
 	"github.com/b2bpay/b2bpay/otp"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/server"
 )
@@ -97,7 +98,7 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 		return Result{}, Result{}, err
 	}
 	defer cleanup()
-	u, _ := url.Parse(a.Config.AMQPURL)
+	u, _ := url.Parse(rabbitmq.FirstURL(a.Config.AMQPURL))
 	open := func() (*amqp.Channel, error) { return a.Conn.Channel(ctx) }
 	reqs := requests("dec", n, u.User.Username(), a.Config.Location, func(i int) string { return applicants[i].id })
 

@@ -216,7 +216,7 @@ func Run(ctx context.Context, opt Options, w io.Writer) ([]Result, error) {
 // benchSeed registers the parties of RequestBody, and the upstream
 // "erp" identified by the broker user of amqpURL.
 func benchSeed(ctx context.Context, a *server.App, amqpURL string) error {
-	u, err := url.Parse(amqpURL)
+	u, err := url.Parse(rabbitmq.FirstURL(amqpURL))
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func requests(run string, n int, user string, loc *time.Location, applicant func
 // every one is stored and answered; then, with serve running, publishes a
 // smaller paced run at half that rate to measure publish → stored.
 func benchIntake(ctx context.Context, a *server.App, opt Options) (Result, error) {
-	u, _ := url.Parse(a.Config.AMQPURL)
+	u, _ := url.Parse(rabbitmq.FirstURL(a.Config.AMQPURL))
 	open := func() (*amqp.Channel, error) { return a.Conn.Channel(ctx) }
 	if _, _, err := Publish(open, route.RequestsExchange, route.RequestKey,
 		requests("in", opt.Count, u.User.Username(), a.Config.Location, nil), 1000, 0); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/producers"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 	"github.com/b2bpay/b2bpay/secret"
 	"github.com/b2bpay/b2bpay/server"
@@ -178,20 +179,14 @@ func Run(ctx context.Context, cfg server.Config, count int, dir, consoleAddr str
 }
 
 func amqpUser(raw string) string {
-	u, err := url.Parse(raw)
+	u, err := url.Parse(rabbitmq.FirstURL(raw))
 	if err != nil || u.User == nil {
 		return "guest"
 	}
 	return u.User.Username()
 }
 
-func redactDB(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(database)"
-	}
-	return u.Redacted()
-}
+func redactDB(raw string) string { return postgres.RedactURL(raw) }
 
 // seedDemo registers two customers, three banks, accounts, users and two
 // upstreams (one identified by its RabbitMQ user, one by HMAC); it returns

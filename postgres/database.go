@@ -5,10 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/url"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -17,9 +15,9 @@ import (
 // and a drop that removes it. The test kit and the benchmark run on such
 // databases, so runs never see each other's data.
 func NewDatabase(ctx context.Context, baseURL, prefix string) (string, func(), error) {
-	admin, err := pgx.Connect(ctx, baseURL)
+	admin, err := connectPrimary(ctx, baseURL)
 	if err != nil {
-		return "", nil, fmt.Errorf("connect %s: %w", baseURL, err)
+		return "", nil, fmt.Errorf("connect %s: %w", RedactURL(baseURL), err)
 	}
 	defer admin.Close(ctx)
 	var b [6]byte
@@ -28,16 +26,14 @@ func NewDatabase(ctx context.Context, baseURL, prefix string) (string, func(), e
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", nil, fmt.Errorf("create database: %w", err)
 	}
-	u, err := url.Parse(baseURL)
+	dbURL, err := WithDatabase(baseURL, name)
 	if err != nil {
 		return "", nil, err
 	}
-	u.Path = "/" + name
-	dbURL := u.String()
 	drop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		c, err := pgx.Connect(ctx, baseURL)
+		c, err := connectPrimary(ctx, baseURL)
 		if err != nil {
 			return
 		}
@@ -61,13 +57,11 @@ func NewDatabase(ctx context.Context, baseURL, prefix string) (string, func(), e
 // caller checks) on the server of baseURL, creates it empty and returns
 // its URL. The demo starts from such a database every run.
 func RecreateDatabase(ctx context.Context, baseURL, name string) (string, error) {
-	u, err := url.Parse(baseURL)
+	admin, err := WithDatabase(baseURL, "postgres")
 	if err != nil {
-		return "", fmt.Errorf("database url: %w", err)
+		return "", err
 	}
-	admin := *u
-	admin.Path = "/postgres"
-	conn, err := pgx.Connect(ctx, admin.String())
+	conn, err := connectPrimary(ctx, admin)
 	if err != nil {
 		return "", fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
@@ -78,6 +72,5 @@ func RecreateDatabase(ctx context.Context, baseURL, name string) (string, error)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", err
 	}
-	u.Path = "/" + name
-	return u.String(), nil
+	return WithDatabase(baseURL, name)
 }

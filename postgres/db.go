@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/golang-migrate/migrate/v4"
@@ -87,6 +86,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 		cfg.MaxConns = maxConns
 	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	requirePrimary(&cfg.ConnConfig.Config)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
@@ -95,7 +95,7 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("postgres: ping %s: %w", redact(url), err)
+		return nil, fmt.Errorf("postgres: ping %s: %w", RedactURL(url), err)
 	}
 	return pool, nil
 }
@@ -132,20 +132,6 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) (uint, error) {
 	}
 	_ = ctx
 	return v, nil
-}
-
-// redact hides the password in a database url for messages.
-func redact(url string) string {
-	at := strings.LastIndex(url, "@")
-	scheme := strings.Index(url, "://")
-	if at < 0 || scheme < 0 {
-		return url
-	}
-	creds := url[scheme+3 : at]
-	if i := strings.IndexByte(creds, ':'); i >= 0 {
-		return url[:scheme+3] + creds[:i] + ":***" + url[at:]
-	}
-	return url
 }
 
 // LatestMigration is the version of the newest migration in this binary.

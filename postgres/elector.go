@@ -121,6 +121,7 @@ func (e *Elector) elect(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		requirePrimary(&cfg.Config)
 		for k, v := range electorParams {
 			if _, set := cfg.RuntimeParams[k]; !set {
 				cfg.RuntimeParams[k] = v

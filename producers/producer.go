@@ -23,7 +23,8 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	// URL of the broker, with the upstream's own RabbitMQ user.
+	// URL of the broker, with the upstream's own RabbitMQ user; a
+	// comma-separated list names the nodes of a cluster (rabbitmq.Config).
 	URL string
 	// UpstreamID is the upstream's id in b2bpay.
 	UpstreamID string

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +18,12 @@ var ErrClosed = errors.New("rabbitmq: closed")
 
 // Config for a connection.
 type Config struct {
-	URL          string        // amqp://user:pass@host:port/vhost
+	URL string // amqp://user:pass@host:port/vhost, or a comma-separated list of them
+	// URLs, when set, are the nodes of one cluster (normally the same user
+	// and vhost), used instead of URL: the connection dials them in turn,
+	// the first time from a random one, after a loss from the one after
+	// the node it lost.
+	URLs         []string
 	Name         string        // connection_name client property (shows in rabbitmqctl)
 	Heartbeat    time.Duration // default 10s
 	DialTimeout  time.Duration // default 5s
@@ -49,21 +54,18 @@ func (cfg Config) withDefaults() Config {
 	return cfg
 }
 
-// RedactURL returns raw with its password replaced by "xxxxx", fit for logs and errors.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable amqp url)"
-	}
-	return u.Redacted()
-}
-
 // Conn is a self-healing connection: a background goroutine watches NotifyClose (buffered, always
 // drained) and redials with backoff after the broker restarts or drops the connection.
 // amqp091-go's own Config.Recovery is not used.
 type Conn struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	urls []string
+	log  *slog.Logger
+	// next is the index in urls of the next node to dial (only the
+	// dialling goroutine touches it: Dial, then the supervisor).
+	next int
+	// node is the redacted URL of the current connection's node.
+	node atomic.Pointer[string]
 
 	mu      sync.Mutex
 	cur     *amqp.Connection // nil while reconnecting
@@ -80,26 +82,44 @@ type Conn struct {
 // the goroutine that reconnects after a connection loss.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	cfg = cfg.withDefaults()
-	if cfg.URL == "" {
-		return nil, errors.New("rabbitmq: dial: empty URL")
+	urls, err := cfg.urls()
+	if err != nil {
+		return nil, err
 	}
-	if _, err := amqp.ParseURI(cfg.URL); err != nil {
-		return nil, fmt.Errorf("rabbitmq: dial %s: %w", RedactURL(cfg.URL), err)
-	}
+	all := RedactURL(strings.Join(urls, ","))
 	c := &Conn{
 		cfg:     cfg,
-		log:     cfg.Logger.With("amqp_url", RedactURL(cfg.URL), "connection_name", cfg.Name),
+		urls:    urls,
+		next:    randomStart(len(urls)),
+		log:     cfg.Logger.With("amqp_url", all, "connection_name", cfg.Name),
 		changed: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	conn, err := c.dialRetry(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("rabbitmq: dial %s: %w", RedactURL(cfg.URL), err)
+		return nil, fmt.Errorf("rabbitmq: dial %s: %w", all, err)
 	}
 	c.life, c.stop = context.WithCancel(context.Background())
 	c.install(conn)
 	go c.supervise(conn)
 	return c, nil
+}
+
+// Node is the redacted URL of the node the connection is on now (the last
+// one it reached while it reconnects).
+func (c *Conn) Node() string {
+	if p := c.node.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// IsOpen reports whether the connection is up now (false while it
+// reconnects and after Close): the readiness probe's broker check.
+func (c *Conn) IsOpen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur != nil && !c.cur.IsClosed() && c.life.Err() == nil
 }
 
 // Generation is 1 after Dial and increments on each successful reconnect.
@@ -172,7 +192,7 @@ func (c *Conn) supervise(conn *amqp.Connection) {
 		case amqpErr := <-notify:
 			c.markDown()
 			c.log.Warn("rabbitmq connection lost; reconnecting", "error", errString(amqpErr),
-				"generation", c.Generation())
+				"node", c.Node(), "generation", c.Generation())
 		case <-c.life.Done():
 			err := conn.CloseDeadline(time.Now().Add(c.cfg.OpTimeout))
 			if err != nil && !errors.Is(err, amqp.ErrClosed) {
@@ -186,33 +206,48 @@ func (c *Conn) supervise(conn *amqp.Connection) {
 			return // closed while reconnecting
 		}
 		c.install(next)
-		c.log.Info("rabbitmq connection restored", "generation", c.Generation())
+		c.log.Info("rabbitmq connection restored", "node", c.Node(), "generation", c.Generation())
 		conn = next
 	}
 }
 
-// dialRetry dials until it succeeds or ctx is done.
+// dialRetry dials until it succeeds or ctx is done. Each round tries every
+// node once, starting at c.next; it backs off only after a whole round
+// failed. A node reached makes the next round start after it, so a
+// reconnect after its loss tries the other nodes first.
 func (c *Conn) dialRetry(ctx context.Context) (*amqp.Connection, error) {
 	b := backoff{min: c.cfg.ReconnectMin, max: c.cfg.ReconnectMax}
 	for attempt := 1; ; attempt++ {
-		conn, err := c.dialOnce()
-		if err == nil {
-			return conn, nil
+		var errs []error
+		for range c.urls {
+			i := c.next
+			c.next = (i + 1) % len(c.urls)
+			conn, err := c.dialOnce(c.urls[i])
+			if err == nil {
+				node := RedactURL(c.urls[i])
+				c.node.Store(&node)
+				return conn, nil
+			}
+			c.log.Warn("rabbitmq dial failed", "attempt", attempt, "node", RedactURL(c.urls[i]), "error", err)
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
 		}
-		c.log.Warn("rabbitmq dial failed", "attempt", attempt, "error", err)
+		err := errors.Join(errs...)
 		if serr := sleepCtx(ctx, b.next()); serr != nil {
 			return nil, errors.Join(serr, err)
 		}
 	}
 }
 
-// dialOnce makes one connection attempt, bounded by DialTimeout.
-func (c *Conn) dialOnce() (*amqp.Connection, error) {
+// dialOnce makes one connection attempt to one node, bounded by DialTimeout.
+func (c *Conn) dialOnce(uri string) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	if c.cfg.Name != "" {
 		props.SetClientConnectionName(c.cfg.Name)
 	}
-	return amqp.DialConfig(c.cfg.URL, amqp.Config{
+	return amqp.DialConfig(uri, amqp.Config{
 		Heartbeat:  c.cfg.Heartbeat,
 		Properties: props,
 		Locale:     "en_US",

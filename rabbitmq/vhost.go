@@ -19,8 +19,11 @@ import (
 // rabbitmqctl (or $RABBITMQCTL), which must be able to manage that broker
 // from this machine, a second or two per call. The test kit and the
 // benchmark run on such vhosts, so runs never see each other's messages.
+// baseURL may be a comma-separated list of a cluster's nodes: the user is
+// the first one's, and the URL returned is the list, each node's URL
+// naming the new vhost.
 func NewVhost(baseURL, prefix string) (amqpURL string, cleanup func(), err error) {
-	base, err := url.Parse(baseURL)
+	base, err := url.Parse(FirstURL(baseURL))
 	if err != nil {
 		return "", nil, fmt.Errorf("parse %s: %w", RedactURL(baseURL), err)
 	}
@@ -39,9 +42,15 @@ func NewVhost(baseURL, prefix string) (amqpURL string, cleanup func(), err error
 		cleanup()
 		return "", nil, err
 	}
-	base.Path = "/" + vhost
-	base.RawPath = "/" + url.PathEscape(vhost)
-	return base.String(), cleanup, nil
+	amqpURL, err = MapURLs(baseURL, func(u *url.URL) {
+		u.Path = "/" + vhost
+		u.RawPath = "/" + url.PathEscape(vhost)
+	})
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return amqpURL, cleanup, nil
 }
 
 // Ctl runs one rabbitmqctl command (or $RABBITMQCTL) with stdin, when not

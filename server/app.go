@@ -15,18 +15,14 @@ import (
 
 	"github.com/go-co-op/gocron/v2"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/b2bpay/b2bpay/approval"
 	"github.com/b2bpay/b2bpay/auth"
-	"github.com/b2bpay/b2bpay/consumers"
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/httpapi"
-	"github.com/b2bpay/b2bpay/intake"
 	"github.com/b2bpay/b2bpay/jobs"
 	"github.com/b2bpay/b2bpay/keyring"
 	"github.com/b2bpay/b2bpay/ops"
-	"github.com/b2bpay/b2bpay/outbox"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/rabbitmq"
@@ -240,42 +236,42 @@ type ServeOptions struct {
 	Calendar       *calendarSource
 	CalendarCheck  time.Duration
 	CalendarReload <-chan os.Signal
+	// Roles are the parts this process runs (ParseRoles); nil runs every
+	// one, the API and the console where their addresses are set.
+	Roles Roles
 	// Ready, when set, receives the API's address once everything runs;
 	// MetricsReady the metrics address, ConsoleReady the console's.
 	Ready, MetricsReady, ConsoleReady chan<- string
 }
 
-// serve runs the intake and decision consumers, the outbox relay, the
-// status API and the expiry job until ctx is done, then shuts down in
-// order: stop taking messages and requests, let in-flight ones finish,
-// stop the scheduler, publish what was committed, stop the relay.
+// Serve runs the roles of opt.Roles (every one when nil) until ctx is
+// done: the intake and decision consumers, the outbox relay, the
+// scheduled jobs, the status API and the console; the metrics listener
+// with its probes and the calendar watch run on every process. Then it
+// shuts down in order, whatever the subset: stop taking messages and
+// requests, let in-flight ones finish, stop the scheduler, publish what
+// was committed, stop the relay.
 func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 	if a.Sec == nil {
 		return ErrNoKey
 	}
-	if err := a.Declare(ctx); err != nil {
-		return fmt.Errorf("declare topology: %w", err)
+	roles := opt.Roles
+	if err := roles.checkAddrs(opt.HTTPAddr, opt.ConsoleAddr); err != nil {
+		return err
+	}
+	if roles.NeedsBroker() {
+		if a.Conn == nil {
+			return errors.New("serve: roles " + roles.String() + " need the broker: OpenBroker first")
+		}
+		if err := a.Declare(ctx); err != nil {
+			return fmt.Errorf("declare topology: %w", err)
+		}
 	}
 	sess := sessions{Sec: a.Sec, Store: a.Store}
 	m := NewMetrics(a.Store)
-	counted := countedIntake{Store: a.Store, m: m}
-	in := consumers.NewIntake(counted, intake.NewAuthenticator(a.Store, a.Sec.Sealer), a.Log)
-	intakeHandler := in.Batch(consumers.Chain(in.Handle,
-		consumers.Log(a.Log, route.IntakeQueue), consumers.Retry(consumers.RetryConfig{}, a.Log), consumers.Recover(a.Log)))
-	dec := consumers.NewDecisions(countedApproval{Applier: a.Approval, m: m}, tokenVerifier{sess}, a.Log)
-	decisionHandler := dec.Batch(consumers.Chain(dec.Handle,
-		consumers.Log(a.Log, route.DecisionsQueue), consumers.Retry(consumers.RetryConfig{}, a.Log), consumers.Recover(a.Log)))
-	pub := rabbitmq.NewPublisher(a.Conn, a.Log)
-	defer pub.Close()
-	rl := outbox.NewRelay(a.Store, route.Publisher{AMQP: countedPublisher{Publisher: pub, m: m}}, outbox.RelayConfig{Logger: a.Log})
-
-	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopRelay()
 	var background sync.WaitGroup
-	wake := make(chan struct{}, 1)
-	background.Add(2)
-	go func() { defer background.Done(); a.Store.Listen(relayCtx, postgres.OutboxChannel, wake) }()
-	go func() { defer background.Done(); _ = rl.Start(relayCtx, wake) }()
+	rl := a.startRelay(ctx, roles, m, &background)
+	defer rl.stop()
 
 	if opt.Calendar != nil {
 		m.calendarDaysLeft(opt.Calendar, a.Config.Location, time.Now)
@@ -285,36 +281,17 @@ func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 		background.Add(1)
 		go func() { defer background.Done(); watch.run(watchCtx, opt.CalendarCheck, opt.CalendarReload) }()
 	}
-	sched, err := a.schedule(opt, m)
-	if err != nil {
-		return err
-	}
-	api := a.apiHandler(sess, opt.TTLs)
-	srv, addr, err := a.serveHTTP("HTTP API", opt.HTTPAddr, api)
-	if err != nil {
-		_ = sched.Shutdown()
-		return err
-	}
-	var consoleSrv *http.Server
-	var consoleAddr string
-	if opt.ConsoleAddr != "" {
-		con, err := a.consoleHandler(api, sess, opt)
-		if err == nil {
-			consoleSrv, consoleAddr, err = a.serveHTTP("console", opt.ConsoleAddr, con)
-		}
-		if err != nil {
-			_ = sched.Shutdown()
-			if srv != nil {
-				_ = srv.Close()
-			}
+	var sched gocron.Scheduler
+	if roles.Has(RoleScheduler) {
+		var err error
+		if sched, err = a.schedule(opt, m); err != nil {
 			return err
 		}
 	}
-	metricsSrv, metricsAddr, err := a.listenMetrics(opt.MetricsAddr, m)
+	ls, err := a.listen(roles, sess, opt, m)
 	if err != nil {
-		_ = sched.Shutdown()
-		if srv != nil {
-			_ = srv.Close()
+		if sched != nil {
+			_ = sched.Shutdown()
 		}
 		return err
 	}
@@ -325,65 +302,33 @@ func (a *App) Serve(ctx context.Context, opt ServeOptions) error {
 
 	var workers sync.WaitGroup
 	errs := make(chan error, 2)
-	for _, c := range []struct {
-		queue string
-		batch int
-		h     rabbitmq.BatchHandler
-	}{{route.IntakeQueue, opt.IntakeBatch, intakeHandler}, {route.DecisionsQueue, max(opt.DecisionBatch, 1), decisionHandler}} {
-		want := max(opt.Prefetch, c.batch*opt.Concurrency)
-		prefetch := deliveryPrefetch(want, ConsumerCount, opt.MaxMessageBytes, opt.DeliveryMemory)
-		if prefetch < want {
-			a.Log.Warn("prefetch lowered: prefetch × the broker's largest message would pass the delivery memory",
-				"queue", c.queue, "prefetch", prefetch, "wanted", want, "max_message_bytes", opt.MaxMessageBytes, "delivery_memory", opt.DeliveryMemory)
-		}
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			errs <- rabbitmq.Consume(ctx, a.Conn, rabbitmq.ConsumeConfig{
-				Queue: c.queue, Tag: "b2bpay-" + c.queue, Prefetch: prefetch,
-				BatchSize: c.batch, BatchWait: opt.BatchWait, Concurrency: opt.Concurrency, DrainTimeout: opt.Drain,
-			}, c.h)
-		}()
-	}
-	a.Log.Info("b2bpay serving", "queues", []string{route.IntakeQueue, route.DecisionsQueue}, "http_addr", addr, "metrics_addr", metricsAddr,
-		"console_addr", consoleAddr,
+	queues := a.consume(ctx, roles, opt, m, sess, &workers, errs)
+	a.Log.Info("b2bpay serving", "roles", ls.running(roles, sched != nil, rl != nil), "queues", queues,
+		"http_addr", ls.apiAddr, "metrics_addr", ls.metricsAddr, "console_addr", ls.consoleAddr,
 		"prefetch", opt.Prefetch, "concurrency", opt.Concurrency, "intake_batch", opt.IntakeBatch, "decision_batch", opt.DecisionBatch)
 	if opt.Ready != nil {
-		opt.Ready <- addr
+		opt.Ready <- ls.apiAddr
 	}
 	if opt.MetricsReady != nil {
-		opt.MetricsReady <- metricsAddr
+		opt.MetricsReady <- ls.metricsAddr
 	}
 	if opt.ConsoleReady != nil {
-		opt.ConsoleReady <- consoleAddr
+		opt.ConsoleReady <- ls.consoleAddr
 	}
 
 	<-ctx.Done()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opt.Drain+5*time.Second)
 	defer cancel()
-	if srv != nil {
-		_ = srv.Shutdown(shutdownCtx)
-	}
-	if metricsSrv != nil {
-		_ = metricsSrv.Shutdown(shutdownCtx)
-	}
-	if consoleSrv != nil {
-		_ = consoleSrv.Shutdown(shutdownCtx)
-	}
+	ls.shutdown(shutdownCtx)
 	workers.Wait()
 	close(errs)
-	_ = sched.ShutdownWithContext(shutdownCtx)
+	if sched != nil {
+		_ = sched.ShutdownWithContext(shutdownCtx)
+	}
 	// Consumption has stopped and in-flight handlers have committed; give
 	// the relay a moment to publish their messages, then stop it.
-	flush, cancelFlush := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	for flush.Err() == nil {
-		sent, _, rerr := rl.RunOnce(flush)
-		if rerr != nil || sent == 0 {
-			break
-		}
-	}
-	cancelFlush()
-	stopRelay()
+	rl.flush(ctx)
+	rl.stop()
 	background.Wait()
 	a.Log.Info("b2bpay stopped")
 	var result []error
@@ -466,14 +411,6 @@ func (a *App) apiHandler(sess sessions, ttls map[payment.State]time.Duration) ht
 	}
 	return httpapi.New(a.Store, sess, httpapi.Config{Location: a.Config.Location, Logger: a.Log,
 		SignIn: auth.NewGate(a.Sec.Gate), TTLs: ttls})
-}
-
-// listenMetrics serves /metrics on addr ("" for none), an address of its
-// own: operators' scrapers reach it, the API's clients do not.
-func (a *App) listenMetrics(addr string, m *Metrics) (*http.Server, string, error) {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	return a.serveHTTP("metrics", addr, mux)
 }
 
 // serveHTTP serves h on addr ("" for none) and returns the bound address.

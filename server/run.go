@@ -23,6 +23,9 @@ type Settings struct {
 	// export, the elector and the calendar watch.
 	Serve  ServeOptions
 	Export ExportSettings
+	// Roles is --roles: a comma-separated list of roles (ParseRoles); ""
+	// runs every one. It replaces Serve.Roles.
+	Roles string
 	// TokenTTL is the lifetime of session tokens; LoginLock and OTPLock
 	// how long sign-in and OTP are locked after 5 failures in a row.
 	TokenTTL, LoginLock, OTPLock time.Duration
@@ -63,6 +66,14 @@ func Run(ctx context.Context, cfg Config, s Settings) error {
 	if err := s.check(); err != nil {
 		return err
 	}
+	roles, err := ParseRoles(s.Roles)
+	if err != nil {
+		return fmt.Errorf("--roles: %w", err)
+	}
+	if err := roles.checkAddrs(s.Serve.HTTPAddr, s.Serve.ConsoleAddr); err != nil {
+		return err
+	}
+	cfg.Logger.Info("b2bpay serve starting", "roles", roles.String())
 	master, err := cfg.MasterKey()
 	if err != nil {
 		return err
@@ -84,27 +95,33 @@ func Run(ctx context.Context, cfg Config, s Settings) error {
 	if err := CheckRole(ctx, a.Pool, s.AllowPrivilegedRole, a.Log); err != nil {
 		return err
 	}
-	if err := a.OpenBroker(ctx, "b2bpay-serve", 30*time.Second); err != nil {
-		return err
+	if roles.NeedsBroker() {
+		if err := a.OpenBroker(ctx, "b2bpay-serve", 30*time.Second); err != nil {
+			return err
+		}
 	}
 	ec, err := LoadExport(s.Export, cfg.Location)
 	if err != nil {
 		return err
 	}
-	x, reports, err := a.Exporter(ec)
-	if err != nil {
-		return err
-	}
 	a.Approval.SetNextCutoff(ec.schedule.Next)
-	elector := postgres.NewElector(cfg.DatabaseURL, electorKey, cfg.Logger)
-	defer elector.Close()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	opt := s.Serve
-	opt.Export, opt.Reports, opt.Elector = x, reports, elector
+	opt.Roles = roles
 	opt.Calendar, opt.CalendarReload = ec.calSource, hup
-	if opt.ConsoleAddr != "" {
+	if roles.Has(RoleScheduler) {
+		// Only the scheduler writes files and reads reports: the other
+		// roles need no outbound or inbound directory.
+		if opt.Export, opt.Reports, err = a.Exporter(ec); err != nil {
+			return err
+		}
+		elector := postgres.NewElector(cfg.DatabaseURL, electorKey, cfg.Logger)
+		defer elector.Close()
+		opt.Elector = elector
+	}
+	if roles.Has(RoleConsole) && opt.ConsoleAddr != "" {
 		if opt.Ops, err = a.Operations(ec); err != nil {
 			return err
 		}

@@ -21,8 +21,8 @@ const (
 
 // globalFlags are read by every subcommand; each has an environment variable.
 var globalFlags = []cli.Flag{
-	&cli.StringFlag{Name: "database-url", Value: defaultDatabaseURL, Sources: cli.EnvVars("B2BPAY_DATABASE_URL"), Usage: "PostgreSQL URL"},
-	&cli.StringFlag{Name: "amqp-url", Value: defaultAMQPURL, Sources: cli.EnvVars("B2BPAY_AMQP_URL"), Usage: "RabbitMQ URL (user, password, vhost)"},
+	&cli.StringFlag{Name: "database-url", Value: defaultDatabaseURL, Sources: cli.EnvVars("B2BPAY_DATABASE_URL"), Usage: "PostgreSQL URL; several hosts: postgres://h1:5432,h2:5432/db?target_session_attrs=read-write"},
+	&cli.StringFlag{Name: "amqp-url", Value: defaultAMQPURL, Sources: cli.EnvVars("B2BPAY_AMQP_URL"), Usage: "RabbitMQ URL (user, password, vhost), or a comma-separated list of a cluster's nodes"},
 	&cli.StringFlag{Name: "timezone", Value: defaultTimezone, Sources: cli.EnvVars("B2BPAY_TIMEZONE"), Usage: "customers' time zone, for business dates and display"},
 	&cli.StringFlag{Name: "master-key-file", Sources: cli.EnvVars("B2BPAY_MASTER_KEY_FILE"), Usage: "file with the 32-byte key (base64 or hex) that seals secrets; or set B2BPAY_MASTER_KEY"},
 	&cli.StringFlag{Name: "log-level", Value: "info", Sources: cli.EnvVars("B2BPAY_LOG_LEVEL"), Usage: "debug, info, warn or error"},

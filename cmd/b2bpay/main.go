@@ -70,7 +70,7 @@ func migrateCommand() *cli.Command {
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "run the intake and decision workers, the outbox relay, the status API, the cutoffs, status reports and expiry until SIGTERM",
+		Usage: "run the intake and decision workers, the outbox relay, the status API, the cutoffs, status reports and expiry (or the --roles given) until SIGTERM",
 		Flags: append([]cli.Flag{
 			&cli.IntFlag{Name: "prefetch", Value: 50, Sources: cli.EnvVars("B2BPAY_PREFETCH"), Usage: "unacked deliveries per consumer"},
 			&cli.IntFlag{Name: "max-message-bytes", Value: server.DefaultMaxMessageBytes, Sources: cli.EnvVars("B2BPAY_MAX_MESSAGE_BYTES"),
@@ -82,6 +82,7 @@ func serveCommand() *cli.Command {
 			&cli.IntFlag{Name: "decision-batch", Value: 20, Sources: cli.EnvVars("B2BPAY_DECISION_BATCH"), Usage: "decisions applied per transaction, at most (1: one at a time)"},
 			&cli.DurationFlag{Name: "batch-wait", Value: 5 * time.Millisecond, Sources: cli.EnvVars("B2BPAY_BATCH_WAIT"), Usage: "how long a worker waits to fill a batch before storing what it has"},
 			&cli.DurationFlag{Name: "drain-timeout", Value: 15 * time.Second, Usage: "how long in-flight messages may finish at shutdown"},
+			&cli.StringFlag{Name: "roles", Sources: cli.EnvVars("B2BPAY_ROLES"), Usage: "parts to run, comma-separated: intake,decisions,relay,scheduler,http,console (empty: all)"},
 			&cli.StringFlag{Name: "http-addr", Value: "127.0.0.1:8480", Sources: cli.EnvVars("B2BPAY_HTTP_ADDR"), Usage: "status API address (empty: none)"},
 			&cli.StringFlag{Name: "console-addr", Sources: cli.EnvVars("B2BPAY_CONSOLE_ADDR"), Usage: "staff console address, e.g. 127.0.0.1:8490 (empty: none)"},
 			&cli.BoolFlag{Name: "console-insecure", Usage: "console cookies without Secure, for plain HTTP beyond the loopback (tests and demos only)"},
@@ -116,7 +117,7 @@ func serveCommand() *cli.Command {
 					},
 				},
 				Export: exportSettings(cmd), TokenTTL: cmd.Duration("token-ttl"), LoginLock: cmd.Duration("login-lock"), OTPLock: cmd.Duration("otp-lock"),
-				AllowPrivilegedRole: cmd.Bool("allow-privileged-db-role"),
+				AllowPrivilegedRole: cmd.Bool("allow-privileged-db-role"), Roles: cmd.String("roles"),
 			})
 		},
 	}

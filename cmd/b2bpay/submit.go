@@ -15,6 +15,7 @@ import (
 
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/producers"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/server"
 )
 
@@ -51,7 +52,7 @@ func submitCommand() *cli.Command {
 					return fmt.Errorf("--hmac-key: %w", err)
 				}
 			} else if pc.UserID == "" {
-				u, err := url.Parse(cfg.AMQPURL)
+				u, err := url.Parse(rabbitmq.FirstURL(cfg.AMQPURL))
 				if err != nil || u.User == nil {
 					return errors.New("give --user-id or --hmac-key: the request must identify its upstream")
 				}

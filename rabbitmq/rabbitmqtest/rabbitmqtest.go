@@ -43,9 +43,9 @@ func NewVhost() (amqpURL string, cleanup func(), err error) {
 // returns the user's name and an amqp URL that connects as it to that
 // vhost; cleanup deletes the user.
 func NewUser(amqpURL, configure, write, read string) (name, userURL string, cleanup func(), err error) {
-	u, err := url.Parse(amqpURL)
+	u, err := url.Parse(rabbitmq.FirstURL(amqpURL))
 	if err != nil {
-		return "", "", nil, fmt.Errorf("parse %q: %w", amqpURL, err)
+		return "", "", nil, fmt.Errorf("parse %s: %w", rabbitmq.RedactURL(amqpURL), err)
 	}
 	vhost, err := VhostOf(amqpURL)
 	if err != nil {
@@ -64,9 +64,10 @@ func NewUser(amqpURL, configure, write, read string) (name, userURL string, clea
 	return name, u.String(), cleanup, nil
 }
 
-// VhostOf returns the vhost named by an amqp URL ("/" if it names none).
+// VhostOf returns the vhost named by an amqp URL ("/" if it names none);
+// of a comma-separated list, the first URL's.
 func VhostOf(amqpURL string) (string, error) {
-	u, err := url.Parse(amqpURL)
+	u, err := url.Parse(rabbitmq.FirstURL(amqpURL))
 	if err != nil {
 		return "", err
 	}
