@@ -7,7 +7,7 @@ BIN       := bin/b2bpay
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: all build demo demo-console screenshots test unit faults security bench lint services clean
+.PHONY: deploy-check all build demo demo-console screenshots test unit faults security bench lint services clean
 
 all: build
 
@@ -34,8 +34,15 @@ demo-console: services build
 screenshots: services
 	B2BPAY_SCREENSHOTS=$(CURDIR)/docs/console $(GO) test -count=1 -run 'TestConsole.*InChromium' ./cmd/b2bpay/
 
+# Then deploy/check, a module of its own: the Kubernetes manifests decoded
+# strictly into the API and operators' Go types, the compose file loaded
+# with compose-go (no cluster, no Docker).
 test: services
 	$(GO) test $(TEST_FLAGS) ./...
+	cd deploy/check && $(GO) test -count=1 ./...
+
+deploy-check:
+	cd deploy/check && $(GO) test -count=1 ./...
 
 # The tests that need no service, in under a minute: with B2BPAY_UNIT=1 the test
 # kit (testkit) skips every test that asks for PostgreSQL or RabbitMQ,

@@ -129,11 +129,14 @@ func topologyCommand() *cli.Command {
 		Usage: "declare b2bpay's exchanges and queues, or print them as a RabbitMQ definitions file",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "definitions", Usage: "print the definitions JSON instead of declaring"},
+			&cli.BoolFlag{Name: "kubernetes", Usage: "print the Messaging Topology Operator objects (namespace b2bpay, cluster b2bpay-rabbitmq) instead of declaring"},
 			&cli.StringFlag{Name: "vhost", Value: "/", Usage: "vhost named in the definitions"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Bool("definitions") {
 				return server.Definitions(os.Stdout, cmd.String("vhost"))
+			} else if cmd.Bool("kubernetes") {
+				return server.TopologyManifests(os.Stdout, "b2bpay", "b2bpay-rabbitmq")
 			}
 			return withDB(ctx, cmd, func(a *server.App) error { return a.Topology(ctx, os.Stdout) })
 		},
