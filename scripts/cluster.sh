@@ -306,11 +306,17 @@ pg_up() {
     pg_createcluster "$v" b2bpay_primary -p 5441 -d "$(pg_data b2bpay_primary)" >/dev/null
     pg_conf b2bpay_primary
   fi
-  pg_ctlcluster "$v" b2bpay_primary start >/dev/null 2>&1 || true
+  local c p=''
+  for c in "${PG_NAMES[@]}"; do
+    if pg_exists "$c"; then pg_ctlcluster "$v" "$c" start >/dev/null 2>&1 || true; fi
+  done
   pg_wait_online b2bpay_primary
-  local p
-  p=$(pg_current_primary)
-  [ -n "$p" ] || die "no primary among ${PG_NAMES[*]}"
+  for _ in $(seq 1 20); do
+    p=$(pg_current_primary)
+    [ -n "$p" ] && break
+    sleep 0.5
+  done
+  [ -n "$p" ] || die "no primary among ${PG_NAMES[*]} (after pg-stop-primary: pg-promote, then pg-rejoin)"
   psqlp "$(pg_port_of "$p")" -c "do \$\$ begin if not exists (select from pg_roles where rolname = '$PG_REPL_USER') then create role $PG_REPL_USER login replication; end if; end \$\$"
   if [ "$(psqlp "$(pg_port_of "$p")" -c "select count(*) from pg_database where datname = 'b2bpay'")" = 0 ]; then
     psqlp "$(pg_port_of "$p")" -c 'create database b2bpay'
