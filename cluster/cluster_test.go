@@ -170,7 +170,7 @@ func TestClusterPostgreSQL(t *testing.T) {
 	if err := writer.QueryRow(ctx, "select inet_server_port()").Scan(&primary); err != nil {
 		t.Fatal(err)
 	}
-	exec(ctx, t, writer, "create table "+table+" (id bigint primary key, amount_minor bigint not null)")
+	mustExec(ctx, t, writer, "create table "+table+" (id bigint primary key, amount_minor bigint not null)")
 	t.Cleanup(func() {
 		c, err := pgx.Connect(context.Background(), e.DatabaseURL)
 		if err == nil {
@@ -197,7 +197,7 @@ func TestClusterPostgreSQL(t *testing.T) {
 		// The multi-host URL finds the new primary; it accepts a commit
 		// with no standby (asynchronous until pg-rejoin).
 		writer = connect(ctx, t, e.DatabaseURL)
-		exec(ctx, t, writer, fmt.Sprintf("insert into %s values (%d, 100)", table, 10+round))
+		mustExec(ctx, t, writer, fmt.Sprintf("insert into %s values (%d, 100)", table, 10+round))
 		if out, err := e.Run(ctx, "pg-rejoin"); err != nil {
 			t.Fatalf("round %d: pg-rejoin: %v %s", round, err, out)
 		}
@@ -254,7 +254,7 @@ func connect(ctx context.Context, t *testing.T, url string) *pgx.Conn {
 	return c
 }
 
-func exec(ctx context.Context, t *testing.T, c *pgx.Conn, sql string) {
+func mustExec(ctx context.Context, t *testing.T, c *pgx.Conn, sql string) {
 	t.Helper()
 	if _, err := c.Exec(ctx, sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
@@ -276,9 +276,9 @@ func checkSync(ctx context.Context, t *testing.T, primary *pgx.Conn) {
 // has applied it (remote_apply), then reads it on the standby.
 func insertAndSee(ctx context.Context, t *testing.T, primary *pgx.Conn, standbyPort int, table string, id int) {
 	t.Helper()
-	exec(ctx, t, primary, "set synchronous_commit = remote_apply")
-	exec(ctx, t, primary, fmt.Sprintf("insert into %s values (%d, 12345)", table, id))
-	exec(ctx, t, primary, "reset synchronous_commit")
+	mustExec(ctx, t, primary, "set synchronous_commit = remote_apply")
+	mustExec(ctx, t, primary, fmt.Sprintf("insert into %s values (%d, 12345)", table, id))
+	mustExec(ctx, t, primary, "reset synchronous_commit")
 	s := connect(ctx, t, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/b2bpay?sslmode=disable", standbyPort))
 	var amount int64
 	var recovery bool
