@@ -84,6 +84,11 @@ rmq_launch() {
 listeners.tcp.1 = 127.0.0.1:$(node_port "$n")
 loopback_users = none
 log.file.level = info
+cluster_name = b2bpay
+# a node that finds itself in a minority (after a pause or a cut) stops
+# serving until it sees the majority again, then rejoins: no lasting
+# partition (the default, ignore, keeps one until a node is restarted)
+cluster_partition_handling = pause_minority
 EOF
   (
     cd "$d"
@@ -340,7 +345,7 @@ pg_down() {
   v=$(pg_ver)
   for c in "${PG_NAMES[@]}"; do
     if pg_exists "$c"; then
-      pg_ctlcluster "$v" "$c" stop -m fast 2>/dev/null || true
+      pg_ctlcluster "$v" "$c" stop -m fast >/dev/null 2>&1 || true
       pg_dropcluster "$v" "$c" 2>/dev/null || true
     fi
   done
@@ -388,7 +393,10 @@ pg_rejoin() {
   if [ "$(pg_role "$o")" = primary ]; then
     log "$o is a primary too: stopping it"
   fi
-  pg_ctlcluster "$v" "$o" stop -m fast 2>/dev/null || true
+  pg_ctlcluster "$v" "$o" stop -m fast >/dev/null 2>&1 || true
+  # A promotion writes its new timeline to the control file only at the
+  # next checkpoint, and pg_rewind reads it there.
+  psqlp "$(pg_port_of "$p")" -c checkpoint
   log "rewinding $o onto $p"
   if runuser -u postgres -- "/usr/lib/postgresql/$v/bin/pg_rewind" -D "$(pg_data "$o")" \
     --source-server="host=127.0.0.1 port=$(pg_port_of "$p") user=postgres dbname=postgres" \
@@ -458,7 +466,8 @@ node_state() {
 import json, sys
 d = json.loads(sys.argv[1]); me = sys.argv[2]
 run = sorted(d.get("running_nodes", []))
-print(("running " if me in run else "app-stopped ") + " ".join(x.split("@")[0] for x in run))
+part = " PARTITIONED" if d.get("partitions") else ""
+print(("running " if me in run else "app-stopped ") + " ".join(x.split("@")[0] for x in run) + part)
 ' "$j" "$(node_name "$n")"
   fi
 }
