@@ -12,7 +12,7 @@
 #   scripts/cluster.sh up | down | status | env
 #   fault helpers: rmq-kill N, rmq-start N, rmq-pause N, rmq-resume N,
 #     rmq-restart N [--app], rmq-stop N, rmq-leader QUEUE [VHOST],
-#     pg-stop-primary, pg-promote, pg-rejoin, pg-roles
+#     pg-stop-primary [fast|immediate], pg-promote, pg-rejoin, pg-roles
 #
 # docs/cluster.md describes each; `up` writes var/cluster/env (shell
 # syntax) with the URLs, ports, node names and commands.
@@ -141,7 +141,11 @@ rmq_stop() {
   p=$(beam_pid "$1")
   [ -n "$p" ] || return 0
   kill -CONT "$p" 2>/dev/null || true
-  rmqctl "$1" -q stop >/dev/null 2>&1 || true
+  if [ -f "$VAR/cookie" ]; then
+    rmqctl "$1" -q stop >/dev/null 2>&1 || true
+  else
+    kill -TERM "$p" 2>/dev/null || true
+  fi
   for _ in $(seq 1 60); do
     kill -0 "$p" 2>/dev/null || return 0
     sleep 0.5
@@ -196,7 +200,7 @@ rmq_up() {
 # ---------- PostgreSQL ----------
 
 pg_ver() { ls /usr/lib/postgresql | sort -n | tail -1; }
-pg_exists() { [ -d "/etc/postgresql/$(pg_ver)/$1" ]; }
+pg_exists() { [ -f "/etc/postgresql/$(pg_ver)/$1/postgresql.conf" ]; }
 pg_port_of() { if [ "$1" = b2bpay_primary ]; then echo 5441; else echo 5442; fi; }
 pg_other() { if [ "$1" = b2bpay_primary ]; then echo b2bpay_standby; else echo b2bpay_primary; fi; }
 pg_data() { echo "$VAR/pg/$1"; }
@@ -348,15 +352,20 @@ pg_down() {
       pg_ctlcluster "$v" "$c" stop -m fast >/dev/null 2>&1 || true
       pg_dropcluster "$v" "$c" 2>/dev/null || true
     fi
+    # pg_dropcluster leaves the files it did not make (our conf.d file)
+    rm -rf "/etc/postgresql/$v/$c"
   done
 }
 
+# pg_stop_primary [fast|immediate]: stop the running primary; immediate
+# is a crash (no shutdown checkpoint; pg-rejoin recovers it first).
 pg_stop_primary() {
-  local p
+  local p m=${1:-fast}
+  [ "$m" = fast ] || [ "$m" = immediate ] || die "pg-stop-primary: mode fast or immediate, got '$m'"
   p=$(pg_current_primary)
   [ -n "$p" ] || die "no running primary"
-  pg_ctlcluster "$(pg_ver)" "$p" stop -m fast
-  log "stopped primary $p (port $(pg_port_of "$p"))"
+  pg_ctlcluster "$(pg_ver)" "$p" stop -m "$m"
+  log "stopped primary $p (port $(pg_port_of "$p"), $m)"
 }
 
 # pg_promote: promote the standby. Without a standby, a synchronous
@@ -399,6 +408,7 @@ pg_rejoin() {
   psqlp "$(pg_port_of "$p")" -c checkpoint
   log "rewinding $o onto $p"
   if runuser -u postgres -- "/usr/lib/postgresql/$v/bin/pg_rewind" -D "$(pg_data "$o")" \
+    --config-file="/etc/postgresql/$v/$o/postgresql.conf" \
     --source-server="host=127.0.0.1 port=$(pg_port_of "$p") user=postgres dbname=postgres" \
     >"$VAR/pg/rewind-$o.log" 2>&1; then
     pg_follow "$o" "$p"
@@ -508,18 +518,18 @@ case "$cmd" in
   up)
     start=$(date +%s)
     mkdir -p "$VAR"
-    pg_up &
+    { pg_up && log "PostgreSQL up in $(($(date +%s) - start)) s"; } &
     pgjob=$!
     rmq_up
+    log "RabbitMQ up in $(($(date +%s) - start)) s"
     wait "$pgjob" || die "PostgreSQL did not come up"
     write_env
     log "up in $(($(date +%s) - start)) s; environment in $VAR/env"
     status
     ;;
   down)
-    if [ -f "$VAR/cookie" ]; then
-      for n in "${RMQ_NODES[@]}"; do rmq_stop "$n"; done
-    fi
+    for n in "${RMQ_NODES[@]}"; do rmq_stop "$n" & done
+    wait
     pg_down
     rm -rf "$VAR"
     log "down: var/cluster removed"
@@ -573,7 +583,7 @@ case "$cmd" in
     done
     die "no node running"
     ;;
-  pg-stop-primary) pg_stop_primary ;;
+  pg-stop-primary) pg_stop_primary "${1:-fast}" ;;
   pg-promote) pg_promote ;;
   pg-rejoin) pg_rejoin ;;
   pg-roles) pg_roles ;;
