@@ -85,6 +85,15 @@ listeners.tcp.1 = 127.0.0.1:$(node_port "$n")
 loopback_users = none
 log.file.level = info
 cluster_name = b2bpay
+# the user b2bpay/b2bpay with full permissions on "/", made on the first
+# boot of node 1 (nodes 2 and 3 are reset and take node 1's users)
+default_user = b2bpay
+default_pass = b2bpay
+default_vhost = /
+default_user_tags.administrator = true
+default_permissions.configure = .*
+default_permissions.read = .*
+default_permissions.write = .*
 # a node that finds itself in a minority (after a pause or a cut) stops
 # serving until it sees the majority again, then rejoins: no lasting
 # partition (the default, ignore, keeps one until a node is restarted)
@@ -176,22 +185,32 @@ rmq_up() {
   for n in "${RMQ_NODES[@]}"; do
     if [ -z "$(beam_pid "$n")" ]; then rmq_launch "$n"; fi
   done
-  for n in "${RMQ_NODES[@]}"; do rmq_wait "$n"; done
+  local pids=()
+  for n in "${RMQ_NODES[@]}"; do
+    rmq_wait "$n" &
+    pids+=($!)
+  done
+  for n in "${pids[@]}"; do wait "$n" || exit 1; done
+  # stop_app and reset of the nodes to join run in parallel; the joins
+  # (join_cluster, start_app) one after the other.
+  local members join=()
+  pids=()
+  members=" $(rmq_members 1) "
   for n in 2 3; do
-    case " $(rmq_members 1) " in *" $(node_name "$n") "*) continue ;; esac
+    case "$members" in *" $(node_name "$n") "*) ;; *) join+=("$n") ;; esac
+  done
+  for n in "${join[@]}"; do
     log "joining $(node_name "$n") to $(node_name 1)"
+    { rmqctl "$n" -q stop_app && rmqctl "$n" -q reset; } >>"$(node_dir "$n")/join.out" 2>&1 &
+    pids+=($!)
+  done
+  for n in "${pids[@]}"; do wait "$n" || true; done
+  for n in "${join[@]}"; do
     {
-      rmqctl "$n" -q stop_app
-      rmqctl "$n" -q reset
       rmqctl "$n" -q join_cluster "$(node_name 1)"
       rmqctl "$n" -q start_app
     } >>"$(node_dir "$n")/join.out" 2>&1 || die "joining failed: see $(node_dir "$n")/join.out"
   done
-  if ! rmqctl 1 -q list_users --no-table-headers | awk '{print $1}' | grep -qx b2bpay; then
-    rmqctl 1 -q add_user b2bpay b2bpay >/dev/null
-  fi
-  rmqctl 1 -q set_user_tags b2bpay administrator >/dev/null
-  rmqctl 1 -q set_permissions -p / b2bpay '.*' '.*' '.*' >/dev/null
   local m
   m=$(rmq_members 1 | wc -w)
   [ "$m" = 3 ] || die "cluster_status shows $m running nodes, not 3"
