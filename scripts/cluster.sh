@@ -94,10 +94,12 @@ default_user_tags.administrator = true
 default_permissions.configure = .*
 default_permissions.read = .*
 default_permissions.write = .*
-# a node that finds itself in a minority (after a pause or a cut) stops
-# serving until it sees the majority again, then rejoins: no lasting
-# partition (the default, ignore, keeps one until a node is restarted)
-cluster_partition_handling = pause_minority
+# after a partition (a node paused, then resumed; a cut) the nodes agree
+# on a winning side and restart the others, which rejoin: no lasting
+# partition. The default (ignore) keeps one until a node is restarted;
+# pause_minority did not heal a node resumed after SIGSTOP here (it never
+# saw itself in a minority).
+cluster_partition_handling = autoheal
 EOF
   (
     cd "$d"
