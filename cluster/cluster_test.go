@@ -287,3 +287,57 @@ func insertAndSee(ctx context.Context, t *testing.T, primary *pgx.Conn, standbyP
 		t.Fatalf("row %d on the standby (%d): amount %d, in recovery %v, %v", id, standbyPort, amount, recovery, err)
 	}
 }
+
+// With the standby down, a commit on the primary is not acknowledged: it
+// waits for the standby. Started again, the standby has the row and is
+// synchronous again.
+func TestClusterSynchronousCommitWaitsForStandby(t *testing.T) {
+	e := clusterEnv(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	primary, standby := roles(ctx, t, e)
+	if primary == 0 || standby == 0 {
+		t.Fatalf("want a running primary and standby (make cluster-status): %d %d", primary, standby)
+	}
+	table := randomName("cluster_test_")
+	w := connect(ctx, t, e.DatabaseURL)
+	mustExec(ctx, t, w, "create table "+table+" (id bigint primary key)")
+	t.Cleanup(func() {
+		if c, err := pgx.Connect(context.Background(), e.DatabaseURL); err == nil {
+			_, _ = c.Exec(context.Background(), "drop table if exists "+table)
+			_ = c.Close(context.Background())
+		}
+	})
+	if out, err := e.Run(ctx, "pg-stop-standby"); err != nil {
+		t.Fatalf("pg-stop-standby: %v %s", err, out)
+	}
+	t.Cleanup(func() { _, _ = e.Run(context.Background(), "pg-start") })
+
+	wait, stop := context.WithTimeout(ctx, 3*time.Second)
+	_, err := w.Exec(wait, "insert into "+table+" values (1)")
+	stop()
+	if err == nil {
+		t.Fatal("a commit was acknowledged while the synchronous standby was down")
+	}
+	if out, err := e.Run(ctx, "pg-start"); err != nil {
+		t.Fatalf("pg-start: %v %s", err, out)
+	}
+	// The row was committed on the primary, unacknowledged: the standby
+	// receives it once it streams again.
+	s := connect(ctx, t, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/b2bpay?sslmode=disable", standby))
+	p := connect(ctx, t, fmt.Sprintf("postgres://postgres@127.0.0.1:%d/b2bpay?sslmode=disable", primary))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var n int
+		var state string
+		errS := s.QueryRow(ctx, "select count(*) from "+table).Scan(&n)
+		errP := p.QueryRow(ctx, "select coalesce(max(sync_state), '') from pg_stat_replication").Scan(&state)
+		if errS == nil && errP == nil && n == 1 && state == "sync" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after pg-start: rows on the standby %d (%v), sync_state %q (%v)", n, errS, state, errP)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}

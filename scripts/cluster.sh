@@ -12,7 +12,8 @@
 #   scripts/cluster.sh up | down | status | env
 #   fault helpers: rmq-kill N, rmq-start N, rmq-pause N, rmq-resume N,
 #     rmq-restart N [--app], rmq-stop N, rmq-leader QUEUE [VHOST],
-#     pg-stop-primary [fast|immediate], pg-promote, pg-rejoin, pg-roles
+#     pg-stop-primary [fast|immediate], pg-promote, pg-rejoin, pg-roles,
+#     pg-stop-standby, pg-start
 #
 # docs/cluster.md describes each; `up` writes var/cluster/env (shell
 # syntax) with the URLs, ports, node names and commands.
@@ -389,6 +390,33 @@ pg_stop_primary() {
   log "stopped primary $p (port $(pg_port_of "$p"), $m)"
 }
 
+# pg_stop_standby: stop the running standby (commits on a synchronous
+# primary then wait for it).
+pg_stop_standby() {
+  local c
+  for c in "${PG_NAMES[@]}"; do
+    if [ "$(pg_role "$c")" = standby ]; then
+      pg_ctlcluster "$(pg_ver)" "$c" stop -m fast
+      log "stopped standby $c (port $(pg_port_of "$c"))"
+      return 0
+    fi
+  done
+  die "no running standby"
+}
+
+# pg_start: start every stopped cluster as it was (a stopped standby
+# catches up and is synchronous again).
+pg_start() {
+  local c
+  for c in "${PG_NAMES[@]}"; do
+    if pg_exists "$c" && [ "$(pg_role "$c")" = down ]; then
+      pg_ctlcluster "$(pg_ver)" "$c" start
+      pg_wait_online "$c"
+      log "started $c (port $(pg_port_of "$c")), $(pg_role "$c")"
+    fi
+  done
+}
+
 # pg_promote: promote the standby. Without a standby, a synchronous
 # primary would wait for ever on each commit: unless
 # B2BPAY_CLUSTER_STRICT_SYNC=1, the new primary runs asynchronously until
@@ -606,10 +634,12 @@ case "$cmd" in
     ;;
   pg-stop-primary) pg_stop_primary "${1:-fast}" ;;
   pg-promote) pg_promote ;;
+  pg-stop-standby) pg_stop_standby ;;
+  pg-start) pg_start ;;
   pg-rejoin) pg_rejoin ;;
   pg-roles) pg_roles ;;
   *)
-    sed -n '2,17p' "$0" >&2
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' >&2
     exit 2
     ;;
 esac
