@@ -7,7 +7,7 @@ BIN       := bin/b2bpay
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: deploy-check all build demo demo-console screenshots test unit faults security bench lint services clean
+.PHONY: deploy-check all build demo demo-console screenshots test unit faults security bench lint services clean cluster-up cluster-down cluster-status cluster-test faults-cluster
 
 all: build
 
@@ -92,6 +92,22 @@ lint:
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 	@GO=$(GO) bash scripts/imports.sh
 	python3 scripts/check-doc-links.py README.md docs/*.md deploy/README.md
+
+# A real cluster on this machine (docs/cluster.md): three RabbitMQ nodes
+# (5701-5703) and a PostgreSQL primary (5441) with a synchronous standby
+# (5442), on ports and under var/cluster of their own: the system broker
+# and database are never touched. cluster-test checks it (needs cluster-up).
+cluster-up:
+	@bash scripts/cluster.sh up
+
+cluster-down:
+	@bash scripts/cluster.sh down
+
+cluster-status:
+	@bash scripts/cluster.sh status
+
+cluster-test:
+	B2BPAY_CLUSTER=1 $(GO) test -count=1 -v -timeout 10m ./cluster/
 
 clean:
 	rm -rf bin
