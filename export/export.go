@@ -33,6 +33,7 @@ type Store interface {
 	CutoffFinish(ctx context.Context, cutoffAt time.Time) error
 	CutoffHorizon(ctx context.Context, now time.Time) (time.Time, error)
 	CutoffRunsBetween(ctx context.Context, from, to time.Time) ([]time.Time, error)
+	BatchReissue(ctx context.Context, r Reissue) (Batch, error)
 }
 
 // Config configures an Exporter.
@@ -282,8 +283,8 @@ func (x *Exporter) Redeliver(ctx context.Context, batchID, dir string) (string, 
 	if err != nil {
 		return "", err
 	}
-	if b.State != "written" {
-		return "", fmt.Errorf("batch %s is %s: it has not been delivered yet (the next run writes it)", b.ID, b.State)
+	if b.State == BatchClaimed || b.SHA256 == "" {
+		return "", fmt.Errorf("batch %s is %s: it has not been written yet (the next run writes it)", b.ID, b.State)
 	}
 	if dir == "" {
 		if err := x.ownDir(ctx, b); err != nil {

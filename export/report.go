@@ -22,6 +22,9 @@ import (
 type ReportStore interface {
 	StatusReportApply(ctx context.Context, sha256, fileName, messageID string, entries []ReportEntry) (int, error)
 	StatusReportQuarantine(ctx context.Context, sha256, fileName, messageID, reason string) error
+	// BatchAcknowledge applies a report's group status to the file it
+	// answers (see ack.go).
+	BatchAcknowledge(ctx context.Context, batchID, status, reason string) (AckOutcome, error)
 }
 
 // MaxReportBytes bounds a status report file.
@@ -39,6 +42,8 @@ type Reports struct {
 	Store ReportStore
 	Dir   string
 	Log   *slog.Logger
+	// Acked, when set, is told each file acknowledged or rejected.
+	Acked func(AckOutcome)
 }
 
 // ImportSummary says what one pass over the inbound directory did.
@@ -103,6 +108,9 @@ func (r *Reports) importFile(ctx context.Context, name string) (int, string, err
 	if err != nil {
 		return 0, "quarantined", r.quarantine(ctx, name, sha, "", "not a readable pacs.002 report: "+err.Error())
 	}
+	if done, err := r.acknowledge(ctx, name, sha, rep); done || err != nil {
+		return 0, "quarantined", err
+	}
 	if len(rep.Entries) == 0 && groupFinal[rep.GroupStatus] {
 		// A status for the whole file and none per payment: b2bpay applies
 		// per-payment statuses only, so a person must decide.
@@ -130,7 +138,9 @@ func (r *Reports) importFile(ctx context.Context, name string) (int, string, err
 // groupFinal are the group statuses that settle or reject a whole file (or
 // part of it, PART): a report with one of them and no transaction statuses
 // cannot be applied payment by payment.
-var groupFinal = map[string]bool{"ACSC": true, "ACCC": true, "RJCT": true, "PART": true}
+// A group RJCT alone rejects the file (ack.go): its payments stay
+// exported until it is re-issued.
+var groupFinal = map[string]bool{"ACSC": true, "ACCC": true, "PART": true}
 
 func groupOnlyReason(rep iso20022.StatusReport) string {
 	what := "settled"

@@ -25,7 +25,9 @@ type Batch struct {
 	Count           int
 	ControlSumMinor int64
 	// State is "claimed" (payments assigned, file not yet known to be
-	// written) or "written".
+	// written), "written", then, through delivery (delivery.go),
+	// "delivered" or "delivery_failed", "acknowledged" or "rejected", and
+	// "superseded" once re-issued.
 	State     string
 	SHA256    string
 	CreatedAt time.Time
@@ -33,6 +35,37 @@ type Batch struct {
 	// Dir is the outbound directory the file goes to, recorded at the
 	// claim ("" for a batch claimed before directories were recorded).
 	Dir string
+	// Delivery records the file's delivery and acknowledgement.
+	Delivery Delivery
+}
+
+// The states of a batch.
+const (
+	BatchClaimed        = "claimed"
+	BatchWritten        = "written"
+	BatchDelivered      = "delivered"
+	BatchDeliveryFailed = "delivery_failed"
+	BatchAcknowledged   = "acknowledged"
+	BatchRejected       = "rejected"
+	BatchSuperseded     = "superseded"
+)
+
+// Delivery is what is known of a batch file's way to the clearing gateway.
+type Delivery struct {
+	// Attempts counts the failed attempts since the last success.
+	Attempts      int
+	NextAttemptAt *time.Time
+	LastError     string
+	DeliveredAt   *time.Time
+	// To names the target it was delivered to (no secret).
+	To string
+	// AckStatus is the pacs.002 group status that acknowledged or
+	// rejected the file, AckReason its reason.
+	AckStatus, AckReason string
+	AcknowledgedAt       *time.Time
+	// SupersededBy is the batch that re-issued this one, ReissueOf the
+	// batch this one re-issues.
+	SupersededBy, ReissueOf string
 }
 
 // BatchItem is one payment of a batch, as a file needs it.
@@ -109,3 +142,33 @@ type ReportRefusal struct{ Reason string }
 
 // Error implements error.
 func (r *ReportRefusal) Error() string { return "status report refused: " + r.Reason }
+
+// AckOutcome says what a file's group status did.
+type AckOutcome struct {
+	// Changed is true when the batch moved (to acknowledged or rejected).
+	Changed bool
+	// State is the batch's state after.
+	State string
+	// Superseded is true for an acceptance of a file already re-issued:
+	// both files may be settled (alert).
+	Superseded bool
+}
+
+// AckAccepts reports whether a pacs.002 group status acknowledges a file
+// (accepted, technically or for settlement, settled, partly accepted);
+// RJCT rejects it; the others (PDNG, RCVD) say nothing of it.
+func AckAccepts(status string) bool { return ackAccepting[status] }
+
+// AckStatus reports whether a group status acknowledges or rejects a file.
+func AckStatus(status string) bool { return ackAccepting[status] || status == "RJCT" }
+
+var ackAccepting = map[string]bool{"ACTC": true, "ACCP": true, "ACSP": true, "ACSC": true, "ACCC": true, "ACWC": true, "PART": true}
+
+// Reissue asks for a batch's file to be re-issued.
+type Reissue struct {
+	BatchID string
+	// Operator and Reason go in the audit trail.
+	Operator, Reason string
+	// FileName names the new batch's file from its id.
+	FileName func(batchID string) string
+}

@@ -19,6 +19,18 @@ const (
 	EventRefused EventKind = "refused"
 	// EventStateChanged reports a later change of a payment's state.
 	EventStateChanged EventKind = "state_changed"
+	// EventFileStatus reports what happened to the interbank file that
+	// carries a payment (delivered, acknowledged, rejected, re-issued):
+	// the payment's own state does not change.
+	EventFileStatus EventKind = "file_status"
+)
+
+// The file statuses a file_status event reports.
+const (
+	FileDelivered    = "delivered"
+	FileAcknowledged = "acknowledged"
+	FileRejected     = "rejected"
+	FileReissued     = "reissued"
 )
 
 // Event is a status event sent to the upstream system that owns a request.
@@ -38,6 +50,10 @@ type Event struct {
 	Actor      *Actor    `json:"actor,omitempty"`
 	Code       Code      `json:"code,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
+	// BatchID and FileStatus are set on file_status events: the file's
+	// message id and what happened to it.
+	BatchID    string    `json:"batch_id,omitempty"`
+	FileStatus string    `json:"file_status,omitempty"`
 	At         time.Time `json:"at"`
 }
 
@@ -70,5 +86,17 @@ func StateChangedEvent(p *Payment, e Entry) Event {
 		Kind: EventStateChanged, UpstreamID: p.UpstreamID, RequestID: p.RequestID,
 		PaymentID: p.ID, OrderRef: p.OrderRef, State: e.To, Action: e.Action, Actor: &actor,
 		Code: e.Code, Reason: e.Note, At: e.At,
+	}
+}
+
+// FileStatusEvent reports that the interbank file batchID carrying p
+// reached status (FileDelivered, …), with the clearing's code and reason
+// if any. Its ID names the file and the status, so a copy is recognisable.
+func FileStatusEvent(p *Payment, batchID, status string, code Code, reason string, at time.Time) Event {
+	return Event{
+		Schema: EventSchema, ID: p.UpstreamID + "/" + p.RequestID + "/file/" + batchID + "/" + status,
+		Kind: EventFileStatus, UpstreamID: p.UpstreamID, RequestID: p.RequestID,
+		PaymentID: p.ID, OrderRef: p.OrderRef, State: p.State, BatchID: batchID, FileStatus: status,
+		Code: code, Reason: reason, At: at.UTC(),
 	}
 }

@@ -289,15 +289,20 @@ func (s *Store) BatchGet(ctx context.Context, id string) (export.Batch, error) {
 
 func (s *Store) batchList(ctx context.Context, tail string, args ...any) ([]export.Batch, error) {
 	rows, err := s.pool.Query(ctx, `SELECT b.id, r.cutoff_at, b.debtor_bank_id, b.currency, b.settlement_date, b.format, b.file_name,
-		b.count, b.control_sum_minor, b.state, coalesce(b.sha256, ''), b.created_at, b.written_at, coalesce(b.outbound_dir, '')
+		b.count, b.control_sum_minor, b.state, coalesce(b.sha256, ''), b.created_at, b.written_at, coalesce(b.outbound_dir, ''),
+		b.delivery_attempts, b.next_attempt_at, b.last_error, b.delivered_at, b.delivered_to, b.ack_status, b.ack_reason,
+		b.acknowledged_at, coalesce(b.superseded_by, ''), coalesce(b.reissue_of, '')
 		FROM batches b JOIN cutoff_runs r ON r.id = b.cutoff_run_id `+tail, args...)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (export.Batch, error) {
 		var b export.Batch
+		d := &b.Delivery
 		err := row.Scan(&b.ID, &b.CutoffAt, &b.DebtorBankID, &b.Currency, &b.SettlementDate, &b.Format, &b.FileName,
-			&b.Count, &b.ControlSumMinor, &b.State, &b.SHA256, &b.CreatedAt, &b.WrittenAt, &b.Dir)
+			&b.Count, &b.ControlSumMinor, &b.State, &b.SHA256, &b.CreatedAt, &b.WrittenAt, &b.Dir,
+			&d.Attempts, &d.NextAttemptAt, &d.LastError, &d.DeliveredAt, &d.To, &d.AckStatus, &d.AckReason,
+			&d.AcknowledgedAt, &d.SupersededBy, &d.ReissueOf)
 		return b, err
 	})
 }

@@ -69,7 +69,7 @@ func (s *Store) reportEntryTx(ctx context.Context, tx pgx.Tx, en export.ReportEn
 		return false, &export.ReportRefusal{Reason: fmt.Sprintf("transaction id %q is not a b2bpay payment id", payment.Clip(en.PaymentID, 80))}
 	}
 	p, err := scanPayment(tx.QueryRow(ctx, `SELECT `+prefixed("p.", paymentColumns)+` FROM payments p
-		JOIN batch_payments bp ON bp.payment_id = p.id WHERE p.id = $1 AND bp.batch_id = $2 FOR UPDATE OF p`, en.PaymentID, en.BatchID))
+		JOIN batch_payments bp ON bp.payment_id = p.id WHERE p.id = $1 AND bp.batch_id = $2 AND bp.live FOR UPDATE OF p`, en.PaymentID, en.BatchID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, &export.ReportRefusal{Reason: fmt.Sprintf("payment %s is not in batch %s", en.PaymentID, payment.Clip(en.BatchID, 80))}
 	}

@@ -142,6 +142,8 @@ command -v xmllint >/dev/null || tools+=(libxml2-utils)
 command -v amqp-publish >/dev/null || tools+=(amqp-tools)
 command -v oathtool >/dev/null || tools+=(oathtool)
 command -v openssl >/dev/null || tools+=(openssl)
+# The delivery tests start a real OpenSSH sshd (internal-sftp) as the clearing gateway.
+[ -x /usr/sbin/sshd ] || tools+=(openssh-server)
 
 if [ ${#services[@]} -gt 0 ] && ! debian_like; then
   die "$(
