@@ -226,6 +226,10 @@ type ServeOptions struct {
 	Export     *export.Exporter
 	Reports    *export.Reports
 	CutoffTick time.Duration
+	// Deliver, when set, delivers written files to the clearing gateway
+	// after each cutoff tick, retries failed deliveries and raises the
+	// alert for files not acknowledged in time.
+	Deliver *export.Deliverer
 	// Elector, when set, lets one b2bpay process among several run the
 	// scheduled jobs.
 	Elector gocron.Elector
@@ -352,6 +356,7 @@ func (a *App) schedule(opt ServeOptions, m *Metrics) (gocron.Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
+	m.countDelivery(opt.Deliver, opt.Reports)
 	every := func(name string, d time.Duration, run func(context.Context) error) error {
 		_, err := sched.NewJob(gocron.DurationJob(d), gocron.NewTask(func(ctx context.Context) {
 			if err := run(ctx); err != nil {
@@ -373,7 +378,9 @@ func (a *App) schedule(opt ServeOptions, m *Metrics) (gocron.Scheduler, error) {
 			for _, r := range results {
 				m.CutoffRan(r)
 			}
-			return err
+			// Delivery follows each tick: this tick's files, those written
+			// while the gateway was down, failed ones whose time has come.
+			return errors.Join(err, deliveryTick(ctx, opt.Deliver))
 		}); err != nil {
 			return nil, err
 		}

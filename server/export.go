@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -66,6 +67,7 @@ type ExportConfig struct {
 	calSource         *calendarSource
 	maxPerFile        int
 	instg, instd      string
+	delivery          DeliverySettings
 }
 
 // ExportSettings are the export's settings as the command line gives them.
@@ -81,6 +83,9 @@ type ExportSettings struct {
 	// InstructingAgent and InstructedAgent are bank ids written as
 	// InstgAgt and InstdAgt, when set.
 	InstructingAgent, InstructedAgent string
+	// Delivery configures the delivery of the files to the clearing
+	// gateway (filedelivery.go).
+	Delivery DeliverySettings
 }
 
 // LoadExport checks the export's settings once: the calendar, the
@@ -109,7 +114,7 @@ func LoadExport(s ExportSettings, loc *time.Location) (ExportConfig, error) {
 		}
 	}
 	return ExportConfig{outbound: s.Outbound, inbound: s.Inbound, schedule: sched, cal: cal, calSource: src,
-		maxPerFile: s.MaxPerFile, instg: s.InstructingAgent, instd: s.InstructedAgent}, nil
+		maxPerFile: s.MaxPerFile, instg: s.InstructingAgent, instd: s.InstructedAgent, delivery: s.Delivery}, nil
 }
 
 // exporter builds the exporter and the status-report reader.
@@ -153,9 +158,13 @@ func (a *App) CutoffRun(ctx context.Context, w io.Writer, ec ExportConfig, at ti
 		fmt.Fprintf(w, "warning: cutoff %s is %s in the future, run because of --force\n",
 			at.In(a.Config.Location).Format(time.RFC3339), ahead.Round(time.Second))
 	}
+	d, err := a.Deliverer(ec)
+	if err != nil {
+		return err
+	}
 	res, err := x.RunManual(ctx, at.UTC())
 	printCutoffRun(w, res, a.Config.Location, ec.cal)
-	return err
+	return errors.Join(err, deliverAfter(ctx, w, d))
 }
 
 // BatchList writes the latest limit batches.
@@ -165,11 +174,11 @@ func (a *App) BatchList(ctx context.Context, w io.Writer, limit int) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "BATCH\tCUTOFF\tBANK\tCURRENCY\tSETTLES\tPAYMENTS\tCONTROL SUM\tSTATE\tFILE")
+	fmt.Fprintln(tw, "BATCH\tCUTOFF\tBANK\tCURRENCY\tSETTLES\tPAYMENTS\tCONTROL SUM\tSTATE\tDELIVERY\tACK\tFILE")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.ID, b.CutoffAt.In(a.Config.Location).Format("2006-01-02 15:04"),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", b.ID, b.CutoffAt.In(a.Config.Location).Format("2006-01-02 15:04"),
 			b.DebtorBankID, b.Currency, b.SettlementDate.Format(payment.DateLayout), b.Count,
-			payment.FormatAmount(b.ControlSumMinor, b.Currency), b.State, b.FileName)
+			payment.FormatAmount(b.ControlSumMinor, b.Currency), b.State, deliveryCell(b, a.Config.Location), ackCell(b, a.Config.Location), b.FileName)
 	}
 	return tw.Flush()
 }
@@ -184,8 +193,12 @@ func (a *App) BatchShow(ctx context.Context, w io.Writer, id string) error {
 	if dir == "" {
 		dir = "(not recorded)"
 	}
-	fmt.Fprintf(w, "batch     %s (%s)\ncutoff    %s\nfile      %s\ndir       %s\nformat    %s\nbank      %s\nsettles   %s\npayments  %d\ncontrol   %s %s\nsha256    %s\n\n",
-		b.ID, b.State, b.CutoffAt.In(a.Config.Location).Format(time.RFC3339), b.FileName, dir, b.Format, b.DebtorBankID,
+	fmt.Fprintf(w, "batch     %s (%s)\ndelivery  %s\nack       %s\n", b.ID, b.State, deliveryCell(b, a.Config.Location), ackCell(b, a.Config.Location))
+	if b.Delivery.LastError != "" {
+		fmt.Fprintf(w, "error     %s\n", b.Delivery.LastError)
+	}
+	fmt.Fprintf(w, "cutoff    %s\nfile      %s\ndir       %s\nformat    %s\nbank      %s\nsettles   %s\npayments  %d\ncontrol   %s %s\nsha256    %s\n\n",
+		b.CutoffAt.In(a.Config.Location).Format(time.RFC3339), b.FileName, dir, b.Format, b.DebtorBankID,
 		b.SettlementDate.Format(payment.DateLayout), b.Count, payment.FormatAmount(b.ControlSumMinor, b.Currency), b.Currency, b.SHA256)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tPAYMENT\tORDER\tAMOUNT\tCREDITOR\tSTATE")

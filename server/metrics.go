@@ -39,6 +39,8 @@ type Metrics struct {
 	// db holds the figures read from the database, refreshed in the
 	// background: a scrape never queries the database.
 	db *dbFigures
+	// delivery counts deliveries and acknowledgements (delivery.go).
+	delivery *deliveryMetrics
 }
 
 // metricsRefresh is how often the database figures of the metrics are read.
@@ -51,6 +53,10 @@ type dbFigures struct {
 	store *postgres.Store
 	mu    sync.Mutex
 	figures
+	// delivery, when set, has its gauges read with the others, against
+	// ackTimeout (export.DefaultAckTimeout when 0).
+	delivery   *deliveryMetrics
+	ackTimeout time.Duration
 }
 
 // figures are the values of one refresh; -1 (and known false) until the
@@ -81,6 +87,13 @@ func (d *dbFigures) refresh(ctx context.Context) {
 	d.mu.Lock()
 	d.figures = f
 	d.mu.Unlock()
+	if d.delivery != nil {
+		timeout := d.ackTimeout
+		if timeout <= 0 {
+			timeout = export.DefaultAckTimeout
+		}
+		d.delivery.refresh(ctx, d.store, timeout)
+	}
 }
 
 // run refreshes the figures at once and then every interval until ctx is done.
@@ -144,6 +157,8 @@ func NewMetrics(store *postgres.Store) *Metrics {
 	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.held, m.reports, pending,
 		m.missed, m.caughtUp, lastAge, stuck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registerDelivery()
+	m.db.delivery = m.delivery
 	return m
 }
 

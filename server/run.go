@@ -117,6 +117,9 @@ func Run(ctx context.Context, cfg Config, s Settings) error {
 		if opt.Export, opt.Reports, err = a.Exporter(ec); err != nil {
 			return err
 		}
+		if opt.Deliver, err = a.Deliverer(ec); err != nil {
+			return err
+		}
 		elector := postgres.NewElector(cfg.DatabaseURL, electorKey, cfg.Logger)
 		defer elector.Close()
 		opt.Elector = elector

@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/server"
 )
 
@@ -22,12 +23,25 @@ var exportFlags = []cli.Flag{
 	&cli.IntFlag{Name: "max-per-file", Value: 10000, Sources: cli.EnvVars("B2BPAY_MAX_PER_FILE"), Usage: "most payments in one file"},
 	&cli.StringFlag{Name: "instructing-agent", Sources: cli.EnvVars("B2BPAY_INSTRUCTING_AGENT"), Usage: "bank id written as InstgAgt (optional)"},
 	&cli.StringFlag{Name: "instructed-agent", Sources: cli.EnvVars("B2BPAY_INSTRUCTED_AGENT"), Usage: "bank id written as InstdAgt (optional)"},
+	&cli.StringFlag{Name: "deliver", Sources: cli.EnvVars("B2BPAY_DELIVER"),
+		Usage: "deliver each written file to the clearing gateway: sftp://user@host:port/dir or dir:/path (default: none, files stay in --outbound-dir)"},
+	&cli.StringFlag{Name: "deliver-key", Sources: cli.EnvVars("B2BPAY_DELIVER_KEY"), Usage: "SSH private key file for --deliver sftp://"},
+	&cli.StringFlag{Name: "deliver-known-hosts", Sources: cli.EnvVars("B2BPAY_DELIVER_KNOWN_HOSTS"),
+		Usage: "the gateway's pinned host key: a known_hosts file, or its SHA256:… fingerprint"},
+	&cli.DurationFlag{Name: "ack-timeout", Value: 2 * time.Hour, Sources: cli.EnvVars("B2BPAY_ACK_TIMEOUT"),
+		Usage: "alert (batch_unacknowledged) when a delivered file has no pacs.002 group status after this long"},
+	&cli.DurationFlag{Name: "deliver-retry", Value: time.Minute, Sources: cli.EnvVars("B2BPAY_DELIVER_RETRY"),
+		Usage: "first wait after a failed delivery, doubled each failure up to 1 h"},
 }
 
 func exportSettings(cmd *cli.Command) server.ExportSettings {
 	return server.ExportSettings{Outbound: cmd.String("outbound-dir"), Inbound: cmd.String("inbound-dir"), Cutoffs: cmd.String("cutoffs"),
 		Calendar: cmd.String("calendar"), MaxPerFile: int(cmd.Int("max-per-file")),
-		InstructingAgent: cmd.String("instructing-agent"), InstructedAgent: cmd.String("instructed-agent")}
+		InstructingAgent: cmd.String("instructing-agent"), InstructedAgent: cmd.String("instructed-agent"),
+		Delivery: server.DeliverySettings{
+			Target:     export.TargetSettings{Spec: cmd.String("deliver"), KeyFile: cmd.String("deliver-key"), KnownHosts: cmd.String("deliver-known-hosts")},
+			AckTimeout: cmd.Duration("ack-timeout"), RetryMin: cmd.Duration("deliver-retry"), RetryMax: time.Hour,
+		}}
 }
 
 // withExport runs fn with the database open and the export configured.
@@ -100,7 +114,7 @@ func cutoffCommand() *cli.Command {
 func batchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "batch",
-		Usage: "list batches, show one, or deliver its file again",
+		Usage: "list batches, show one, write its file again, or re-issue it",
 		Commands: []*cli.Command{{
 			Name: "list", Usage: "the latest batches",
 			Flags: []cli.Flag{&cli.IntFlag{Name: "limit", Value: 50}},
@@ -118,6 +132,18 @@ func batchCommand() *cli.Command {
 			Action: func(ctx context.Context, cmd *cli.Command) error {
 				return withExport(ctx, cmd, func(a *server.App, ec server.ExportConfig) error {
 					return a.BatchRedeliver(ctx, cmd.Root().Writer, ec, cmd.Args().First(), cmd.String("to"))
+				})
+			},
+		}, {
+			Name: "reissue", ArgsUsage: "BATCH_ID",
+			Usage: "write a new file (new message id) for a rejected or lost batch's payments, supersede the old one, deliver it (audited)",
+			Flags: append([]cli.Flag{
+				&cli.StringFlag{Name: "operator", Required: true, Usage: "who re-issues (audit trail)"},
+				&cli.StringFlag{Name: "reason", Required: true, Usage: "why (audit trail)"},
+			}, exportFlags...),
+			Action: func(ctx context.Context, cmd *cli.Command) error {
+				return withExport(ctx, cmd, func(a *server.App, ec server.ExportConfig) error {
+					return a.BatchReissue(ctx, cmd.Root().Writer, ec, cmd.Args().First(), cmd.String("operator"), cmd.String("reason"))
 				})
 			},
 		}},
