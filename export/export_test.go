@@ -213,7 +213,7 @@ func TestRedeliver(t *testing.T) {
 	_, err = f.pool.Exec(ctx, `UPDATE batches SET state = 'claimed', sha256 = NULL WHERE id = $1`, res.Batches[1].ID)
 	require.NoError(t, err)
 	_, err = x.Redeliver(ctx, res.Batches[1].ID, elsewhere)
-	require.ErrorContains(t, err, "has not been delivered yet")
+	require.ErrorContains(t, err, "has not been written yet")
 	_, err = x.Redeliver(ctx, "B20990101000000-0001", elsewhere)
 	require.ErrorIs(t, err, payment.ErrNotFound)
 }

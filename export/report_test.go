@@ -176,7 +176,9 @@ func TestReports(t *testing.T) {
 	r.drop(t, "pacs002-0004.xml", "CNAPS-STS-0004", r.batch.ID, iso20022.StatusEntry{OriginalTransactionID: "TX-1", Status: "ACSC"})
 	// A return after a settlement: a settled payment cannot be returned.
 	r.drop(t, "pacs002-0005.xml", "CNAPS-STS-0005", r.batch.ID, r.entry(p[0], "RJCT", "AM04"))
-	// The whole file rejected at group level, with no transaction status.
+	// The whole file rejected at group level, with no transaction status:
+	// the batch is rejected (its payments stay exported until the file is
+	// re-issued), the report applied.
 	var whole bytes.Buffer
 	require.NoError(t, iso20022.WriteStatusReport(&whole, iso20022.StatusReport{
 		MessageID: "CNAPS-STS-0006", CreatedAt: time.Date(2026, 3, 10, 9, 50, 0, 0, time.UTC), OriginalMessageID: r.other.ID,
@@ -185,11 +187,16 @@ func TestReports(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(r.inbound, "pacs002-0006.xml"), whole.Bytes(), 0o600))
 	sum, err = r.reports.RunOnce(ctx)
 	require.NoError(t, err)
-	require.Equal(t, export.ImportSummary{Files: 4, Quarantined: 4}, sum)
+	require.Equal(t, export.ImportSummary{Files: 4, Applied: 1, Quarantined: 3}, sum)
 	r.requireQuarantined(t, "garbage.xml", "not a readable pacs.002 report")
 	r.requireQuarantined(t, "pacs002-0004.xml", `transaction id "TX-1" is not a b2bpay payment id`)
 	r.requireQuarantined(t, "pacs002-0005.xml", "payment "+p[0]+" is settled; a report cannot return it")
-	r.requireQuarantined(t, "pacs002-0006.xml", "rejected the whole file")
+	require.FileExists(t, filepath.Join(r.inbound, "processed", "pacs002-0006.xml"))
+	rejected, err := r.store.BatchGet(ctx, r.other.ID)
+	require.NoError(t, err)
+	require.Equal(t, export.BatchRejected, rejected.State)
+	require.Equal(t, "RJCT", rejected.Delivery.AckStatus)
+	require.Equal(t, "FF01 Invalid file format", rejected.Delivery.AckReason)
 	require.Equal(t, states, r.states(t, p))
 	r.requireStates(t, []string{r.otherID}, payment.StateExported)
 	require.Equal(t, events, r.stateEvents(t))
