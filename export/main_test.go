@@ -210,12 +210,12 @@ func (f *fixture) requireStates(t *testing.T, ids []string, want payment.State) 
 	}
 }
 
-// batchOf returns, for every payment in a batch, the batch it is in; the
+// batchOf returns, for every payment in a batch, the batch it is live in; the
 // query fails the test if a payment were in two (it cannot be: the
 // database refuses).
 func (f *fixture) batchOf(t *testing.T) map[string]string {
 	t.Helper()
-	rows, err := f.pool.Query(t.Context(), `SELECT payment_id::text, batch_id FROM batch_payments`)
+	rows, err := f.pool.Query(t.Context(), `SELECT payment_id::text, batch_id FROM batch_payments WHERE live`)
 	require.NoError(t, err)
 	defer rows.Close()
 	out := map[string]string{}
