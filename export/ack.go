@@ -19,7 +19,7 @@ func (r *Reports) acknowledge(ctx context.Context, name, sha string, rep iso2002
 	if !AckStatus(rep.GroupStatus) || rep.OriginalMessageID == "" {
 		return false, nil
 	}
-	why := strings.TrimSpace(strings.Join([]string{rep.GroupReasonCode, rep.GroupReasonProprietary, rep.GroupAdditionalInfo}, " "))
+	why := strings.Join(strings.Fields(strings.Join([]string{rep.GroupReasonCode, rep.GroupReasonProprietary, rep.GroupAdditionalInfo}, " ")), " ")
 	out, err := r.Store.BatchAcknowledge(ctx, rep.OriginalMessageID, rep.GroupStatus, why)
 	var refusal *ReportRefusal
 	switch {
