@@ -24,6 +24,13 @@ const (
 	BatchSettled  = "settled"  // every payment settled
 	BatchRejected = "rejected" // every payment rejected or returned
 	BatchPartly   = "partly"   // some payments settled, rejected or returned, not all the same way
+	// The file's way to the clearing (docs/export.md, delivery), until the
+	// status reports speak of its payments.
+	BatchDelivered      = "delivered"       // on the clearing gateway, not yet acknowledged
+	BatchDeliveryFailed = "delivery_failed" // delivery failing, retried
+	BatchAcknowledged   = "acknowledged"    // accepted by a pacs.002 group status
+	BatchFileRejected   = "file_rejected"   // the whole file rejected (RJCT): to re-issue
+	BatchSuperseded     = "superseded"      // re-issued as another batch
 )
 
 // BatchView is one batch: one interbank file.
@@ -81,7 +88,7 @@ func (s *Service) batchView(b export.Batch, states map[payment.State]int) BatchV
 	if b.WrittenAt != nil {
 		v.WrittenAt = b.WrittenAt.UTC()
 	}
-	if b.State == BatchWritten {
+	if b.State != BatchClaimed {
 		v.Manifest = export.ManifestName(b.FileName)
 	}
 	v.State = batchState(b.State, b.Count, states)
@@ -91,14 +98,17 @@ func (s *Service) batchView(b export.Batch, states map[payment.State]int) BatchV
 // batchState is a batch's state: its file's until a status report
 // settled, rejected or returned any of its payments.
 func batchState(fileState string, count int, states map[payment.State]int) string {
-	if fileState != BatchWritten {
+	switch fileState {
+	case BatchClaimed:
 		return fileState
+	case export.BatchRejected:
+		fileState = BatchFileRejected
 	}
 	settled := states[payment.StateSettled]
 	rejected := states[payment.StateRejected] + states[payment.StateReturned]
 	switch {
 	case settled+rejected == 0:
-		return BatchWritten
+		return fileState
 	case settled == count:
 		return BatchSettled
 	case rejected == count:
@@ -124,7 +134,7 @@ func (s *Service) BatchFile(ctx context.Context, id string) (name string, body, 
 	if err != nil {
 		return "", nil, nil, err
 	}
-	if b.State != BatchWritten {
+	if b.State == BatchClaimed || b.SHA256 == "" {
 		return "", nil, nil, fmt.Errorf("batch %s: %w", b.ID, ErrNotWritten)
 	}
 	dir := b.Dir
