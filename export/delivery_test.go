@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/export"
+	"github.com/b2bpay/b2bpay/export/sftptest"
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
 )
@@ -82,7 +83,7 @@ func TestDeliveryGatewayDownOverCutoff(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	f := newFixture(t)
-	g := newGateway(t)
+	g := sftptest.New(t)
 	g.Stop()
 	out := t.TempDir()
 	ids := f.submit(t, bankCNAPS, "CNY", 5, "2026-03-10")
@@ -166,7 +167,7 @@ func TestDeliveryGatewayDownOverCutoff(t *testing.T) {
 		_, _ = d.RunOnce(ctx)
 	}()
 	require.Equal(t, export.BatchWritten, f.batch(t, res.Batches[0].ID).State, "the upload is not recorded")
-	require.Contains(t, g.files(t), res.Batches[0].FileName, "but it is on the gateway")
+	require.Contains(t, g.Files(t), res.Batches[0].FileName, "but it is on the gateway")
 	d.Crash = nil
 	sum, err = d.RunOnce(ctx)
 	require.NoError(t, err)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/b2bpay/b2bpay/export"
+	"github.com/b2bpay/b2bpay/export/sftptest"
 )
 
 // bigFile writes size bytes that do not compress into dir and returns its
@@ -50,7 +51,7 @@ func bigFile(t *testing.T, dir, name string, size int) (string, string) {
 // nothing.
 func TestSFTPCutMidTransfer(t *testing.T) {
 	t.Parallel()
-	g := newGateway(t)
+	g := sftptest.New(t)
 	local, sum := bigFile(t, t.TempDir(), "B20260310100000-0001.pacs.008.xml", 96<<20)
 	target := g.Target(t)
 
@@ -60,7 +61,7 @@ func TestSFTPCutMidTransfer(t *testing.T) {
 	var partial string
 	deadline := time.Now().Add(30 * time.Second)
 	for partial == "" && time.Now().Before(deadline) {
-		for _, n := range g.files(t) {
+		for _, n := range g.Files(t) {
 			if fi, err := os.Stat(filepath.Join(g.Dir, n)); err == nil && strings.HasPrefix(n, ".") && fi.Size() > 1<<20 {
 				partial = n
 			}
@@ -76,7 +77,7 @@ func TestSFTPCutMidTransfer(t *testing.T) {
 	g.Stop()
 	err := <-done
 	require.Error(t, err, "the cut transfer fails")
-	require.NotContains(t, g.files(t), filepath.Base(local), "a partial upload never has the final name")
+	require.NotContains(t, g.Files(t), filepath.Base(local), "a partial upload never has the final name")
 	fi, serr := os.Stat(filepath.Join(g.Dir, partial))
 	require.NoError(t, serr)
 	require.Less(t, fi.Size(), int64(96<<20), "the transfer was cut mid-file")
@@ -84,10 +85,10 @@ func TestSFTPCutMidTransfer(t *testing.T) {
 
 	g.Start()
 	require.NoError(t, target.Put(t.Context(), filepath.Base(local), local, sum))
-	require.Equal(t, []string{filepath.Base(local)}, g.files(t), "delivered once; the cut attempt's temporary file is gone")
+	require.Equal(t, []string{filepath.Base(local)}, g.Files(t), "delivered once; the cut attempt's temporary file is gone")
 	require.Equal(t, sum, fileSHA256(t, filepath.Join(g.Dir, filepath.Base(local))))
 	require.NoError(t, target.Put(t.Context(), filepath.Base(local), local, sum), "delivering again is a no-op")
-	require.Equal(t, []string{filepath.Base(local)}, g.files(t))
+	require.Equal(t, []string{filepath.Base(local)}, g.Files(t))
 }
 
 // TestSFTPHostKeyPinned refuses a gateway whose host key is not the
@@ -95,10 +96,10 @@ func TestSFTPCutMidTransfer(t *testing.T) {
 // fingerprint is accepted.
 func TestSFTPHostKeyPinned(t *testing.T) {
 	t.Parallel()
-	g := newGateway(t)
+	g := sftptest.New(t)
 	local, sum := bigFile(t, t.TempDir(), "f.xml", 1000)
 
-	other := writeKey(t, filepath.Join(t.TempDir(), "other"))
+	other := sftptest.WriteKey(t, filepath.Join(t.TempDir(), "other"))
 	wrongHosts := filepath.Join(t.TempDir(), "known_hosts")
 	require.NoError(t, os.WriteFile(wrongHosts, []byte("[127.0.0.1]:"+strings.Split(g.Addr(), ":")[1]+" "+
 		strings.TrimSpace(string(ssh.MarshalAuthorizedKey(other.PublicKey())))+"\n"), 0o600))
@@ -110,16 +111,16 @@ func TestSFTPHostKeyPinned(t *testing.T) {
 		require.NoError(t, err)
 		err = tg.Put(t.Context(), "f.xml", local, sum)
 		require.ErrorContains(t, err, "alert=delivery_host_key", pin)
-		require.Empty(t, g.files(t), "nothing sent to a host with another key")
+		require.Empty(t, g.Files(t), "nothing sent to a host with another key")
 	}
 	tg, err := export.ParseTarget(export.TargetSettings{Spec: g.Spec(), KeyFile: g.KeyFile, KnownHosts: ssh.FingerprintSHA256(g.HostKey)})
 	require.NoError(t, err)
 	require.NoError(t, tg.Put(t.Context(), "f.xml", local, sum))
-	require.Equal(t, []string{"f.xml"}, g.files(t))
+	require.Equal(t, []string{"f.xml"}, g.Files(t))
 
 	// A key the gateway does not authorize is refused too.
 	stranger := filepath.Join(t.TempDir(), "stranger")
-	writeKey(t, stranger)
+	sftptest.WriteKey(t, stranger)
 	tg, err = export.ParseTarget(export.TargetSettings{Spec: g.Spec(), KeyFile: stranger, KnownHosts: g.KnownHosts})
 	require.NoError(t, err)
 	require.ErrorContains(t, tg.Put(t.Context(), "g.xml", local, sum), "unable to authenticate")
@@ -129,7 +130,7 @@ func TestSFTPHostKeyPinned(t *testing.T) {
 // bytes as it is, and says so.
 func TestSFTPRemoteDiffers(t *testing.T) {
 	t.Parallel()
-	g := newGateway(t)
+	g := sftptest.New(t)
 	local, sum := bigFile(t, t.TempDir(), "f.xml", 1000)
 	require.NoError(t, os.WriteFile(filepath.Join(g.Dir, "f.xml"), []byte("someone else's file"), 0o644))
 	err := g.Target(t).Put(t.Context(), "f.xml", local, sum)
@@ -137,7 +138,7 @@ func TestSFTPRemoteDiffers(t *testing.T) {
 	got, rerr := os.ReadFile(filepath.Join(g.Dir, "f.xml"))
 	require.NoError(t, rerr)
 	require.True(t, bytes.Equal([]byte("someone else's file"), got), "never replaced")
-	require.Equal(t, []string{"f.xml"}, g.files(t), "no temporary file left")
+	require.Equal(t, []string{"f.xml"}, g.Files(t), "no temporary file left")
 }
 
 // TestParseTarget refuses settings that would not authenticate safely.

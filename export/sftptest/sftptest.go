@@ -1,4 +1,10 @@
-package export_test
+// Package sftptest runs a real OpenSSH sshd on a free loopback port as the
+// clearing gateway of the delivery tests (export's and the fault suite's):
+// its own host key, key authentication only, internal-sftp forced, files
+// landing in a plain directory. It can be stopped mid-transfer (the
+// listener and every session process it forked are killed) and started
+// again on the same port with the same keys.
+package sftptest
 
 import (
 	"bytes"
@@ -25,32 +31,36 @@ import (
 	"github.com/b2bpay/b2bpay/testkit"
 )
 
-// sshdPath is OpenSSH's server, installed by scripts/services.sh.
-const sshdPath = "/usr/sbin/sshd"
+// SSHD is OpenSSH's server, installed by scripts/services.sh.
+const SSHD = "/usr/sbin/sshd"
 
-// gateway is a real OpenSSH sshd on a free loopback port standing in for
+// Gateway is a real OpenSSH sshd on a free loopback port standing in for
 // the clearing gateway: its own host key, key authentication only, the
 // internal-sftp subsystem forced, files landing in Dir.
-type gateway struct {
-	t                   *testing.T
-	Dir                 string
-	home, config        string
-	port                int
-	user                string
+type Gateway struct {
+	t testing.TB
+	// Dir is where delivered files land.
+	Dir          string
+	home, config string
+	port         int
+	user         string
+	// KeyFile is the client's private key, KnownHosts a known_hosts file
+	// pinning HostKey.
 	KeyFile, KnownHosts string
 	HostKey             ssh.PublicKey
 	cmd                 *exec.Cmd
 	log                 *bytes.Buffer
 }
 
-// newGateway writes the keys and the configuration and starts sshd.
-func newGateway(t *testing.T) *gateway {
+// New writes the keys and the configuration and starts sshd; it is
+// stopped when the test ends.
+func New(t testing.TB) *Gateway {
 	t.Helper()
 	if testkit.Unit() {
 		t.Skip("needs OpenSSH's sshd (" + testkit.UnitEnv + " is set)")
 	}
-	if _, err := os.Stat(sshdPath); err != nil {
-		t.Fatalf("%s: %v (install openssh-server: scripts/services.sh)", sshdPath, err)
+	if _, err := os.Stat(SSHD); err != nil {
+		t.Fatalf("%s: %v (install openssh-server: scripts/services.sh)", SSHD, err)
 	}
 	if os.Geteuid() == 0 {
 		// sshd run by root wants its privilege separation directory.
@@ -59,11 +69,11 @@ func newGateway(t *testing.T) *gateway {
 	me, err := user.Current()
 	require.NoError(t, err)
 	home := t.TempDir()
-	g := &gateway{t: t, home: home, Dir: filepath.Join(home, "inbox"), user: me.Username}
+	g := &Gateway{t: t, home: home, Dir: filepath.Join(home, "inbox"), user: me.Username}
 	require.NoError(t, os.MkdirAll(g.Dir, 0o755))
-	hostKey := writeKey(t, filepath.Join(home, "host_ed25519"))
+	hostKey := WriteKey(t, filepath.Join(home, "host_ed25519"))
 	g.HostKey = hostKey.PublicKey()
-	client := writeKey(t, filepath.Join(home, "client_ed25519"))
+	client := WriteKey(t, filepath.Join(home, "client_ed25519"))
 	g.KeyFile = filepath.Join(home, "client_ed25519")
 	require.NoError(t, os.WriteFile(filepath.Join(home, "authorized_keys"), ssh.MarshalAuthorizedKey(client.PublicKey()), 0o600))
 	g.port = freePort(t)
@@ -95,8 +105,8 @@ LogLevel ERROR
 	return g
 }
 
-// writeKey makes an ed25519 key, writes it in OpenSSH form, returns its signer.
-func writeKey(t *testing.T, path string) ssh.Signer {
+// WriteKey makes an ed25519 key, writes it in OpenSSH form, returns its signer.
+func WriteKey(t testing.TB, path string) ssh.Signer {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	require.NoError(t, err)
@@ -108,7 +118,7 @@ func writeKey(t *testing.T, path string) ssh.Signer {
 	return signer
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -117,13 +127,13 @@ func freePort(t *testing.T) int {
 }
 
 // Addr is the gateway's host:port.
-func (g *gateway) Addr() string { return "127.0.0.1:" + strconv.Itoa(g.port) }
+func (g *Gateway) Addr() string { return "127.0.0.1:" + strconv.Itoa(g.port) }
 
 // Spec is the --deliver value for the gateway.
-func (g *gateway) Spec() string { return "sftp://" + g.user + "@" + g.Addr() + g.Dir }
+func (g *Gateway) Spec() string { return "sftp://" + g.user + "@" + g.Addr() + g.Dir }
 
 // Target is an SFTP target pinned to the gateway's host key.
-func (g *gateway) Target(t *testing.T) export.Target {
+func (g *Gateway) Target(t testing.TB) export.Target {
 	t.Helper()
 	tg, err := export.ParseTarget(export.TargetSettings{Spec: g.Spec(), KeyFile: g.KeyFile, KnownHosts: g.KnownHosts, Timeout: 30 * time.Second})
 	require.NoError(t, err)
@@ -131,11 +141,11 @@ func (g *gateway) Target(t *testing.T) export.Target {
 }
 
 // Start runs sshd in the foreground (-D) and waits until it answers.
-func (g *gateway) Start() {
+func (g *Gateway) Start() {
 	t := g.t
 	t.Helper()
 	g.log = &bytes.Buffer{}
-	g.cmd = exec.Command(sshdPath, "-D", "-e", "-f", g.config)
+	g.cmd = exec.Command(SSHD, "-D", "-e", "-f", g.config)
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	require.NoError(t, g.cmd.Start())
 	deadline := time.Now().Add(10 * time.Second)
@@ -155,7 +165,7 @@ func (g *gateway) Start() {
 // Stop kills sshd and every session process it forked (they run in
 // sessions of their own, so a process group would miss them): a
 // transfer in flight is cut as a gateway crash would cut it.
-func (g *gateway) Stop() {
+func (g *Gateway) Stop() {
 	if g.cmd == nil || g.cmd.Process == nil {
 		return
 	}
@@ -215,8 +225,8 @@ func descendants(pid int) []int {
 	return out
 }
 
-// files lists the gateway directory's entries (temporary ones included).
-func (g *gateway) files(t *testing.T) []string {
+// Files lists the gateway directory's entries (temporary ones included).
+func (g *Gateway) Files(t testing.TB) []string {
 	t.Helper()
 	entries, err := os.ReadDir(g.Dir)
 	require.NoError(t, err)
