@@ -1,7 +1,6 @@
 package export
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -210,9 +209,9 @@ func (t *SFTPTarget) removeStale(c *sftp.Client, name string) {
 	if err != nil {
 		return
 	}
-	prefix := []byte("." + name + ".part-")
+	prefix := "." + name + ".part-"
 	for _, e := range entries {
-		if bytes.HasPrefix([]byte(e.Name()), prefix) {
+		if strings.HasPrefix(e.Name(), prefix) {
 			_ = c.Remove(path.Join(dir, e.Name()))
 		}
 	}
