@@ -125,7 +125,9 @@ func (dm *deliveryMetrics) refresh(ctx context.Context, store *postgres.Store, a
 func (m *Metrics) countDelivery(d *export.Deliverer, r *export.Reports) {
 	if d != nil {
 		d.Counted = func(outcome string) { m.delivery.deliveries.WithLabelValues(outcome).Inc() }
+		m.db.mu.Lock()
 		m.db.ackTimeout = d.AckTimeout
+		m.db.mu.Unlock()
 	}
 	if r != nil {
 		r.Acked = func(o export.AckOutcome) { m.delivery.acks.WithLabelValues(o.State).Inc() }

@@ -86,9 +86,9 @@ func (d *dbFigures) refresh(ctx context.Context) {
 	}
 	d.mu.Lock()
 	d.figures = f
+	timeout := d.ackTimeout
 	d.mu.Unlock()
 	if d.delivery != nil {
-		timeout := d.ackTimeout
 		if timeout <= 0 {
 			timeout = export.DefaultAckTimeout
 		}
