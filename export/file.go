@@ -181,9 +181,15 @@ func atomicWrite(path string, mid func(), fill func(io.Writer) error) (err error
 // file, and starts again under a new name.
 var errTempTaken = errors.New("removed by a cleaner before it was locked")
 
+// lockAttempts bounds the new names lockedTemp tries: a cleaner runs at
+// an exporter's start, but on a loaded machine one may take several
+// fresh files in a row (TestAtomicWriteBesideCleaner runs one without
+// pause).
+const lockAttempts = 50
+
 func lockedTemp(tmpDir, base string) (*os.File, string, error) {
 	var err error
-	for range 5 {
+	for range lockAttempts {
 		var r [6]byte
 		_, _ = rand.Read(r[:])
 		tmp := filepath.Join(tmpDir, base+"-"+hex.EncodeToString(r[:]))
