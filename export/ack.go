@@ -41,3 +41,26 @@ func (r *Reports) acknowledge(ctx context.Context, name, sha string, rep iso2002
 	}
 	return false, nil
 }
+
+// acknowledgeByTransactions acknowledges the file of an applied report
+// that has transaction statuses and no group status of its own (many
+// clearing houses send none): the clearing has the file
+// (ack_status AckByTransactions). A file already acknowledged stays as it
+// is; one rejected or superseded is left too, with a warning (the report
+// itself is applied).
+func (r *Reports) acknowledgeByTransactions(ctx context.Context, name string, rep iso20022.StatusReport) {
+	if len(rep.Entries) == 0 || AckStatus(rep.GroupStatus) || rep.OriginalMessageID == "" {
+		return
+	}
+	out, err := r.Store.BatchAcknowledge(ctx, rep.OriginalMessageID, AckByTransactions, "transaction statuses in report "+rep.MessageID)
+	switch {
+	case err != nil:
+		r.log().WarnContext(ctx, "the file of an applied report was not acknowledged", "batch_id", rep.OriginalMessageID,
+			"file", name, "error", err)
+	case out.Changed:
+		r.log().InfoContext(ctx, "interbank file acknowledged by its transaction statuses", "batch_id", rep.OriginalMessageID, "file", name)
+		if r.Acked != nil {
+			r.Acked(out)
+		}
+	}
+}

@@ -323,6 +323,30 @@ func TestAcknowledgeRejectReissue(t *testing.T) {
 	_, err = d.RunOnce(ctx)
 	require.NoError(t, err)
 	requireDelivered(t, gw, ga, old, f.batch(t, nb.ID), f.batch(t, nb2.ID))
+
+	// Transaction statuses without a group status settle the payments and
+	// acknowledge the file they name; on the superseded file they are
+	// refused.
+	var moved string
+	for p, batch := range f.batchOf(t) {
+		if batch == nb2.ID {
+			moved = p
+		}
+	}
+	require.NotEmpty(t, moved)
+	entry := iso20022.StatusEntry{OriginalTransactionID: strings.ReplaceAll(moved, "-", ""), Status: "ACSC"}
+	reportDrop(t, inbound, "old-file.xml", b.ID, "", "", entry)
+	reportDrop(t, inbound, "settled.xml", nb2.ID, "", "", entry)
+	isum, err = reports.RunOnce(ctx)
+	require.NoError(t, err)
+	require.Equal(t, export.ImportSummary{Files: 2, Applied: 1, Quarantined: 1, Payments: 1}, isum)
+	reason, err = os.ReadFile(filepath.Join(inbound, "quarantine", "old-file.xml.reason.txt"))
+	require.NoError(t, err)
+	require.Contains(t, string(reason), "is not in batch "+b.ID)
+	settled := f.batch(t, nb2.ID)
+	require.Equal(t, export.BatchAcknowledged, settled.State)
+	require.Equal(t, export.AckByTransactions, settled.Delivery.AckStatus)
+	f.requireStates(t, []string{moved}, payment.StateSettled)
 }
 
 // TestDeliveryRemoteConflict keeps a batch failed, with the alert, when

@@ -132,6 +132,7 @@ func (r *Reports) importFile(ctx context.Context, name string) (int, string, err
 		return 0, "", err // the database: leave the file for the next pass
 	}
 	r.log().InfoContext(ctx, "status report applied", "file", name, "message_id", rep.MessageID, "entries", len(entries), "payments_changed", n)
+	r.acknowledgeByTransactions(ctx, name, rep)
 	return n, "applied", r.move(ctx, name, "processed")
 }
 

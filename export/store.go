@@ -162,7 +162,13 @@ func AckAccepts(status string) bool { return ackAccepting[status] }
 // AckStatus reports whether a group status acknowledges or rejects a file.
 func AckStatus(status string) bool { return ackAccepting[status] || status == "RJCT" }
 
-var ackAccepting = map[string]bool{"ACTC": true, "ACCP": true, "ACSP": true, "ACSC": true, "ACCC": true, "ACWC": true, "PART": true}
+var ackAccepting = map[string]bool{"ACTC": true, "ACCP": true, "ACSP": true, "ACSC": true, "ACCC": true, "ACWC": true, "PART": true,
+	AckByTransactions: true}
+
+// AckByTransactions is the ack_status of a file acknowledged by a report
+// without a group status that gave its payments transaction statuses: the
+// clearing has the file.
+const AckByTransactions = "TXST"
 
 // Reissue asks for a batch's file to be re-issued.
 type Reissue struct {

@@ -38,3 +38,17 @@ ALTER TABLE batch_payments ADD COLUMN live boolean NOT NULL DEFAULT true;
 ALTER TABLE batch_payments DROP CONSTRAINT batch_payments_payment_id_key;
 CREATE UNIQUE INDEX batch_payments_one_live ON batch_payments (payment_id) WHERE live;
 CREATE INDEX batch_payments_payment ON batch_payments (payment_id);
+
+-- The files written before delivery was tracked were delivered by being
+-- written into the outbound directory, where the gateway took them. One
+-- whose payments the clearing has all answered (settled or returned) is
+-- acknowledged by those transaction statuses ('TXST'); the others are
+-- delivered at their write, their unacknowledged alert taken as raised
+-- (the gauge still counts them: their payments are still exported).
+UPDATE batches b SET state = 'acknowledged', delivered_at = b.written_at, delivered_to = 'outbound directory (before migration 0014)',
+    ack_status = 'TXST', ack_reason = 'transaction statuses before migration 0014', acknowledged_at = b.written_at
+WHERE b.state = 'written' AND NOT EXISTS (SELECT 1 FROM batch_payments bp JOIN payments p ON p.id = bp.payment_id
+    WHERE bp.batch_id = b.id AND p.state = 'exported');
+UPDATE batches SET state = 'delivered', delivered_at = written_at, delivered_to = 'outbound directory (before migration 0014)',
+    unacked_alert_at = now()
+WHERE state = 'written';
