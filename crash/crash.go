@@ -12,7 +12,9 @@ const EnvVar = "B2BPAY_CRASH_AT"
 const ExitCode = 3
 
 // The crash points of the intake, the relay and the decisions; export names
-// its own (export.CrashAfterClaim, export.CrashAfterWrite).
+// its own (export.CrashAfterClaim, export.CrashAfterWrite, and
+// export.CrashDeliveryAfterUpload, "delivery-after-upload": a file on the
+// clearing gateway under its name, its delivery not yet recorded).
 const (
 	IntakeBeforeCommit  = "intake-before-commit"
 	IntakeAfterCommit   = "intake-after-commit"
