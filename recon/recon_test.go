@@ -1,0 +1,223 @@
+package recon_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/b2bpay/b2bpay/iso20022"
+	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/recon"
+)
+
+// TestAllSettledBalanced: every exported payment booked by the bank for
+// its amount settles, and the day balances.
+func TestAllSettledBalanced(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	cny, day := f.exported(t, "CNY", 3)
+	usd, _ := f.exported(t, "USD", 2)
+	var entries []iso20022.NotificationEntry
+	for _, p := range append(cny, usd...) {
+		entries = append(entries, settle(p, day))
+	}
+	sum, err := f.im.ImportFile(ctx, writeCamt(t, t.TempDir(), "CAMT-OK", entries...))
+	require.NoError(t, err)
+	require.Equal(t, 5, sum.Classes[recon.ClassSettled])
+	require.Equal(t, 0, sum.Mismatches)
+	require.Equal(t, 5, sum.Changed)
+	for _, p := range append(cny, usd...) {
+		require.Equal(t, payment.StateSettled, f.state(t, p.ID))
+	}
+	d, err := f.store.ReconDay(ctx, day)
+	require.NoError(t, err)
+	require.True(t, d.Balanced(), d.Problems())
+	require.Len(t, d.Batches, 2)
+	tot := d.Totals()
+	require.Len(t, tot, 2)
+	require.Equal(t, "CNY", tot[0].Currency)
+	require.Equal(t, 3, tot[0].Settled.Count)
+	require.Equal(t, cny[0].AmountMinor+cny[1].AmountMinor+cny[2].AmountMinor, tot[0].Settled.SumMinor)
+	require.Equal(t, tot[0].Exported, tot[0].Settled)
+	var csv bytes.Buffer
+	require.NoError(t, recon.WriteCSV(&csv, d))
+	lines := strings.Split(strings.TrimSpace(csv.String()), "\n")
+	require.Len(t, lines, 1+2+2) // header, two batches, two totals
+	require.True(t, strings.HasSuffix(lines[3], ",yes"), lines[3])
+	var text bytes.Buffer
+	require.NoError(t, recon.WriteText(&text, d))
+	require.Contains(t, text.String(), "balanced: every exported payment")
+	require.NotContains(t, text.String(), "NOT balanced")
+	require.NotContains(t, f.logs.String(), "recon_mismatch")
+}
+
+// TestMismatchesClassified: a short, an unmatched entry, a duplicate and a
+// return are each classified and alerted; the day does not balance; the
+// same file again is recorded once and changes nothing.
+func TestMismatchesClassified(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	ps, day := f.exported(t, "CNY", 5)
+	short := settle(ps[1], day)
+	short.AmountMinor--
+	ret := settle(ps[3], day)
+	ret.Credit, ret.Returned, ret.ReturnCode, ret.ReturnInfo = true, true, "AC04", "account closed"
+	unmatched := iso20022.NotificationEntry{EndToEndID: "NOT-OURS-1", AmountMinor: 4200, Currency: "CNY", Status: "BOOK", BookingDate: day}
+	pending := settle(ps[4], day)
+	pending.Status = "PDNG"
+	path := writeCamt(t, t.TempDir(), "CAMT-BAD", settle(ps[0], day), short, unmatched, settle(ps[0], day), ret, pending)
+	sum, err := f.im.ImportFile(ctx, path)
+	require.NoError(t, err)
+	require.Equal(t, map[recon.Class]int{recon.ClassSettled: 1, recon.ClassShort: 1, recon.ClassUnmatched: 1,
+		recon.ClassDuplicated: 1, recon.ClassReturned: 1, recon.ClassNotBooked: 1}, sum.Classes)
+	require.Equal(t, 3, sum.Mismatches)
+	require.Equal(t, map[recon.Class]int{recon.ClassShort: 1, recon.ClassUnmatched: 1, recon.ClassDuplicated: 1}, f.alerts)
+	require.Equal(t, payment.StateSettled, f.state(t, ps[0].ID))
+	require.Equal(t, payment.StateExported, f.state(t, ps[1].ID), "a short booking does not settle")
+	require.Equal(t, payment.StateReturned, f.state(t, ps[3].ID))
+	require.Equal(t, payment.StateExported, f.state(t, ps[4].ID), "a pending entry changes nothing")
+	logs := f.logs.String()
+	require.Equal(t, 3, strings.Count(logs, "alert=recon_mismatch"), logs)
+	require.Contains(t, logs, "class=short")
+	require.Contains(t, logs, "class=unmatched")
+	require.Contains(t, logs, "class=duplicated")
+
+	d, err := f.store.ReconDay(ctx, day)
+	require.NoError(t, err)
+	require.False(t, d.Balanced())
+	tot := d.Totals()
+	require.Len(t, tot, 1)
+	require.Equal(t, recon.Figure{Count: 1, SumMinor: ps[0].AmountMinor}, tot[0].Settled)
+	require.Equal(t, recon.Figure{Count: 1, SumMinor: ps[3].AmountMinor}, tot[0].Returned)
+	require.Equal(t, recon.Figure{Count: 3, SumMinor: ps[1].AmountMinor + ps[2].AmountMinor + ps[4].AmountMinor}, tot[0].Unanswered)
+	require.Equal(t, recon.Figure{Count: 1, SumMinor: ps[1].AmountMinor - 1}, tot[0].Short)
+	require.Equal(t, recon.Figure{Count: 1, SumMinor: ps[0].AmountMinor}, tot[0].Duplicated)
+	require.Equal(t, recon.Figure{Count: 1, SumMinor: 4200}, tot[0].Unmatched)
+	require.Contains(t, d.Verdict(), "NOT balanced")
+	require.Contains(t, d.Verdict(), "1 unmatched (CNY 42.00)")
+
+	// The same file again: recorded once, nothing moves, no alert.
+	before := f.alerts[recon.ClassShort]
+	again, err := f.im.ImportFile(ctx, path)
+	require.NoError(t, err)
+	require.True(t, again.Repeated)
+	require.Equal(t, before, f.alerts[recon.ClassShort])
+	var files, entries int
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM recon_files), (SELECT count(*) FROM recon_entries)`).Scan(&files, &entries))
+	require.Equal(t, 1, files)
+	require.Equal(t, 6, entries)
+
+	// The settlement of ps[0] in a second file is a duplicate; a settled
+	// payment's reversal is a conflict.
+	rev := settle(ps[0], day)
+	rev.Reversal = true
+	second := writeCamt(t, t.TempDir(), "CAMT-2", settle(ps[0], day), rev)
+	sum, err = f.im.ImportFile(ctx, second)
+	require.NoError(t, err)
+	require.Equal(t, map[recon.Class]int{recon.ClassDuplicated: 1, recon.ClassConflict: 1}, sum.Classes)
+	require.Equal(t, payment.StateSettled, f.state(t, ps[0].ID))
+	// Recorded rows are append-only.
+	_, err = f.pool.Exec(ctx, `UPDATE recon_entries SET class = 'settled'`)
+	require.Error(t, err)
+}
+
+// TestSettledByStatusReportFirst: a payment the pacs.002 already settled
+// is not moved again; it is matched and the day balances.
+func TestSettledByStatusReportFirst(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	ps, day := f.exported(t, "CNY", 2)
+	d, err := f.store.ReconDay(ctx, day)
+	require.NoError(t, err)
+	require.False(t, d.Balanced(), "exported and unanswered")
+	require.Equal(t, 2, d.Totals()[0].Unanswered.Count)
+	var batch string
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT batch_id FROM batch_payments WHERE payment_id = $1`, ps[0].ID).Scan(&batch))
+	_, err = f.store.StatusReportApply(ctx, strings.Repeat("a", 64), "r.xml", "STS-1", []exportEntry{
+		{BatchID: batch, PaymentID: ps[0].ID, Status: "ACSC"}, {BatchID: batch, PaymentID: ps[1].ID, Status: "ACSC"}})
+	require.NoError(t, err)
+	d, err = f.store.ReconDay(ctx, day)
+	require.NoError(t, err)
+	require.False(t, d.Balanced(), "settled but not booked")
+	require.Equal(t, 2, d.Totals()[0].NotBooked.Count)
+	sum, err := f.im.ImportFile(ctx, writeCamt(t, t.TempDir(), "CAMT-3", settle(ps[0], day), settle(ps[1], day)))
+	require.NoError(t, err)
+	require.Equal(t, 2, sum.Classes[recon.ClassSettled])
+	require.Equal(t, 0, sum.Changed)
+	var changes int
+	require.NoError(t, f.pool.QueryRow(ctx, `SELECT count(*) FROM payment_timeline WHERE payment_id = $1 AND action = 'settle'`, ps[0].ID).Scan(&changes))
+	require.Equal(t, 1, changes)
+	d, err = f.store.ReconDay(ctx, day)
+	require.NoError(t, err)
+	require.True(t, d.Balanced(), d.Problems())
+}
+
+// TestSameFileAtOnce: one file imported by two importers at once is
+// recorded once.
+func TestSameFileAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ps, day := f.exported(t, "CNY", 3)
+	path := writeCamt(t, t.TempDir(), "CAMT-RACE", settle(ps[0], day), settle(ps[1], day), settle(ps[2], day))
+	var wg sync.WaitGroup
+	sums := make([]recon.Summary, 4)
+	errs := make([]error, 4)
+	for i := range sums {
+		wg.Go(func() { sums[i], errs[i] = f.im.ImportFile(t.Context(), path) })
+	}
+	wg.Wait()
+	fresh := 0
+	for i := range sums {
+		if errs[i] != nil {
+			// A serialization failure the store's retry gave up on is an error, never a second record.
+			require.False(t, errors.Is(errs[i], iso20022.ErrInvalidNotification), errs[i])
+			continue
+		}
+		if !sums[i].Repeated {
+			fresh++
+		}
+	}
+	require.Equal(t, 1, fresh)
+	var entries int
+	require.NoError(t, f.pool.QueryRow(t.Context(), `SELECT count(*) FROM recon_entries`).Scan(&entries))
+	require.Equal(t, 3, entries)
+}
+
+// TestHostileFilesRefused: XXE, an oversized file and the wrong namespace
+// are refused whole, nothing recorded.
+func TestHostileFilesRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	dir := t.TempDir()
+	ps, day := f.exported(t, "CNY", 1)
+	good, err := os.ReadFile(writeCamt(t, dir, "CAMT-G", settle(ps[0], day)))
+	require.NoError(t, err)
+	xxe := bytes.Replace(good, []byte("?>"), []byte("?>\n<!DOCTYPE Document [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"), 1)
+	xxe = bytes.Replace(xxe, []byte("<MsgId>CAMT-G</MsgId>"), []byte("<MsgId>&x;</MsgId>"), 1)
+	wrongNS := bytes.Replace(good, []byte(iso20022.Camt054Namespace), []byte("urn:iso:std:iso:20022:tech:xsd:camt.054.001.02"), 1)
+	huge := filepath.Join(dir, "huge.xml")
+	hf, err := os.Create(huge)
+	require.NoError(t, err)
+	require.NoError(t, hf.Truncate(recon.MaxFileBytes+1))
+	require.NoError(t, hf.Close())
+	for name, data := range map[string][]byte{"xxe.xml": xxe, "ns.xml": wrongNS} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o600))
+	}
+	for _, name := range []string{"xxe.xml", "ns.xml", "huge.xml"} {
+		_, err := f.im.ImportFile(t.Context(), filepath.Join(dir, name))
+		require.ErrorIs(t, err, iso20022.ErrInvalidNotification, name)
+	}
+	var files int
+	require.NoError(t, f.pool.QueryRow(t.Context(), `SELECT count(*) FROM recon_files`).Scan(&files))
+	require.Zero(t, files)
+	require.Equal(t, payment.StateExported, f.state(t, ps[0].ID))
+}
