@@ -33,8 +33,11 @@ type PickupSummary struct {
 // RunOnce processes every file waiting in the directory (made if missing).
 func (p *Pickup) RunOnce(ctx context.Context) (PickupSummary, error) {
 	var sum PickupSummary
-	for _, sub := range []string{"", "processed", "quarantine"} {
-		if err := os.MkdirAll(filepath.Join(p.Dir, sub), 0o750); err != nil {
+	if err := os.MkdirAll(p.Dir, 0o750); err != nil {
+		return sum, fmt.Errorf("recon pickup: %w", err)
+	}
+	for _, sub := range []string{"processed", "quarantine"} {
+		if err := p.clear(ctx, sub); err != nil {
 			return sum, fmt.Errorf("recon pickup: %w", err)
 		}
 	}
@@ -75,6 +78,32 @@ func (p *Pickup) RunOnce(ctx context.Context) (PickupSummary, error) {
 		errs = append(errs, merr)
 	}
 	return sum, errors.Join(errs...)
+}
+
+// clear makes the directory sub, moving aside (under a free name, then
+// read as a notification) whatever else holds its name, with an ERROR log
+// alert=inbound_blocked: a file there cannot stop every pass.
+func (p *Pickup) clear(ctx context.Context, sub string) error {
+	path := filepath.Join(p.Dir, sub)
+	if fi, err := os.Lstat(path); err == nil && !fi.IsDir() {
+		to, err := moveNoReplace(p.Dir, sub, "")
+		if err != nil {
+			return fmt.Errorf("move aside %s, which is not a directory: %w", sub, err)
+		}
+		p.log().ErrorContext(ctx, "something that is not a directory was in the way of camt054/"+sub+"/; moved aside",
+			"file", sub, "moved_as", to, "alert", "inbound_blocked")
+	}
+	if err := os.Mkdir(path, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	return nil
+}
+
+func (p *Pickup) log() *slog.Logger {
+	if p.Log == nil {
+		return slog.Default()
+	}
+	return p.Log
 }
 
 // moveNoReplace moves dir/name into dir/sub under name, or the first free

@@ -23,10 +23,14 @@ func TestPickup(t *testing.T) {
 	raw, err := os.ReadFile(good)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "evil.xml"), []byte(`<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><d>&x;</d>`), 0o600))
-	p := &recon.Pickup{Importer: f.im, Dir: dir}
+	// A file where quarantine/ belongs is moved aside and read like any.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "quarantine"), []byte("not a directory"), 0o600))
+	p := &recon.Pickup{Importer: f.im, Dir: dir, Log: f.im.Log}
 	sum, err := p.RunOnce(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, recon.PickupSummary{Files: 2, Imported: 1, Quarantined: 1}, sum)
+	require.Equal(t, recon.PickupSummary{Files: 3, Imported: 1, Quarantined: 2}, sum)
+	require.FileExists(t, filepath.Join(dir, "quarantine", "quarantine~1"))
+	require.Contains(t, f.logs.String(), "alert=inbound_blocked")
 	require.FileExists(t, filepath.Join(dir, "processed", "camt-a.xml"))
 	require.FileExists(t, filepath.Join(dir, "quarantine", "evil.xml"))
 	reason, err := os.ReadFile(filepath.Join(dir, "quarantine", "evil.xml.reason.txt"))
