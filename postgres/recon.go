@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,8 +86,8 @@ func (s *Store) reconEntryTx(ctx context.Context, tx pgx.Tx, f recon.File, e iso
 		return recon.Outcome{Class: recon.ClassNotBooked, Reason: "status " + payment.Text(e.Status) + ", not booked"}, nil
 	}
 	var byID *string
-	if hex32.MatchString(e.TransactionID) {
-		id := e.TransactionID[0:8] + "-" + e.TransactionID[8:12] + "-" + e.TransactionID[12:16] + "-" + e.TransactionID[16:20] + "-" + e.TransactionID[20:]
+	if low := strings.ToLower(e.TransactionID); hex32.MatchString(low) {
+		id := low[0:8] + "-" + low[8:12] + "-" + low[12:16] + "-" + low[16:20] + "-" + low[20:]
 		byID = &id
 	}
 	if e.EndToEndID == "" && byID == nil {
