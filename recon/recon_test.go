@@ -221,3 +221,26 @@ func TestHostileFilesRefused(t *testing.T) {
 	require.Zero(t, files)
 	require.Equal(t, payment.StateExported, f.state(t, ps[0].ID))
 }
+
+// TestReportReadsDeliveryColumns: when the batch table records delivery
+// (delivered_at, acknowledged_at, as the delivery work may add), the
+// report shows it; without, delivery is unknown.
+func TestReportReadsDeliveryColumns(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := t.Context()
+	ps, day := f.exported(t, "CNY", 2)
+	d, err := f.store.ReconDay(ctx, day)
+	require.NoError(t, err)
+	require.False(t, d.DeliveryKnown)
+	_, err = f.pool.Exec(ctx, `ALTER TABLE batches ADD COLUMN delivered_at timestamptz, ADD COLUMN acknowledged_at timestamptz`)
+	require.NoError(t, err)
+	_, err = f.pool.Exec(ctx, `UPDATE batches SET delivered_at = now()`)
+	require.NoError(t, err)
+	d, err = f.store.ReconDay(ctx, day)
+	require.NoError(t, err)
+	require.True(t, d.DeliveryKnown)
+	tot := d.Totals()[0]
+	require.Equal(t, recon.Figure{Count: 2, SumMinor: ps[0].AmountMinor + ps[1].AmountMinor}, tot.Delivered)
+	require.Zero(t, tot.Acknowledged.Count)
+}
