@@ -17,7 +17,11 @@ import (
 // says delivery is unknown.
 func (s *Store) ReconDay(ctx context.Context, day time.Time) (recon.Day, error) {
 	d := recon.Day{Date: time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)}
-	cols, err := s.batchColumns(ctx)
+	cols, err := s.tableColumns(ctx, "batches")
+	if err != nil {
+		return d, err
+	}
+	live, err := s.liveBatchPayments(ctx)
 	if err != nil {
 		return d, err
 	}
@@ -38,7 +42,7 @@ func (s *Store) ReconDay(ctx context.Context, day time.Time) (recon.Day, error) 
 		coalesce(sum(en.short_n), 0), coalesce(sum(en.short_sum), 0), coalesce(sum(en.dup_n), 0), coalesce(sum(en.dup_sum), 0),
 		coalesce(sum(en.conflict_n), 0), coalesce(sum(en.conflict_sum), 0)
 		FROM batches b
-		JOIN batch_payments bp ON bp.batch_id = b.id
+		JOIN batch_payments bp ON bp.batch_id = b.id`+live+`
 		JOIN payments p ON p.id = bp.payment_id
 		CROSS JOIN LATERAL (SELECT EXISTS (SELECT 1 FROM recon_entries r WHERE r.payment_id = p.id
 			AND r.kind = 'settlement' AND r.class = 'settled') AS booked) bk
@@ -71,7 +75,7 @@ func (s *Store) ReconDay(ctx context.Context, day time.Time) (recon.Day, error) 
 	if err != nil {
 		return d, err
 	}
-	d.Unmatched, err = s.reconLooseEntries(ctx, d.Date)
+	d.Unmatched, err = s.reconLooseEntries(ctx, d.Date, live)
 	return d, err
 }
 
@@ -79,10 +83,10 @@ func (s *Store) ReconDay(ctx context.Context, day time.Time) (recon.Day, error) 
 // row: unmatched entries booked that day (or, without a booking date,
 // recorded that day), and mismatched entries of the day's batches booked
 // in another currency than their batch's. One row per currency.
-func (s *Store) reconLooseEntries(ctx context.Context, day time.Time) ([]recon.Row, error) {
+func (s *Store) reconLooseEntries(ctx context.Context, day time.Time, live string) ([]recon.Row, error) {
 	rows, err := s.pool.Query(ctx, `SELECT r.currency, r.class, count(*), sum(r.amount_minor)
 		FROM recon_entries r
-		LEFT JOIN batch_payments bp ON bp.payment_id = r.payment_id
+		LEFT JOIN batch_payments bp ON bp.payment_id = r.payment_id`+live+`
 		LEFT JOIN batches b ON b.id = bp.batch_id
 		WHERE (r.class = 'unmatched' AND coalesce(r.booking_date, (r.recorded_at AT TIME ZONE 'UTC')::date) = $1)
 		   OR (b.settlement_date = $1 AND r.currency <> b.currency AND r.class IN ('short', 'duplicated', 'conflict'))
@@ -116,10 +120,10 @@ func (s *Store) reconLooseEntries(ctx context.Context, day time.Time) ([]recon.R
 	return out, rows.Err()
 }
 
-// batchColumns are the columns of the batches table.
-func (s *Store) batchColumns(ctx context.Context) (map[string]bool, error) {
+// tableColumns are the columns of a table of the current schema.
+func (s *Store) tableColumns(ctx context.Context, table string) (map[string]bool, error) {
 	rows, err := s.pool.Query(ctx, `SELECT column_name FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = 'batches'`)
+		WHERE table_schema = current_schema() AND table_name = $1`, table)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +133,18 @@ func (s *Store) batchColumns(ctx context.Context) (map[string]bool, error) {
 		out[n] = true
 	}
 	return out, err
+}
+
+// liveBatchPayments is the join condition that keeps a payment in its live
+// batch only, when batch_payments says which (a re-issued file's payments
+// move to the new batch and their old rows stay, no longer live); "" when
+// a payment is in one batch ever.
+func (s *Store) liveBatchPayments(ctx context.Context) (string, error) {
+	cols, err := s.tableColumns(ctx, "batch_payments")
+	if err != nil || !cols["live"] {
+		return "", err
+	}
+	return " AND bp.live", nil
 }
 
 // batchStatesKnowDelivery reports whether the batches' state check allows

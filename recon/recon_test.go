@@ -243,4 +243,32 @@ func TestReportReadsDeliveryColumns(t *testing.T) {
 	tot := d.Totals()[0]
 	require.Equal(t, recon.Figure{Count: 2, SumMinor: ps[0].AmountMinor + ps[1].AmountMinor}, tot.Delivered)
 	require.Zero(t, tot.Acknowledged.Count)
+
+	// A re-issued file (as the delivery work does it): the payments move to
+	// a new batch, their old rows stay but are no longer live. Each payment
+	// counts once, in its live batch.
+	for _, q := range []string{
+		`ALTER TABLE batch_payments ADD COLUMN live boolean NOT NULL DEFAULT true`,
+		`ALTER TABLE batch_payments DROP CONSTRAINT batch_payments_payment_id_key`,
+		`INSERT INTO batches (id, cutoff_run_id, debtor_bank_id, currency, settlement_date, format, file_name, count, control_sum_minor, state, sha256, created_at, acknowledged_at)
+			SELECT id || '-R1', cutoff_run_id, debtor_bank_id, currency, settlement_date, format, file_name || '.r1', count, control_sum_minor, state, sha256, created_at, now() FROM batches`,
+		`INSERT INTO batch_payments (batch_id, seq, payment_id, debtor_name) SELECT batch_id || '-R1', seq, payment_id, debtor_name FROM batch_payments`,
+		`UPDATE batch_payments SET live = false WHERE batch_id NOT LIKE '%-R1'`,
+	} {
+		_, err = f.pool.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	d, err = f.store.ReconDay(ctx, day)
+	require.NoError(t, err)
+	require.Len(t, d.Batches, 1)
+	require.True(t, strings.HasSuffix(d.Batches[0].BatchID, "-R1"))
+	tot = d.Totals()[0]
+	require.Equal(t, 2, tot.Exported.Count)
+	require.Equal(t, 2, tot.Acknowledged.Count)
+	sum, err := f.im.ImportFile(ctx, writeCamt(t, t.TempDir(), "CAMT-R", settle(ps[0], day), settle(ps[1], day)))
+	require.NoError(t, err)
+	require.Equal(t, 2, sum.Classes[recon.ClassSettled])
+	d, err = f.store.ReconDay(ctx, day)
+	require.NoError(t, err)
+	require.True(t, d.Balanced(), d.Problems())
 }
