@@ -272,3 +272,36 @@ func TestReportReadsDeliveryColumns(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, d.Balanced(), d.Problems())
 }
+
+// TestTwoFilesAtOnce: two different files booking the same payments,
+// imported at once: each payment is settled once, the other file's entry
+// is a duplicate.
+func TestTwoFilesAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ps, day := f.exported(t, "CNY", 3)
+	dir := t.TempDir()
+	a := writeCamt(t, dir, "CAMT-A", settle(ps[0], day), settle(ps[1], day), settle(ps[2], day))
+	b := writeCamt(t, dir, "CAMT-B", settle(ps[2], day), settle(ps[1], day), settle(ps[0], day))
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, path := range []string{a, b} {
+		wg.Go(func() { _, errs[i] = f.im.ImportFile(t.Context(), path) })
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	rows, err := f.pool.Query(t.Context(), `SELECT class, count(*) FROM recon_entries GROUP BY class`)
+	require.NoError(t, err)
+	got := map[string]int{}
+	for rows.Next() {
+		var c string
+		var n int
+		require.NoError(t, rows.Scan(&c, &n))
+		got[c] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, map[string]int{"settled": 3, "duplicated": 3}, got)
+	for _, p := range ps {
+		require.Equal(t, payment.StateSettled, f.state(t, p.ID))
+	}
+}
