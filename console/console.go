@@ -75,6 +75,9 @@ type Config struct {
 	// off).
 	Ops   Operations
 	Admin Administration
+	// Recon reads the end-of-day report for the operations area's
+	// reconciliation page (nil: the page is off).
+	Recon Reconciliation
 	// SignIn throttles sign-ins by browser address and user id when the
 	// API is reached over the network (APIURL); in process, the API's own
 	// gate sees each browser.

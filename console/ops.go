@@ -46,6 +46,7 @@ func (c *Console) routesOps() {
 	c.mux.HandleFunc("GET /ops/batches/{id}/manifest", c.signedIn(c.operator(c.opsDownload(true))))
 	c.mux.HandleFunc("GET /ops/reports", c.signedIn(c.operator(c.opsReports)))
 	c.mux.HandleFunc("GET /ops/dead-letters", c.signedIn(c.operator(c.opsDeadLetters)))
+	c.routesRecon()
 }
 
 // operator lets only the bank's operations staff through: anyone else
@@ -77,6 +78,8 @@ type opsData struct {
 	Reports     []ops.ReportView
 	DeadLetters []ops.DeadLetterView
 	Limit       int
+	// Reconciliation
+	Recon *reconData
 }
 
 // Age is a duration to the second, for the outbox's oldest message.

@@ -13,6 +13,7 @@ import (
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/iso20022"
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/recon"
 	"github.com/b2bpay/b2bpay/server"
 )
 
@@ -85,6 +86,57 @@ func exportWalk(ctx context.Context, a *server.App, dir string) error {
 	fmt.Printf("status report read back: %d payments changed (one settled, one returned AM04); payments by state: %v\n", sum.Payments, states)
 	if sum.Applied != 1 || states[payment.StateSettled] != 1 || states[payment.StateReturned] != 1 {
 		return fmt.Errorf("demo: the status report did not settle one payment and return the other")
+	}
+	return reconWalk(ctx, a, inbound, b)
+}
+
+// reconWalk plays the bank: a camt.054 books the debit of the settled
+// payment on the settlement date (the returned one was never debited),
+// dropped where serve picks notifications up and read by the same pickup;
+// then the day's end-of-day report, which must balance.
+func reconWalk(ctx context.Context, a *server.App, inbound string, b export.Batch) error {
+	var entries []iso20022.NotificationEntry
+	err := a.Store.BatchItems(ctx, b.ID, func(it export.BatchItem) error {
+		p, err := a.Store.PaymentGetByID(ctx, it.Payment.ID)
+		if err != nil || p.State != payment.StateSettled {
+			return err
+		}
+		entries = append(entries, iso20022.NotificationEntry{EndToEndID: p.OrderRef, TransactionID: strings.ReplaceAll(p.ID, "-", ""),
+			MessageID: b.ID, AmountMinor: p.AmountMinor, Currency: p.Currency, Status: "BOOK", BookingDate: b.SettlementDate})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var n bytes.Buffer
+	if err := iso20022.WriteNotification(&n, iso20022.Notification{MessageID: "CAMT-" + b.ID, CreatedAt: time.Now().UTC().Truncate(time.Second),
+		Account: "SETTLEMENT", Entries: entries}); err != nil {
+		return err
+	}
+	dir := filepath.Join(inbound, server.ReconSubdir)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "camt054-"+b.ID+".xml"), n.Bytes(), 0o640); err != nil {
+		return err
+	}
+	sum, err := (&recon.Pickup{Importer: a.Reconciler(nil), Dir: dir, Log: a.Log}).RunOnce(ctx)
+	if err != nil {
+		return err
+	}
+	if sum.Imported != 1 || sum.Mismatches != 0 {
+		return fmt.Errorf("demo: the camt.054 was not imported cleanly: %+v", sum)
+	}
+	fmt.Printf("\nbank's camt.054 read back: %d booked debit matched; the end-of-day report:\n", len(entries))
+	d, err := a.Store.ReconDay(ctx, b.SettlementDate)
+	if err != nil {
+		return err
+	}
+	if err := recon.WriteText(os.Stdout, d); err != nil {
+		return err
+	}
+	if !d.Balanced() {
+		return fmt.Errorf("demo: the end-of-day report does not balance: %v", d.Problems())
 	}
 	return nil
 }

@@ -12,7 +12,7 @@ import (
 // AppendOnlyTables are the tables the application role may only read and
 // insert into: history. Their owner (the migration role) alone could
 // change them, and the MACs catch what it changes.
-var AppendOnlyTables = []string{"payment_timeline", "audit_log", "decisions", "decision_batches", "key_versions"}
+var AppendOnlyTables = []string{"payment_timeline", "audit_log", "decisions", "decision_batches", "key_versions", "recon_files", "recon_entries"}
 
 // roleName is what GrantApp accepts as a role name: a plain PostgreSQL
 // identifier.

@@ -32,10 +32,10 @@ WIRING="^$MOD/(server|demo|bench)$"
 # Test kits may import the adapter: they open databases for tests.
 KITS="^$MOD/(postgres/pgtest|rabbitmq/rabbitmqtest|testkit)$"
 # The flows and the domain, which must not depend on pgx.
-NO_PGX="payment admin approval export httpapi jobs consumers intake outbox route ops console"
+NO_PGX="payment admin approval export httpapi jobs consumers intake outbox route ops console recon"
 # The flows that must not depend on the broker's client either: they reach
 # the broker through the outbox and consumers.
-NO_AMQP="payment admin approval export intake outbox httpapi jobs otp seal ops"
+NO_AMQP="payment admin approval export intake outbox httpapi jobs otp seal ops recon"
 
 fail=0
 problem() {

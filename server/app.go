@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/rabbitmq"
+	"github.com/b2bpay/b2bpay/recon"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -393,6 +395,11 @@ func (a *App) schedule(opt ServeOptions, m *Metrics) (gocron.Scheduler, error) {
 			m.reports.WithLabelValues("repeated").Add(float64(sum.Repeated))
 			return err
 		}); err != nil {
+			return nil, err
+		}
+		// camt.054 notifications, from the inbound directory's camt054/.
+		pickup := &recon.Pickup{Importer: a.Reconciler(m), Dir: filepath.Join(opt.Reports.Dir, ReconSubdir), Log: a.Log}
+		if err := every("camt054", 30*time.Second, func(ctx context.Context) error { _, err := pickup.RunOnce(ctx); return err }); err != nil {
 			return nil, err
 		}
 	}

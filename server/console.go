@@ -25,6 +25,7 @@ func (a *App) consoleHandler(api http.Handler, sess sessions, opt ServeOptions) 
 	}
 	if opt.Ops != nil {
 		cfg.Ops = opt.Ops
+		cfg.Recon = a.Store.ReconDay
 		if cfg.Plan == nil {
 			cfg.Plan = opt.Ops.Plan
 		}

@@ -32,6 +32,7 @@ type Metrics struct {
 	files     prometheus.Counter
 	held      prometheus.Counter
 	reports   *prometheus.CounterVec
+	recon     *prometheus.CounterVec
 	// missed counts scheduled cutoffs found due past their grace (run late
 	// or not yet), caughtUp those of them run since: an alert watches
 	// missed - caughtUp.
@@ -131,6 +132,7 @@ func NewMetrics(store *postgres.Store) *Metrics {
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "b2bpay_status_reports_total",
 			Help: "Status report files read, by outcome (applied, quarantined, repeated)."}, []string{"outcome"}),
 	}
+	m.recon = reconMismatches()
 	m.db = &dbFigures{store: store, figures: figures{pending: -1, stuck: -1}}
 	pending := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2bpay_outbox_pending",
 		Help: "Outbox messages not yet confirmed by the broker (alert when it grows or stays high; -1 when unknown). Read every 15 s, not per scrape."},
@@ -154,7 +156,7 @@ func NewMetrics(store *postgres.Store) *Metrics {
 	stuck := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "b2bpay_batches_claimed_stuck",
 		Help: "Batches claimed more than 5 minutes ago whose file is not known to be written (-1 when unknown); alert when above 0."},
 		func() float64 { return m.db.get().stuck })
-	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.held, m.reports, pending,
+	m.reg.MustRegister(m.intake, m.decisions, m.published, m.cutoffs, m.exported, m.files, m.held, m.reports, m.recon, pending,
 		m.missed, m.caughtUp, lastAge, stuck,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registerDelivery()

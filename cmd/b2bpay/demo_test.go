@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -49,4 +50,18 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `(?m)^\d+ .* returned +AM04 `, out)
 	require.Regexp(t, `(?m)^#\s+WHEN\s+WHO\s+ACTION\s+FROM\s+TO\s+CODE\s+NOTE$`, out)
+
+	// The bank's camt.054 was valid, picked up and processed, and the
+	// settled payment is booked: the day balances.
+	camts, err := filepath.Glob(filepath.Join(dir, "inbound", server.ReconSubdir, "processed", "*.xml"))
+	require.NoError(t, err)
+	require.Len(t, camts, 1)
+	xout, err := exec.Command("xmllint", "--noout", "--schema", "../../iso20022/testdata/xsd/camt.054.001.08.xsd", camts[0]).CombinedOutput()
+	require.NoError(t, err, string(xout))
+	var settled int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM recon_entries WHERE class = 'settled'`).Scan(&settled))
+	require.Equal(t, 1, settled)
+	out, err = runCLI(t, dbURL, "recon", "report", "--date", settles.String())
+	require.NoError(t, err)
+	require.Contains(t, out, settles.String()+" balanced")
 }

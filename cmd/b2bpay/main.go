@@ -42,7 +42,7 @@ func root() *cli.Command {
 			customerCommand(), bankCommand(), accountCommand(), userCommand(), upstreamCommand(),
 			submitCommand(), statusCommand(), demoCommand(),
 			loginCommand(), logoutCommand(), staffCommand(), decideCommand(), confirmCommand(), cancelCommand(), verifyCommand(),
-			cutoffCommand(), batchCommand(), reportsCommand(), heldCommand(), capsCommand(),
+			cutoffCommand(), batchCommand(), reportsCommand(), reconCommand(), heldCommand(), capsCommand(),
 			benchCommand(),
 		},
 	}
