@@ -50,6 +50,9 @@ func exportWalk(ctx context.Context, a *server.App, dir string) error {
 		fmt.Printf("(%s is not a business day: the file settles on the next one, %s)\n", today, run.SettlementDate)
 	}
 	fmt.Printf("interbank file (pacs.008.001.08): %s\nmanifest: %s.manifest.json\n", abs, abs)
+	if err := deliverWalk(ctx, a, dir, outbound, b); err != nil {
+		return err
+	}
 
 	var entries []iso20022.StatusEntry
 	status := []string{"ACSC", "RJCT"}
@@ -84,6 +87,10 @@ func exportWalk(ctx context.Context, a *server.App, dir string) error {
 		return err
 	}
 	fmt.Printf("status report read back: %d payments changed (one settled, one returned AM04); payments by state: %v\n", sum.Payments, states)
+	if got, err := a.Store.BatchGet(ctx, b.ID); err != nil || got.State != export.BatchAcknowledged {
+		return fmt.Errorf("demo: the status report did not acknowledge batch %s (%q, %v)", b.ID, got.State, err)
+	}
+	fmt.Printf("batch %s: acknowledged by the clearing house's report\n", b.ID)
 	if sum.Applied != 1 || states[payment.StateSettled] != 1 || states[payment.StateReturned] != 1 {
 		return fmt.Errorf("demo: the status report did not settle one payment and return the other")
 	}
@@ -138,5 +145,38 @@ func reconWalk(ctx context.Context, a *server.App, inbound string, b export.Batc
 	if !d.Balanced() {
 		return fmt.Errorf("demo: the end-of-day report does not balance: %v", d.Problems())
 	}
+	return nil
+}
+
+// deliverWalk delivers the batch's file to the demo's clearing gateway
+// (OpenSSH's sshd serving SFTP on the loopback, its host key pinned) and
+// checks that the gateway holds the same bytes under the same name.
+func deliverWalk(ctx context.Context, a *server.App, dir, outbound string, b export.Batch) error {
+	gw, err := startGateway(ctx, dir)
+	if err != nil {
+		return err
+	}
+	defer gw.stop()
+	target, err := export.ParseTarget(gw.settings)
+	if err != nil {
+		return err
+	}
+	sum, err := (&export.Deliverer{Store: a.Store, Target: target, Dir: outbound, Log: a.Log}).RunOnce(ctx)
+	if err != nil {
+		return err
+	}
+	want, err := os.ReadFile(filepath.Join(outbound, b.FileName))
+	if err != nil {
+		return err
+	}
+	got, err := os.ReadFile(filepath.Join(gw.inbox, b.FileName))
+	if err != nil || sum.Delivered != 1 || !bytes.Equal(got, want) {
+		return fmt.Errorf("demo: the file was not delivered whole to the gateway (%+v, %v)", sum, err)
+	}
+	how := "SFTP to OpenSSH's sshd on the loopback, host key pinned, uploaded under a temporary name and renamed"
+	if gw.cmd == nil {
+		how = "a directory (sshd is not installed)"
+	}
+	fmt.Printf("delivered to the clearing gateway by %s: %s, %d bytes, the same bytes\n", how, b.FileName, len(got))
 	return nil
 }
