@@ -49,6 +49,9 @@ func needCluster(t *testing.T) cluster.Env {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	for n := range ce.Nodes { // a node an earlier scenario left paused would hang up
+		_, _ = ce.Run(ctx, "rmq-resume", strconv.Itoa(n+1))
+	}
 	if out, err := ce.Run(ctx, "up"); err != nil {
 		t.Fatalf("scripts/cluster.sh up: %v\n%s", err, out)
 	}
@@ -264,7 +267,14 @@ type clusterRow struct {
 var clusterTable struct {
 	sync.Mutex
 	rows       []clusterRow
-	throughput []string
+	throughput []string // and the scenarios' notes
+}
+
+// noted adds a line under the cluster table.
+func (e *env) noted(line string) {
+	clusterTable.Lock()
+	defer clusterTable.Unlock()
+	clusterTable.throughput = append(clusterTable.throughput, e.name+": "+line)
 }
 
 const clusterHeader = "SCENARIO                  PUBLISHED  PUBLISHES  STORED  ANSWERED   LOST  DUPLICATED  UNEXPECTED  OTP-REUSES  REPLAYS-REFUSED  FAULTS  SECONDS  RESULT"
