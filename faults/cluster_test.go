@@ -78,11 +78,10 @@ func TestClusterKillNodes(t *testing.T) {
 	defer cancel()
 	done := pub.stream(ctx, ms, 10, 250*time.Millisecond)
 
-	waitUntil(t, 2*time.Minute, "stored", func() bool { return e.stored() >= n/5 })
+	e.waitStored(pub, n/5, 2*time.Minute, "stored")
 	first := e.intakeLeader(ce)
 	e.fault(ce, "rmq-kill", strconv.Itoa(first))
-	at := e.stored()
-	waitUntil(t, 2*time.Minute, "stored on two nodes", func() bool { return e.stored() >= at+n/5 })
+	e.waitStored(pub, e.stored()+n/5, 2*time.Minute, "stored on two nodes")
 	second := e.intakeLeader(ce) // the new leader
 	if second == first {
 		second = first%len(ce.Nodes) + 1
