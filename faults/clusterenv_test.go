@@ -185,14 +185,14 @@ func (e *env) tryCount(sql string, args ...any) int {
 
 // waitStored waits until at least min requests are stored; on timeout it
 // says how far the publisher got and writes the test's goroutines to
-// goroutines.txt in the scenario's directory.
+// b2bpay-faults-cluster-goroutines.txt in the temporary directory.
 func (e *env) waitStored(pub *publisher, min int, timeout time.Duration, what string) {
 	e.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for e.stored() < min {
 		if time.Now().After(deadline) {
 			buf := make([]byte, 1<<22)
-			path := filepath.Join(e.dir, "goroutines.txt")
+			path := filepath.Join(os.TempDir(), "b2bpay-faults-cluster-goroutines.txt")
 			_ = os.WriteFile(path, buf[:runtime.Stack(buf, true)], 0o644)
 			e.t.Fatalf("%s: %d of %d stored within %s; %d publishes, %d confirmed (goroutines in %s)", what, e.stored(), min,
 				timeout, pub.published.Load(), pub.confirmed.Load(), path)
