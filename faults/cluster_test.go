@@ -22,7 +22,7 @@ import (
 // run: requests per second each and their ratio.
 func TestClusterThroughput(t *testing.T) {
 	ce := needCluster(t)
-	n := 500
+	n := 1500
 	single := throughput(t, newEnv(t, "throughput-single"), n)
 	multi := throughput(t, newEnvOn(t, "throughput-cluster", clusterWorld(t, ce)), n)
 	line := fmt.Sprintf("THROUGHPUT %d requests through intake, answered, two serve processes: single broker and database %.0f/s, "+
@@ -153,7 +153,7 @@ func TestClusterPartition(t *testing.T) {
 	}
 	t.Logf("node %d paused %s (net tick %s): %d requests stored meanwhile (%s)", victim, paused, tick, last-before,
 		strings.Join(samples, ", "))
-	e.noted(fmt.Sprintf("%d stored while node %d was paused %.0f s (%s)", last-before, victim, paused.Seconds(), strings.Join(samples, ", ")))
+	e.noted(fmt.Sprintf("%d stored while node %d was paused %.0f s %v", last-before, victim, paused.Seconds(), samples))
 	e.fault(ce, "rmq-resume", strconv.Itoa(victim))
 	waitHealthy(t, ce, 3*time.Minute)
 	require.NoError(t, <-done)
@@ -249,15 +249,39 @@ func TestClusterRollingRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	done := pub.stream(ctx, ms, 10, time.Second)
+	// Half the payments authorized early in a minute; the restarts begin 3 s
+	// before the next, whose cutoff exports them while node 1 restarts; the
+	// other half is decided during the restarts.
+	sleepUntil(time.Now().Truncate(time.Minute).Add(time.Minute + time.Second))
+	crew.approveAllSure(full, reqs[:3])
+	boundary := time.Now().Truncate(time.Minute).Add(time.Minute)
+	require.Zero(t, e.count(`SELECT count(*) FROM payments WHERE state = 'exported'`), "approved before the minute's cutoff")
+	sleepUntil(boundary.Add(-3 * time.Second))
 	rolled := make(chan error, 1)
+	rollStart := time.Now()
 	go func() { rolled <- e.rollingRestart(ce) }()
-	crew.approveAllSure(full, reqs)
+	crew.approveAllSure(full, reqs[3:])
+	approved := time.Since(rollStart)
 	require.NoError(t, <-rolled)
+	rollEnd := time.Since(rollStart)
+	var during bool
+	for _, at := range e.cutoffRuns() {
+		during = during || (!at.Before(rollStart) && at.Before(rollStart.Add(rollEnd)))
+	}
+	require.True(t, during, "a cutoff runs during the restarts")
 	waitHealthy(t, ce, 3*time.Minute)
 	waitUntil(t, 3*time.Minute, "the cutoff exports the authorized payments", func() bool {
 		return e.stored() >= 0 && e.count(`SELECT count(*) FROM payments WHERE state = 'exported'`) == len(reqs)
 	})
 	require.NoError(t, <-done)
+	var runs []string
+	for _, at := range e.cutoffRuns() {
+		if d := at.Sub(rollStart); d > -time.Minute {
+			runs = append(runs, fmt.Sprintf("%+.0f s", d.Seconds()))
+		}
+	}
+	e.noted(fmt.Sprintf("restarts 0 to %.0f s, approvals done at %.0f s, cutoff runs at %s", rollEnd.Seconds(), approved.Seconds(),
+		strings.Join(runs, ", ")))
 	var events []string
 	for _, r := range reqs {
 		events = append(events, eventsUpTo(r.requestID, payment.StateExported)...)
