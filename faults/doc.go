@@ -42,8 +42,9 @@
 //	                                  SIGCONT: autoheal restarts it and it rejoins
 //	cluster-pg-failover   cluster     pg-stop-primary under load and decisions, pg-promote, a decision's OTP code
 //	                                  replayed on the promoted standby, pg-rejoin
-//	cluster-rolling-...   cluster     rmq-restart of node 1, 2, 3 in turn while requests, decisions with OTP and a
-//	                                  cutoff every minute run
+//	cluster-rolling-...   cluster     node 1, 2, 3 stopped and started in turn, one approval stage decided with OTPs
+//	                                  while each is down, a cutoff (every minute) while node 1 is down, requests
+//	                                  streaming throughout
 //	throughput-single,    cluster     the same 500 requests through intake on the system broker and database and
 //	throughput-cluster                on the cluster: requests/s each and the ratio
 //
