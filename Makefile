@@ -109,5 +109,11 @@ cluster-status:
 cluster-test:
 	B2BPAY_CLUSTER=1 $(GO) test -count=1 -v -timeout 10m ./cluster/
 
+# The fault suite's cluster scenarios (docs/cluster.md "Faults on the
+# cluster"): needs make cluster-up; the table goes to
+# var/faults-cluster-last-run.txt.
+faults-cluster:
+	B2BPAY_FAULTS_CLUSTER=1 $(GO) test -count=1 -v -timeout 40m -run '^TestCluster' ./faults/
+
 clean:
 	rm -rf bin

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/payment"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/route"
 )
 
@@ -25,6 +26,7 @@ import (
 type collector struct {
 	url     string
 	queues  []string
+	tries   int // connections tried: a cluster's nodes are dialled in turn
 	mu      sync.Mutex
 	answers map[string]*seen // by event id
 	dead    map[string]*seen // by message id
@@ -70,7 +72,9 @@ func (c *collector) run(ctx context.Context) {
 }
 
 func (c *collector) once(ctx context.Context) error {
-	conn, err := amqp.DialConfig(c.url, amqp.Config{Properties: amqp.Table{"connection_name": "b2bpay-faults-collector"}})
+	urls := rabbitmq.SplitURLs(c.url)
+	c.tries++
+	conn, err := amqp.DialConfig(urls[c.tries%len(urls)], amqp.Config{Properties: amqp.Table{"connection_name": "b2bpay-faults-collector"}})
 	if err != nil {
 		return err
 	}

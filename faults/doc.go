@@ -36,6 +36,17 @@
 //	relay-after-confirm   long        B2BPAY_CRASH_AT=relay-after-confirm (confirmed, never marked sent)
 //	broker-restart        disruptive  rabbitmqctl stop_app; start_app during a stream
 //	postgres-restart      disruptive  pg_ctlcluster --skip-systemctl-redirect 15 main restart under load
+//	cluster-kill-nodes    cluster     SIGKILL of the RabbitMQ node leading the intake queue under load, then of
+//	                                  another (one node left: the quorum queues wait), both started again
+//	cluster-partition     cluster     SIGSTOP of the node leading the intake queue for the net tick + 40 s, then
+//	                                  SIGCONT: autoheal restarts it and it rejoins
+//	cluster-pg-failover   cluster     pg-stop-primary under load and decisions, pg-promote, a decision's OTP code
+//	                                  replayed on the promoted standby, pg-rejoin
+//	cluster-rolling-...   cluster     node 1, 2, 3 stopped and started in turn, one approval stage decided with OTPs
+//	                                  while each is down, a cutoff (every minute) while node 1 is down, requests
+//	                                  streaming throughout
+//	throughput-single,    cluster     the same 500 requests through intake on the system broker and database and
+//	throughput-cluster                on the cluster: requests/s each and the ratio
 //
 // The checker (check) counts, for the messages a scenario published:
 //
@@ -81,6 +92,21 @@
 //	B2BPAY_FAULTS_DISRUPTIVE=1 make faults
 //	                                  also restarts the whole broker and PostgreSQL: only on a
 //	                                  machine nobody else is testing on
+//
+// The cluster scenarios (cluster_test.go, clusterenv_test.go) run the same
+// checker on the cluster scripts/cluster.sh starts (docs/cluster.md): each
+// scenario's vhost on the three RabbitMQ nodes (rabbitmqctl with the
+// cluster's cookie), its database on the primary with its synchronous
+// standby, two serve processes (one with --roles intake,decisions,relay,
+// one with every role) given the three broker URLs and the multi-host
+// database URL (newEnvOn and its world). Their own table (published,
+// stored, answered, lost, duplicated, unexpected, OTP steps used twice,
+// replays refused, seconds) and the throughput line are printed at the end
+// and written to var/faults-cluster-last-run.txt:
+//
+//	make cluster-up && make faults-cluster && make cluster-down
+//	                                  (B2BPAY_FAULTS_CLUSTER=1; without it they are skipped, and
+//	                                  without var/cluster/env they fail: run make cluster-up first)
 //
 // B2BPAY_TEST_LOG=1 copies serve's logs to the test output.
 package faults

@@ -22,7 +22,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/b2bpay/b2bpay/crash"
+	"github.com/b2bpay/b2bpay/postgres"
 	"github.com/b2bpay/b2bpay/postgres/pgtest"
+	"github.com/b2bpay/b2bpay/rabbitmq"
 	"github.com/b2bpay/b2bpay/rabbitmq/rabbitmqtest"
 	"github.com/b2bpay/b2bpay/secret"
 )
@@ -55,6 +57,7 @@ type env struct {
 	dbURL     string // b2bpay processes' URL (application_name serveApp)
 	amqpURL   string
 	vhost     string
+	amqpUser  string // the broker user of b2bpay and of upstream erp (its user_id)
 	masterKey string
 	mallKey   []byte
 	pool      *pgxpool.Pool // the checker's connections
@@ -69,25 +72,46 @@ type env struct {
 	faults  int
 }
 
-// newEnv creates the scenario's database and vhost and seeds the registry
-// with the b2bpay command line.
+// world is where a scenario's vhost and database are made: the system
+// broker and PostgreSQL the tests share, or the cluster (cluster_test.go).
+type world struct {
+	amqpURL  string                     // base AMQP URL, or a comma-separated list of a cluster's nodes
+	dbURL    string                     // base database URL (several hosts allowed)
+	amqpUser string                     // the broker user b2bpay and upstream erp connect as
+	ctl      func(args ...string) error // rabbitmqctl against that broker
+}
+
+// systemWorld is the local broker and PostgreSQL of the test kits.
+func systemWorld() world {
+	return world{amqpURL: rabbitmqtest.BaseURL(), dbURL: pgtest.BaseURL(), amqpUser: "guest",
+		ctl: func(args ...string) error { return rabbitmq.Ctl(nil, args...) }}
+}
+
+// newEnv creates the scenario's database and vhost on the system broker
+// and PostgreSQL and seeds the registry with the b2bpay command line.
 func newEnv(t *testing.T, name string) *env {
+	t.Helper()
+	return newEnvOn(t, name, systemWorld())
+}
+
+// newEnvOn is newEnv in a world of the caller's.
+func newEnvOn(t *testing.T, name string, w world) *env {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("the fault suite runs real processes: not in -short")
 	}
 	ctx := context.Background()
-	e := &env{t: t, name: name, began: time.Now(), dir: t.TempDir(),
+	e := &env{t: t, name: name, began: time.Now(), dir: t.TempDir(), amqpUser: w.amqpUser,
 		masterKey: base64.StdEncoding.EncodeToString(secret.NewKey())}
 
-	amqpURL, dropVhost, err := rabbitmqtest.NewVhost()
+	amqpURL, dropVhost, err := rabbitmq.NewVhostCtl(w.amqpURL, "b2bpay-test-", w.ctl)
 	require.NoError(t, err)
 	t.Cleanup(dropVhost)
 	e.amqpURL = amqpURL
 	e.vhost, err = rabbitmqtest.VhostOf(amqpURL)
 	require.NoError(t, err)
 
-	dbURL, dropDB, err := pgtest.NewDatabase(ctx)
+	dbURL, dropDB, err := postgres.NewDatabase(ctx, w.dbURL, "b2bpay_test_")
 	require.NoError(t, err)
 	t.Cleanup(dropDB)
 	u, err := url.Parse(dbURL)
@@ -126,7 +150,7 @@ func (e *env) seed() {
 	e.cli("account", "add", "--customer", "C2", "--bank", bankB2B, "--number", accountC2)
 	e.cli("user", "add", "--id", "ann", "--customer", "C1", "--name", "王丽", "--role", "applicant")
 	e.cli("user", "add", "--id", "dan", "--customer", "C2", "--name", "李强", "--role", "applicant")
-	e.cli("upstream", "add", "--id", "erp", "--name", "ERP", "--amqp-user", "guest", "--customer", "C1", "--customer", "C2")
+	e.cli("upstream", "add", "--id", "erp", "--name", "ERP", "--amqp-user", e.amqpUser, "--customer", "C1", "--customer", "C2")
 	out := e.cli("upstream", "add", "--id", "mall", "--name", "B2B mall", "--hmac", "--customer", "C1")
 	m := hmacKeyLine.FindStringSubmatch(out)
 	require.NotNil(e.t, m, "upstream add --hmac printed no key: %s", out)

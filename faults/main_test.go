@@ -47,6 +47,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	report()
+	clusterReport()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -165,7 +165,7 @@ func (e *env) publisher(upstream string, key []byte) *publisher {
 	case key != nil:
 		cfg.HMACKey = key
 	case upstream == "erp":
-		cfg.UserID = "guest"
+		cfg.UserID = e.amqpUser
 	default:
 		cfg.HMACKey = e.mallKey
 	}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -40,6 +42,10 @@ func NewDatabase(ctx context.Context, baseURL, prefix string) (string, func(), e
 		defer c.Close(ctx)
 		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	}
+	if err := waitVisible(ctx, dbURL); err != nil {
+		drop()
+		return "", nil, err
+	}
 	pool, err := pgxpool.New(ctx, dbURL)
 	if err != nil {
 		drop()
@@ -72,5 +78,32 @@ func RecreateDatabase(ctx context.Context, baseURL, name string) (string, error)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", err
 	}
-	return WithDatabase(baseURL, name)
+	dbURL, err := WithDatabase(baseURL, name)
+	if err != nil {
+		return "", err
+	}
+	return dbURL, waitVisible(ctx, dbURL)
+}
+
+// waitVisible waits, up to 30 s, until a database just created can be
+// connected to through dbURL. With several hosts (a primary and its
+// standby) pgx tries them in order but gives up at the first server that
+// says the database does not exist (SQLSTATE 3D000), which a standby
+// listed before the primary says until it has replayed the CREATE
+// DATABASE: a synchronous commit waits for the standby's flush, not its
+// replay. The fault suite met this after a failover had put the standby
+// first in the URL.
+func waitVisible(ctx context.Context, dbURL string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := connectPrimary(ctx, dbURL)
+		if err == nil {
+			return c.Close(ctx)
+		}
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "3D000" || time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("connect to the new database: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

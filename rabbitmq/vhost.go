@@ -23,6 +23,14 @@ import (
 // the first one's, and the URL returned is the list, each node's URL
 // naming the new vhost.
 func NewVhost(baseURL, prefix string) (amqpURL string, cleanup func(), err error) {
+	return NewVhostCtl(baseURL, prefix, func(args ...string) error { return Ctl(nil, args...) })
+}
+
+// NewVhostCtl is NewVhost with the rabbitmqctl runner given: ctl runs one
+// rabbitmqctl command against the broker of baseURL (the fault suite's
+// cluster scenarios pass one that reaches the cluster's nodes with their
+// cookie).
+func NewVhostCtl(baseURL, prefix string, ctl func(args ...string) error) (amqpURL string, cleanup func(), err error) {
 	base, err := url.Parse(FirstURL(baseURL))
 	if err != nil {
 		return "", nil, fmt.Errorf("parse %s: %w", RedactURL(baseURL), err)
@@ -34,11 +42,11 @@ func NewVhost(baseURL, prefix string) (amqpURL string, cleanup func(), err error
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	vhost := prefix + hex.EncodeToString(b[:])
-	if err := Ctl(nil, "add_vhost", vhost); err != nil {
+	if err := ctl("add_vhost", vhost); err != nil {
 		return "", nil, err
 	}
-	cleanup = func() { _ = Ctl(nil, "delete_vhost", vhost) }
-	if err := Ctl(nil, "set_permissions", "-p", vhost, user, ".*", ".*", ".*"); err != nil {
+	cleanup = func() { _ = ctl("delete_vhost", vhost) }
+	if err := ctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*"); err != nil {
 		cleanup()
 		return "", nil, err
 	}
