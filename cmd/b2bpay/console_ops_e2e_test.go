@@ -92,6 +92,12 @@ func TestConsoleOperationsInChromium(t *testing.T) {
 	// timeline entries: the chain check on the page says so.
 	require.Contains(t, b.Text("#chain"), "state_mismatch")
 	b.Shot("22-payment-cutoff")
+	// The end-of-day reconciliation of the batch's settlement date: its two
+	// payments exported and not answered yet, so the day does not balance.
+	b.Go(base + "/ops/reconciliation?date=" + batch.SettlementDate.Format(payment.DateLayout))
+	require.Contains(t, b.Text("#recon-table"), batch.ID)
+	require.Contains(t, b.Text("#recon-verdict"), batch.SettlementDate.Format(payment.DateLayout))
+	b.Shot("23-ops-reconciliation")
 	b.Go(base + "/ops/batches")
 	b.Click("#ops-tab-reports")
 	require.True(t, b.Exists("#ops-no-reports"))
