@@ -1,12 +1,9 @@
 package faults
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +11,6 @@ import (
 
 	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/export/sftptest"
-	"github.com/b2bpay/b2bpay/payment"
 )
 
 // TestDeliveryGatewayFaults delivers the files of a cutoff to a real
@@ -28,7 +24,7 @@ import (
 // name and bytes (the SHA-256 recorded when written), and nothing else (no
 // partial upload); each payment's upstream got one file_status
 // "delivered" event naming its batch; nothing lost, duplicated or
-// unexpected. (A transfer cut mid-file is export's TestSFTPCutMidTransfer.)
+// unexpected. (A transfer cut mid-file is TestDeliveryCutMidFile.)
 func TestDeliveryGatewayFaults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "delivery-gateway")
@@ -84,38 +80,10 @@ func TestDeliveryGatewayFaults(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, os.SameFile(before, after) && before.ModTime().Equal(after.ModTime()), "the file uploaded before the crash was not sent again")
 
-	// Every file on the gateway exactly once, by name and bytes, as written.
+	// Every file on the gateway exactly once, by name and bytes, as written;
+	// the upstream told of each delivery once.
 	written := e.requireFiles(e.pool, outbound)
-	var want []string
-	for name, raw := range written {
-		if strings.HasSuffix(name, ".manifest.json") {
-			continue
-		}
-		want = append(want, name)
-		got, err := os.ReadFile(filepath.Join(g.Dir, name))
-		require.NoError(t, err, name)
-		require.Equal(t, raw, got, "%s: the bytes written", name)
-	}
-	slices.Sort(want)
-	require.Equal(t, want, g.Files(t), "each file once by its name, nothing partial, nothing else")
-	require.Len(t, want, files)
-
-	// The upstream told of each delivery once.
-	batchOf := map[string]string{}
-	rows, err := e.pool.Query(context.Background(), `SELECT payment_id::text, batch_id FROM batch_payments WHERE live`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var id, b string
-		require.NoError(t, rows.Scan(&id, &b))
-		batchOf[id] = b
-	}
-	require.NoError(t, rows.Err())
-	s = e.approvalServe()
-	var events []string
-	for _, sp := range group {
-		events = append(events, eventsUpTo(sp.requestID, payment.StateExported)...)
-		events = append(events, fmt.Sprintf("erp/%s/file/%s/%s", sp.requestID, batchOf[sp.id], payment.FileDelivered))
-	}
-	e.check(p, checkOptions{states: []payment.State{payment.StateExported}, events: events})
-	s.stop()
+	requireOnGateway(t, g, written)
+	require.Len(t, g.Files(t), files)
+	e.checkDelivered(p, group)
 }

@@ -23,6 +23,11 @@
 //	export-crash-catchup  quick       B2BPAY_CRASH_AT=export-after-claim, then export-during-write and
 //	                                  export-after-write on the restarts (long: at serve's scheduled cutoff,
 //	                                  then down over the next one)
+//	delivery-gateway      quick       a real OpenSSH sshd as the gateway (export/sftptest) down over a cutoff,
+//	                                  then B2BPAY_CRASH_AT=delivery-after-upload in serve
+//	delivery-cut          quick       serve's upload of a cutoff's file (60 payments, long: 200) over a slow
+//	                                  relay cut mid-file: sshd and its sessions killed while the .part- file
+//	                                  grows, started again; serve's retry delivers it once
 //	otp-and-duties        quick       one OTP code twice, and in 4 decisions at once (long: 12, to serve deciding in
 //	                                  batches, then one at a time); separation-of-duties, role and customer breaches;
 //	                                  an OTP seed altered and two users' sealed seeds swapped in the database
@@ -69,6 +74,10 @@
 //     applicant's confirmation with an OTP; a review by someone else; as
 //     many authorizations as it needs, each with an OTP, by people who had
 //     not acted on it).
+//
+// The delivery scenarios also check the gateway's directory: each file
+// written there once, by name and bytes, and nothing else (no .part- file
+// of a cut upload), and one file_status "delivered" event per payment.
 //
 // The export scenarios also check the outbound directory (a file and a
 // manifest per batch and nothing else, each file valid against the
