@@ -44,7 +44,8 @@ const (
 
 // Baselines measures, in order: publish with confirms to a quorum queue,
 // consume with manual acks, consume → batched INSERT → ack, COPY, and the
-// batched UPDATE of the copied rows with a timeline row each.
+// batched UPDATE of the copied rows with a timeline row each, and intake's
+// work without b2bpay (IntakeWork).
 func Baselines(ctx context.Context, cfg BaselineConfig) ([]Result, error) {
 	if cfg.Window <= 0 {
 		cfg.Window = 1000
@@ -101,6 +102,11 @@ func Baselines(ctx context.Context, cfg BaselineConfig) ([]Result, error) {
 		return nil, err
 	}
 	out = append(out, bu)
+	iw, err := IntakeWork(ctx, conn, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, iw)
 	for i := range out {
 		out[i].Compare(out[i])
 	}
@@ -196,7 +202,7 @@ func consumeAck(conn *amqp.Connection, cfg BaselineConfig) (Result, error) {
 	m := Start()
 	var lat []time.Duration
 	var mu sync.Mutex
-	err := consumeParallel(conn, cfg, func(ch *amqp.Channel, ds <-chan amqp.Delivery, take func() bool) error {
+	err := consumeParallel(conn, baselineQueue, cfg, func(ch *amqp.Channel, ds <-chan amqp.Delivery, take func() bool) error {
 		var mine []time.Duration
 		for d := range ds {
 			t := time.Now()
@@ -224,7 +230,7 @@ func consumeInsert(ctx context.Context, conn *amqp.Connection, cfg BaselineConfi
 	m := Start()
 	var lat []time.Duration
 	var mu sync.Mutex
-	err := consumeParallel(conn, cfg, func(ch *amqp.Channel, ds <-chan amqp.Delivery, take func() bool) error {
+	err := consumeParallel(conn, baselineQueue, cfg, func(ch *amqp.Channel, ds <-chan amqp.Delivery, take func() bool) error {
 		var pending []amqp.Delivery
 		var arrived []time.Time
 		var mine []time.Duration
@@ -280,7 +286,7 @@ func consumeInsert(ctx context.Context, conn *amqp.Connection, cfg BaselineConfi
 
 // consumeParallel runs Workers consumers, each on its own channel, until
 // Count deliveries were taken in all; take reports whether more are wanted.
-func consumeParallel(conn *amqp.Connection, cfg BaselineConfig,
+func consumeParallel(conn *amqp.Connection, queue string, cfg BaselineConfig,
 	work func(ch *amqp.Channel, ds <-chan amqp.Delivery, take func() bool) error) error {
 	var mu sync.Mutex
 	taken := 0
@@ -302,7 +308,7 @@ func consumeParallel(conn *amqp.Connection, cfg BaselineConfig,
 		if err := ch.Qos(cfg.Prefetch, 0, false); err != nil {
 			return err
 		}
-		ds, err := ch.Consume(baselineQueue, fmt.Sprintf("bench-%d", w), false, false, false, false, nil)
+		ds, err := ch.Consume(queue, fmt.Sprintf("bench-%d", w), false, false, false, false, nil)
 		if err != nil {
 			return err
 		}

@@ -151,7 +151,10 @@ func Run(ctx context.Context, opt Options, w io.Writer) ([]Result, error) {
 		return nil, fmt.Errorf("intake stage: %w", err)
 	}
 	in.Compare(byName["baseline/consume-insert-ack"])
-	results = append(results, in)
+	same := in // intake / baseline/intake-work: the same work without b2bpay
+	same.Name = "intake/same-work"
+	same.Compare(byName["baseline/intake-work"])
+	results = append(results, in, same)
 	if opt.Decisions > 0 {
 		d, e2e, err := benchDecisions(ctx, a, opt, opt.Decisions)
 		if err != nil {

@@ -49,10 +49,15 @@ func TestBenchSmall(t *testing.T) {
 			require.True(t, ok, "%s has %s", name, k)
 		}
 	}
-	require.Equal(t, []string{"baseline/publish", "baseline/consume", "baseline/consume-insert-ack", "baseline/copy", "baseline/batch-update",
-		"intake", "decisions", "end-to-end",
+	require.Equal(t, []string{"baseline/publish", "baseline/consume", "baseline/consume-insert-ack", "baseline/copy", "baseline/batch-update", "baseline/intake-work",
+		"intake", "intake/same-work", "decisions", "end-to-end",
 		"decisions-batch/5", "decisions-batch/10", "end-to-end-batch/45", "baseline/file-write", "export-write/200", "export-write/400", "export/200", "export/400"}, names)
-	intake := stages[5]
+	require.Equal(t, 200.0, stages[5]["count"], "intake-work takes every message")
+	require.Positive(t, stages[5]["p50_ms"], "delivery → ack is measured")
+	same := stages[7]
+	require.Equal(t, "baseline/intake-work", same["baseline"], "intake against the same work without b2bpay")
+	require.InDelta(t, stages[6]["payments_per_second"].(float64)/stages[5]["payments_per_second"].(float64), same["ratio"], 1e-9)
+	intake := stages[6]
 	require.Positive(t, intake["p50_ms"], "publish → stored is measured")
 	require.GreaterOrEqual(t, intake["p99_ms"], intake["p50_ms"])
 	require.Equal(t, 200.0, intake["count"])
@@ -65,18 +70,18 @@ func TestBenchSmall(t *testing.T) {
 	require.LessOrEqual(t, intake["cpu_postgres_own_s"], intake["cpu_postgres_s"], "a part of the whole server")
 	require.Positive(t, intake["wal_bytes"], "intake writes WAL")
 	require.InDelta(t, intake["wal_bytes"].(float64)/200, intake["wal_bytes_per_payment"], 1e-6)
-	decisions := stages[6]
+	decisions := stages[8]
 	require.Equal(t, 60.0, decisions["count"], "three decisions a payment")
 	require.Positive(t, decisions["p50_ms"], "decision → applied is measured")
 	require.Equal(t, "baseline/consume-insert-ack", decisions["baseline"])
-	for _, batch := range stages[8:10] {
+	for _, batch := range stages[10:12] {
 		require.Equal(t, 96.0, batch["count"], "%s: three approvals of each of the 32 payments", batch["name"])
 		require.Equal(t, "baseline/batch-update", batch["baseline"])
 		require.Positive(t, batch["p50_ms"], "batch published → result is measured")
 		require.GreaterOrEqual(t, batch["p99_ms"], batch["p50_ms"])
 	}
-	require.Equal(t, 45.0, stages[10]["count"], "the end-to-end stage counts payments")
-	require.Equal(t, "baseline/batch-update", stages[10]["baseline"])
-	require.Equal(t, "baseline/file-write", stages[11]["baseline"])
+	require.Equal(t, 45.0, stages[12]["count"], "the end-to-end stage counts payments")
+	require.Equal(t, "baseline/batch-update", stages[12]["baseline"])
+	require.Equal(t, "baseline/file-write", stages[13]["baseline"])
 	require.Equal(t, 200.0, stages[4]["count"], "the batch update moves every row COPY wrote")
 }
