@@ -90,8 +90,10 @@ func TestBenchSmall(t *testing.T) {
 	require.Equal(t, 200.0, stages[4]["count"], "the batch update moves every row COPY wrote")
 }
 
-// TestIntakeWork is here, after TestProcReal (proc_test.go), because its
-// work made TestProcReal see /proc and getrusage disagree when it ran first.
+// TestIntakeWork is here, after TestProcReal (proc_test.go): its vhost is
+// made by rabbitmqctl, a child process whose CPU (1.5 s) /proc counts in
+// this process's cutime and getrusage(RUSAGE_SELF) does not, so
+// TestProcReal, run after it, saw the two disagree.
 // It runs baseline/intake-work on 137 requests (not a multiple
 // of its batch of 50): every table holds its rows (6 a request in all),
 // every answer and task was routed to its queue, and the requests' queue
