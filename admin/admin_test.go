@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"github.com/b2bpay/b2bpay/admin/admintest"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ var t0 = time.Date(2026, 3, 10, 2, 0, 0, 0, time.UTC)
 // reviewer (rob), a bank operator of the customer (ops), and a user of
 // another customer (zed, an administrator there).
 type world struct {
-	f   *fake
+	f   *admintest.Store
 	now time.Time
 	s   *admin.Service
 	// enrolled records the enroller's calls.
@@ -29,7 +30,7 @@ func newWorld(t *testing.T) *world {
 	user := func(id, customer string, roles ...payment.Role) payment.User {
 		return payment.User{ID: id, CustomerID: customer, Name: id, Roles: roles, Active: true}
 	}
-	w := &world{now: t0, f: newFake(
+	w := &world{now: t0, f: admintest.New(
 		user("ann", "C1", payment.RoleAdmin),
 		user("ben", "C1", payment.RoleAdmin),
 		user("cat", "C1", payment.RoleAdmin, payment.RoleAuthorizer),
@@ -72,10 +73,10 @@ func TestProposeApproveApplies(t *testing.T) {
 	require.Equal(t, "ben", d.DecidedBy)
 	rob, _ = w.f.UserGet(ctx, "rob")
 	require.Equal(t, []payment.Role{payment.RoleAuthorizer, payment.RoleReviewer}, rob.Roles)
-	require.Equal(t, []string{"admin_change_proposed", "admin_change_applied"}, w.f.events())
-	require.Equal(t, "user:ben", w.f.audits[1].Actor)
-	require.Contains(t, w.f.audits[1].Detail, c.ID)
-	require.Contains(t, w.f.audits[1].Detail, "kind=user_roles target=rob")
+	require.Equal(t, []string{"admin_change_proposed", "admin_change_applied"}, w.f.Events())
+	require.Equal(t, "user:ben", w.f.Audits[1].Actor)
+	require.Contains(t, w.f.Audits[1].Detail, c.ID)
+	require.Contains(t, w.f.Audits[1].Detail, "kind=user_roles target=rob")
 
 	// Nothing is applied twice.
 	_, err = w.s.Decide(ctx, "cat", c.ID, true, "")
@@ -97,8 +98,8 @@ func TestEveryKindApplies(t *testing.T) {
 		_, err = w.s.Decide(ctx, "ben", c.ID, true, "ok")
 		require.NoError(t, err, p.Kind)
 	}
-	require.Equal(t, int64(500_000_00), w.f.limits["cat/CNY"])
-	require.Equal(t, 2, w.f.tiers["C1/CNY/100000000"].Authorizers)
+	require.Equal(t, int64(500_000_00), w.f.Limits["cat/CNY"])
+	require.Equal(t, 2, w.f.Tiers["C1/CNY/100000000"].Authorizers)
 	rob, _ := w.f.UserGet(ctx, "rob")
 	require.False(t, rob.Active)
 }
@@ -115,7 +116,7 @@ func TestActorMustBeActiveAdmin(t *testing.T) {
 
 	c, err := w.s.Propose(ctx, "ann", roles(payment.RoleApplicant), "x")
 	require.NoError(t, err)
-	w.f.users["ben"] = payment.User{ID: "ben", CustomerID: "C1", Roles: []payment.Role{payment.RoleAdmin}, Active: false}
+	w.f.Users["ben"] = payment.User{ID: "ben", CustomerID: "C1", Roles: []payment.Role{payment.RoleAdmin}, Active: false}
 	_, err = w.s.Decide(ctx, "ben", c.ID, true, "")
 	require.Equal(t, payment.CodeWrongRole, code(t, err), "a disabled administrator decides nothing")
 
@@ -155,8 +156,8 @@ func TestDualControl(t *testing.T) {
 	require.Equal(t, payment.CodeDualControl, code(t, err), "the proposer rejects")
 	_, err = w.s.Decide(ctx, "cat", c.ID, true, "")
 	require.Equal(t, payment.CodeDualControl, code(t, err), "the change is about the approver")
-	require.Equal(t, []string{"admin_change_proposed", "admin_change_refused", "admin_change_refused", "admin_change_refused"}, w.f.events())
-	require.Equal(t, admin.StatePending, w.f.changes[c.ID].State)
+	require.Equal(t, []string{"admin_change_proposed", "admin_change_refused", "admin_change_refused", "admin_change_refused"}, w.f.Events())
+	require.Equal(t, admin.StatePending, w.f.Changes[c.ID].State)
 
 	// A change granting an administrator a role is approved by a third.
 	g, err := w.s.Propose(ctx, "cat", admin.Proposal{Kind: admin.KindRoles, UserID: "ben", Roles: []payment.Role{payment.RoleAdmin, payment.RoleAuthorizer}}, "x")
@@ -201,7 +202,7 @@ func TestExpiry(t *testing.T) {
 	d, err := w.s.Decide(ctx, "ben", c.ID, true, "")
 	require.Equal(t, payment.CodeChangeExpired, code(t, err))
 	require.Equal(t, admin.StateExpired, d.State)
-	require.Equal(t, admin.StateExpired, w.f.changes[c.ID].State, "stored expired")
+	require.Equal(t, admin.StateExpired, w.f.Changes[c.ID].State, "stored expired")
 	rob, _ := w.f.UserGet(ctx, "rob")
 	require.Equal(t, []payment.Role{payment.RoleReviewer}, rob.Roles)
 	_, err = w.s.Decide(ctx, "ben", c.ID, true, "")
@@ -220,9 +221,9 @@ func TestExpiredDoesNotBlock(t *testing.T) {
 	w.now = t0.Add(admin.Expiry + time.Minute)
 	n, err := w.s.Propose(ctx, "ben", roles(payment.RoleAuthorizer), "y")
 	require.NoError(t, err)
-	require.Equal(t, admin.StateExpired, w.f.changes[c.ID].State)
-	require.Equal(t, admin.StatePending, w.f.changes[n.ID].State)
-	require.Equal(t, []string{"admin_change_proposed", "admin_change_expired", "admin_change_proposed"}, w.f.events())
+	require.Equal(t, admin.StateExpired, w.f.Changes[c.ID].State)
+	require.Equal(t, admin.StatePending, w.f.Changes[n.ID].State)
+	require.Equal(t, []string{"admin_change_proposed", "admin_change_expired", "admin_change_proposed"}, w.f.Events())
 }
 
 func TestOnePendingPerTarget(t *testing.T) {
@@ -258,7 +259,7 @@ func TestInvalidProposals(t *testing.T) {
 		require.Error(t, err, name)
 		require.True(t, payment.IsRefusal(err), "%s: %v", name, err)
 	}
-	require.Empty(t, w.f.changes)
+	require.Empty(t, w.f.Changes)
 }
 
 func TestOperatorRoleIsKept(t *testing.T) {
@@ -296,10 +297,10 @@ func TestApplyChecksTheProposerAgain(t *testing.T) {
 	ctx := t.Context()
 	c, err := w.s.Propose(ctx, "cat", roles(payment.RoleApplicant), "x")
 	require.NoError(t, err)
-	w.f.users["cat"] = payment.User{ID: "cat", CustomerID: "C1", Roles: []payment.Role{payment.RoleAuthorizer}, Active: true}
+	w.f.Users["cat"] = payment.User{ID: "cat", CustomerID: "C1", Roles: []payment.Role{payment.RoleAuthorizer}, Active: true}
 	_, err = w.s.Decide(ctx, "ben", c.ID, true, "")
 	require.Equal(t, payment.CodeWrongRole, code(t, err))
-	require.Equal(t, admin.StatePending, w.f.changes[c.ID].State)
+	require.Equal(t, admin.StatePending, w.f.Changes[c.ID].State)
 	_, err = w.s.Decide(ctx, "ben", c.ID, false, "its proposer is no administrator now")
 	require.NoError(t, err)
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"github.com/b2bpay/b2bpay/admin/admintest"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -21,7 +22,7 @@ import (
 // ann and ben, reviewer rob and "new" (no OTP yet).
 type adminRig struct {
 	*rig
-	store    *adminFake
+	store    *admintest.Store
 	enrolled []string
 }
 
@@ -29,9 +30,10 @@ func newAdminRig(t *testing.T) *adminRig {
 	user := func(id string, roles ...payment.Role) payment.User {
 		return payment.User{ID: id, CustomerID: "C1", Name: "名" + id, Roles: roles, Active: true}
 	}
-	a := &adminRig{rig: &rig{t: t, api: &fakeAPI{}, now: time.Now()}, store: newAdminFake(
+	a := &adminRig{rig: &rig{t: t, api: &fakeAPI{}, now: time.Now()}, store: admintest.New(
 		user("ann", payment.RoleAdmin), user("ben", payment.RoleAdmin), user("rob", payment.RoleReviewer),
 		user("new", payment.RoleApplicant), payment.User{ID: "zed", CustomerID: "C2", Roles: []payment.Role{payment.RoleAdmin}, Active: true})}
+	a.store.Unenrolled = []string{"new"}
 	svc := admin.New(a.store, func() time.Time { return a.now }, func(_ context.Context, userID, issuer, actor string) (string, []byte, error) {
 		a.enrolled = append(a.enrolled, userID+" "+actor)
 		return "otpauth://totp/" + issuer + ":" + userID + "?secret=JBSWY3DPEHPK3PXP", []byte("\x89PNG fake"), nil
@@ -75,7 +77,7 @@ func TestAdminAreaIsForAdministratorsOnly(t *testing.T) {
 		resp, _ := a.post(path, cookies, csrf, url.Values{"user": {"rob"}, "role": {"admin"}, "reason": {"x"}, "verdict": {"approve"}})
 		require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
 	}
-	require.Empty(t, a.store.changes, "nothing proposed")
+	require.Empty(t, a.store.Changes, "nothing proposed")
 	require.Empty(t, a.enrolled, "nothing enrolled")
 
 	// Signed out: the sign-in page.
@@ -83,7 +85,7 @@ func TestAdminAreaIsForAdministratorsOnly(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
 
 	// A disabled administrator: refused before the service is asked.
-	a.store.users["ben"] = payment.User{ID: "ben", CustomerID: "C1", Roles: []payment.Role{payment.RoleAdmin}}
+	a.store.Users["ben"] = payment.User{ID: "ben", CustomerID: "C1", Roles: []payment.Role{payment.RoleAdmin}}
 	cookies, _ = a.as("ben", "/")
 	resp = a.do(http.MethodGet, "/admin", nil, cookies)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
@@ -97,7 +99,7 @@ func TestAdminFormsNeedTheirCSRFToken(t *testing.T) {
 		resp, _ := a.post(path, cookies, "not-the-token", url.Values{"user": {"rob"}, "currency": {"CNY"}, "amount": {"1.00"}, "reason": {"x"}})
 		require.Equal(t, http.StatusForbidden, resp.StatusCode, path)
 	}
-	require.Empty(t, a.store.changes)
+	require.Empty(t, a.store.Changes)
 	require.Empty(t, a.enrolled)
 }
 
@@ -118,16 +120,16 @@ func TestDualControlInTheConsole(t *testing.T) {
 	require.Contains(t, page, "用户 rob 的 CNY 审批限额设为 500,000.00")
 	require.Contains(t, page, "由您提出")
 	require.NotRegexp(t, approveButton, page, "no buttons for the proposer")
-	require.Empty(t, a.store.limits, "nothing applied yet")
+	require.Empty(t, a.store.Limits, "nothing applied yet")
 	var id string
-	for id = range a.store.changes {
+	for id = range a.store.Changes {
 	}
 
 	// Posting the approval by hand: refused in words.
 	resp, page = a.post("/admin/changes/"+id+"/decide", ann, annCSRF, url.Values{"verdict": {"approve"}})
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	require.Contains(t, page, "双人控制：提出变更的管理员")
-	require.Empty(t, a.store.limits)
+	require.Empty(t, a.store.Limits)
 
 	// ben sees the buttons and approves: applied.
 	ben, benCSRF := a.as("ben", "/admin")
@@ -135,12 +137,12 @@ func TestDualControlInTheConsole(t *testing.T) {
 	require.Contains(t, page, `id="approve-`+id+`"`)
 	resp, _ = a.post("/admin/changes/"+id+"/decide", ben, benCSRF, url.Values{"verdict": {"approve"}})
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	require.Equal(t, int64(500_000_00), a.store.limits["rob/CNY"])
+	require.Equal(t, int64(500_000_00), a.store.Limits["rob/CNY"])
 	page = a.get(resp.Header.Get("Location"), ben)
 	require.Contains(t, page, "已批准并已生效")
 	require.Regexp(t, `(?s)id="decided-changes".*已批准生效.*ben`, page)
 	require.Contains(t, page, "500,000.00 CNY", "the user's limit")
-	require.Equal(t, []string{"admin_change_proposed", "admin_change_refused", "admin_change_applied"}, a.store.events())
+	require.Equal(t, []string{"admin_change_proposed", "admin_change_refused", "admin_change_applied"}, a.store.Events())
 
 	// Again: already decided, in words.
 	resp, page = a.post("/admin/changes/"+id+"/decide", ben, benCSRF, url.Values{"verdict": {"reject"}, "reason": {"x"}})
@@ -175,7 +177,7 @@ func TestAdminRefusalsInWords(t *testing.T) {
 		require.Contains(t, page, c.says, "%v", c)
 		require.Contains(t, page, `id="form-roles"`, "the page again, with its forms")
 	}
-	require.Empty(t, a.store.changes)
+	require.Empty(t, a.store.Changes)
 
 	// A refused form keeps what was typed.
 	_, page := a.post("/admin/propose/limit", ann, csrf, url.Values{"user": {"rob"}, "currency": {"CNY"}, "amount": {"12,34"}, "reason": {"见工单 42"}})
@@ -192,7 +194,7 @@ func TestAdminRefusalsInWords(t *testing.T) {
 
 	// A rejection needs a reason; English words too.
 	var id string
-	for id = range a.store.changes {
+	for id = range a.store.Changes {
 	}
 	ben, benCSRF := a.as("ben", "/admin")
 	ben = append(ben, &http.Cookie{Name: "b2bpay_lang", Value: "en"})
@@ -208,9 +210,9 @@ func TestAdminRefusalsInWords(t *testing.T) {
 
 	// Expired after 24 hours (proposed a day ago: the session would
 	// expire if the clock moved).
-	ch := a.store.changes[id]
+	ch := a.store.Changes[id]
 	ch.ProposedAt = ch.ProposedAt.Add(-admin.Expiry - time.Minute)
-	a.store.changes[id] = ch
+	a.store.Changes[id] = ch
 	resp, page = a.post("/admin/changes/"+id+"/decide", ben, benCSRF, url.Values{"verdict": {"approve"}})
 	require.Equal(t, http.StatusConflict, resp.StatusCode)
 	require.Contains(t, page, "waited more than 24 hours and expired")

@@ -8,12 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/b2bpay/b2bpay/inbound"
 
 	"github.com/b2bpay/b2bpay/iso20022"
 )
@@ -58,20 +58,13 @@ func (r *Reports) RunOnce(ctx context.Context) (ImportSummary, error) {
 	if _, err := os.Stat(r.Dir); err != nil {
 		return sum, fmt.Errorf("inbound directory: %w", err)
 	}
-	if err := r.clearSubdirs(ctx); err != nil {
+	if err := inbound.Prepare(ctx, r.Dir, "the inbound directory", r.log()); err != nil {
 		return sum, fmt.Errorf("inbound directory: %w", err)
 	}
-	entries, err := os.ReadDir(r.Dir)
+	names, err := inbound.Waiting(r.Dir)
 	if err != nil {
 		return sum, fmt.Errorf("inbound directory: %w", err)
 	}
-	var names []string
-	for _, e := range entries {
-		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
 	var errs []error
 	for _, name := range names {
 		sum.Files++
@@ -186,7 +179,7 @@ func (r *Reports) moveTo(ctx context.Context, name, sub string) (string, error) 
 	if err := os.MkdirAll(filepath.Join(r.Dir, sub), 0o750); err != nil {
 		return "", err
 	}
-	to, err := renameNoReplace(filepath.Join(r.Dir, name), filepath.Join(r.Dir, sub), name)
+	to, err := inbound.Move(r.Dir, name, sub)
 	if err != nil {
 		return "", err
 	}
@@ -195,65 +188,6 @@ func (r *Reports) moveTo(ctx context.Context, name, sub string) (string, error) 
 	}
 	return to, nil
 }
-
-// subdirs are the directories b2bpay keeps in the inbound directory.
-var subdirs = []string{"processed", "quarantine"}
-
-// clearSubdirs makes processed/ and quarantine/ directories, moving aside
-// whatever else holds their names.
-func (r *Reports) clearSubdirs(ctx context.Context) error {
-	for _, sub := range subdirs {
-		p := filepath.Join(r.Dir, sub)
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			continue
-		}
-		if _, err := os.Lstat(p); err == nil {
-			to, err := renameNoReplace(p, r.Dir, sub)
-			if err != nil {
-				return fmt.Errorf("move aside %s, which is not a directory: %w", sub, err)
-			}
-			r.log().ErrorContext(ctx, "something that is not a directory was in the way of the inbound directory's "+sub+"/; moved aside",
-				"file", sub, "moved_as", to, "alert", "inbound_blocked")
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		if err := os.Mkdir(p, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	return nil
-}
-
-// renameNoReplace moves from into dir as name, or, if that name is taken,
-// as the first free name~N (before the extension). A hard link claims the
-// new name (it fails on an existing one, where a rename would replace it),
-// then the old name is removed: a crash between the two leaves the file
-// under both names, never under none.
-func renameNoReplace(from, dir, name string) (string, error) {
-	ext := filepath.Ext(name)
-	base := strings.TrimSuffix(name, ext)
-	if base == "" { // ".xml": no extension to keep
-		base, ext = name, ""
-	}
-	for i := 0; i < maxSameName; i++ {
-		to := name
-		if i > 0 {
-			to = fmt.Sprintf("%s~%d%s", base, i, ext)
-		}
-		err := os.Link(from, filepath.Join(dir, to))
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		return to, os.Remove(from)
-	}
-	return "", fmt.Errorf("%s: %d files of that name are already in %s", name, maxSameName, dir)
-}
-
-// maxSameName bounds the names tried for one file.
-const maxSameName = 10000
 
 func (r *Reports) log() *slog.Logger {
 	if r.Log == nil {

@@ -60,7 +60,7 @@ var notificationLeaves = map[string]int{
 //   - more than MaxNotificationEntries transactions.
 func ReadNotification(r io.Reader) (Notification, error) {
 	in := &capReader{r: &boundReader{r: r}, left: MaxReportBytes}
-	rd := &notificationReader{dec: xml.NewDecoder(in), seen: map[string]bool{}}
+	rd := &notificationReader{doc: newDoc(in, Camt054Namespace, "BkToCstmrDbtCdtNtfctn", notificationError), seen: map[string]bool{}}
 	n, err := rd.read(in)
 	if err != nil {
 		if errors.Is(err, ErrInvalidReport) && !errors.Is(err, ErrInvalidNotification) {
@@ -74,18 +74,14 @@ func ReadNotification(r io.Reader) (Notification, error) {
 
 // notificationReader holds the state of one ReadNotification.
 type notificationReader struct {
-	dec       *xml.Decoder
-	path      []string
+	doc
 	seen      map[string]bool
 	n         Notification
 	ntfctns   int
 	ntryCount int // Ntry elements ended
 	ntry      ntryState
 	tx        txState
-	leaf      string
 	ccy       string // the Ccy attribute of the amount being read
-	text      []byte
-	done      bool
 }
 
 // ntryState is the Ntry being read.
@@ -112,70 +108,14 @@ type txState struct {
 }
 
 func (rd *notificationReader) read(in *capReader) (Notification, error) {
-	for {
-		tok, err := rd.dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var syn *xml.SyntaxError
-			switch {
-			case in.err != nil:
-				return Notification{}, in.err
-			case errors.As(err, &syn):
-				return Notification{}, notificationError("not well-formed XML: line %d: %s", syn.Line, payment.Clip(syn.Msg, 200))
-			default:
-				return Notification{}, notificationError("not readable XML: %s", payment.Clip(err.Error(), 200))
-			}
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			err = rd.start(t)
-		case xml.EndElement:
-			err = rd.end()
-		case xml.CharData:
-			err = rd.chars(t)
-		case xml.Directive:
-			err = notificationError("declarations (<!%s) are not allowed", payment.Clip(string(t), 20))
-		}
-		if err != nil {
-			return Notification{}, err
-		}
-	}
-	if !rd.done {
-		return Notification{}, notificationError("no root element: the input is empty or not XML")
+	if err := rd.walk(in, rd); err != nil {
+		return Notification{}, err
 	}
 	return rd.finish()
 }
 
-func (rd *notificationReader) start(t xml.StartElement) error {
-	if rd.done {
-		return notificationError("<%s> after the root element", payment.Clip(t.Name.Local, 40))
-	}
-	if rd.leaf != "" {
-		return notificationError("%s holds an element <%s>; it must hold text only", rd.leaf, payment.Clip(t.Name.Local, 40))
-	}
-	if len(rd.path) == maxReportDepth {
-		return notificationError("elements nested deeper than %d", maxReportDepth)
-	}
-	name := t.Name.Local
-	if t.Name.Space != Camt054Namespace {
-		name = ""
-	}
-	switch len(rd.path) {
-	case 0:
-		if name != "Document" {
-			return notificationError("root element is <%s> in namespace %q, want <Document> in %q",
-				payment.Clip(t.Name.Local, 40), payment.Clip(t.Name.Space, 80), Camt054Namespace)
-		}
-	case 1:
-		if name != "BkToCstmrDbtCdtNtfctn" || rd.seen["root"] {
-			return notificationError("Document holds <%s> in namespace %q, want one <BkToCstmrDbtCdtNtfctn>",
-				payment.Clip(t.Name.Local, 40), payment.Clip(t.Name.Space, 80))
-		}
-		rd.seen["root"] = true
-	}
-	rd.path = append(rd.path, name)
+// open decides whether an element's text is wanted (doc.enter checked it).
+func (rd *notificationReader) open(t xml.StartElement) error {
 	switch key := rd.key(); key {
 	case "Ntfctn":
 		rd.ntfctns++
@@ -243,7 +183,7 @@ func (rd *notificationReader) chars(t xml.CharData) error {
 	return nil
 }
 
-func (rd *notificationReader) end() error {
+func (rd *notificationReader) close() error {
 	key := rd.key()
 	var err error
 	switch {
@@ -254,10 +194,6 @@ func (rd *notificationReader) end() error {
 		rd.ntry.txs = append(rd.ntry.txs, rd.tx)
 	case key == "Ntry":
 		err = rd.endNtry()
-	}
-	rd.path = rd.path[:len(rd.path)-1]
-	if len(rd.path) == 0 {
-		rd.done = true
 	}
 	return err
 }

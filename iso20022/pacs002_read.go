@@ -3,12 +3,9 @@ package iso20022
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
-
-	"github.com/b2bpay/b2bpay/payment"
 )
 
 // maxReportDepth bounds element nesting; pacs.002 needs about a dozen.
@@ -74,7 +71,7 @@ var reportLeaves = map[string]int{
 // returned as they are, not as ErrInvalidReport.
 func ReadStatusReport(r io.Reader) (StatusReport, error) {
 	in := &capReader{r: &boundReader{r: r}, left: MaxReportBytes}
-	rd := &reportReader{dec: xml.NewDecoder(in), seen: map[string]bool{}}
+	rd := &reportReader{doc: newDoc(in, Pacs002Namespace, "FIToFIPmtStsRpt", reportError), seen: map[string]bool{}}
 	rep, err := rd.read(in)
 	if err != nil {
 		return StatusReport{}, fmt.Errorf("iso20022: read status report: %w", err)
@@ -119,8 +116,7 @@ func (c *capReader) Read(p []byte) (int, error) {
 
 // reportReader holds the state of one ReadStatusReport.
 type reportReader struct {
-	dec      *xml.Decoder
-	path     []string        // open elements; "" for one outside the namespace
+	doc
 	seen     map[string]bool // single report-level leaves already read
 	rep      StatusReport
 	groups   int    // OrgnlGrpInfAndSts elements
@@ -129,9 +125,6 @@ type reportReader struct {
 	txOrigN  int    // entries that carry it
 	entry    entryState
 	group    reasons // OrgnlGrpInfAndSts/StsRsnInf
-	leaf     string  // path of the leaf whose text is being read, or ""
-	text     []byte
-	done     bool // the root element has ended
 }
 
 // entryState is the TxInfAndSts being read.
@@ -144,71 +137,14 @@ type entryState struct {
 
 // read runs the token loop and the final checks.
 func (rd *reportReader) read(in *capReader) (StatusReport, error) {
-	for {
-		tok, err := rd.dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			var syn *xml.SyntaxError
-			switch {
-			case in.err != nil:
-				return StatusReport{}, in.err
-			case errors.As(err, &syn):
-				return StatusReport{}, reportError("not well-formed XML: line %d: %s", syn.Line, payment.Clip(syn.Msg, 200))
-			default:
-				return StatusReport{}, reportError("not readable XML: %s", payment.Clip(err.Error(), 200))
-			}
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			err = rd.start(t)
-		case xml.EndElement:
-			err = rd.end()
-		case xml.CharData:
-			err = rd.chars(t)
-		case xml.Directive:
-			err = reportError("declarations (<!%s) are not allowed", payment.Clip(string(t), 20))
-		}
-		if err != nil {
-			return StatusReport{}, err
-		}
-	}
-	if !rd.done {
-		return StatusReport{}, reportError("no root element: the input is empty or not XML")
+	if err := rd.walk(in, rd); err != nil {
+		return StatusReport{}, err
 	}
 	return rd.finish()
 }
 
-// start opens an element and decides whether its text is wanted.
-func (rd *reportReader) start(t xml.StartElement) error {
-	if rd.done {
-		return reportError("<%s> after the root element", payment.Clip(t.Name.Local, 40))
-	}
-	if rd.leaf != "" {
-		return reportError("%s holds an element <%s>; it must hold text only", rd.leaf, payment.Clip(t.Name.Local, 40))
-	}
-	if len(rd.path) == maxReportDepth {
-		return reportError("elements nested deeper than %d", maxReportDepth)
-	}
-	name := t.Name.Local
-	if t.Name.Space != Pacs002Namespace {
-		name = ""
-	}
-	switch len(rd.path) {
-	case 0:
-		if name != "Document" {
-			return reportError("root element is <%s> in namespace %q, want <Document> in %q",
-				payment.Clip(t.Name.Local, 40), payment.Clip(t.Name.Space, 80), Pacs002Namespace)
-		}
-	case 1:
-		if name != "FIToFIPmtStsRpt" || rd.seen["FIToFIPmtStsRpt"] {
-			return reportError("Document holds <%s> in namespace %q, want one <FIToFIPmtStsRpt>",
-				payment.Clip(t.Name.Local, 40), payment.Clip(t.Name.Space, 80))
-		}
-		rd.seen["FIToFIPmtStsRpt"] = true
-	}
-	rd.path = append(rd.path, name)
+// open decides whether an element's text is wanted (doc.enter checked it).
+func (rd *reportReader) open(t xml.StartElement) error {
 	switch key := rd.key(); key {
 	case "OrgnlGrpInfAndSts":
 		if rd.groups++; rd.groups > 1 {
@@ -256,8 +192,8 @@ func (rd *reportReader) chars(t xml.CharData) error {
 	return nil
 }
 
-// end closes an element: a leaf's text is stored, an entry is checked.
-func (rd *reportReader) end() error {
+// close ends an element: a leaf's text is stored, an entry is checked.
+func (rd *reportReader) close() error {
 	key := rd.key()
 	var err error
 	switch {
@@ -266,10 +202,6 @@ func (rd *reportReader) end() error {
 		rd.leaf = ""
 	case key == "TxInfAndSts":
 		err = rd.endEntry()
-	}
-	rd.path = rd.path[:len(rd.path)-1]
-	if len(rd.path) == 0 {
-		rd.done = true
 	}
 	return err
 }

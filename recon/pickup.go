@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
+
+	"github.com/b2bpay/b2bpay/inbound"
 
 	"github.com/b2bpay/b2bpay/iso20022"
 )
@@ -36,22 +35,13 @@ func (p *Pickup) RunOnce(ctx context.Context) (PickupSummary, error) {
 	if err := os.MkdirAll(p.Dir, 0o750); err != nil {
 		return sum, fmt.Errorf("recon pickup: %w", err)
 	}
-	for _, sub := range []string{"processed", "quarantine"} {
-		if err := p.clear(ctx, sub); err != nil {
-			return sum, fmt.Errorf("recon pickup: %w", err)
-		}
+	if err := inbound.Prepare(ctx, p.Dir, "camt054", p.log()); err != nil {
+		return sum, fmt.Errorf("recon pickup: %w", err)
 	}
-	entries, err := os.ReadDir(p.Dir)
+	names, err := inbound.Waiting(p.Dir)
 	if err != nil {
 		return sum, fmt.Errorf("recon pickup: %w", err)
 	}
-	var names []string
-	for _, e := range entries {
-		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
-			names = append(names, e.Name())
-		}
-	}
-	sort.Strings(names)
 	var errs []error
 	for _, name := range names {
 		sum.Files++
@@ -59,9 +49,9 @@ func (p *Pickup) RunOnce(ctx context.Context) (PickupSummary, error) {
 		switch {
 		case errors.Is(err, iso20022.ErrInvalidNotification):
 			sum.Quarantined++
-			to, merr := moveNoReplace(p.Dir, name, "quarantine")
+			to, merr := inbound.Move(p.Dir, name, inbound.Quarantine)
 			if merr == nil {
-				merr = os.WriteFile(filepath.Join(p.Dir, "quarantine", to+".reason.txt"), []byte(err.Error()+"\n"), 0o640)
+				merr = os.WriteFile(filepath.Join(p.Dir, inbound.Quarantine, to+".reason.txt"), []byte(err.Error()+"\n"), 0o640)
 			}
 			errs = append(errs, merr)
 			continue
@@ -74,7 +64,7 @@ func (p *Pickup) RunOnce(ctx context.Context) (PickupSummary, error) {
 			sum.Imported++
 			sum.Mismatches += s.Mismatches
 		}
-		_, merr := moveNoReplace(p.Dir, name, "processed")
+		_, merr := inbound.Move(p.Dir, name, inbound.Processed)
 		errs = append(errs, merr)
 	}
 	return sum, errors.Join(errs...)
@@ -82,49 +72,10 @@ func (p *Pickup) RunOnce(ctx context.Context) (PickupSummary, error) {
 
 // clear makes the directory sub, moving aside (under a free name, then
 // read as a notification) whatever else holds its name, with an ERROR log
-// alert=inbound_blocked: a file there cannot stop every pass.
-func (p *Pickup) clear(ctx context.Context, sub string) error {
-	path := filepath.Join(p.Dir, sub)
-	if fi, err := os.Lstat(path); err == nil && !fi.IsDir() {
-		to, err := moveNoReplace(p.Dir, sub, "")
-		if err != nil {
-			return fmt.Errorf("move aside %s, which is not a directory: %w", sub, err)
-		}
-		p.log().ErrorContext(ctx, "something that is not a directory was in the way of camt054/"+sub+"/; moved aside",
-			"file", sub, "moved_as", to, "alert", "inbound_blocked")
-	}
-	if err := os.Mkdir(path, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	return nil
-}
 
 func (p *Pickup) log() *slog.Logger {
 	if p.Log == nil {
 		return slog.Default()
 	}
 	return p.Log
-}
-
-// moveNoReplace moves dir/name into dir/sub under name, or the first free
-// name~N: a hard link claims the new name (it fails on an existing one),
-// then the old name goes.
-func moveNoReplace(dir, name, sub string) (string, error) {
-	ext := filepath.Ext(name)
-	base := strings.TrimSuffix(name, ext)
-	for i := range 10000 {
-		to := name
-		if i > 0 {
-			to = fmt.Sprintf("%s~%d%s", base, i, ext)
-		}
-		err := os.Link(filepath.Join(dir, name), filepath.Join(dir, sub, to))
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		return to, os.Remove(filepath.Join(dir, name))
-	}
-	return "", fmt.Errorf("%s: too many files of that name in %s", name, sub)
 }

@@ -64,41 +64,8 @@ RABBITMQCTL_="${RABBITMQCTL:-rabbitmqctl}"
 # Server tools live in sbin, which is not on a user's PATH on Debian.
 PATH="$PATH:/usr/sbin:/sbin"
 
-# run prints a command that changes the machine, then runs it (or, in a
-# dry run, only prints it).
-run() {
-  if [ -n "$DRYRUN" ]; then
-    log "dry run: would run: $*"
-    return 0
-  fi
-  log "running: $*"
-  "$@"
-}
-
-# as_root runs a command as root: directly when this is root, else with
-# sudo; without either it explains and stops.
-as_root() {
-  if [ "$(id -u)" = 0 ]; then
-    run "$@"
-  elif command -v sudo >/dev/null; then
-    run sudo "$@"
-  else
-    die "this needs root and there is no sudo: run as root: $*"
-  fi
-}
-
-# debian_like is true on Debian, Ubuntu and their derivatives with apt-get.
-debian_like() {
-  command -v apt-get >/dev/null || return 1
-  [ -r /etc/os-release ] || return 1
-  local id id_like
-  id="$(. /etc/os-release && echo "${ID:-}")"
-  id_like="$(. /etc/os-release && echo "${ID_LIKE:-}")"
-  case " $id $id_like " in
-  *" debian "* | *" ubuntu "*) return 0 ;;
-  esac
-  return 1
-}
+# run, as_root and debian_like: scripts/lib.sh.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 pg_up() {
   if command -v pg_isready >/dev/null && pg_isready --version >/dev/null 2>&1; then
