@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/b2bpay/b2bpay/export"
 	"github.com/b2bpay/b2bpay/otp"
 	"github.com/b2bpay/b2bpay/payment"
 	"github.com/b2bpay/b2bpay/postgres"
@@ -110,7 +111,7 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 	if _, _, err := Publish(open, route.RequestsExchange, route.RequestKey, reqs, 1000, 0); err != nil {
 		return fail(fmt.Errorf("publish requests: %w", err))
 	}
-	if err := waitIntake(ctx, a, stored+n, done); err != nil {
+	if err := waitIntake(ctx, a, stored+n, RequestID("dec", n-1), done); err != nil {
 		return fail(err)
 	}
 	intakePart := intakeMeter.Stop("intake", n)
@@ -131,7 +132,6 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 		{payment.StageAuthorization, authorizers, payment.StateAuthorized, "z"},
 	}
 	run := fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff)
-	var lat []time.Duration
 	stopProfile, err := profileStage(opt, "decisions")
 	if err != nil {
 		return fail(err)
@@ -141,23 +141,9 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 	for _, st := range stages {
 		for first := 0; first < n; first += decisionChunk {
 			last := min(first+decisionChunk, n)
-			step := time.Now().Unix() / 30
-			msgs := make([]amqp.Publishing, 0, last-first)
-			for i := first; i < last; i++ {
-				person := st.staff[i]
-				code, err := otp.CodeAt(person.seed, step, otp.Options{})
-				if err != nil {
-					return fail(err)
-				}
-				d := route.Decision{Schema: route.DecisionSchema, DecisionID: fmt.Sprintf("bd-%s-%s-%07d", run, st.prefix, i),
-					Token: person.token, PaymentID: ps[i].ID, Stage: st.stage, Verdict: payment.VerdictApprove, OTP: code, Digest: ps[i].Digest()}
-				d.Sign(person.key)
-				body, err := json.Marshal(d)
-				if err != nil {
-					return fail(err)
-				}
-				msgs = append(msgs, amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json",
-					MessageId: uuid.NewString(), Body: body})
+			msgs, err := decisionMessages(run+"-"+st.prefix, st.stage, st.staff, ps, first, last)
+			if err != nil {
+				return fail(err)
 			}
 			sent, _, err := Publish(open, route.DecisionsExchange, route.DecisionKey, msgs, 1000, 0)
 			if err != nil {
@@ -166,15 +152,12 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 			if err := waitState(ctx, a, st.reach, last, done); err != nil {
 				return fail(fmt.Errorf("%s: %w", st.stage, err))
 			}
-			l, err := decisionLatencies(ctx, a, st.stage, ps[first:last], sent)
-			if err != nil {
-				return fail(err)
+			if _, err := decisionLatencies(ctx, a, st.stage, ps[first:last], sent); err != nil {
+				return fail(err) // every decision applied, none refused
 			}
-			lat = append(lat, l...)
 		}
 	}
 	dec = m.Stop("decisions", 3*n)
-	dec.SetLatencies("decision published → applied", lat)
 	stopProfile()
 	if err := halt(); err != nil {
 		return dec, e2e, err
@@ -189,17 +172,130 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 	if res.Payments != n {
 		return dec, e2e, fmt.Errorf("the cutoff after the decisions exported %d of %d payments", res.Payments, n)
 	}
-	return dec, Chain("end-to-end", n, intakePart, dec, exportPart), nil
+	e2e = Chain("end-to-end", n, intakePart, dec, exportPart)
+	// Latency as for intake: a run paced at half the rate just measured,
+	// so the queue stays short and publish → applied is b2bpay's own time
+	// (the flood above measures throughput; its waits are queueing).
+	paced, err := benchDecisionLatency(ctx, a, opt, x, min(n, 1000), dec.PerSecond/2)
+	if err != nil {
+		return dec, e2e, fmt.Errorf("paced decisions: %w", err)
+	}
+	dec.SetLatencies("decision published → applied (paced at half rate)", paced)
+	return dec, e2e, nil
+}
+
+// decisionMessages are the signed decisions of staff[i] approving ps[i]
+// at stage, for i in [first, last), each with a code of the current
+// 30-second step; ids are prefixed with run.
+func decisionMessages(run string, stage payment.Stage, staff []benchPerson, ps []*payment.Payment, first, last int) ([]amqp.Publishing, error) {
+	step := time.Now().Unix() / 30
+	msgs := make([]amqp.Publishing, 0, last-first)
+	for i := first; i < last; i++ {
+		person := staff[i]
+		code, err := otp.CodeAt(person.seed, step, otp.Options{})
+		if err != nil {
+			return nil, err
+		}
+		d := route.Decision{Schema: route.DecisionSchema, DecisionID: fmt.Sprintf("bd-%s-%07d", run, i),
+			Token: person.token, PaymentID: ps[i].ID, Stage: stage, Verdict: payment.VerdictApprove, OTP: code, Digest: ps[i].Digest()}
+		d.Sign(person.key)
+		body, err := json.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, amqp.Publishing{DeliveryMode: amqp.Persistent, ContentType: "application/json",
+			MessageId: uuid.NewString(), Body: body})
+	}
+	return msgs, nil
+}
+
+// benchDecisionLatency takes m new payments through intake (not measured),
+// then publishes their confirmations, reviews and authorizations at rate
+// decisions a second, stage after stage, and returns each decision's time
+// from publishing to applying; a cutoff then exports them, so no
+// authorized payment is left to later stages.
+func benchDecisionLatency(ctx context.Context, a *server.App, opt Options, x *export.Exporter, m int, rate float64) ([]time.Duration, error) {
+	staff := make([][]benchPerson, 3)
+	for i, role := range []payment.Role{payment.RoleApplicant, payment.RoleReviewer, payment.RoleAuthorizer} {
+		var err error
+		if staff[i], err = benchStaff(ctx, a, "lat-"+string(role), role, m); err != nil {
+			return nil, err
+		}
+	}
+	var stored int
+	if err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests`).Scan(&stored); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(rabbitmq.FirstURL(a.Config.AMQPURL))
+	open := func() (*amqp.Channel, error) { return a.Conn.Channel(ctx) }
+	halt, done := benchServe(ctx, a, opt)
+	fail := func(err error) ([]time.Duration, error) { return nil, errors.Join(err, halt()) }
+	if _, _, err := Publish(open, route.RequestsExchange, route.RequestKey,
+		requests("dlat", m, u.User.Username(), a.Config.Location, func(i int) string { return staff[0][i].id }), 1000, 0); err != nil {
+		return fail(fmt.Errorf("publish requests: %w", err))
+	}
+	if err := waitIntake(ctx, a, stored+m, RequestID("dlat", m-1), done); err != nil {
+		return fail(err)
+	}
+	ps, err := benchPaymentsOf(ctx, a, "dlat", m)
+	if err != nil {
+		return fail(err)
+	}
+	pace := time.Duration(float64(time.Second) / rate)
+	run := fmt.Sprintf("lat%x", time.Now().UnixNano()&0xffffff)
+	var lat []time.Duration
+	for i, st := range []struct {
+		stage payment.Stage
+		reach payment.State
+	}{
+		{payment.StageConfirmation, payment.StateAwaitingReview},
+		{payment.StageReview, payment.StateAwaitingAuthorization},
+		{payment.StageAuthorization, payment.StateAuthorized},
+	} {
+		msgs, err := decisionMessages(fmt.Sprintf("%s-%d", run, i), st.stage, staff[i], ps, 0, m)
+		if err != nil {
+			return fail(err)
+		}
+		sent, _, err := Publish(open, route.DecisionsExchange, route.DecisionKey, msgs, 1000, pace)
+		if err != nil {
+			return fail(fmt.Errorf("publish %s decisions: %w", st.stage, err))
+		}
+		if err := waitState(ctx, a, st.reach, m, done); err != nil {
+			return fail(fmt.Errorf("%s: %w", st.stage, err))
+		}
+		l, err := decisionLatencies(ctx, a, st.stage, ps, sent)
+		if err != nil {
+			return fail(err)
+		}
+		lat = append(lat, l...)
+	}
+	if err := halt(); err != nil {
+		return nil, err
+	}
+	res, err := x.RunCutoff(ctx, nextSecond())
+	if err != nil {
+		return nil, err
+	}
+	if res.Payments != m {
+		return nil, fmt.Errorf("the cutoff after the paced decisions exported %d of %d payments", res.Payments, m)
+	}
+	return lat, nil
 }
 
 // benchPayments reads back the decisions run's n payments, in order.
 func benchPayments(ctx context.Context, a *server.App, n int) ([]*payment.Payment, error) {
+	return benchPaymentsOf(ctx, a, "dec", n)
+}
+
+// benchPaymentsOf reads back the n payments of the requests published as
+// run, in order.
+func benchPaymentsOf(ctx context.Context, a *server.App, run string, n int) ([]*payment.Payment, error) {
 	ps := make([]*payment.Payment, n)
 	errs := make(chan error, 8)
 	for w := range 8 {
 		go func() {
 			for i := w; i < n; i += 8 {
-				p, err := a.Store.PaymentGetByRequest(ctx, Upstream, RequestID("dec", i))
+				p, err := a.Store.PaymentGetByRequest(ctx, Upstream, RequestID(run, i))
 				if err != nil {
 					errs <- err
 					return

@@ -54,7 +54,7 @@ func TestBenchSmall(t *testing.T) {
 		}
 	}
 	require.Equal(t, []string{"baseline/publish", "baseline/consume", "baseline/consume-insert-ack", "baseline/copy", "baseline/batch-update", "baseline/intake-work",
-		"intake", "intake/same-work", "decisions", "end-to-end",
+		"intake", "intake/same-work", "intake/store", "relay", "decisions", "end-to-end",
 		"decisions-batch/5", "decisions-batch/10", "end-to-end-batch/45", "baseline/file-write", "export-write/200", "export-write/400", "export/200", "export/400"}, names)
 	require.Equal(t, 200.0, stages[5]["count"], "intake-work takes every message")
 	require.Positive(t, stages[5]["p50_ms"], "delivery → ack is measured")
@@ -74,19 +74,26 @@ func TestBenchSmall(t *testing.T) {
 	require.LessOrEqual(t, intake["cpu_postgres_own_s"], intake["cpu_postgres_s"].(float64)+1e-9, "a part of the whole server (within float rounding)")
 	require.Positive(t, intake["wal_bytes"], "intake writes WAL")
 	require.InDelta(t, intake["wal_bytes"].(float64)/200, intake["wal_bytes_per_payment"], 1e-6)
-	decisions := stages[8]
+	for _, part := range stages[8:10] {
+		require.Equal(t, 200.0, part["count"], "%s: intake's halves measured on 200 more requests", part["name"])
+		require.Equal(t, "baseline/intake-work", part["baseline"])
+		require.Positive(t, part["cpu_postgres_own_s"], "%s works in the database", part["name"])
+	}
+	require.Positive(t, stages[9]["cpu_rabbitmq_s"], "the relay publishes")
+	decisions := stages[10]
 	require.Equal(t, 60.0, decisions["count"], "three decisions a payment")
 	require.Positive(t, decisions["p50_ms"], "decision → applied is measured")
+	require.Contains(t, decisions["latency_of"], "paced at half rate")
 	require.Equal(t, "baseline/consume-insert-ack", decisions["baseline"])
-	for _, batch := range stages[10:12] {
+	for _, batch := range stages[12:14] {
 		require.Equal(t, 96.0, batch["count"], "%s: three approvals of each of the 32 payments", batch["name"])
 		require.Equal(t, "baseline/batch-update", batch["baseline"])
 		require.Positive(t, batch["p50_ms"], "batch published → result is measured")
 		require.GreaterOrEqual(t, batch["p99_ms"], batch["p50_ms"])
 	}
-	require.Equal(t, 45.0, stages[12]["count"], "the end-to-end stage counts payments")
-	require.Equal(t, "baseline/batch-update", stages[12]["baseline"])
-	require.Equal(t, "baseline/file-write", stages[13]["baseline"])
+	require.Equal(t, 45.0, stages[14]["count"], "the end-to-end stage counts payments")
+	require.Equal(t, "baseline/batch-update", stages[14]["baseline"])
+	require.Equal(t, "baseline/file-write", stages[15]["baseline"])
 	require.Equal(t, 200.0, stages[4]["count"], "the batch update moves every row COPY wrote")
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -171,6 +172,24 @@ type row struct {
 	AvailableAt time.Time
 	Attempts    int
 	LastError   string
+}
+
+// requireSent checks that the relay is done with a message: a dead-letter
+// copy (message id "dead/…") stays, marked sent once, for the operations
+// page; any other message is deleted once the broker confirmed it.
+func requireSent(t *testing.T, messageID string) {
+	t.Helper()
+	var n int
+	require.NoError(t, testkit.Pool(t).QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE message_id = $1`, messageID).Scan(&n))
+	if !strings.HasPrefix(messageID, "dead/") {
+		require.Zero(t, n, "message %s deleted once sent", messageID)
+		return
+	}
+	require.Equal(t, 1, n, "dead-letter copy %s kept", messageID)
+	r := outboxRow(t, messageID)
+	require.NotNil(t, r.SentAt, "dead-letter copy %s marked sent", messageID)
+	require.Equal(t, 1, r.Attempts)
+	require.Empty(t, r.LastError)
 }
 
 func outboxRow(t *testing.T, messageID string) row {

@@ -65,10 +65,7 @@ func TestRunOncePublishesPending(t *testing.T) {
 	require.Equal(t, payment.CodeMalformed, ev.Code)
 
 	for _, id := range []string{withAnswer.DeadLetter.MessageID, alone.DeadLetter.MessageID, withAnswer.Answer.ID} {
-		row := outboxRow(t, id)
-		require.NotNil(t, row.SentAt, "message %s marked sent", id)
-		require.Equal(t, 1, row.Attempts)
-		require.Empty(t, row.LastError)
+		requireSent(t, id)
 	}
 
 	// Nothing is left: a second run publishes nothing.
@@ -330,9 +327,7 @@ func TestRunOnceDiscardsUnroutableReply(t *testing.T) {
 	require.Equal(t, "corr-1", d.CorrelationId)
 	require.Zero(t, b.depth(t, b.q))
 	for _, id := range []string{gone, there} {
-		row := outboxRow(t, id)
-		require.NotNil(t, row.SentAt, "message %s", id)
-		require.Empty(t, row.LastError)
+		requireSent(t, id)
 	}
 	require.Empty(t, b.logs.records(t, slog.LevelWarn), "no alert for a dropped reply")
 	infos := b.logs.records(t, slog.LevelInfo)

@@ -81,6 +81,14 @@ func (s *Store) OutboxMark(ctx context.Context, msgs []outbox.Message, errs []er
 			}
 		}
 		if len(okIDs) > 0 {
+			// A sent message is deleted (one small WAL record, no new row
+			// version): its fact is in the payment's timeline and the intake
+			// ledger. Dead-letter copies stay, marked sent: the operations
+			// page shows them.
+			if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1) AND sent_at IS NULL
+				AND message_id NOT LIKE 'dead/%'`, okIDs); err != nil {
+				return err
+			}
 			if _, err := tx.Exec(ctx, `UPDATE outbox SET sent_at = $2, attempts = attempts + 1
 				WHERE id = ANY($1) AND sent_at IS NULL`, okIDs, now); err != nil {
 				return err
