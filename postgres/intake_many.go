@@ -132,8 +132,14 @@ func (b *intakeBatch) read(ctx context.Context, tx pgx.Tx, subs []Submission) er
 			return err
 		})
 	})
-	batch.Queue(`SELECT upstream_id, request_id, body_sha256, answer FROM intake_requests
-		WHERE (upstream_id, request_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))`, reqUps, reqIDs).Query(func(rows pgx.Rows) error {
+	// The ledger and the held orders are probed key by key (LATERAL …
+	// LIMIT 1): a join the planner may hash would scan the whole table
+	// whenever its statistics are older than its growth (a plan made when
+	// payments held a thousand rows, kept while it grew to millions).
+	batch.Queue(`SELECT u.upstream_id, u.request_id, r.body_sha256, r.answer
+		FROM unnest($1::text[], $2::text[]) AS u(upstream_id, request_id)
+		CROSS JOIN LATERAL (SELECT body_sha256, answer FROM intake_requests r
+			WHERE r.upstream_id = u.upstream_id AND r.request_id = u.request_id LIMIT 1) r`, reqUps, reqIDs).Query(func(rows pgx.Rows) error {
 		return collect(rows, "intake ledger", func(row pgx.CollectableRow) error {
 			var k ledgerKey
 			var e ledgerEntry
@@ -192,9 +198,9 @@ func (b *intakeBatch) read(ctx context.Context, tx pgx.Tx, subs []Submission) er
 			return err
 		})
 	})
-	batch.Queue(`SELECT upstream_id, order_ref FROM payments
-		WHERE (upstream_id, order_ref) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-		AND state NOT IN ('rejected', 'cancelled', 'expired', 'returned')`, orderUps, orders).Query(func(rows pgx.Rows) error {
+	batch.Queue(`SELECT u.upstream_id, u.order_ref FROM unnest($1::text[], $2::text[]) AS u(upstream_id, order_ref)
+		CROSS JOIN LATERAL (SELECT 1 FROM payments p WHERE p.upstream_id = u.upstream_id AND p.order_ref = u.order_ref
+			AND p.state NOT IN ('rejected', 'cancelled', 'expired', 'returned') LIMIT 1) held`, orderUps, orders).Query(func(rows pgx.Rows) error {
 		return collect(rows, "orders", func(row pgx.CollectableRow) error {
 			var k ledgerKey
 			err := row.Scan(&k.upstream, &k.request)

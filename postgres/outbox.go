@@ -37,24 +37,25 @@ func (s *Store) OutboxClaim(ctx context.Context, limit int) ([]outbox.Message, e
 	var msgs []outbox.Message
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		now := s.cfg.Now().UTC()
-		rows, err := tx.Query(ctx, `UPDATE outbox SET available_at = $3
+		batch := &pgx.Batch{}
+		batch.Queue(`UPDATE outbox SET available_at = $3
 			WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND available_at <= $2
 				ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
 			RETURNING id, message_id, exchange, routing_key, content_type, headers, body, attempts, discard_unroutable`,
-			limit, now, now.Add(OutboxLease))
-		if err != nil {
+			limit, now, now.Add(OutboxLease)).Query(func(rows pgx.Rows) error {
+			var err error
+			msgs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (outbox.Message, error) {
+				var m outbox.Message
+				var headers []byte
+				err := row.Scan(&m.ID, &m.MessageID, &m.Exchange, &m.RoutingKey, &m.ContentType, &headers, &m.Body, &m.Attempts, &m.DiscardUnroutable)
+				if err == nil && len(headers) > 0 {
+					err = json.Unmarshal(headers, &m.Headers)
+				}
+				return m, err
+			})
 			return err
-		}
-		msgs, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (outbox.Message, error) {
-			var m outbox.Message
-			var headers []byte
-			err := row.Scan(&m.ID, &m.MessageID, &m.Exchange, &m.RoutingKey, &m.ContentType, &headers, &m.Body, &m.Attempts, &m.DiscardUnroutable)
-			if err == nil && len(headers) > 0 {
-				err = json.Unmarshal(headers, &m.Headers)
-			}
-			return m, err
 		})
-		return err
+		return tx.SendBatch(ctx, batch).Close()
 	})
 	slices.SortFunc(msgs, func(a, b outbox.Message) int { return cmp.Compare(a.ID, b.ID) })
 	return msgs, err
@@ -62,39 +63,32 @@ func (s *Store) OutboxClaim(ctx context.Context, limit int) ([]outbox.Message, e
 
 // OutboxMark records the outcome of publishing claimed messages: errs[i]
 // nil marks msgs[i] sent; an error leaves it pending, retried after a
-// backoff, with the error kept for operators.
+// backoff, with the error kept for operators. A sent message is deleted
+// (one small WAL record, no new row version): its fact is in the
+// payment's timeline and the intake ledger. Dead-letter copies (message
+// id "dead/…") stay, marked sent: the operations page shows them.
 func (s *Store) OutboxMark(ctx context.Context, msgs []outbox.Message, errs []error) error {
 	if len(errs) != len(msgs) {
 		return fmt.Errorf("postgres: outbox mark: %d results for %d messages", len(errs), len(msgs))
 	}
 	return s.inTx(ctx, func(tx pgx.Tx) error {
 		now := s.cfg.Now().UTC()
+		batch := &pgx.Batch{}
 		var okIDs []int64
 		for i, m := range msgs {
 			if errs[i] == nil {
 				okIDs = append(okIDs, m.ID)
 				continue
 			}
-			if _, err := tx.Exec(ctx, `UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $3
-				WHERE id = $1 AND sent_at IS NULL`, m.ID, errs[i].Error(), now.Add(backoff(m.Attempts))); err != nil {
-				return err
-			}
+			batch.Queue(`UPDATE outbox SET attempts = attempts + 1, last_error = $2, available_at = $3
+				WHERE id = $1 AND sent_at IS NULL`, m.ID, errs[i].Error(), now.Add(backoff(m.Attempts)))
 		}
 		if len(okIDs) > 0 {
-			// A sent message is deleted (one small WAL record, no new row
-			// version): its fact is in the payment's timeline and the intake
-			// ledger. Dead-letter copies stay, marked sent: the operations
-			// page shows them.
-			if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1) AND sent_at IS NULL
-				AND message_id NOT LIKE 'dead/%'`, okIDs); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE outbox SET sent_at = $2, attempts = attempts + 1
-				WHERE id = ANY($1) AND sent_at IS NULL`, okIDs, now); err != nil {
-				return err
-			}
+			batch.Queue(`WITH gone AS (DELETE FROM outbox WHERE id = ANY($1) AND sent_at IS NULL AND message_id NOT LIKE 'dead/%')
+				UPDATE outbox SET sent_at = $2, attempts = attempts + 1
+				WHERE id = ANY($1) AND sent_at IS NULL AND message_id LIKE 'dead/%'`, okIDs, now)
 		}
-		return nil
+		return tx.SendBatch(ctx, batch).Close()
 	})
 }
 
