@@ -7,7 +7,7 @@ BIN       := bin/b2bpay
 STATICCHECK_VERSION := v0.8.2
 TEST_FLAGS ?= -count=1 -timeout 15m
 
-.PHONY: deploy-check all build demo demo-console screenshots test unit faults security bench lint services clean cluster-up cluster-down cluster-status cluster-test faults-cluster
+.PHONY: deploy-check all build demo demo-console screenshots test unit faults security bench bench-profile lint services clean cluster-up cluster-down cluster-status cluster-test faults-cluster
 
 all: build
 
@@ -82,6 +82,13 @@ security: services
 BENCH_FLAGS ?=
 bench: services
 	$(GO) run ./cmd/b2bpay bench $(BENCH_FLAGS)
+
+# The benchmark on a PostgreSQL server of its own (port 5450) with
+# pg_stat_statements and auto_explain, then the costliest statements
+# (scripts/pgprof.sh; `scripts/pgprof.sh down` removes the server).
+bench-profile: services
+	B2BPAY_TEST_DATABASE_URL=$$(scripts/pgprof.sh up) $(GO) run ./cmd/b2bpay bench $(BENCH_FLAGS)
+	scripts/pgprof.sh report
 
 # gofmt, go vet, staticcheck, and the import rules (scripts/imports.sh:
 # only cmd and the test kits import postgres, no pgx under the flows, the
