@@ -36,6 +36,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c export.CutoffClaim) ([
 	if c.MaxPerFile <= 0 || c.FileName == nil || c.Format == "" {
 		return nil, errors.New("postgres: cutoff claim needs MaxPerFile, FileName and Format")
 	}
+	if s.cfg.Seal == nil {
+		return nil, errNoSeal
+	}
 	if c.Kind == "" {
 		c.Kind = export.CutoffScheduled
 	}
@@ -60,19 +63,26 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c export.CutoffClaim) ([
 		if err := claimDueTx(ctx, tx, c); err != nil {
 			return err
 		}
-		if held, err = s.recheckClaimTx(ctx, tx, now); err != nil {
+		// Every payment's approvals are checked as it is moved; when one
+		// does not check, all that was cut and moved is undone, the claim
+		// re-checked whole (its failures held and taken out), and the rest
+		// cut into files again. Nothing can change meanwhile: the claim
+		// holds its payments' locks.
+		if _, err := tx.Exec(ctx, `SAVEPOINT claim_files`); err != nil {
 			return err
 		}
-		files, err := fileClaimTx(ctx, tx, c.MaxPerFile)
-		if err != nil || len(files) == 0 {
-			return err
+		var moved int
+		batches, moved, err = s.fileClaimExportTx(ctx, tx, c, runID, now, loc)
+		if errors.Is(err, errApprovalMismatch) {
+			if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT claim_files`); err != nil {
+				return err
+			}
+			if held, err = s.recheckClaimTx(ctx, tx, now); err != nil {
+				return err
+			}
+			batches, moved, err = s.fileClaimExportTx(ctx, tx, c, runID, now, loc)
 		}
-		batches, err = createBatchesTx(ctx, tx, c, runID, now, loc, files)
-		if err != nil {
-			return err
-		}
-		moved, err := s.exportPaymentsTx(ctx, tx, c, files, batches, now)
-		if err != nil {
+		if err != nil || len(batches) == 0 {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE cutoff_runs SET batches = $2, payments = $3 WHERE id = $1`, runID, len(batches), moved)
@@ -112,6 +122,25 @@ func claimDueTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim) error {
 		return fmt.Errorf("analyze the claim: %w", err)
 	}
 	return nil
+}
+
+// errApprovalMismatch stops a claim's export pass at a payment whose
+// approvals do not check (the claim is then re-checked whole).
+var errApprovalMismatch = errors.New("a claimed payment's approvals do not check")
+
+// fileClaimExportTx cuts the claim into files, creates their batches and
+// moves their payments to exported, checking each payment's approvals.
+func (s *Store) fileClaimExportTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim, runID int64, now time.Time, loc *time.Location) ([]export.Batch, int, error) {
+	files, err := fileClaimTx(ctx, tx, c.MaxPerFile)
+	if err != nil || len(files) == 0 {
+		return nil, 0, err
+	}
+	batches, err := createBatchesTx(ctx, tx, c, runID, now, loc, files)
+	if err != nil {
+		return nil, 0, err
+	}
+	moved, err := s.exportPaymentsTx(ctx, tx, c, files, batches, now)
+	return batches, moved, err
 }
 
 // claimFile is one file's share of the claim: a chunk of one (bank,
@@ -177,8 +206,9 @@ func createBatchesTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim, runID
 }
 
 // exportPaymentsTx moves the claimed payments to exported, a batch at a
-// time and claimChunk payments a round trip, in file order: each chunk is
-// read by the claim_file index (so a chunk costs the same at the end of a
+// time and claimChunk payments a round trip, in file order, each with its
+// approvals checked (errApprovalMismatch at the first that fails): each
+// chunk is read, with the payments' decisions, by the claim_file index (so a chunk costs the same at the end of a
 // large claim as at its start), then the payments are updated, their
 // timeline entries (naming batch and file), status events and batch rows
 // written, the last three with COPY.
@@ -188,8 +218,8 @@ func (s *Store) exportPaymentsTx(ctx context.Context, tx pgx.Tx, c export.Cutoff
 		b := batches[i]
 		note := "batch " + b.ID + ", file " + c.FileName(b.ID)
 		for after := int64(0); ; {
-			rows, err := tx.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, cf.seq, cu.name
-				FROM claim_file cf JOIN payments p ON p.id = cf.id JOIN customers cu ON cu.id = cf.customer_id
+			rows, err := tx.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, cf.seq, cu.name, `+decidedColumns+`
+				FROM claim_file cf JOIN payments p ON p.id = cf.id JOIN customers cu ON cu.id = cf.customer_id `+decidedJoin+`
 				WHERE cf.bank_id = $1 AND cf.currency = $2 AND cf.chunk = $3 AND cf.seq > $4
 				ORDER BY cf.seq LIMIT $5`, f.bank, f.currency, f.chunk, after, claimChunk)
 			if err != nil {
@@ -197,16 +227,21 @@ func (s *Store) exportPaymentsTx(ctx context.Context, tx pgx.Tx, c export.Cutoff
 			}
 			var ps []*payment.Payment
 			var items [][]any
+			var d decided
 			err = collect(rows, "batch "+b.ID, func(row pgx.CollectableRow) error {
 				var seq int64
 				var debtor string
-				p, err := scanPaymentExtra(row, &seq, &debtor)
-				if err == nil {
-					ps = append(ps, p)
-					items = append(items, []any{b.ID, int32(seq), copyUUID(p.ID), debtor})
-					after = seq
+				p, err := scanPaymentExtra(row, append([]any{&seq, &debtor}, d.dest()...)...)
+				if err != nil {
+					return err
 				}
-				return err
+				if len(s.cfg.Seal.CheckApprovals(p, d.stored())) > 0 {
+					return fmt.Errorf("payment %s: %w", p.ID, errApprovalMismatch)
+				}
+				ps = append(ps, p)
+				items = append(items, []any{b.ID, int32(seq), copyUUID(p.ID), debtor})
+				after = seq
+				return nil
 			})
 			if err != nil {
 				return moved, err

@@ -28,33 +28,18 @@ func (s *Store) recheckClaimTx(ctx context.Context, tx pgx.Tx, now time.Time) ([
 	}
 	var held []export.Held
 	var holdPs []*payment.Payment
-	rows, err := tx.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, d.stages, d.verdicts, d.actors, d.steps, d.seqs, d.digests, d.macs
-		FROM claim cl JOIN payments p ON p.id = cl.id
-		LEFT JOIN LATERAL (SELECT array_agg(stage) AS stages, array_agg(verdict) AS verdicts, array_agg(coalesce(actor_id, '')) AS actors,
-				array_agg(coalesce(otp_step, 0)) AS steps, array_agg(coalesce(seal_seq, 0)) AS seqs, array_agg(digest) AS digests,
-				array_agg(mac) AS macs
-			FROM decisions d WHERE d.payment_id = cl.id AND d.outcome = 'applied') d ON true`)
+	rows, err := tx.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, `+decidedColumns+`
+		FROM claim cl JOIN payments p ON p.id = cl.id `+decidedJoin)
 	if err != nil {
 		return nil, fmt.Errorf("re-check the claim: %w", err)
 	}
-	var ds []seal.Stored
+	var d decided
 	err = collect(rows, "claimed payments and their decisions", func(row pgx.CollectableRow) error {
-		var stages, verdicts, actors, digests []string
-		var steps []int64
-		var seqs []int32
-		var macs [][]byte
-		p, err := scanPaymentExtra(row, &stages, &verdicts, &actors, &steps, &seqs, &digests, &macs)
+		p, err := scanPaymentExtra(row, d.dest()...)
 		if err != nil {
 			return err
 		}
-		ds = ds[:0]
-		for i := range stages {
-			d := seal.Stored{MAC: macs[i]}
-			d.Stage, d.Verdict, d.ActorID = payment.Stage(stages[i]), payment.Verdict(verdicts[i]), actors[i]
-			d.OTPStep, d.Seq, d.Digest = steps[i], int(seqs[i]), digests[i]
-			ds = append(ds, d)
-		}
-		if problems := s.cfg.Seal.CheckApprovals(p, ds); len(problems) > 0 {
+		if problems := s.cfg.Seal.CheckApprovals(p, d.stored()); len(problems) > 0 {
 			held, holdPs = append(held, export.Held{PaymentID: p.ID, Problems: problems}), append(holdPs, p)
 		}
 		return nil
@@ -88,6 +73,45 @@ func (s *Store) recheckClaimTx(ctx context.Context, tx pgx.Tx, now time.Time) ([
 		return nil, err
 	}
 	return held, nil
+}
+
+// decidedJoin joins to each payment p its applied decisions, aggregated
+// into one row of arrays (decidedColumns), for seal.Key.CheckApprovals.
+const decidedJoin = `LEFT JOIN LATERAL (SELECT array_agg(stage) AS stages, array_agg(verdict) AS verdicts,
+		array_agg(coalesce(actor_id, '')) AS actors, array_agg(coalesce(otp_step, 0)) AS steps,
+		array_agg(coalesce(seal_seq, 0)) AS seqs, array_agg(digest) AS digests, array_agg(mac) AS macs
+	FROM decisions d WHERE d.payment_id = p.id AND d.outcome = 'applied') d ON true`
+
+// decidedColumns are the columns decidedJoin adds, as decided scans them.
+const decidedColumns = `d.stages, d.verdicts, d.actors, d.steps, d.seqs, d.digests, d.macs`
+
+// decided scans a payment's applied decisions (decidedColumns); one value
+// is reused row after row.
+type decided struct {
+	stages, verdicts, actors, digests []string
+	steps                             []int64
+	seqs                              []int32
+	macs                              [][]byte
+	out                               []seal.Stored
+}
+
+// dest clears what the last row left (a payment without decisions scans
+// NULL arrays) and returns where to scan the next.
+func (d *decided) dest() []any {
+	d.stages, d.verdicts, d.actors, d.digests, d.steps, d.seqs, d.macs = nil, nil, nil, nil, nil, nil, nil
+	return []any{&d.stages, &d.verdicts, &d.actors, &d.steps, &d.seqs, &d.digests, &d.macs}
+}
+
+// stored returns the decisions last scanned (valid until the next scan).
+func (d *decided) stored() []seal.Stored {
+	d.out = d.out[:0]
+	for i := range d.stages {
+		st := seal.Stored{MAC: d.macs[i]}
+		st.Stage, st.Verdict, st.ActorID = payment.Stage(d.stages[i]), payment.Verdict(d.verdicts[i]), d.actors[i]
+		st.OTPStep, st.Seq, st.Digest = d.steps[i], int(d.seqs[i]), d.digests[i]
+		d.out = append(d.out, st)
+	}
+	return d.out
 }
 
 // byPaymentID sorts held payments (and the payments beside them) by id.
