@@ -206,7 +206,7 @@ func Run(ctx context.Context, opt Options, w io.Writer) ([]Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("export stage (%d): %w", n, err)
 		}
-		r.Compare(byName["baseline/copy"])
+		r.Compare(byName["baseline/batch-update"])
 		results = append(results, r)
 	}
 

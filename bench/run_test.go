@@ -94,6 +94,10 @@ func TestBenchSmall(t *testing.T) {
 	require.Equal(t, 45.0, stages[14]["count"], "the end-to-end stage counts payments")
 	require.Equal(t, "baseline/batch-update", stages[14]["baseline"])
 	require.Equal(t, "baseline/file-write", stages[15]["baseline"])
+	for _, x := range stages[18:20] {
+		require.Equal(t, "baseline/batch-update", x["baseline"], "%s: a whole cutoff against the batched UPDATE", x["name"])
+		require.InDelta(t, x["payments_per_second"].(float64)/stages[4]["payments_per_second"].(float64), x["ratio"], 1e-9)
+	}
 	require.Equal(t, 200.0, stages[4]["count"], "the batch update moves every row COPY wrote")
 }
 

@@ -36,6 +36,9 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c export.CutoffClaim) ([
 	if c.MaxPerFile <= 0 || c.FileName == nil || c.Format == "" {
 		return nil, errors.New("postgres: cutoff claim needs MaxPerFile, FileName and Format")
 	}
+	if s.cfg.Seal == nil {
+		return nil, errNoSeal
+	}
 	if c.Kind == "" {
 		c.Kind = export.CutoffScheduled
 	}
@@ -57,30 +60,29 @@ func (s *Store) CutoffClaimBatches(ctx context.Context, c export.CutoffClaim) ([
 		if err != nil {
 			return fmt.Errorf("record cutoff run: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE claim (id uuid PRIMARY KEY, bank_id text, currency text,
-			amount_minor bigint, rn bigint, chunk bigint, seq bigint) ON COMMIT DROP`); err != nil {
+		if err := claimDueTx(ctx, tx, c); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `WITH due AS (
-				SELECT id, bank_id, currency, amount_minor FROM payments
-				WHERE state = 'authorized' AND updated_at < $1 AND execution_date <= $2
-				FOR UPDATE SKIP LOCKED)
-			INSERT INTO claim SELECT id, bank_id, currency, amount_minor,
-				row_number() OVER (PARTITION BY bank_id, currency ORDER BY id) FROM due`, c.CutoffAt, c.SettlementDate); err != nil {
-			return fmt.Errorf("claim payments: %w", err)
-		}
-		if held, err = s.recheckClaimTx(ctx, tx, now); err != nil {
+		// Every payment's approvals are checked as it is moved; when one
+		// does not check, all that was cut and moved is undone, the claim
+		// re-checked whole (its failures held and taken out), and the rest
+		// cut into files again. Nothing can change meanwhile: the claim
+		// holds its payments' locks.
+		if _, err := tx.Exec(ctx, `SAVEPOINT claim_files`); err != nil {
 			return err
 		}
-		if err := chunkClaimTx(ctx, tx, c.MaxPerFile); err != nil {
-			return err
+		var moved int
+		batches, moved, err = s.fileClaimExportTx(ctx, tx, c, runID, now, loc)
+		if errors.Is(err, errApprovalMismatch) {
+			if _, err := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT claim_files`); err != nil {
+				return err
+			}
+			if held, err = s.recheckClaimTx(ctx, tx, now); err != nil {
+				return err
+			}
+			batches, moved, err = s.fileClaimExportTx(ctx, tx, c, runID, now, loc)
 		}
-		batches, err = s.createBatchesTx(ctx, tx, c, runID, now, loc)
 		if err != nil || len(batches) == 0 {
-			return err
-		}
-		moved, err := s.exportPaymentsTx(ctx, tx, c, now)
-		if err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE cutoff_runs SET batches = $2, payments = $3 WHERE id = $1`, runID, len(batches), moved)
@@ -102,113 +104,164 @@ const MaxControlSumMinor int64 = 999_999_999_999_999_999
 // below chunkSum plus one payment, at most MaxControlSumMinor.
 const chunkSum = MaxControlSumMinor - payment.MaxAmountMinor
 
-// chunkClaimTx cuts each (bank, currency) run of the claim, in payment
-// order, into chunks of at most maxPerFile payments and at most
-// MaxControlSumMinor in sum (a day of large payments would otherwise make a
-// file no clearing system reads), and numbers each chunk's payments from 1.
-func chunkClaimTx(ctx context.Context, tx pgx.Tx, maxPerFile int) error {
-	_, err := tx.Exec(ctx, `UPDATE claim c SET chunk = g.chunk, seq = g.seq FROM (
-			SELECT id, chunk, row_number() OVER (PARTITION BY bank_id, currency, chunk ORDER BY rn) AS seq FROM (
-				SELECT id, bank_id, currency, rn,
-					dense_rank() OVER (PARTITION BY bank_id, currency ORDER BY by_count, by_sum) - 1 AS chunk FROM (
-					SELECT id, bank_id, currency, rn, (rn - 1) / $1 AS by_count,
-						floor((sum(amount_minor::numeric) OVER (PARTITION BY bank_id, currency ORDER BY rn) - 1) / $2) AS by_sum
-					FROM claim) counted) ranked) g
-		WHERE c.id = g.id`, maxPerFile, chunkSum)
-	if err != nil {
-		return fmt.Errorf("cut the claim into files: %w", err)
+// claimDueTx locks the due payments (those another transaction holds are
+// left to the next run) and lists them in the temporary table claim,
+// dropped at commit, which it analyzes so that the statements after it
+// are planned for its real size.
+func claimDueTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim) error {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE claim (id uuid PRIMARY KEY, bank_id text, currency text,
+		amount_minor bigint, customer_id text) ON COMMIT DROP`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO claim SELECT id, bank_id, currency, amount_minor, customer_id FROM payments
+		WHERE state = 'authorized' AND updated_at < $1 AND execution_date <= $2
+		FOR UPDATE SKIP LOCKED`, c.CutoffAt, c.SettlementDate); err != nil {
+		return fmt.Errorf("claim payments: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `ANALYZE claim`); err != nil {
+		return fmt.Errorf("analyze the claim: %w", err)
 	}
 	return nil
 }
 
-// createBatchesTx makes one batch per (bank, currency, chunk) of the
-// claimed payments and assigns the payments to them.
-func (s *Store) createBatchesTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim, runID int64, now time.Time, loc *time.Location) ([]export.Batch, error) {
-	rows, err := tx.Query(ctx, `SELECT bank_id, currency, chunk, count(*), sum(amount_minor)
-		FROM claim GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
+// errApprovalMismatch stops a claim's export pass at a payment whose
+// approvals do not check (the claim is then re-checked whole).
+var errApprovalMismatch = errors.New("a claimed payment's approvals do not check")
+
+// fileClaimExportTx cuts the claim into files, creates their batches and
+// moves their payments to exported, checking each payment's approvals.
+func (s *Store) fileClaimExportTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim, runID int64, now time.Time, loc *time.Location) ([]export.Batch, int, error) {
+	files, err := fileClaimTx(ctx, tx, c.MaxPerFile)
+	if err != nil || len(files) == 0 {
+		return nil, 0, err
+	}
+	batches, err := createBatchesTx(ctx, tx, c, runID, now, loc, files)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	type group struct {
-		bank, currency string
-		chunk          int64
+	moved, err := s.exportPaymentsTx(ctx, tx, c, files, batches, now)
+	return batches, moved, err
+}
+
+// claimFile is one file's share of the claim: a chunk of one (bank,
+// currency) run of payments.
+type claimFile struct {
+	bank, currency  string
+	chunk           int64
+	count           int
+	controlSumMinor int64
+}
+
+// fileClaimTx cuts each (bank, currency) run of the claim, in payment
+// order, into chunks of at most maxPerFile payments and at most
+// MaxControlSumMinor in sum (a day of large payments would otherwise make a
+// file no clearing system reads), and numbers each chunk's payments from 1,
+// into the temporary table claim_file (indexed in file order). It returns
+// the files, in (bank, currency, chunk) order.
+func fileClaimTx(ctx context.Context, tx pgx.Tx, maxPerFile int) ([]claimFile, error) {
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE claim_file ON COMMIT DROP AS
+		SELECT id, bank_id, currency, customer_id, amount_minor, chunk,
+			row_number() OVER (PARTITION BY bank_id, currency, chunk ORDER BY id) AS seq FROM (
+			SELECT id, bank_id, currency, customer_id, amount_minor,
+				dense_rank() OVER (PARTITION BY bank_id, currency ORDER BY by_count, by_sum) - 1 AS chunk FROM (
+				SELECT id, bank_id, currency, customer_id, amount_minor,
+					(row_number() OVER w - 1) / $1 AS by_count,
+					floor((sum(amount_minor::numeric) OVER w - 1) / $2) AS by_sum
+				FROM claim WINDOW w AS (PARTITION BY bank_id, currency ORDER BY id)) counted) ranked`,
+		maxPerFile, chunkSum); err != nil {
+		return nil, fmt.Errorf("cut the claim into files: %w", err)
 	}
-	var groups []group
-	var batches []export.Batch
+	if _, err := tx.Exec(ctx, `CREATE UNIQUE INDEX ON claim_file (bank_id, currency, chunk, seq)`); err != nil {
+		return nil, fmt.Errorf("index the claim's files: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT bank_id, currency, chunk, count(*), sum(amount_minor)
+		FROM claim_file GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`)
+	if err != nil {
+		return nil, fmt.Errorf("list the claim's files: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimFile, error) {
+		var f claimFile
+		err := row.Scan(&f.bank, &f.currency, &f.chunk, &f.count, &f.controlSumMinor)
+		return f, err
+	})
+}
+
+// createBatchesTx makes one batch per file of the claim.
+func createBatchesTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim, runID int64, now time.Time, loc *time.Location, files []claimFile) ([]export.Batch, error) {
+	batches := make([]export.Batch, len(files))
 	prefix := "B" + c.CutoffAt.In(loc).Format("20060102150405")
-	for rows.Next() {
-		var g group
-		var b export.Batch
-		if err := rows.Scan(&g.bank, &g.currency, &g.chunk, &b.Count, &b.ControlSumMinor); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		b.ID = fmt.Sprintf("%s-%04d", prefix, len(batches)+1)
-		b.CutoffAt, b.DebtorBankID, b.Currency, b.SettlementDate = c.CutoffAt, g.bank, g.currency, c.SettlementDate
+	for i, f := range files {
+		b := &batches[i]
+		b.ID = fmt.Sprintf("%s-%04d", prefix, i+1)
+		b.CutoffAt, b.DebtorBankID, b.Currency, b.SettlementDate = c.CutoffAt, f.bank, f.currency, c.SettlementDate
+		b.Count, b.ControlSumMinor = f.count, f.controlSumMinor
 		b.Format, b.FileName, b.State, b.CreatedAt, b.Dir = c.Format, c.FileName(b.ID), "claimed", now, c.Dir
-		groups, batches = append(groups, g), append(batches, b)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for i, b := range batches {
 		if _, err := tx.Exec(ctx, `INSERT INTO batches (id, cutoff_run_id, debtor_bank_id, currency, settlement_date, format,
 			file_name, count, control_sum_minor, state, created_at, outbound_dir) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'claimed', $10, NULLIF($11, ''))`,
 			b.ID, runID, b.DebtorBankID, b.Currency, b.SettlementDate, b.Format, b.FileName, b.Count, b.ControlSumMinor, b.CreatedAt, b.Dir); err != nil {
 			return nil, fmt.Errorf("create batch %s: %w", b.ID, err)
 		}
-		g := groups[i]
-		if _, err := tx.Exec(ctx, `INSERT INTO batch_payments (batch_id, seq, payment_id, debtor_name)
-			SELECT $1, cl.seq, cl.id, c.name FROM claim cl
-			JOIN payments p ON p.id = cl.id JOIN customers c ON c.id = p.customer_id
-			WHERE cl.bank_id = $2 AND cl.currency = $3 AND cl.chunk = $4`,
-			b.ID, g.bank, g.currency, g.chunk); err != nil {
-			return nil, fmt.Errorf("assign payments to batch %s: %w", b.ID, err)
-		}
 	}
 	return batches, nil
 }
 
-// exportPaymentsTx moves the claimed payments to exported, in chunks,
-// with their timeline entries (naming batch and file) and status events.
-func (s *Store) exportPaymentsTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim, now time.Time) (int, error) {
+// exportPaymentsTx moves the claimed payments to exported, a batch at a
+// time and claimChunk payments a round trip, in file order, each with its
+// approvals checked (errApprovalMismatch at the first that fails): each
+// chunk is read, with the payments' decisions, by the claim_file index (so a chunk costs the same at the end of a
+// large claim as at its start), then the payments are updated, their
+// timeline entries (naming batch and file), status events and batch rows
+// written, the last three with COPY.
+func (s *Store) exportPaymentsTx(ctx context.Context, tx pgx.Tx, c export.CutoffClaim, files []claimFile, batches []export.Batch, now time.Time) (int, error) {
 	moved := 0
-	var after string
-	for {
-		rows, err := tx.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, bp.batch_id
-			FROM claim cl JOIN payments p ON p.id = cl.id JOIN batch_payments bp ON bp.payment_id = p.id
-			WHERE ($1 = '' OR p.id > $1::uuid) ORDER BY p.id LIMIT $2`, after, claimChunk)
-		if err != nil {
-			return moved, err
-		}
-		var ps []*payment.Payment
-		var batchOf []string
-		for rows.Next() {
-			var batchID string
-			p, err := scanPaymentExtra(rows, &batchID)
+	for i, f := range files {
+		b := batches[i]
+		note := "batch " + b.ID + ", file " + c.FileName(b.ID)
+		for after := int64(0); ; {
+			rows, err := tx.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, cf.seq, cu.name, `+decidedColumns+`
+				FROM claim_file cf JOIN payments p ON p.id = cf.id JOIN customers cu ON cu.id = cf.customer_id `+decidedJoin+`
+				WHERE cf.bank_id = $1 AND cf.currency = $2 AND cf.chunk = $3 AND cf.seq > $4
+				ORDER BY cf.seq LIMIT $5`, f.bank, f.currency, f.chunk, after, claimChunk)
 			if err != nil {
-				rows.Close()
+				return moved, fmt.Errorf("read batch %s: %w", b.ID, err)
+			}
+			var ps []*payment.Payment
+			var items [][]any
+			var d decided
+			err = collect(rows, "batch "+b.ID, func(row pgx.CollectableRow) error {
+				var seq int64
+				var debtor string
+				p, err := scanPaymentExtra(row, append([]any{&seq, &debtor}, d.dest()...)...)
+				if err != nil {
+					return err
+				}
+				if len(s.cfg.Seal.CheckApprovals(p, d.stored())) > 0 {
+					return fmt.Errorf("payment %s: %w", p.ID, errApprovalMismatch)
+				}
+				ps = append(ps, p)
+				items = append(items, []any{b.ID, int32(seq), copyUUID(p.ID), debtor})
+				after = seq
+				return nil
+			})
+			if err != nil {
 				return moved, err
 			}
-			ps, batchOf = append(ps, p), append(batchOf, batchID)
+			if len(ps) == 0 {
+				break
+			}
+			if err := s.applyManyTx(ctx, tx, ps, now, func(int, *payment.Payment) (payment.Action, payment.Actor, string, payment.Code) {
+				return payment.ActionExport, payment.Actor{Kind: payment.ActorSystem, ID: "export"}, note, ""
+			}); err != nil {
+				return moved, err
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"batch_payments"}, []string{"batch_id", "seq", "payment_id", "debtor_name"},
+				pgx.CopyFromRows(items)); err != nil {
+				return moved, fmt.Errorf("assign payments to batch %s: %w", b.ID, err)
+			}
+			moved += len(ps)
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return moved, err
-		}
-		if len(ps) == 0 {
-			return moved, nil
-		}
-		if err := s.applyManyTx(ctx, tx, ps, now, func(i int, p *payment.Payment) (payment.Action, payment.Actor, string, payment.Code) {
-			return payment.ActionExport, payment.Actor{Kind: payment.ActorSystem, ID: "export"},
-				"batch " + batchOf[i] + ", file " + c.FileName(batchOf[i]), ""
-		}); err != nil {
-			return moved, err
-		}
-		moved += len(ps)
-		after = ps[len(ps)-1].ID
 	}
+	return moved, nil
 }
 
 // applyManyTx applies one action to many payments: the domain moves each,

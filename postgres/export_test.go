@@ -161,7 +161,7 @@ func TestCutoffClaimBatches(t *testing.T) {
 	var inBatches []string
 	for _, bt := range batches {
 		items := batchItems(t, b.store, bt.ID)
-		require.Len(t, items, bt.Count)
+		require.Equal(t, bt.Count, len(items), "batch %s", bt.ID)
 		var sum int64
 		for i, it := range items {
 			require.Equal(t, i+1, it.Seq)
@@ -251,7 +251,7 @@ func TestCutoffClaimAtomic(t *testing.T) {
 	require.ErrorContains(t, err, "MaxPerFile")
 
 	// Every batch gets the same file name: the second batch breaks the
-	// unique file name, after the first batch and its payments were written.
+	// unique file name, after the first batch was written.
 	bad := claim(cutoffAt10, 1)
 	bad.FileName = func(string) string { return "same.xml" }
 	_, err = b.store.CutoffClaimBatches(ctx, bad)
@@ -313,6 +313,52 @@ func TestCutoffClaimManyChunks(t *testing.T) {
 			(SELECT count(DISTINCT payment_id) FROM payment_timeline WHERE action = 'export'),
 			(SELECT count(*) FROM outbox)`).Scan(&exported, &entries, &distinct, &events))
 	require.Equal(t, []int{n, n, n, n}, []int{exported, entries, distinct, events})
+}
+
+// TestCutoffClaimPagesWithinBatch claims a file larger than one round trip
+// moves (2,000): its payments are read and moved in pages, each exported
+// once, numbered 1…n without gaps in payment order, in the batch's file.
+func TestCutoffClaimPagesWithinBatch(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	b, _, _ := setupOwnDB(t, baseTime)
+	const n = 4500
+	_, err := b.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
+			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
+			execution_date, state, version, created_at, updated_at)
+		SELECT gen_random_uuid(), $1, 'page-' || i, 'PAGE-' || i, $2, $3, $4, $5, 'Creditor', '31001520313050012345',
+			'105290036005', i, 'CNY', '2026-03-10', 'authorized', 1, $6, $6
+		FROM generate_series(1, $7) AS i`,
+		b.upstream.ID, b.customer.ID, b.applicant.ID, b.bank.ID, b.account.Number, cutoffAt10.Add(-time.Hour), n)
+	require.NoError(t, err)
+	_, err = pgtest.Approve(ctx, b.pool, pgtest.Key)
+	require.NoError(t, err)
+	b.clock.Set(cutoffAt10.Add(time.Second))
+	batches, err := b.store.CutoffClaimBatches(ctx, claim(cutoffAt10, 4100))
+	require.NoError(t, err)
+	require.Len(t, batches, 2)
+	require.Equal(t, []int{4100, 400}, []int{batches[0].Count, batches[1].Count})
+	var prev string
+	for _, bt := range batches {
+		items := batchItems(t, b.store, bt.ID)
+		require.Equal(t, bt.Count, len(items), "batch %s", bt.ID)
+		var sum int64
+		for i, it := range items {
+			require.Equal(t, i+1, it.Seq, "batch %s numbered from 1 without gaps", bt.ID)
+			require.Greater(t, it.Payment.ID, prev, "batch %s in payment order, after the batch before", bt.ID)
+			require.Equal(t, payment.StateExported, it.Payment.State)
+			prev = it.Payment.ID
+			sum += it.Payment.AmountMinor
+		}
+		require.Equal(t, bt.ControlSumMinor, sum)
+	}
+	var exported, entries, live, events int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT
+			(SELECT count(*) FROM payments WHERE state = 'exported'),
+			(SELECT count(DISTINCT payment_id) FROM payment_timeline WHERE action = 'export'),
+			(SELECT count(DISTINCT payment_id) FROM batch_payments WHERE live),
+			(SELECT count(*) FROM outbox)`).Scan(&exported, &entries, &live, &events))
+	require.Equal(t, []int{n, n, n, n}, []int{exported, entries, live, events})
 }
 
 // TestCutoffClaimSplitsByControlSum: a day of payments at the largest

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -18,55 +19,36 @@ import (
 // distinct approver approved, with valid MACs (seal.Key.CheckApprovals).
 // A payment that fails leaves the claim and is moved to held in this
 // transaction, with its timeline entry, its status event and an audit
-// line. Payments and their applied decisions are read a chunk at a time,
-// each chunk in one round trip.
+// line. The payments and their applied decisions (aggregated per payment)
+// come in one query, checked as they stream: one round trip, and memory
+// that holds only the payments held.
 func (s *Store) recheckClaimTx(ctx context.Context, tx pgx.Tx, now time.Time) ([]export.Held, error) {
 	if s.cfg.Seal == nil {
 		return nil, errNoSeal
 	}
 	var held []export.Held
 	var holdPs []*payment.Payment
-	var after string
-	const chunk = `SELECT id FROM claim WHERE ($1 = '' OR id > $1::uuid) ORDER BY id LIMIT $2`
-	for {
-		var ps []*payment.Payment
-		decided := map[string][]seal.Stored{}
-		b := &pgx.Batch{}
-		b.Queue(`SELECT `+prefixed("p.", paymentColumns)+` FROM (`+chunk+`) c JOIN payments p ON p.id = c.id ORDER BY p.id`,
-			after, claimChunk).Query(func(rows pgx.Rows) error {
-			return collect(rows, "claimed payments", func(row pgx.CollectableRow) error {
-				p, err := scanPayment(row)
-				if err == nil {
-					ps = append(ps, p)
-				}
-				return err
-			})
-		})
-		b.Queue(`SELECT d.payment_id::text, d.stage, d.verdict, d.actor_id, coalesce(d.otp_step, 0), coalesce(d.seal_seq, 0), d.digest, d.mac
-			FROM (`+chunk+`) c JOIN decisions d ON d.payment_id = c.id WHERE d.outcome = 'applied'`,
-			after, claimChunk).Query(func(rows pgx.Rows) error {
-			return collect(rows, "claimed payments' decisions", func(row pgx.CollectableRow) error {
-				var id, stage, verdict string
-				var d seal.Stored
-				err := row.Scan(&id, &stage, &verdict, &d.ActorID, &d.OTPStep, &d.Seq, &d.Digest, &d.MAC)
-				d.Stage, d.Verdict = payment.Stage(stage), payment.Verdict(verdict)
-				decided[id] = append(decided[id], d)
-				return err
-			})
-		})
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return nil, err
-		}
-		if len(ps) == 0 {
-			break
-		}
-		for _, p := range ps {
-			if problems := s.cfg.Seal.CheckApprovals(p, decided[p.ID]); len(problems) > 0 {
-				held, holdPs = append(held, export.Held{PaymentID: p.ID, Problems: problems}), append(holdPs, p)
-			}
-		}
-		after = ps[len(ps)-1].ID
+	rows, err := tx.Query(ctx, `SELECT `+prefixed("p.", paymentColumns)+`, `+decidedColumns+`
+		FROM claim cl JOIN payments p ON p.id = cl.id `+decidedJoin)
+	if err != nil {
+		return nil, fmt.Errorf("re-check the claim: %w", err)
 	}
+	var d decided
+	err = collect(rows, "claimed payments and their decisions", func(row pgx.CollectableRow) error {
+		p, err := scanPaymentExtra(row, d.dest()...)
+		if err != nil {
+			return err
+		}
+		if problems := s.cfg.Seal.CheckApprovals(p, d.stored()); len(problems) > 0 {
+			held, holdPs = append(held, export.Held{PaymentID: p.ID, Problems: problems}), append(holdPs, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The claim's order (by id) decides the held payments' order.
+	sort.Sort(byPaymentID{held, holdPs})
 	if len(held) == 0 {
 		return nil, nil
 	}
@@ -76,14 +58,10 @@ func (s *Store) recheckClaimTx(ctx context.Context, tx pgx.Tx, now time.Time) ([
 		ids[i] = h.PaymentID
 		audits[i] = AuditEntry{Actor: "system:export", Event: "approval_mismatch", PaymentID: h.PaymentID, Detail: seal.Summary(h.Problems)}
 	}
-	// The rest are numbered again, so each batch's payments run 1, 2, … .
+	// The files are cut from what is left (fileClaimTx), so each batch's
+	// payments still run 1, 2, … .
 	if _, err := tx.Exec(ctx, `DELETE FROM claim WHERE id = ANY($1::uuid[])`, ids); err != nil {
 		return nil, fmt.Errorf("take held payments out of the claim: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE claim c SET rn = n.rn
-		FROM (SELECT id, row_number() OVER (PARTITION BY bank_id, currency ORDER BY id) AS rn FROM claim) n
-		WHERE c.id = n.id`); err != nil {
-		return nil, fmt.Errorf("number the claim again: %w", err)
 	}
 	if err := s.applyManyTx(ctx, tx, holdPs, now, func(i int, _ *payment.Payment) (payment.Action, payment.Actor, string, payment.Code) {
 		return payment.ActionHold, payment.Actor{Kind: payment.ActorSystem, ID: "export"},
@@ -95,6 +73,58 @@ func (s *Store) recheckClaimTx(ctx context.Context, tx pgx.Tx, now time.Time) ([
 		return nil, err
 	}
 	return held, nil
+}
+
+// decidedJoin joins to each payment p its applied decisions, aggregated
+// into one row of arrays (decidedColumns), for seal.Key.CheckApprovals.
+const decidedJoin = `LEFT JOIN LATERAL (SELECT array_agg(stage) AS stages, array_agg(verdict) AS verdicts,
+		array_agg(coalesce(actor_id, '')) AS actors, array_agg(coalesce(otp_step, 0)) AS steps,
+		array_agg(coalesce(seal_seq, 0)) AS seqs, array_agg(digest) AS digests, array_agg(mac) AS macs
+	FROM decisions d WHERE d.payment_id = p.id AND d.outcome = 'applied') d ON true`
+
+// decidedColumns are the columns decidedJoin adds, as decided scans them.
+const decidedColumns = `d.stages, d.verdicts, d.actors, d.steps, d.seqs, d.digests, d.macs`
+
+// decided scans a payment's applied decisions (decidedColumns); one value
+// is reused row after row.
+type decided struct {
+	stages, verdicts, actors, digests []string
+	steps                             []int64
+	seqs                              []int32
+	macs                              [][]byte
+	out                               []seal.Stored
+}
+
+// dest clears what the last row left (a payment without decisions scans
+// NULL arrays) and returns where to scan the next.
+func (d *decided) dest() []any {
+	d.stages, d.verdicts, d.actors, d.digests, d.steps, d.seqs, d.macs = nil, nil, nil, nil, nil, nil, nil
+	return []any{&d.stages, &d.verdicts, &d.actors, &d.steps, &d.seqs, &d.digests, &d.macs}
+}
+
+// stored returns the decisions last scanned (valid until the next scan).
+func (d *decided) stored() []seal.Stored {
+	d.out = d.out[:0]
+	for i := range d.stages {
+		st := seal.Stored{MAC: d.macs[i]}
+		st.Stage, st.Verdict, st.ActorID = payment.Stage(d.stages[i]), payment.Verdict(d.verdicts[i]), d.actors[i]
+		st.OTPStep, st.Seq, st.Digest = d.steps[i], int(d.seqs[i]), d.digests[i]
+		d.out = append(d.out, st)
+	}
+	return d.out
+}
+
+// byPaymentID sorts held payments (and the payments beside them) by id.
+type byPaymentID struct {
+	held []export.Held
+	ps   []*payment.Payment
+}
+
+func (b byPaymentID) Len() int           { return len(b.held) }
+func (b byPaymentID) Less(i, j int) bool { return b.held[i].PaymentID < b.held[j].PaymentID }
+func (b byPaymentID) Swap(i, j int) {
+	b.held[i], b.held[j] = b.held[j], b.held[i]
+	b.ps[i], b.ps[j] = b.ps[j], b.ps[i]
 }
 
 // CodeApprovalMismatch is the code of the timeline entry that holds a
