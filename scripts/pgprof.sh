@@ -53,9 +53,10 @@ local   all   postgres                peer
 host    all   all        127.0.0.1/32 trust
 EOF
   fi
-  pg_ctlcluster "$v" "$NAME" start 2>/dev/null || pg_ctlcluster "$v" "$NAME" status >/dev/null || die "could not start $NAME"
-  psql_prof -d postgres -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
-  psql_prof -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 || psql_prof -d postgres -c "CREATE DATABASE test"
+  # Only the URL goes to stdout (the Makefile reads it).
+  pg_ctlcluster "$v" "$NAME" start >&2 2>/dev/null || pg_ctlcluster "$v" "$NAME" status >/dev/null || die "could not start $NAME"
+  PGOPTIONS='-c client_min_messages=warning' psql_prof -d postgres -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >&2
+  psql_prof -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 || psql_prof -d postgres -c "CREATE DATABASE test" >&2
   psql_prof -d postgres -c "SELECT pg_stat_statements_reset()" >/dev/null
   : >"$(logfile)"
   log "up on port $PORT; run the benchmark with B2BPAY_TEST_DATABASE_URL=$URL"
