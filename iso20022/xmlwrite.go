@@ -339,10 +339,36 @@ func checkText(field, s string, max int) error {
 // textProblem says why s is not a 1-max character ISO 20022 text, or "":
 // empty, not UTF-8, a character outside XML's Char production (most C0
 // controls, surrogates, U+FFFE, U+FFFF), or more than max characters.
+//
+// It checks in one pass, ASCII without decoding, and leaves saying what
+// is wrong to textProblemOf.
 func textProblem(s string, max int) string {
 	if s == "" {
 		return "is empty"
 	}
+	n := 0
+	for i := 0; i < len(s); n++ {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+				return textProblemOf(s, max)
+			}
+			i++
+			continue
+		}
+		r, width := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && width == 1 || !isXMLChar(r) {
+			return textProblemOf(s, max)
+		}
+		i += width
+	}
+	if n > max {
+		return textProblemOf(s, max)
+	}
+	return ""
+}
+
+// textProblemOf says what is wrong with a text textProblem refuses.
+func textProblemOf(s string, max int) string {
 	if !utf8.ValidString(s) {
 		return "is not valid UTF-8"
 	}
