@@ -146,11 +146,24 @@ func (x *writer) chars(s string) {
 	}
 }
 
-// text writes <local>s</local>, escaped.
+// text writes <local>s</local>, escaped: the bytes start, chars and end
+// write, without pushing local on the stack of open elements.
 func (x *writer) text(local, s string) {
-	x.start(local)
-	x.chars(s)
-	x.end(local)
+	if x.err != nil {
+		return
+	}
+	x.indent()
+	x.buf = append(x.buf, '<')
+	x.buf = append(x.buf, local...)
+	x.buf = append(x.buf, '>')
+	x.buf = appendEscaped(x.buf, s, false)
+	x.buf = append(x.buf, "</"...)
+	x.buf = append(x.buf, local...)
+	x.buf = append(x.buf, '>')
+	x.inText = false
+	if len(x.buf) >= writeBlock {
+		x.flush()
+	}
 }
 
 // optText writes <local>s</local> when s is not empty.
