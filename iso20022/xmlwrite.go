@@ -176,18 +176,25 @@ func (x *writer) optText(local, s string) {
 // amount writes <local Ccy="currency">decimal</local> with exactly the
 // currency's minor digits, as payment.FormatAmount writes them.
 func (x *writer) amount(local string, minor int64, currency string) {
+	x.startAttr(local, "Ccy", currency)
+	if x.err == nil {
+		x.buf = appendAmount(x.buf, minor, x.exponentOf(currency))
+	}
+	x.end(local)
+}
+
+// exponentOf returns the currency's minor digits (2 for an unknown code,
+// as payment.FormatAmount), looked up again only when the currency
+// changes.
+func (x *writer) exponentOf(currency string) int {
 	if currency != x.currency || x.currency == "" {
 		exp, ok := payment.CurrencyExponent(currency)
 		if !ok {
-			exp = 2 // as payment.FormatAmount
+			exp = 2
 		}
 		x.currency, x.exponent = currency, exp
 	}
-	x.startAttr(local, "Ccy", currency)
-	if x.err == nil {
-		x.buf = appendAmount(x.buf, minor, x.exponent)
-	}
-	x.end(local)
+	return x.exponent
 }
 
 // appendAmount appends minor units as a decimal with exp fraction digits,
