@@ -274,6 +274,19 @@ var plainASCII = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+// isPlain3 reports whether s holds at i a three-byte UTF-8 sequence of
+// U+1000-U+CFFF or U+E000-U+EFFF (Chinese among them): valid, XML
+// characters, written as they are. The other three-byte lead bytes (E0,
+// ED, EF) can start an overlong form, a surrogate or U+FFFE/U+FFFF, and
+// are left to the decoder.
+func isPlain3(s string, i int) bool {
+	if i+2 >= len(s) {
+		return false
+	}
+	c := s[i]
+	return (c >= 0xE1 && c <= 0xEC || c == 0xEE) && s[i+1]&0xC0 == 0x80 && s[i+2]&0xC0 == 0x80
+}
+
 // appendEscaped appends s as XML character data (or, with inAttr, as an
 // attribute value), escaping as encoding/xml does: the five markup
 // characters, tab and carriage return as character references (and
@@ -284,6 +297,10 @@ func appendEscaped(dst []byte, s string, inAttr bool) []byte {
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf && plainASCII[c] {
 			i++
+			continue
+		}
+		if isPlain3(s, i) {
+			i += 3
 			continue
 		}
 		r, width := utf8.DecodeRuneInString(s[i:])
@@ -373,6 +390,10 @@ func textProblem(s string, max int) string {
 				return textProblemOf(s, max)
 			}
 			i++
+			continue
+		}
+		if isPlain3(s, i) {
+			i += 3
 			continue
 		}
 		r, width := utf8.DecodeRuneInString(s[i:])
