@@ -139,15 +139,8 @@ func (x *writer) flush() {
 	x.buf = x.buf[:0]
 }
 
-// chars writes escaped character data.
-func (x *writer) chars(s string) {
-	if x.err == nil {
-		x.buf = appendEscaped(x.buf, s, false)
-	}
-}
-
-// text writes <local>s</local>, escaped: the bytes start, chars and end
-// write, without pushing local on the stack of open elements.
+// text writes <local>s</local>, escaped: what start, the escaped text and
+// end would write, without pushing local on the stack of open elements.
 func (x *writer) text(local, s string) {
 	if x.err != nil {
 		return
