@@ -1,12 +1,14 @@
 package iso20022
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"math"
 	"testing"
+
+	"github.com/b2bpay/b2bpay/payment"
 )
 
 // encodingXML is what encoding/xml writes for s as character data and as
@@ -34,11 +36,7 @@ func encodingXML(t testing.TB, s string) (chars, attr string) {
 }
 
 func ours(s string, inAttr bool) string {
-	var b bytes.Buffer
-	w := bufio.NewWriter(&b)
-	escape(w, s, inAttr)
-	_ = w.Flush()
-	return b.String()
+	return string(appendEscaped([]byte("prefix"), s, inAttr)[len("prefix"):])
 }
 
 func FuzzEscapeMatchesEncodingXML(f *testing.F) {
@@ -116,5 +114,27 @@ func TestWriterRefusesMismatchedEnd(t *testing.T) {
 	x.end("B")
 	if err := x.close(); err == nil {
 		t.Fatal("mismatched end element accepted")
+	}
+}
+
+// appendAmount writes what payment.FormatAmount writes, for every
+// exponent in use and amounts at the edges of their digits.
+func TestAppendAmountMatchesFormatAmount(t *testing.T) {
+	values := []int64{0, 1, 9, 10, 99, 100, 101, 999, 1000, 1001, 123456, 128640050,
+		payment.MaxAmountMinor, MaxControlSumMinor, math.MaxInt64, -1, -99, -100, -123456, math.MinInt64 + 1, math.MinInt64}
+	for p := int64(1); p > 0 && p <= math.MaxInt64/10; p *= 10 {
+		values = append(values, p-1, p, p+1, -p)
+	}
+	for _, currency := range []string{"JPY", "CNY", "KWD", "CLF", "XXX-unknown"} {
+		exp, ok := payment.CurrencyExponent(currency)
+		if !ok {
+			exp = 2
+		}
+		for _, v := range values {
+			want := payment.FormatAmount(v, currency)
+			if got := string(appendAmount([]byte("x"), v, exp)[1:]); got != want {
+				t.Errorf("%d %s: got %q, payment.FormatAmount writes %q", v, currency, got, want)
+			}
+		}
 	}
 }

@@ -1,10 +1,10 @@
 package iso20022
 
 import (
-	"bufio"
 	"encoding/xml"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -21,14 +21,17 @@ const dateLayout = "2006-01-02"
 const dateTimeLayout = "2006-01-02T15:04:05"
 
 // writer writes indented XML (two spaces a level, as encoding/xml's
-// Encoder with Indent("", "  ") does, byte for byte) through a buffer,
-// with a sticky error, so a format's code reads as the element tree it
-// emits. Elements without a namespace inherit the root's default
-// namespace. It writes directly rather than through encoding/xml's token
-// encoder, which costs several allocations an element: a file of a
-// million transactions has tens of millions of elements.
+// Encoder with Indent("", "  ") does, byte for byte) into a buffer it
+// hands to the underlying writer a block at a time, with a sticky error,
+// so a format's code reads as the element tree it emits. Elements without
+// a namespace inherit the root's default namespace. It writes directly
+// rather than through encoding/xml's token encoder, which costs several
+// allocations an element: a file of a million transactions has tens of
+// millions of elements. Nothing it writes allocates once the buffer and
+// the stack of open elements have grown.
 type writer struct {
-	w   *bufio.Writer
+	w   io.Writer
+	buf []byte
 	err error
 	// open is the stack of open elements, checked when each closes.
 	open []string
@@ -37,12 +40,19 @@ type writer struct {
 	inText bool
 	// started is true once the first element is written.
 	started bool
+	// currency and exponent are the last amount's currency and its minor
+	// digits, looked up once for a file's amounts.
+	currency string
+	exponent int
 }
+
+// writeBlock is how much the writer buffers before handing it on.
+const writeBlock = 64 << 10
 
 // newWriter writes the XML declaration and opens <Document xmlns=ns>.
 func newWriter(w io.Writer, ns string) *writer {
-	x := &writer{w: bufio.NewWriterSize(w, 64<<10)}
-	_, x.err = x.w.WriteString(xml.Header)
+	x := &writer{w: w, buf: make([]byte, 0, writeBlock+4<<10), open: make([]string, 0, 16)}
+	x.buf = append(x.buf, xml.Header...)
 	x.startAttr("Document", "xmlns", ns)
 	return x
 }
@@ -57,17 +67,17 @@ func (x *writer) indent() {
 	d := 2 * len(x.open)
 	if !x.started {
 		x.started = true
-		x.w.WriteString(newlineIndent[1 : 1+d])
+		x.buf = append(x.buf, newlineIndent[1:1+d]...)
 		return
 	}
 	if 1+d > len(newlineIndent) {
-		x.w.WriteByte('\n')
+		x.buf = append(x.buf, '\n')
 		for range len(x.open) {
-			x.w.WriteString("  ")
+			x.buf = append(x.buf, "  "...)
 		}
 		return
 	}
-	x.w.WriteString(newlineIndent[:1+d])
+	x.buf = append(x.buf, newlineIndent[:1+d]...)
 }
 
 // start opens an element.
@@ -79,21 +89,21 @@ func (x *writer) startAttr(local, attr, value string) {
 		return
 	}
 	x.indent()
-	x.w.WriteByte('<')
-	x.w.WriteString(local)
+	x.buf = append(x.buf, '<')
+	x.buf = append(x.buf, local...)
 	if attr != "" {
-		x.w.WriteByte(' ')
-		x.w.WriteString(attr)
-		x.w.WriteString(`="`)
-		escape(x.w, value, true)
-		x.w.WriteByte('"')
+		x.buf = append(x.buf, ' ')
+		x.buf = append(x.buf, attr...)
+		x.buf = append(x.buf, `="`...)
+		x.buf = appendEscaped(x.buf, value, true)
+		x.buf = append(x.buf, '"')
 	}
-	x.err = x.w.WriteByte('>') // bufio's error is sticky: this reports any
+	x.buf = append(x.buf, '>')
 	x.open = append(x.open, local)
 	x.inText = true
 }
 
-// end closes an element.
+// end closes an element, and hands the buffer on once it holds a block.
 func (x *writer) end(local string) {
 	if x.err != nil {
 		return
@@ -108,23 +118,45 @@ func (x *writer) end(local string) {
 		x.indent()
 	}
 	x.inText = false
-	x.w.WriteString("</")
-	x.w.WriteString(local)
-	x.err = x.w.WriteByte('>')
-}
-
-// chars writes escaped character data.
-func (x *writer) chars(s string) {
-	if x.err == nil {
-		escape(x.w, s, false)
+	x.buf = append(x.buf, "</"...)
+	x.buf = append(x.buf, local...)
+	x.buf = append(x.buf, '>')
+	if len(x.buf) >= writeBlock {
+		x.flush()
 	}
 }
 
-// text writes <local>s</local>, escaped.
+// flush hands the buffer to the underlying writer.
+func (x *writer) flush() {
+	if x.err != nil || len(x.buf) == 0 {
+		return
+	}
+	n, err := x.w.Write(x.buf)
+	if err == nil && n < len(x.buf) {
+		err = io.ErrShortWrite
+	}
+	x.err = err
+	x.buf = x.buf[:0]
+}
+
+// text writes <local>s</local>, escaped: what start, the escaped text and
+// end would write, without pushing local on the stack of open elements.
 func (x *writer) text(local, s string) {
-	x.start(local)
-	x.chars(s)
-	x.end(local)
+	if x.err != nil {
+		return
+	}
+	x.indent()
+	x.buf = append(x.buf, '<')
+	x.buf = append(x.buf, local...)
+	x.buf = append(x.buf, '>')
+	x.buf = appendEscaped(x.buf, s, false)
+	x.buf = append(x.buf, "</"...)
+	x.buf = append(x.buf, local...)
+	x.buf = append(x.buf, '>')
+	x.inText = false
+	if len(x.buf) >= writeBlock {
+		x.flush()
+	}
 }
 
 // optText writes <local>s</local> when s is not empty.
@@ -135,11 +167,56 @@ func (x *writer) optText(local, s string) {
 }
 
 // amount writes <local Ccy="currency">decimal</local> with exactly the
-// currency's minor digits.
+// currency's minor digits, as payment.FormatAmount writes them.
 func (x *writer) amount(local string, minor int64, currency string) {
 	x.startAttr(local, "Ccy", currency)
-	x.chars(payment.FormatAmount(minor, currency))
+	if x.err == nil {
+		x.buf = appendAmount(x.buf, minor, x.exponentOf(currency))
+	}
 	x.end(local)
+}
+
+// exponentOf returns the currency's minor digits (2 for an unknown code,
+// as payment.FormatAmount), looked up again only when the currency
+// changes.
+func (x *writer) exponentOf(currency string) int {
+	if currency != x.currency || x.currency == "" {
+		exp, ok := payment.CurrencyExponent(currency)
+		if !ok {
+			exp = 2
+		}
+		x.currency, x.exponent = currency, exp
+	}
+	return x.exponent
+}
+
+// appendAmount appends minor units as a decimal with exp fraction digits,
+// byte for byte as payment.FormatAmount writes them: a leading zero below
+// one, a minus sign for a negative amount.
+func appendAmount(dst []byte, minor int64, exp int) []byte {
+	var digits [24]byte
+	var u []byte
+	if minor < 0 {
+		dst = append(dst, '-')
+		// Negating math.MinInt64 overflows; its digits are those of its
+		// uint64 magnitude.
+		u = strconv.AppendUint(digits[:0], uint64(-(minor+1))+1, 10)
+	} else {
+		u = strconv.AppendUint(digits[:0], uint64(minor), 10)
+	}
+	if exp <= 0 {
+		return append(dst, u...)
+	}
+	if len(u) <= exp {
+		dst = append(dst, '0', '.')
+		for range exp - len(u) {
+			dst = append(dst, '0')
+		}
+		return append(dst, u...)
+	}
+	dst = append(dst, u[:len(u)-exp]...)
+	dst = append(dst, '.')
+	return append(dst, u[len(u)-exp:]...)
 }
 
 // agent writes a BranchAndFinancialInstitutionIdentification6: a 12-digit
@@ -162,7 +239,8 @@ func (x *writer) agent(local, id string) {
 	x.end(local)
 }
 
-// close closes <Document>, flushes, and ends the file with a newline.
+// close closes <Document>, ends the file with a newline and hands the
+// rest of the buffer on.
 func (x *writer) close() error {
 	x.end("Document")
 	if x.err != nil {
@@ -171,17 +249,53 @@ func (x *writer) close() error {
 	if len(x.open) != 0 {
 		return fmt.Errorf("iso20022: unclosed element <%s>", x.open[len(x.open)-1])
 	}
-	x.w.WriteByte('\n')
-	return x.w.Flush()
+	x.buf = append(x.buf, '\n')
+	x.flush()
+	return x.err
 }
 
-// escape writes s as XML character data (or, with inAttr, as an attribute
-// value), escaping as encoding/xml does: the five markup characters, tab
-// and carriage return as character references (and newline, in an
-// attribute), and anything outside XML's characters as U+FFFD.
-func escape(w *bufio.Writer, s string, inAttr bool) {
+// plainASCII marks the ASCII bytes escaping leaves as they are: XML
+// characters other than the five markup characters, tab, newline and
+// carriage return.
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = true
+	}
+	for _, c := range `"'&<>` {
+		t[c] = false
+	}
+	return t
+}()
+
+// isPlain3 reports whether s holds at i a three-byte UTF-8 sequence of
+// U+1000-U+CFFF or U+E000-U+EFFF (Chinese among them): valid, XML
+// characters, written as they are. The other three-byte lead bytes (E0,
+// ED, EF) can start an overlong form, a surrogate or U+FFFE/U+FFFF, and
+// are left to the decoder.
+func isPlain3(s string, i int) bool {
+	if i+2 >= len(s) {
+		return false
+	}
+	c := s[i]
+	return (c >= 0xE1 && c <= 0xEC || c == 0xEE) && s[i+1]&0xC0 == 0x80 && s[i+2]&0xC0 == 0x80
+}
+
+// appendEscaped appends s as XML character data (or, with inAttr, as an
+// attribute value), escaping as encoding/xml does: the five markup
+// characters, tab and carriage return as character references (and
+// newline, in an attribute), and anything outside XML's characters as
+// U+FFFD. Runs of plain ASCII are copied without decoding.
+func appendEscaped(dst []byte, s string, inAttr bool) []byte {
 	last := 0
 	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf && plainASCII[c] {
+			i++
+			continue
+		}
+		if isPlain3(s, i) {
+			i += 3
+			continue
+		}
 		r, width := utf8.DecodeRuneInString(s[i:])
 		var esc string
 		switch {
@@ -207,13 +321,13 @@ func escape(w *bufio.Writer, s string, inAttr bool) {
 			esc = "\uFFFD"
 		}
 		if esc != "" {
-			w.WriteString(s[last:i])
-			w.WriteString(esc)
+			dst = append(dst, s[last:i]...)
+			dst = append(dst, esc...)
 			last = i + width
 		}
 		i += width
 	}
-	w.WriteString(s[last:])
+	return append(dst, s[last:]...)
 }
 
 // formatDateTime writes t as ISODateTime in UTC, seconds precision.
@@ -255,10 +369,40 @@ func checkText(field, s string, max int) error {
 // textProblem says why s is not a 1-max character ISO 20022 text, or "":
 // empty, not UTF-8, a character outside XML's Char production (most C0
 // controls, surrogates, U+FFFE, U+FFFF), or more than max characters.
+//
+// It checks in one pass, ASCII without decoding, and leaves saying what
+// is wrong to textProblemOf.
 func textProblem(s string, max int) string {
 	if s == "" {
 		return "is empty"
 	}
+	n := 0
+	for i := 0; i < len(s); n++ {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' {
+				return textProblemOf(s, max)
+			}
+			i++
+			continue
+		}
+		if isPlain3(s, i) {
+			i += 3
+			continue
+		}
+		r, width := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && width == 1 || !isXMLChar(r) {
+			return textProblemOf(s, max)
+		}
+		i += width
+	}
+	if n > max {
+		return textProblemOf(s, max)
+	}
+	return ""
+}
+
+// textProblemOf says what is wrong with a text textProblem refuses.
+func textProblemOf(s string, max int) string {
 	if !utf8.ValidString(s) {
 		return "is not valid UTF-8"
 	}
