@@ -452,20 +452,22 @@ func benchWriter(sizes []int) ([]Result, error) {
 }
 
 // benchExport inserts n authorized payments (a fixture shaped like the
-// ones intake and the approval make, with their sealed decisions) and
-// measures one cutoff exporting them into pacs.008 files, re-check
-// included.
+// ones intake and the approval make, with their sealed decisions; ids
+// ordered by time as intake's UUIDv7 are: the run's millisecond, then the
+// payment's number) and measures one cutoff exporting them into pacs.008
+// files, re-check included.
 func benchExport(ctx context.Context, a *server.App, opt Options, n int) (Result, error) {
 	run := fmt.Sprintf("x%d-%x", n, time.Now().UnixNano()&0xffffff) // order refs stay within 35 characters
 	if _, err := a.Pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
 			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency, remittance,
 			execution_date, state, version, created_at, updated_at, required_authorizers, head_hash)
-		SELECT gen_random_uuid(), $1, 'erp-' || $2 || '-' || g, 'PO-' || $2 || '-' || g, $3, $4, $5, $6, $7,
+		SELECT (substr(lpad(to_hex($9::bigint), 12, '0'), 1, 8) || '-' || substr(lpad(to_hex($9::bigint), 12, '0'), 9, 4)
+				|| '-7000-8000-' || lpad(to_hex(g), 12, '0'))::uuid, $1, 'erp-' || $2 || '-' || g, 'PO-' || $2 || '-' || g, $3, $4, $5, $6, $7,
 			'31001520313050012345', '105290036005', 128640050 + g, 'CNY', '采购合同 HT-2026-0215 第二期货款',
 			current_date - 1, 'authorized', 5, now() - interval '1 minute', now() - interval '1 minute', 1,
 			sha256(convert_to($2 || g, 'UTF8'))
 		FROM generate_series(1, $8::int) g`,
-		Upstream, run, CustomerID, Applicant, BankID, DebtorAccount, CustomerName, n); err != nil {
+		Upstream, run, CustomerID, Applicant, BankID, DebtorAccount, CustomerName, n, time.Now().UnixMilli()); err != nil {
 		return Result{}, fmt.Errorf("insert authorized payments: %w", err)
 	}
 	// Their decisions, sealed with the bench's key: the claim re-checks them.
