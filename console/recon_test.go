@@ -29,7 +29,7 @@ func TestReconPage(t *testing.T) {
 	_, cookies := r.signIn("olga", "good")
 	page := text(t, r.do(http.MethodGet, "/ops/reconciliation?date=2026-12-07", nil, cookies))
 	require.Equal(t, time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC), asked)
-	for _, want := range []string{`id="ops-tab-reconciliation" aria-current="page"`, "2026-12-07 已平账", "B-20261207-1", "2,572,801.01", "合计",
+	for _, want := range []string{`id="ops-tab-reconciliation" aria-current="page"`, "2026-12-07 已平账", "B-20261207-1", "2,572,801.01", "合计", "文件已写出，未送达",
 		`href="/ops/reconciliation.csv?date=2026-12-07"`} {
 		require.Contains(t, page, want)
 	}
@@ -56,4 +56,18 @@ func TestReconPage(t *testing.T) {
 		resp := r.do(http.MethodGet, u, nil, rita)
 		require.Equal(t, http.StatusForbidden, resp.StatusCode, u)
 	}
+}
+
+// TestBatchStateWords: every state a batch row can hold reads in words in
+// both languages; a state without words shows as it is stored.
+func TestBatchStateWords(t *testing.T) {
+	for _, s := range []string{"claimed", "written", "delivered", "delivery_failed", "acknowledged", "rejected", "superseded"} {
+		for _, l := range []Lang{langZH, langEN} {
+			words := l.BatchState(s)
+			require.NotEqual(t, s, words, "%s in %v", s, l)
+			require.NotContains(t, words, "ops.", "%s in %v", s, l)
+		}
+	}
+	require.Equal(t, "file written, not delivered", langEN.BatchState("written"))
+	require.Equal(t, "quarantined", langEN.BatchState("quarantined"))
 }
