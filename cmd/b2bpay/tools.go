@@ -51,7 +51,7 @@ func benchCommand() *cli.Command {
 			&cli.StringFlag{Name: "export-sizes", Value: "10000,100000", Usage: "payments per export cutoff, comma-separated"},
 			&cli.BoolFlag{Name: "export-max", Usage: "also export 1,000,000 payments"},
 			&cli.StringFlag{Name: "json", Value: "var/bench-last-run.json", Usage: "where the figures are written"},
-			&cli.StringFlag{Name: "cpuprofile", Usage: "write each stage's CPU profile to this path plus .intake, .decisions, .export"},
+			&cli.StringFlag{Name: "cpuprofile", Usage: "write each stage's CPU profile to this path plus the stage: .intake, .intake-store, .relay, .decisions, .export-N, …"},
 			&cli.IntFlag{Name: "decisions", Value: 2000, Usage: "payments taken through their three decisions (0: skip the stage)"},
 			&cli.StringFlag{Name: "batch-sizes", Value: "100,1000", Usage: "items per batch decision, one decisions-batch/N stage each, comma-separated (empty: none)"},
 			&cli.IntFlag{Name: "batch-payments", Value: 20000, Usage: "payments each decisions-batch/N stage takes through their three decisions"},
