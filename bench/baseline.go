@@ -228,9 +228,30 @@ func consumeAck(conn *amqp.Connection, cfg BaselineConfig) (Result, error) {
 // each in transactions of 100 rows, and acks each batch after its commit.
 func consumeInsert(ctx context.Context, conn *amqp.Connection, cfg BaselineConfig) (Result, error) {
 	m := Start()
+	lat, err := consumeBatches(conn, baselineQueue, cfg, batchRows, 20*time.Millisecond,
+		func() (func([]amqp.Delivery) error, func(), error) {
+			return func(ds []amqp.Delivery) error { return insertBatch(ctx, cfg.Pool, ds) }, func() {}, nil
+		})
+	r := m.Stop("baseline/consume-insert-ack", cfg.Count)
+	r.SetLatencies("delivery → ack after commit", lat)
+	return r, err
+}
+
+// consumeBatches runs consumeParallel with each worker gathering up to
+// size deliveries (or what came within wait), handing them to its handle
+// and acking them with one multiple ack once it returned. newWorker makes
+// each worker's handle and what closes it. It returns every delivery's
+// time from arrival to its ack.
+func consumeBatches(conn *amqp.Connection, queue string, cfg BaselineConfig, size int, wait time.Duration,
+	newWorker func() (handle func([]amqp.Delivery) error, closeWorker func(), err error)) ([]time.Duration, error) {
 	var lat []time.Duration
 	var mu sync.Mutex
-	err := consumeParallel(conn, baselineQueue, cfg, func(ch *amqp.Channel, ds <-chan amqp.Delivery, take func() bool) error {
+	err := consumeParallel(conn, queue, cfg, func(_ *amqp.Channel, ds <-chan amqp.Delivery, take func() bool) error {
+		handle, closeWorker, err := newWorker()
+		if err != nil {
+			return err
+		}
+		defer closeWorker()
 		var pending []amqp.Delivery
 		var arrived []time.Time
 		var mine []time.Duration
@@ -238,7 +259,7 @@ func consumeInsert(ctx context.Context, conn *amqp.Connection, cfg BaselineConfi
 			if len(pending) == 0 {
 				return nil
 			}
-			if err := insertBatch(ctx, cfg.Pool, pending); err != nil {
+			if err := handle(pending); err != nil {
 				return err
 			}
 			if err := pending[len(pending)-1].Ack(true); err != nil {
@@ -260,12 +281,12 @@ func consumeInsert(ctx context.Context, conn *amqp.Connection, cfg BaselineConfi
 				}
 				pending, arrived = append(pending, d), append(arrived, time.Now())
 				more = take()
-				if len(pending) == batchRows {
+				if len(pending) == size {
 					if err := flush(); err != nil {
 						return err
 					}
 				}
-			case <-time.After(20 * time.Millisecond):
+			case <-time.After(wait):
 				if err := flush(); err != nil {
 					return err
 				}
@@ -279,9 +300,7 @@ func consumeInsert(ctx context.Context, conn *amqp.Connection, cfg BaselineConfi
 		mu.Unlock()
 		return nil
 	})
-	r := m.Stop("baseline/consume-insert-ack", cfg.Count)
-	r.SetLatencies("delivery → ack after commit", lat)
-	return r, err
+	return lat, err
 }
 
 // consumeParallel runs Workers consumers, each on its own channel, until

@@ -86,7 +86,7 @@ func (r *batchRun) intake(ctx context.Context, done <-chan error) (Result, error
 			return Result{}, fmt.Errorf("publish requests: %w", err)
 		}
 	}
-	if err := waitIntake(ctx, r.a, stored+r.n, RequestID(r.run, r.n-1), done); err != nil {
+	if err := waitIntake(ctx, r.a, stored+r.n, RequestID(r.run, r.n-1), true, done); err != nil {
 		return Result{}, err
 	}
 	res := m.Stop("intake", r.n)

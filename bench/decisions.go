@@ -78,15 +78,7 @@ const decisionChunk = 10_000
 // export one after the other (the benchmark's own reading back of the
 // payments between them is not counted).
 func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec, e2e Result, err error) {
-	applicants, err := benchStaff(ctx, a, "appl", payment.RoleApplicant, n)
-	if err != nil {
-		return Result{}, Result{}, err
-	}
-	reviewers, err := benchStaff(ctx, a, "rev", payment.RoleReviewer, n)
-	if err != nil {
-		return Result{}, Result{}, err
-	}
-	authorizers, err := benchStaff(ctx, a, "auth", payment.RoleAuthorizer, n)
+	staff, err := benchStageStaff(ctx, a, "dec", n)
 	if err != nil {
 		return Result{}, Result{}, err
 	}
@@ -101,7 +93,7 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 	defer cleanup()
 	u, _ := url.Parse(rabbitmq.FirstURL(a.Config.AMQPURL))
 	open := func() (*amqp.Channel, error) { return a.Conn.Channel(ctx) }
-	reqs := requests("dec", n, u.User.Username(), a.Config.Location, func(i int) string { return applicants[i].id })
+	reqs := requests("dec", n, u.User.Username(), a.Config.Location, func(i int) string { return staff[0][i].id })
 
 	halt, done := benchServe(ctx, a, opt)
 	fail := func(err error) (Result, Result, error) {
@@ -111,7 +103,7 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 	if _, _, err := Publish(open, route.RequestsExchange, route.RequestKey, reqs, 1000, 0); err != nil {
 		return fail(fmt.Errorf("publish requests: %w", err))
 	}
-	if err := waitIntake(ctx, a, stored+n, RequestID("dec", n-1), done); err != nil {
+	if err := waitIntake(ctx, a, stored+n, RequestID("dec", n-1), true, done); err != nil {
 		return fail(err)
 	}
 	intakePart := intakeMeter.Stop("intake", n)
@@ -121,16 +113,6 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 		return fail(err)
 	}
 
-	stages := []struct {
-		stage  payment.Stage
-		staff  []benchPerson
-		reach  payment.State
-		prefix string
-	}{
-		{payment.StageConfirmation, applicants, payment.StateAwaitingReview, "c"},
-		{payment.StageReview, reviewers, payment.StateAwaitingAuthorization, "r"},
-		{payment.StageAuthorization, authorizers, payment.StateAuthorized, "z"},
-	}
 	run := fmt.Sprintf("%x", time.Now().UnixNano()&0xffffff)
 	stopProfile, err := profileStage(opt, "decisions")
 	if err != nil {
@@ -138,21 +120,10 @@ func benchDecisions(ctx context.Context, a *server.App, opt Options, n int) (dec
 	}
 	defer stopProfile()
 	m := Start()
-	for _, st := range stages {
+	for i, st := range decisionStages {
 		for first := 0; first < n; first += decisionChunk {
 			last := min(first+decisionChunk, n)
-			msgs, err := decisionMessages(run+"-"+st.prefix, st.stage, st.staff, ps, first, last)
-			if err != nil {
-				return fail(err)
-			}
-			sent, _, err := Publish(open, route.DecisionsExchange, route.DecisionKey, msgs, 1000, 0)
-			if err != nil {
-				return fail(fmt.Errorf("publish %s decisions: %w", st.stage, err))
-			}
-			if err := waitState(ctx, a, st.reach, last, done); err != nil {
-				return fail(fmt.Errorf("%s: %w", st.stage, err))
-			}
-			if _, err := decisionLatencies(ctx, a, st.stage, ps[first:last], sent); err != nil {
+			if _, err := decideChunk(ctx, a, fmt.Sprintf("%s-%d", run, i), st, staff[i], ps, first, last, 0, done); err != nil {
 				return fail(err) // every decision applied, none refused
 			}
 		}
@@ -209,18 +180,64 @@ func decisionMessages(run string, stage payment.Stage, staff []benchPerson, ps [
 	return msgs, nil
 }
 
+// decisionStage is one of a payment's three decisions: who takes it and
+// the state it leaves the payment in.
+type decisionStage struct {
+	stage payment.Stage
+	role  payment.Role
+	reach payment.State
+}
+
+// decisionStages are the three decisions in order.
+var decisionStages = []decisionStage{
+	{payment.StageConfirmation, payment.RoleApplicant, payment.StateAwaitingReview},
+	{payment.StageReview, payment.RoleReviewer, payment.StateAwaitingAuthorization},
+	{payment.StageAuthorization, payment.RoleAuthorizer, payment.StateAuthorized},
+}
+
+// benchStageStaff enrols n people for each of decisionStages' roles, ids
+// prefixed with prefix.
+func benchStageStaff(ctx context.Context, a *server.App, prefix string, n int) ([][]benchPerson, error) {
+	staff := make([][]benchPerson, len(decisionStages))
+	for i, st := range decisionStages {
+		var err error
+		if staff[i], err = benchStaff(ctx, a, prefix+"-"+string(st.role), st.role, n); err != nil {
+			return nil, err
+		}
+	}
+	return staff, nil
+}
+
+// decideChunk publishes staff[i]'s approval of ps[i] at st, for i in
+// [first, last), one every pace (0: at once), waits until the payments
+// reach st's next state (they move on together) and returns each
+// decision's time from publishing to applying; a refused decision fails it.
+func decideChunk(ctx context.Context, a *server.App, run string, st decisionStage, staff []benchPerson, ps []*payment.Payment,
+	first, last int, pace time.Duration, serveDone <-chan error) ([]time.Duration, error) {
+	msgs, err := decisionMessages(run, st.stage, staff, ps, first, last)
+	if err != nil {
+		return nil, err
+	}
+	open := func() (*amqp.Channel, error) { return a.Conn.Channel(ctx) }
+	sent, _, err := Publish(open, route.DecisionsExchange, route.DecisionKey, msgs, 1000, pace)
+	if err != nil {
+		return nil, fmt.Errorf("publish %s decisions: %w", st.stage, err)
+	}
+	if err := waitState(ctx, a, st.reach, last, serveDone); err != nil {
+		return nil, fmt.Errorf("%s: %w", st.stage, err)
+	}
+	return decisionLatencies(ctx, a, st.stage, ps[first:last], sent)
+}
+
 // benchDecisionLatency takes m new payments through intake (not measured),
 // then publishes their confirmations, reviews and authorizations at rate
 // decisions a second, stage after stage, and returns each decision's time
 // from publishing to applying; a cutoff then exports them, so no
 // authorized payment is left to later stages.
 func benchDecisionLatency(ctx context.Context, a *server.App, opt Options, x *export.Exporter, m int, rate float64) ([]time.Duration, error) {
-	staff := make([][]benchPerson, 3)
-	for i, role := range []payment.Role{payment.RoleApplicant, payment.RoleReviewer, payment.RoleAuthorizer} {
-		var err error
-		if staff[i], err = benchStaff(ctx, a, "lat-"+string(role), role, m); err != nil {
-			return nil, err
-		}
+	staff, err := benchStageStaff(ctx, a, "lat", m)
+	if err != nil {
+		return nil, err
 	}
 	var stored int
 	if err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests`).Scan(&stored); err != nil {
@@ -234,7 +251,7 @@ func benchDecisionLatency(ctx context.Context, a *server.App, opt Options, x *ex
 		requests("dlat", m, u.User.Username(), a.Config.Location, func(i int) string { return staff[0][i].id }), 1000, 0); err != nil {
 		return fail(fmt.Errorf("publish requests: %w", err))
 	}
-	if err := waitIntake(ctx, a, stored+m, RequestID("dlat", m-1), done); err != nil {
+	if err := waitIntake(ctx, a, stored+m, RequestID("dlat", m-1), true, done); err != nil {
 		return fail(err)
 	}
 	ps, err := benchPaymentsOf(ctx, a, "dlat", m)
@@ -244,26 +261,8 @@ func benchDecisionLatency(ctx context.Context, a *server.App, opt Options, x *ex
 	pace := time.Duration(float64(time.Second) / rate)
 	run := fmt.Sprintf("lat%x", time.Now().UnixNano()&0xffffff)
 	var lat []time.Duration
-	for i, st := range []struct {
-		stage payment.Stage
-		reach payment.State
-	}{
-		{payment.StageConfirmation, payment.StateAwaitingReview},
-		{payment.StageReview, payment.StateAwaitingAuthorization},
-		{payment.StageAuthorization, payment.StateAuthorized},
-	} {
-		msgs, err := decisionMessages(fmt.Sprintf("%s-%d", run, i), st.stage, staff[i], ps, 0, m)
-		if err != nil {
-			return fail(err)
-		}
-		sent, _, err := Publish(open, route.DecisionsExchange, route.DecisionKey, msgs, 1000, pace)
-		if err != nil {
-			return fail(fmt.Errorf("publish %s decisions: %w", st.stage, err))
-		}
-		if err := waitState(ctx, a, st.reach, m, done); err != nil {
-			return fail(fmt.Errorf("%s: %w", st.stage, err))
-		}
-		l, err := decisionLatencies(ctx, a, st.stage, ps, sent)
+	for i, st := range decisionStages {
+		l, err := decideChunk(ctx, a, fmt.Sprintf("%s-%d", run, i), st, staff[i], ps, 0, m, pace, done)
 		if err != nil {
 			return fail(err)
 		}

@@ -42,18 +42,7 @@ func benchIntakeParts(ctx context.Context, a *server.App, opt Options) (store, r
 	}
 	m := Start()
 	halt, done := benchServeRoles(ctx, a, opt, server.Roles{server.RoleIntake})
-	var stored, unsent int
-	err = poll(ctx, done, time.Now().Add(time.Duration(opt.Count)*5*time.Millisecond+time.Minute), func() (bool, error) {
-		var seen bool
-		if err := a.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM intake_requests WHERE upstream_id = $1 AND request_id = $2)`,
-			Upstream, RequestID("pt", opt.Count-1)).Scan(&seen); err != nil || !seen {
-			return false, err // one probe a look until the last request is in
-		}
-		err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM intake_requests`).Scan(&stored)
-		return stored >= before+opt.Count, err
-	}, func() error {
-		return fmt.Errorf("%d of %d requests stored after the deadline", stored-before, opt.Count)
-	})
+	err = waitIntake(ctx, a, before+opt.Count, RequestID("pt", opt.Count-1), false, done)
 	if err != nil {
 		_ = halt()
 		return store, relay, err
@@ -64,6 +53,7 @@ func benchIntakeParts(ctx context.Context, a *server.App, opt Options) (store, r
 	if err := halt(); err != nil {
 		return store, relay, err
 	}
+	var unsent int
 	if err := a.Pool.QueryRow(ctx, `SELECT count(*) FROM outbox WHERE sent_at IS NULL`).Scan(&unsent); err != nil {
 		return store, relay, err
 	}

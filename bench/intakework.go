@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -64,66 +63,20 @@ func IntakeWork(ctx context.Context, conn *amqp.Connection, cfg BaselineConfig) 
 		return Result{}, fmt.Errorf("baseline intake-work: publish requests: %w", err)
 	}
 	m := Start()
-	var lat []time.Duration
-	var mu sync.Mutex
-	err := consumeParallel(conn, iwQueue, cfg, func(_ *amqp.Channel, ds <-chan amqp.Delivery, take func() bool) error {
-		pub, err := newConfirmer(conn)
-		if err != nil {
-			return err
-		}
-		defer pub.close()
-		var pending []amqp.Delivery
-		var arrived []time.Time
-		var mine []time.Duration
-		flush := func() error {
-			if len(pending) == 0 {
-				return nil
-			}
-			out, err := iwStore(ctx, cfg, pending)
+	lat, err := consumeBatches(conn, iwQueue, cfg, IntakeWorkBatch, iwWait,
+		func() (func([]amqp.Delivery) error, func(), error) {
+			pub, err := newConfirmer(conn)
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
-			if err := pub.publish(out); err != nil {
-				return err
-			}
-			if err := pending[len(pending)-1].Ack(true); err != nil {
-				return err
-			}
-			for _, t := range arrived {
-				mine = append(mine, time.Since(t))
-			}
-			pending, arrived = pending[:0], arrived[:0]
-			return nil
-		}
-		more := true
-		for more {
-			select {
-			case d, ok := <-ds:
-				if !ok {
-					more = false
-					continue
-				}
-				pending, arrived = append(pending, d), append(arrived, time.Now())
-				more = take()
-				if len(pending) == IntakeWorkBatch {
-					if err := flush(); err != nil {
-						return err
-					}
-				}
-			case <-time.After(iwWait):
-				if err := flush(); err != nil {
+			return func(ds []amqp.Delivery) error {
+				out, err := iwStore(ctx, cfg, ds)
+				if err != nil {
 					return err
 				}
-			}
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		mu.Lock()
-		lat = append(lat, mine...)
-		mu.Unlock()
-		return nil
-	})
+				return pub.publish(out)
+			}, pub.close, nil
+		})
 	r := m.Stop("baseline/intake-work", cfg.Count)
 	r.SetLatencies("delivery → ack after commit and confirms", lat)
 	if err != nil {
