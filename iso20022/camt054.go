@@ -218,14 +218,11 @@ func checkNotificationEntry(e NotificationEntry) error {
 	return nil
 }
 
+// checkNotificationText is checkText for a notification: the error wraps
+// ErrInvalidNotification.
 func checkNotificationText(field, s string, max int) error {
-	if p := textProblem(s, max); p != "" {
-		return notificationError("%s %s", field, p)
-	}
-	return nil
+	return checkTextAs(notificationError, field, s, max)
 }
 
 // notificationError formats a refusal that wraps ErrInvalidNotification.
-func notificationError(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrInvalidNotification)
-}
+var notificationError = refusal(ErrInvalidNotification)

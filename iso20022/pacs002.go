@@ -278,14 +278,23 @@ func checkInfoLines(info string) error {
 
 // checkReportText is checkText for a report: the error wraps
 // ErrInvalidReport.
-func checkReportText(field, s string, max int) error {
-	if p := textProblem(s, max); p != "" {
-		return reportError("%s %s", field, p)
-	}
-	return nil
-}
+func checkReportText(field, s string, max int) error { return checkTextAs(reportError, field, s, max) }
 
 // reportError formats a refusal that wraps ErrInvalidReport.
-func reportError(format string, args ...any) error {
-	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrInvalidReport)
+var reportError = refusal(ErrInvalidReport)
+
+// refusal makes the error constructor of a message kind's refusals: the
+// formatted text wrapping sentinel.
+func refusal(sentinel error) func(format string, args ...any) error {
+	return func(format string, args ...any) error {
+		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), sentinel)
+	}
+}
+
+// checkTextAs is checkText with the refusal errf makes.
+func checkTextAs(errf func(format string, args ...any) error, field, s string, max int) error {
+	if p := textProblem(s, max); p != "" {
+		return errf("%s %s", field, p)
+	}
+	return nil
 }
