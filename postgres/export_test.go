@@ -278,6 +278,26 @@ func TestCutoffClaimAtomic(t *testing.T) {
 	require.Len(t, batches, 3)
 }
 
+// authorizedFixture inserts n payments authorized an hour before
+// cutoffAt10 (request ids prefix-1…prefix-n; amount each, or i for the
+// i-th when 0), approves them with sealed decisions and sets the clock
+// just past the cutoff.
+func authorizedFixture(t *testing.T, b *bundle, prefix string, n int, amount int64) {
+	t.Helper()
+	ctx := t.Context()
+	_, err := b.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
+			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
+			execution_date, state, version, created_at, updated_at)
+		SELECT gen_random_uuid(), $1, $8 || '-' || i, upper($8) || '-' || i, $2, $3, $4, $5, 'Creditor', '31001520313050012345',
+			'105290036005', CASE WHEN $9::bigint > 0 THEN $9::bigint ELSE i END, 'CNY', '2026-03-10', 'authorized', 1, $6, $6
+		FROM generate_series(1, $7) AS i`,
+		b.upstream.ID, b.customer.ID, b.applicant.ID, b.bank.ID, b.account.Number, cutoffAt10.Add(-time.Hour), n, prefix, amount)
+	require.NoError(t, err)
+	_, err = pgtest.Approve(ctx, b.pool, pgtest.Key)
+	require.NoError(t, err)
+	b.clock.Set(cutoffAt10.Add(time.Second))
+}
+
 // TestCutoffClaimManyChunks claims more payments than one round trip moves
 // (2,000), so the claim pages through them: all exported once.
 func TestCutoffClaimManyChunks(t *testing.T) {
@@ -286,17 +306,7 @@ func TestCutoffClaimManyChunks(t *testing.T) {
 	b, _, _ := setupOwnDB(t, baseTime)
 	const n = 4321
 	// A fixture: authorized payments inserted in one statement.
-	_, err := b.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
-			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
-			execution_date, state, version, created_at, updated_at)
-		SELECT gen_random_uuid(), $1, 'bulk-' || i, 'BULK-' || i, $2, $3, $4, $5, 'Creditor', '31001520313050012345',
-			'105290036005', i, 'CNY', '2026-03-10', 'authorized', 1, $6, $6
-		FROM generate_series(1, $7) AS i`,
-		b.upstream.ID, b.customer.ID, b.applicant.ID, b.bank.ID, b.account.Number, cutoffAt10.Add(-time.Hour), n)
-	require.NoError(t, err)
-	_, err = pgtest.Approve(ctx, b.pool, pgtest.Key)
-	require.NoError(t, err)
-	b.clock.Set(cutoffAt10.Add(time.Second))
+	authorizedFixture(t, b, "bulk", n, 0)
 	batches, err := b.store.CutoffClaimBatches(ctx, claim(cutoffAt10, 1000))
 	require.NoError(t, err)
 	require.Len(t, batches, 5)
@@ -323,17 +333,7 @@ func TestCutoffClaimPagesWithinBatch(t *testing.T) {
 	ctx := t.Context()
 	b, _, _ := setupOwnDB(t, baseTime)
 	const n = 4500
-	_, err := b.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
-			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
-			execution_date, state, version, created_at, updated_at)
-		SELECT gen_random_uuid(), $1, 'page-' || i, 'PAGE-' || i, $2, $3, $4, $5, 'Creditor', '31001520313050012345',
-			'105290036005', i, 'CNY', '2026-03-10', 'authorized', 1, $6, $6
-		FROM generate_series(1, $7) AS i`,
-		b.upstream.ID, b.customer.ID, b.applicant.ID, b.bank.ID, b.account.Number, cutoffAt10.Add(-time.Hour), n)
-	require.NoError(t, err)
-	_, err = pgtest.Approve(ctx, b.pool, pgtest.Key)
-	require.NoError(t, err)
-	b.clock.Set(cutoffAt10.Add(time.Second))
+	authorizedFixture(t, b, "page", n, 0)
 	batches, err := b.store.CutoffClaimBatches(ctx, claim(cutoffAt10, 4100))
 	require.NoError(t, err)
 	require.Len(t, batches, 2)
@@ -369,17 +369,7 @@ func TestCutoffClaimSplitsByControlSum(t *testing.T) {
 	ctx := t.Context()
 	b, _, _ := setupOwnDB(t, baseTime)
 	const n = 2100
-	_, err := b.pool.Exec(ctx, `INSERT INTO payments (id, upstream_id, request_id, order_ref, customer_id, applicant_id,
-			bank_id, debtor_account, creditor_name, creditor_account, creditor_bank_id, amount_minor, currency,
-			execution_date, state, version, created_at, updated_at)
-		SELECT gen_random_uuid(), $1, 'big-' || i, 'BIG-' || i, $2, $3, $4, $5, 'Creditor', '31001520313050012345',
-			'105290036005', $8, 'CNY', '2026-03-10', 'authorized', 1, $6, $6
-		FROM generate_series(1, $7) AS i`,
-		b.upstream.ID, b.customer.ID, b.applicant.ID, b.bank.ID, b.account.Number, cutoffAt10.Add(-time.Hour), n, payment.MaxAmountMinor)
-	require.NoError(t, err)
-	_, err = pgtest.Approve(ctx, b.pool, pgtest.Key)
-	require.NoError(t, err)
-	b.clock.Set(cutoffAt10.Add(time.Second))
+	authorizedFixture(t, b, "big", n, payment.MaxAmountMinor)
 	batches, err := b.store.CutoffClaimBatches(ctx, claim(cutoffAt10, 10000))
 	require.NoError(t, err)
 	var counts []int
