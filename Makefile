@@ -87,7 +87,7 @@ bench: services
 # pg_stat_statements and auto_explain, then the costliest statements
 # (scripts/pgprof.sh; `scripts/pgprof.sh down` removes the server).
 bench-profile: services
-	B2BPAY_TEST_DATABASE_URL=$$(scripts/pgprof.sh up) $(GO) run ./cmd/b2bpay bench $(BENCH_FLAGS)
+	url=$$(scripts/pgprof.sh up) && B2BPAY_TEST_DATABASE_URL=$$url $(GO) run ./cmd/b2bpay bench $(BENCH_FLAGS)
 	scripts/pgprof.sh report
 
 # gofmt, go vet, staticcheck, and the import rules (scripts/imports.sh:

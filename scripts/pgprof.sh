@@ -31,7 +31,8 @@ up() {
   local v etc
   v=$(ver)
   etc=/etc/postgresql/$v/$NAME
-  if [ ! -d "$etc" ]; then
+  if [ ! -f "$etc/postgresql.conf" ]; then
+    rm -rf "$etc" # what an earlier `down` may have left: our conf.d file
     pg_createcluster "$v" "$NAME" -p "$PORT" >/dev/null
     cat >"$etc/conf.d/b2bpay-prof.conf" <<EOF
 # scripts/pgprof.sh: a server for statement profiles of the benchmark
@@ -76,9 +77,10 @@ report() {
 down() {
   local v
   v=$(ver)
-  if [ -d "/etc/postgresql/$v/$NAME" ]; then
+  if [ -f "/etc/postgresql/$v/$NAME/postgresql.conf" ]; then
     pg_dropcluster --stop "$v" "$NAME"
   fi
+  rm -rf "/etc/postgresql/$v/$NAME" # pg_dropcluster leaves our conf.d file
   log "removed"
 }
 
