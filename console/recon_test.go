@@ -36,7 +36,12 @@ func TestReconPage(t *testing.T) {
 
 	day.Unmatched = []recon.Row{{Kind: "unmatched", Currency: "CNY", Unmatched: recon.Figure{Count: 1, SumMinor: 4200}}}
 	page = text(t, r.do(http.MethodGet, "/ops/reconciliation?date=2026-12-07", nil, cookies))
-	require.Contains(t, page, "2026-12-07 未平账： 1 unmatched (CNY 42.00)")
+	require.Contains(t, page, "2026-12-07 未平账： 1 未匹配 (CNY 42.00)")
+	require.NotContains(t, page, "1 unmatched", "the verdict in the page's language")
+	page = text(t, r.do(http.MethodGet, "/ops/reconciliation?date=2026-12-07", nil,
+		append(cookies, &http.Cookie{Name: "b2bpay_lang", Value: "en"})))
+	require.Contains(t, page, "2026-12-07 NOT balanced: 1 Unmatched (CNY 42.00)")
+	require.Contains(t, page, "file written, not delivered")
 
 	resp := r.do(http.MethodGet, "/ops/reconciliation.csv?date=2026-12-07", nil, cookies)
 	require.Equal(t, http.StatusOK, resp.StatusCode)

@@ -50,16 +50,40 @@ type Row struct {
 	Short, Duplicated, Conflict, Unmatched Figure
 }
 
-// problems are the figures that unbalance a row.
-func (r Row) problems() []string {
-	var out []string
-	for _, p := range []struct {
-		name string
-		f    Figure
-	}{{"unanswered", r.Unanswered}, {"not booked", r.NotBooked}, {"short", r.Short},
-		{"duplicated", r.Duplicated}, {"conflict", r.Conflict}, {"unmatched", r.Unmatched}} {
-		if p.f.Count > 0 {
-			out = append(out, fmt.Sprintf("%d %s (%s %s)", p.f.Count, p.name, r.Currency, payment.FormatAmount(p.f.SumMinor, r.Currency)))
+// Issue is one reason a day does not balance: the payments or entries of
+// one kind in one currency. Kind is unanswered, notbooked, short,
+// duplicated, conflict or unmatched.
+type Issue struct {
+	Kind     string
+	Currency string
+	Figure
+}
+
+// issueKinds are the kinds of Issue in report order, with their names in
+// the English reports.
+var issueKinds = []struct{ kind, name string }{{"unanswered", "unanswered"}, {"notbooked", "not booked"},
+	{"short", "short"}, {"duplicated", "duplicated"}, {"conflict", "conflict"}, {"unmatched", "unmatched"}}
+
+// String is the issue as the English reports print it:
+// "1 unmatched (CNY 42.00)".
+func (i Issue) String() string {
+	name := i.Kind
+	for _, k := range issueKinds {
+		if k.kind == i.Kind {
+			name = k.name
+		}
+	}
+	return fmt.Sprintf("%d %s (%s %s)", i.Count, name, i.Currency, payment.FormatAmount(i.SumMinor, i.Currency))
+}
+
+// issues are the figures that unbalance a row.
+func (r Row) issues() []Issue {
+	figures := map[string]Figure{"unanswered": r.Unanswered, "notbooked": r.NotBooked, "short": r.Short,
+		"duplicated": r.Duplicated, "conflict": r.Conflict, "unmatched": r.Unmatched}
+	var out []Issue
+	for _, k := range issueKinds {
+		if f := figures[k.kind]; f.Count > 0 {
+			out = append(out, Issue{Kind: k.kind, Currency: r.Currency, Figure: f})
 		}
 	}
 	return out
@@ -109,14 +133,24 @@ func (d Day) Totals() []Row {
 // unmatched, short, duplicated or in conflict.
 func (d Day) Problems() []string {
 	var out []string
+	for _, i := range d.Issues() {
+		out = append(out, i.String())
+	}
+	return out
+}
+
+// Issues are the day's problems as figures, per currency, for a page that
+// words them in its own language.
+func (d Day) Issues() []Issue {
+	var out []Issue
 	for _, t := range d.Totals() {
-		out = append(out, t.problems()...)
+		out = append(out, t.issues()...)
 	}
 	return out
 }
 
 // Balanced reports whether the day has no problem.
-func (d Day) Balanced() bool { return len(d.Problems()) == 0 }
+func (d Day) Balanced() bool { return len(d.Issues()) == 0 }
 
 // Verdict is the report's last line: balanced, or why not.
 func (d Day) Verdict() string {
@@ -158,7 +192,7 @@ func WriteCSV(w io.Writer, d Day) error {
 		bal := ""
 		if r.Kind == "total" {
 			bal = "yes"
-			if len(r.problems()) > 0 {
+			if len(r.issues()) > 0 {
 				bal = "no"
 			}
 		}
