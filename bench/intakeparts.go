@@ -17,8 +17,8 @@ import (
 // requests: intake/store runs serve with the intake role alone (requests
 // consumed, admitted and stored with their outbox rows, nothing
 // published), then relay runs serve with the relay role alone until that
-// backlog is published with confirms and marked sent (two messages a
-// payment: the answer and the confirmation task). The intake stage runs
+// backlog is published with confirms and its rows deleted (two messages
+// a payment: the answer and the confirmation task). The intake stage runs
 // both at once; the two stages say which half costs what.
 func benchIntakeParts(ctx context.Context, a *server.App, opt Options) (store, relay Result, err error) {
 	u, _ := url.Parse(rabbitmq.FirstURL(a.Config.AMQPURL))
